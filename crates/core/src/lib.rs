@@ -1,0 +1,18 @@
+//! rf-core: the flow model and its validation, the session navigation engine, ticket-note
+//! exports with redaction, and path statistics. No IO: this crate builds for wasm32 so the UI
+//! renders previews with exactly the code the CLI uses.
+#![forbid(unsafe_code)]
+
+// pub mod export;
+pub mod flow;
+// pub mod redact;
+pub mod session;
+pub mod stats;
+pub mod validate;
+
+pub use flow::{Flow, FlowKind, Node, NodeKind, Outcome, ParseError};
+pub use session::{
+    Choice, Command, EngineError, EventKind, FlowRef, FlowSet, SessionEvent, SessionState,
+    StartRequest,
+};
+pub use validate::{Problem, ProblemLocation};

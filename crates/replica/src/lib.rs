@@ -1,1 +1,238 @@
-//! placeholder
+//! rf-replica: the desktop's offline store. One SQLite database (WAL, synchronous=FULL) holds
+//! the team's flows with immutable versions, sessions with their per-device event logs, the
+//! outbox of mutations for the sync server, pins, and the attachment index; attachment files
+//! live content-addressed beside it. Every change commits in one transaction with its outbox
+//! row or log entry, so what the caller is told is saved survives a crash.
+#![forbid(unsafe_code)]
+
+mod attachments;
+pub mod error;
+mod flows;
+pub mod migrate;
+mod sessions;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub use error::{ReplicaError, Result};
+pub use flows::{FlowSummary, ImportOutcome, ImportStatus, SearchHit, StoredFlow};
+pub use sessions::{SessionRecord, SessionSummary};
+
+/// The database file inside a data directory.
+pub const DATABASE_FILE: &str = "replica.sqlite3";
+/// The attachment store inside a data directory.
+pub const ATTACHMENTS_DIR: &str = "attachments";
+/// Default largest attachment: enough for logs, screenshots and small dumps.
+pub const DEFAULT_MAX_ATTACHMENT_BYTES: u64 = 25 * 1024 * 1024;
+
+/// How to open a replica.
+#[derive(Debug, Clone)]
+pub struct ReplicaOptions {
+    pub data_dir: PathBuf,
+    pub max_attachment_bytes: u64,
+}
+
+impl ReplicaOptions {
+    pub fn new(data_dir: impl Into<PathBuf>) -> ReplicaOptions {
+        ReplicaOptions {
+            data_dir: data_dir.into(),
+            max_attachment_bytes: DEFAULT_MAX_ATTACHMENT_BYTES,
+        }
+    }
+}
+
+/// Where a write came from, recorded on flow versions so a replica can tell its own changes
+/// from the team's when sync arrives (yaak's `UpdateSource`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteSource {
+    Import,
+    Sync,
+    Editor,
+}
+
+impl WriteSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteSource::Import => "import",
+            WriteSource::Sync => "sync",
+            WriteSource::Editor => "editor",
+        }
+    }
+}
+
+/// An open replica. Not `Sync`: give each thread its own (SQLite handles the locking).
+#[derive(Debug)]
+pub struct Replica {
+    connection: Connection,
+    options: ReplicaOptions,
+    device_id: Uuid,
+}
+
+/// Opens a connection with the settings every connection must have.
+pub fn connect(path: &Path) -> Result<Connection> {
+    let connection = Connection::open(path)?;
+    // Another process (a second `rf`, the desktop app) may hold the write lock briefly.
+    connection.busy_timeout(Duration::from_secs(10))?;
+    connection.pragma_update(None, "journal_mode", "WAL")?;
+    // FULL: a commit is on disk before we report it saved (well under a millisecond here).
+    connection.pragma_update(None, "synchronous", "FULL")?;
+    connection.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(connection)
+}
+
+pub(crate) fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+pub(crate) fn timestamp(at: OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+impl Replica {
+    /// Opens (creating if needed) the replica in `data_dir`, migrating an older schema.
+    pub fn open(data_dir: impl Into<PathBuf>) -> Result<Replica> {
+        Replica::open_with(ReplicaOptions::new(data_dir))
+    }
+
+    #[tracing::instrument(skip_all, err, fields(data_dir = %options.data_dir.display()))]
+    pub fn open_with(options: ReplicaOptions) -> Result<Replica> {
+        std::fs::create_dir_all(&options.data_dir).map_err(ReplicaError::io(
+            "cannot create the data directory",
+            &options.data_dir,
+        ))?;
+        let mut connection = connect(&options.data_dir.join(DATABASE_FILE))?;
+        migrate::migrate(&mut connection, |transaction, version| {
+            if version == 2 {
+                flows::rebuild_search_index(transaction)?;
+            }
+            Ok(())
+        })?;
+        let device_id = ensure_device(&mut connection)?;
+        Ok(Replica {
+            connection,
+            options,
+            device_id,
+        })
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.options.data_dir
+    }
+
+    pub fn device_id(&self) -> Uuid {
+        self.device_id
+    }
+
+    pub fn schema_version(&self) -> Result<i64> {
+        migrate::current_version(&self.connection)
+    }
+
+    /// Direct read access for diagnostics and tests.
+    pub fn connection(&self) -> &Connection {
+        &self.connection
+    }
+
+    /// Changes waiting for the sync server: outbox mutations plus session events not yet
+    /// acknowledged.
+    pub fn pending_count(&self) -> Result<u64> {
+        let count: i64 = self.connection.query_row(
+            "SELECT (SELECT COUNT(*) FROM outbox)
+                  + (SELECT last_event_seq - pushed_event_seq FROM device)",
+            [],
+            |row| row.get(0),
+        )?;
+        Ok(count.max(0) as u64)
+    }
+
+    pub(crate) fn write_transaction(&mut self) -> Result<rusqlite::Transaction<'_>> {
+        Ok(self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)?)
+    }
+}
+
+/// The device id is created once per data directory and never changes.
+fn ensure_device(connection: &mut Connection) -> Result<Uuid> {
+    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let existing: Option<String> = transaction
+        .query_row("SELECT device_id FROM device", [], |row| row.get(0))
+        .optional()?;
+    let device_id = match existing {
+        Some(text) => Uuid::parse_str(&text).map_err(|error| {
+            ReplicaError::Invalid(format!("stored device id {text:?} is not a UUID: {error}"))
+        })?,
+        None => {
+            let device_id = Uuid::new_v4();
+            transaction.execute(
+                "INSERT INTO device (singleton, device_id, created_at) VALUES (1, ?1, ?2)",
+                (device_id.to_string(), timestamp(now())),
+            )?;
+            device_id
+        }
+    };
+    transaction.commit()?;
+    Ok(device_id)
+}
+
+/// Appends one mutation to the outbox inside the caller's transaction.
+pub(crate) fn enqueue(
+    transaction: &rusqlite::Transaction<'_>,
+    entity: &str,
+    entity_id: &str,
+    operation: &str,
+    base_version: Option<i64>,
+    payload: &serde_json::Value,
+) -> Result<i64> {
+    transaction.execute(
+        "INSERT INTO outbox (entity, entity_id, operation, base_version, payload, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        (
+            entity,
+            entity_id,
+            operation,
+            base_version,
+            payload.to_string(),
+            timestamp(now()),
+        ),
+    )?;
+    Ok(transaction.last_insert_rowid())
+}
+
+/// Resolves a user-typed id prefix against a table's `id` column.
+pub(crate) fn resolve_prefix(
+    connection: &Connection,
+    table: &'static str,
+    what: &'static str,
+    given: &str,
+) -> Result<Option<Uuid>> {
+    let prefix = given.trim().to_ascii_lowercase();
+    if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        return Ok(None);
+    }
+    // `table` is one of our own constant names, never user input.
+    let mut statement = connection.prepare_cached(&format!(
+        "SELECT id FROM {table} WHERE id >= ?1 AND id < ?1 || '~' ORDER BY id LIMIT 6"
+    ))?;
+    let ids: Vec<String> = statement
+        .query_map([&prefix], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    match ids.as_slice() {
+        [] => Ok(None),
+        [one] => Uuid::parse_str(one).map(Some).map_err(|error| {
+            ReplicaError::Invalid(format!("stored id {one:?} is not a UUID: {error}"))
+        }),
+        many => Err(ReplicaError::Ambiguous {
+            what,
+            given: given.to_owned(),
+            candidates: many
+                .iter()
+                .map(|id| id[..id.len().min(13)].to_owned())
+                .collect(),
+        }),
+    }
+}

@@ -1,0 +1,119 @@
+//! Attachments: files stored once under `<data dir>/attachments/<aa>/<sha256>`, referenced by
+//! session events. The file is written and synced before the event commits, so an event never
+//! points at a missing file; a crash in between leaves only an unreferenced file.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use rf_core::session::{AttachmentRef, Command};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::error::{ReplicaError, Result};
+use crate::{ATTACHMENTS_DIR, Replica, SessionRecord, now, timestamp};
+
+fn media_type(name: &str) -> String {
+    mime_guess::from_path(name)
+        .first_raw()
+        .unwrap_or("application/octet-stream")
+        .to_owned()
+}
+
+impl Replica {
+    /// Where the attachment with this content hash lives.
+    pub fn attachment_path(&self, sha256: &str) -> PathBuf {
+        let shard = sha256.get(..2).unwrap_or("00");
+        self.data_dir()
+            .join(ATTACHMENTS_DIR)
+            .join(shard)
+            .join(sha256)
+    }
+
+    /// Copies a file into the attachment store and records it on the session's current step.
+    #[tracing::instrument(skip_all, err, fields(session = %session_id, path = %path.display()))]
+    pub fn attach_file(
+        &mut self,
+        session_id: Uuid,
+        path: &Path,
+    ) -> Result<(SessionRecord, AttachmentRef)> {
+        let name = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "attachment".into());
+        let limit = self.options.max_attachment_bytes;
+        let file = std::fs::File::open(path).map_err(ReplicaError::io("cannot open", path))?;
+        let size = file
+            .metadata()
+            .map_err(ReplicaError::io("cannot read", path))?
+            .len();
+        if size > limit {
+            return Err(ReplicaError::AttachmentTooLarge { name, size, limit });
+        }
+        // The file may grow while we read it: read at most one byte past the limit to know.
+        let mut bytes = Vec::with_capacity(size as usize);
+        file.take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(ReplicaError::io("cannot read", path))?;
+        if bytes.len() as u64 > limit {
+            return Err(ReplicaError::AttachmentTooLarge {
+                name,
+                size: bytes.len() as u64,
+                limit,
+            });
+        }
+        let attachment = AttachmentRef {
+            media_type: media_type(&name),
+            name,
+            sha256: hex::encode(Sha256::digest(&bytes)),
+            size: bytes.len() as u64,
+        };
+        self.store_blob(&attachment.sha256, &bytes)?;
+        let row = attachment.clone();
+        let record = self.run_commands_with(
+            session_id,
+            vec![Command::Attach {
+                attachment: attachment.clone(),
+            }],
+            |transaction| {
+                transaction.execute(
+                    "INSERT INTO attachments (sha256, size, media_type, created_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (sha256) DO NOTHING",
+                    (&row.sha256, row.size as i64, &row.media_type, timestamp(now())),
+                )?;
+                Ok(())
+            },
+        )?;
+        Ok((record, attachment))
+    }
+
+    fn store_blob(&self, sha256: &str, bytes: &[u8]) -> Result<()> {
+        let destination = self.attachment_path(sha256);
+        if destination.exists() {
+            return Ok(());
+        }
+        let directory = destination
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.data_dir().join(ATTACHMENTS_DIR));
+        std::fs::create_dir_all(&directory)
+            .map_err(ReplicaError::io("cannot create", &directory))?;
+        let mut temporary = tempfile::NamedTempFile::new_in(&directory)
+            .map_err(ReplicaError::io("cannot write in", &directory))?;
+        temporary
+            .write_all(bytes)
+            .and_then(|()| temporary.as_file().sync_all())
+            .map_err(ReplicaError::io("cannot write", temporary.path()))?;
+        temporary
+            .persist(&destination)
+            .map_err(|error| ReplicaError::Io {
+                action: "cannot store",
+                path: destination.clone(),
+                source: error.error,
+            })?;
+        // The rename is durable only once the directory entry is on disk.
+        std::fs::File::open(&directory)
+            .and_then(|handle| handle.sync_all())
+            .map_err(ReplicaError::io("cannot sync", &directory))?;
+        Ok(())
+    }
+}

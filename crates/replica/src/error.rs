@@ -1,0 +1,65 @@
+//! The replica's one error type.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaError {
+    #[error("local database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("stored data is not valid JSON ({context}): {source}; the database may be damaged")]
+    Corrupt {
+        context: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(transparent)]
+    Engine(#[from] rf_core::EngineError),
+    #[error("no {what} matches {given:?}; list them with `rf {what} list`")]
+    NotFound { what: &'static str, given: String },
+    #[error("{given:?} matches several {what}s ({}); give more of the id", candidates.join(", "))]
+    Ambiguous {
+        what: &'static str,
+        given: String,
+        candidates: Vec<String>,
+    },
+    #[error(
+        "this data directory was written by a newer ResolutionFlow (schema {found}, this build knows up to {supported}); upgrade rf — nothing was changed"
+    )]
+    SchemaTooNew { found: i64, supported: i64 },
+    #[error(
+        "{name} is {size} bytes, over the {limit} byte attachment limit; compress it or attach an excerpt"
+    )]
+    AttachmentTooLarge { name: String, size: u64, limit: u64 },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl ReplicaError {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> ReplicaError {
+        let path = path.into();
+        move |source| ReplicaError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+
+    pub(crate) fn corrupt(
+        context: impl Into<String>,
+    ) -> impl FnOnce(serde_json::Error) -> ReplicaError {
+        let context = context.into();
+        move |source| ReplicaError::Corrupt { context, source }
+    }
+}
+
+pub type Result<T, E = ReplicaError> = std::result::Result<T, E>;

@@ -1,0 +1,538 @@
+//! Flows in the replica: import with immutable versions, lookup, full-text search, pins and
+//! recent flows.
+
+use std::collections::BTreeSet;
+
+use rf_core::session::{FlowRef, FlowSet};
+use rf_core::validate::validate;
+use rf_core::{Flow, FlowKind};
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::error::{ReplicaError, Result};
+use crate::{Replica, WriteSource, enqueue, now, resolve_prefix, timestamp};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FlowSummary {
+    pub id: Uuid,
+    pub title: String,
+    pub kind: FlowKind,
+    pub category: Option<String>,
+    pub tags: Vec<String>,
+    pub status: String,
+    pub version: u32,
+    pub node_count: u32,
+    pub updated_at: String,
+    pub pinned: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredFlow {
+    #[serde(flatten)]
+    pub summary: FlowSummary,
+    /// The latest version's document, with its `id` filled in.
+    pub document: Flow,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportStatus {
+    Created,
+    NewVersion,
+    Unchanged,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImportOutcome {
+    pub flow_id: Uuid,
+    pub version: u32,
+    pub title: String,
+    pub status: ImportStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchHit {
+    pub id: Uuid,
+    pub title: String,
+    pub kind: FlowKind,
+    pub snippet: String,
+    /// FTS5 bm25 rank: lower is better.
+    pub rank: f64,
+}
+
+/// Identity of a flow's content, independent of its id, so re-importing an unchanged file is
+/// recognised whether or not the file carries an id.
+fn content_hash(flow: &Flow) -> String {
+    let mut anonymous = flow.clone();
+    anonymous.id = None;
+    hex::encode(Sha256::digest(anonymous.to_json_compact().as_bytes()))
+}
+
+fn parse_kind(text: &str) -> rusqlite::Result<FlowKind> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned())).map_err(|error| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(error))
+    })
+}
+
+fn parse_uuid(text: &str) -> rusqlite::Result<Uuid> {
+    Uuid::parse_str(text).map_err(|error| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(error))
+    })
+}
+
+const SUMMARY_COLUMNS: &str =
+    "f.id, f.title, f.kind, f.category, f.tags, f.status, f.latest_version,
+    v.node_count, f.updated_at, EXISTS (SELECT 1 FROM pins p WHERE p.flow_id = f.id)";
+
+fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<FlowSummary> {
+    let tags: String = row.get(4)?;
+    Ok(FlowSummary {
+        id: parse_uuid(&row.get::<_, String>(0)?)?,
+        title: row.get(1)?,
+        kind: parse_kind(&row.get::<_, String>(2)?)?,
+        category: row.get(3)?,
+        tags: serde_json::from_str(&tags).unwrap_or_default(),
+        status: row.get(5)?,
+        version: row.get(6)?,
+        node_count: row.get(7)?,
+        updated_at: row.get(8)?,
+        pinned: row.get(9)?,
+    })
+}
+
+/// Writes one flow inside the caller's transaction.
+fn import_in(
+    transaction: &Transaction<'_>,
+    mut flow: Flow,
+    source: WriteSource,
+) -> Result<ImportOutcome> {
+    let problems = validate(&flow);
+    if let Some(first) = problems.first() {
+        return Err(ReplicaError::Invalid(format!(
+            "the flow is not valid ({} problem(s)); first: {first}",
+            problems.len()
+        )));
+    }
+    let hash = content_hash(&flow);
+    let existing = match flow.id {
+        Some(id) => transaction
+            .query_row(
+                "SELECT f.latest_version, v.content_hash FROM flows f
+                 JOIN flow_versions v ON v.flow_id = f.id AND v.version = f.latest_version
+                 WHERE f.id = ?1",
+                [id.to_string()],
+                |row| Ok((id, row.get::<_, u32>(0)?, row.get::<_, String>(1)?)),
+            )
+            .optional()?,
+        None => transaction
+            .query_row(
+                "SELECT f.id, f.latest_version, v.content_hash FROM flow_versions v
+                 JOIN flows f ON f.id = v.flow_id AND f.latest_version = v.version
+                 WHERE v.content_hash = ?1 ORDER BY f.created_at LIMIT 1",
+                [&hash],
+                |row| {
+                    Ok((
+                        parse_uuid(&row.get::<_, String>(0)?)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                    ))
+                },
+            )
+            .optional()?,
+    };
+    let (flow_id, version, status) = match existing {
+        Some((id, latest, latest_hash)) if latest_hash == hash => {
+            return Ok(ImportOutcome {
+                flow_id: id,
+                version: latest,
+                title: flow.title,
+                status: ImportStatus::Unchanged,
+            });
+        }
+        Some((id, latest, _)) => (id, latest + 1, ImportStatus::NewVersion),
+        None => (
+            flow.id.unwrap_or_else(Uuid::new_v4),
+            1,
+            ImportStatus::Created,
+        ),
+    };
+    flow.id = Some(flow_id);
+    let id_text = flow_id.to_string();
+    let stamp = timestamp(now());
+    let tags = serde_json::to_string(&flow.tags).unwrap_or_else(|_| "[]".into());
+    if status == ImportStatus::Created {
+        transaction.execute(
+            "INSERT INTO flows (id, kind, title, category, tags, latest_version, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?6)",
+            params![id_text, flow.kind.as_str(), flow.title, flow.category, tags, stamp],
+        )?;
+    } else {
+        transaction.execute(
+            "UPDATE flows SET kind = ?2, title = ?3, category = ?4, tags = ?5, latest_version = ?6,
+                              updated_at = ?7
+             WHERE id = ?1",
+            params![
+                id_text,
+                flow.kind.as_str(),
+                flow.title,
+                flow.category,
+                tags,
+                version,
+                stamp
+            ],
+        )?;
+    }
+    let document = flow.to_json_compact();
+    transaction.execute(
+        "INSERT INTO flow_versions (flow_id, version, document, content_hash, node_count, source, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![id_text, version, document, hash, flow.nodes.len() as i64, source.as_str(), stamp],
+    )?;
+    index_for_search(transaction, &id_text, &flow)?;
+    if source != WriteSource::Sync {
+        let payload = serde_json::json!({ "version": version, "document": flow });
+        let base = (version > 1).then(|| i64::from(version) - 1);
+        enqueue(transaction, "flow", &id_text, "put_version", base, &payload)?;
+    }
+    Ok(ImportOutcome {
+        flow_id,
+        version,
+        title: flow.title,
+        status,
+    })
+}
+
+/// Replaces a flow's row in the full-text index.
+fn index_for_search(transaction: &Transaction<'_>, flow_id: &str, flow: &Flow) -> Result<()> {
+    let rowid: i64 =
+        transaction.query_row("SELECT rowid FROM flows WHERE id = ?1", [flow_id], |row| {
+            row.get(0)
+        })?;
+    let document = flow.search_document();
+    transaction.execute("DELETE FROM flow_search WHERE rowid = ?1", [rowid])?;
+    transaction.execute(
+        "INSERT INTO flow_search (rowid, flow_id, title, body, commands, tags) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![rowid, flow_id, document.title, document.body, document.commands, document.tags],
+    )?;
+    Ok(())
+}
+
+/// Fills the search index from the latest version of every flow (used by migration 2).
+pub(crate) fn rebuild_search_index(transaction: &Transaction<'_>) -> Result<()> {
+    transaction.execute("DELETE FROM flow_search", [])?;
+    let mut statement = transaction.prepare(
+        "SELECT f.id, v.document FROM flows f
+         JOIN flow_versions v ON v.flow_id = f.id AND v.version = f.latest_version",
+    )?;
+    let rows: Vec<(String, String)> = statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, document) in rows {
+        let flow: Flow =
+            serde_json::from_str(&document).map_err(ReplicaError::corrupt(format!("flow {id}")))?;
+        index_for_search(transaction, &id, &flow)?;
+    }
+    Ok(())
+}
+
+/// Turns what a person types into an FTS5 query: every word must appear, as a word prefix.
+/// Quotes and operators in the input are treated as spaces, so no input is a syntax error.
+fn fts_query(text: &str) -> Option<String> {
+    let terms: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .map(|word| format!("\"{}\"*", word.to_lowercase()))
+        .collect();
+    (!terms.is_empty()).then(|| terms.join(" "))
+}
+
+impl Replica {
+    /// Imports one validated flow: a new flow, a new version of an existing one, or nothing if
+    /// the content is unchanged. Commits with its outbox row.
+    #[tracing::instrument(skip_all, err, fields(title = %flow.title))]
+    pub fn import_flow(&mut self, flow: Flow, source: WriteSource) -> Result<ImportOutcome> {
+        let transaction = self.write_transaction()?;
+        let outcome = import_in(&transaction, flow, source)?;
+        transaction.commit()?;
+        Ok(outcome)
+    }
+
+    /// Imports many flows in one transaction: all or none.
+    pub fn import_flows(
+        &mut self,
+        flows: Vec<Flow>,
+        source: WriteSource,
+    ) -> Result<Vec<ImportOutcome>> {
+        let transaction = self.write_transaction()?;
+        let outcomes = flows
+            .into_iter()
+            .map(|flow| import_in(&transaction, flow, source))
+            .collect::<Result<Vec<_>>>()?;
+        transaction.commit()?;
+        Ok(outcomes)
+    }
+
+    pub fn flows(&self) -> Result<Vec<FlowSummary>> {
+        let mut statement = self.connection.prepare_cached(&format!(
+            "SELECT {SUMMARY_COLUMNS} FROM flows f
+             JOIN flow_versions v ON v.flow_id = f.id AND v.version = f.latest_version
+             ORDER BY f.title COLLATE NOCASE, f.id"
+        ))?;
+        let rows = statement.query_map([], summary_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn flow(&self, id: Uuid) -> Result<StoredFlow> {
+        let found = self
+            .connection
+            .query_row(
+                &format!(
+                    "SELECT {SUMMARY_COLUMNS}, v.document FROM flows f
+                     JOIN flow_versions v ON v.flow_id = f.id AND v.version = f.latest_version
+                     WHERE f.id = ?1"
+                ),
+                [id.to_string()],
+                |row| Ok((summary_from_row(row)?, row.get::<_, String>(10)?)),
+            )
+            .optional()?;
+        let (summary, document) = found.ok_or_else(|| ReplicaError::NotFound {
+            what: "flow",
+            given: id.to_string(),
+        })?;
+        let document =
+            serde_json::from_str(&document).map_err(ReplicaError::corrupt(format!("flow {id}")))?;
+        Ok(StoredFlow { summary, document })
+    }
+
+    pub fn flow_version(&self, reference: FlowRef) -> Result<Flow> {
+        let document: String = self
+            .connection
+            .query_row(
+                "SELECT document FROM flow_versions WHERE flow_id = ?1 AND version = ?2",
+                params![reference.flow_id.to_string(), reference.version],
+                |row| row.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| ReplicaError::NotFound {
+                what: "flow",
+                given: format!("{} v{}", reference.flow_id, reference.version),
+            })?;
+        serde_json::from_str(&document)
+            .map_err(ReplicaError::corrupt(format!("flow {}", reference.flow_id)))
+    }
+
+    /// Finds a flow by id prefix, else by exact title (any case).
+    pub fn resolve_flow(&self, given: &str) -> Result<Uuid> {
+        if let Some(id) = resolve_prefix(&self.connection, "flows", "flow", given)? {
+            return Ok(id);
+        }
+        let mut statement = self.connection.prepare_cached(
+            "SELECT id FROM flows WHERE title = ?1 COLLATE NOCASE ORDER BY id LIMIT 6",
+        )?;
+        let ids: Vec<String> = statement
+            .query_map([given.trim()], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        match ids.as_slice() {
+            [one] => Uuid::parse_str(one).map_err(|error| ReplicaError::Invalid(error.to_string())),
+            [] => Err(ReplicaError::NotFound {
+                what: "flow",
+                given: given.to_owned(),
+            }),
+            many => Err(ReplicaError::Ambiguous {
+                what: "flow",
+                given: given.to_owned(),
+                candidates: many.iter().map(|id| id[..8].to_owned()).collect(),
+            }),
+        }
+    }
+
+    /// Full-text search over titles, bodies, commands and tags; best matches first.
+    pub fn search_flows(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>> {
+        let Some(fts) = fts_query(query) else {
+            return Err(ReplicaError::Invalid(
+                "the search has no words in it; type part of a title, command or tag".into(),
+            ));
+        };
+        let mut statement = self.connection.prepare_cached(
+            "SELECT s.flow_id, f.title, f.kind,
+                    snippet(flow_search, -1, '[', ']', '…', 12),
+                    bm25(flow_search, 0.0, 10.0, 1.0, 3.0, 5.0) AS score
+             FROM flow_search s JOIN flows f ON f.rowid = s.rowid
+             WHERE flow_search MATCH ?1
+             ORDER BY score LIMIT ?2",
+        )?;
+        let rows = statement.query_map(params![fts, limit as i64], |row| {
+            Ok(SearchHit {
+                id: parse_uuid(&row.get::<_, String>(0)?)?,
+                title: row.get(1)?,
+                kind: parse_kind(&row.get::<_, String>(2)?)?,
+                snippet: row.get(3)?,
+                rank: row.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Subflow targets of a flow's latest version that are not in the library.
+    pub fn missing_subflows(&self, id: Uuid) -> Result<Vec<String>> {
+        let flow = self.flow(id)?.document;
+        let mut missing = Vec::new();
+        for target in flow.subflow_targets() {
+            let known = Uuid::parse_str(target)
+                .ok()
+                .map(|target| self.flow(target).is_ok())
+                .unwrap_or(false);
+            if !known && !missing.iter().any(|seen: &String| seen == target) {
+                missing.push(target.to_owned());
+            }
+        }
+        Ok(missing)
+    }
+
+    /// Every flow document a session of these flows may need: the given versions, and the
+    /// latest version of each subflow they run, transitively.
+    pub fn flow_set(&self, references: impl IntoIterator<Item = FlowRef>) -> Result<FlowSet> {
+        let mut set = FlowSet::new();
+        let mut loaded = BTreeSet::new();
+        let mut pending: Vec<Flow> = Vec::new();
+        for reference in references {
+            if loaded.insert(reference) {
+                let flow = self.flow_version(reference)?;
+                pending.push(flow.clone());
+                set.insert(reference, flow);
+            }
+        }
+        let mut seen_latest = BTreeSet::new();
+        while let Some(flow) = pending.pop() {
+            for target in flow.subflow_targets() {
+                let Ok(target) = Uuid::parse_str(target) else {
+                    continue;
+                };
+                if !seen_latest.insert(target) {
+                    continue;
+                }
+                // A missing subflow is reported by the engine when the session reaches it.
+                let Ok(stored) = self.flow(target) else {
+                    continue;
+                };
+                let reference = FlowRef {
+                    flow_id: target,
+                    version: stored.summary.version,
+                };
+                if loaded.insert(reference) {
+                    pending.push(stored.document.clone());
+                    set.insert(reference, stored.document);
+                }
+            }
+        }
+        Ok(set)
+    }
+
+    /// The latest version of a flow as a [`FlowRef`].
+    pub fn latest_flow_ref(&self, id: Uuid) -> Result<FlowRef> {
+        let version: u32 = self
+            .connection
+            .query_row(
+                "SELECT latest_version FROM flows WHERE id = ?1",
+                [id.to_string()],
+                |row| row.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| ReplicaError::NotFound {
+                what: "flow",
+                given: id.to_string(),
+            })?;
+        Ok(FlowRef {
+            flow_id: id,
+            version,
+        })
+    }
+
+    /// Pins a flow to the quick-launch list (at the end); pinning twice changes nothing.
+    pub fn pin_flow(&mut self, id: Uuid) -> Result<bool> {
+        self.flow(id)?;
+        let transaction = self.write_transaction()?;
+        let inserted = transaction.execute(
+            "INSERT INTO pins (flow_id, position, pinned_at)
+             SELECT ?1, COALESCE(MAX(position), 0) + 1, ?2 FROM pins WHERE true
+             ON CONFLICT (flow_id) DO NOTHING",
+            params![id.to_string(), timestamp(now())],
+        )?;
+        if inserted > 0 {
+            enqueue(
+                &transaction,
+                "pin",
+                &id.to_string(),
+                "pin",
+                None,
+                &serde_json::json!({}),
+            )?;
+        }
+        transaction.commit()?;
+        Ok(inserted > 0)
+    }
+
+    pub fn unpin_flow(&mut self, id: Uuid) -> Result<bool> {
+        let transaction = self.write_transaction()?;
+        let removed =
+            transaction.execute("DELETE FROM pins WHERE flow_id = ?1", [id.to_string()])?;
+        if removed > 0 {
+            enqueue(
+                &transaction,
+                "pin",
+                &id.to_string(),
+                "unpin",
+                None,
+                &serde_json::json!({}),
+            )?;
+        }
+        transaction.commit()?;
+        Ok(removed > 0)
+    }
+
+    pub fn pinned_flows(&self) -> Result<Vec<FlowSummary>> {
+        let mut statement = self.connection.prepare_cached(&format!(
+            "SELECT {SUMMARY_COLUMNS} FROM pins p0
+             JOIN flows f ON f.id = p0.flow_id
+             JOIN flow_versions v ON v.flow_id = f.id AND v.version = f.latest_version
+             ORDER BY p0.position"
+        ))?;
+        let rows = statement.query_map([], summary_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Flows by their most recent session start, newest first (derived from sessions, so it
+    /// can never disagree with them).
+    pub fn recent_flows(&self, limit: usize) -> Result<Vec<FlowSummary>> {
+        let mut statement = self.connection.prepare_cached(&format!(
+            "SELECT {SUMMARY_COLUMNS} FROM
+               (SELECT flow_id, MAX(started_at) AS last_used FROM sessions GROUP BY flow_id) r
+             JOIN flows f ON f.id = r.flow_id
+             JOIN flow_versions v ON v.flow_id = f.id AND v.version = f.latest_version
+             ORDER BY r.last_used DESC LIMIT ?1"
+        ))?;
+        let rows = statement.query_map([limit as i64], summary_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_queries_never_carry_fts_syntax() {
+        assert_eq!(
+            fts_query("vda register"),
+            Some("\"vda\"* \"register\"*".into())
+        );
+        assert_eq!(
+            fts_query("\"x\" OR y*"),
+            Some("\"x\"* \"or\"* \"y\"*".into())
+        );
+        assert_eq!(fts_query("  -- ** "), None);
+        assert_eq!(fts_query("Get-ADUser"), Some("\"get\"* \"aduser\"*".into()));
+    }
+}

@@ -1,0 +1,291 @@
+//! Sessions in the replica: commands become events appended to the device's numbered log, in
+//! one transaction with the session's projection row.
+
+use rf_core::session::{self, Command, FlowRef, FlowSet, SessionEvent, SessionState, StartRequest};
+use rf_core::stats::{FlowStats, path_statistics};
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::error::{ReplicaError, Result};
+use crate::{Replica, now, resolve_prefix, timestamp};
+
+/// A session with its full computed state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionRecord {
+    pub id: Uuid,
+    pub state: SessionState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionSummary {
+    pub id: Uuid,
+    pub flow_id: Uuid,
+    pub flow_version: u32,
+    pub flow_title: String,
+    pub ticket: String,
+    pub client: String,
+    pub engineer: String,
+    pub status: String,
+    pub outcome: Option<String>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub updated_at: String,
+    pub event_count: u32,
+}
+
+fn load_events(connection: &rusqlite::Connection, id: Uuid) -> Result<Vec<SessionEvent>> {
+    let mut statement = connection.prepare_cached(
+        "SELECT payload FROM session_events WHERE session_id = ?1 ORDER BY session_seq",
+    )?;
+    let payloads: Vec<String> = statement
+        .query_map([id.to_string()], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    payloads
+        .iter()
+        .map(|payload| {
+            serde_json::from_str(payload)
+                .map_err(ReplicaError::corrupt(format!("an event of session {id}")))
+        })
+        .collect()
+}
+
+/// Rewrites the projection and appends events to the log, inside the caller's transaction
+/// (projection first: the events refer to it).
+fn append(
+    transaction: &Transaction<'_>,
+    device_id: Uuid,
+    id: Uuid,
+    state: &SessionState,
+    events: &[SessionEvent],
+) -> Result<()> {
+    let count = events.len() as i64;
+    let last_seq: i64 = transaction.query_row(
+        "UPDATE device SET last_event_seq = last_event_seq + ?1 RETURNING last_event_seq",
+        [count],
+        |row| row.get(0),
+    )?;
+    transaction.execute(
+        "INSERT INTO sessions (id, flow_id, flow_version, flow_title, ticket, client, engineer, status,
+                               outcome, started_at, finished_at, updated_at, event_count)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+         ON CONFLICT (id) DO UPDATE SET status = excluded.status, outcome = excluded.outcome,
+             finished_at = excluded.finished_at, updated_at = excluded.updated_at,
+             event_count = excluded.event_count",
+        params![
+            id.to_string(),
+            state.flow.flow_id.to_string(),
+            state.flow.version,
+            state.flow_title,
+            state.ticket,
+            state.client,
+            state.engineer,
+            state.status.as_str(),
+            state.outcome.map(|outcome| outcome.as_str()),
+            timestamp(state.started_at),
+            state.finished_at.map(timestamp),
+            timestamp(state.last_event_at),
+            state.event_count as i64,
+        ],
+    )?;
+    let first_session_seq = state.event_count as i64 - count;
+    let mut insert = transaction.prepare_cached(
+        "INSERT INTO session_events (device_id, device_seq, session_id, session_seq, kind, at, payload)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for (offset, event) in events.iter().enumerate() {
+        let offset = offset as i64;
+        let payload = serde_json::to_string(event).map_err(ReplicaError::corrupt("a new event"))?;
+        insert.execute(params![
+            device_id.to_string(),
+            last_seq - count + 1 + offset,
+            id.to_string(),
+            first_session_seq + offset,
+            event.kind.name(),
+            timestamp(event.at),
+            payload,
+        ])?;
+    }
+    Ok(())
+}
+
+fn stamp(kinds: Vec<session::EventKind>) -> Vec<SessionEvent> {
+    let at = now();
+    kinds
+        .into_iter()
+        .map(|kind| SessionEvent { at, kind })
+        .collect()
+}
+
+impl Replica {
+    /// Starts a session on the latest version of `flow_id`.
+    #[tracing::instrument(skip_all, err, fields(flow = %flow_id))]
+    pub fn start_session(&mut self, flow_id: Uuid, request: StartRequest) -> Result<SessionRecord> {
+        let reference = self.latest_flow_ref(flow_id)?;
+        let flows = self.flow_set([reference])?;
+        let events = stamp(session::start(&flows, flow_id, request)?);
+        let state = SessionState::replay(&events)?;
+        let id = Uuid::now_v7();
+        let device_id = self.device_id;
+        let transaction = self.write_transaction()?;
+        append(&transaction, device_id, id, &state, &events)?;
+        transaction.commit()?;
+        Ok(SessionRecord { id, state })
+    }
+
+    /// Runs commands against a session, all in one transaction: either every command's events
+    /// are stored, or (on the first refused command) none are.
+    #[tracing::instrument(skip_all, err, fields(session = %id))]
+    pub fn run_commands(&mut self, id: Uuid, commands: Vec<Command>) -> Result<SessionRecord> {
+        self.run_commands_with(id, commands, |_| Ok(()))
+    }
+
+    /// [`Replica::run_commands`] with extra writes that must commit in the same transaction.
+    pub(crate) fn run_commands_with(
+        &mut self,
+        id: Uuid,
+        commands: Vec<Command>,
+        also: impl FnOnce(&Transaction<'_>) -> Result<()>,
+    ) -> Result<SessionRecord> {
+        let device_id = self.device_id;
+        // Flow documents are read before the write lock; versions are immutable, so they
+        // cannot change underneath us.
+        let events = load_events(&self.connection, id)?;
+        if events.is_empty() {
+            return Err(ReplicaError::NotFound {
+                what: "session",
+                given: id.to_string(),
+            });
+        }
+        let state = SessionState::replay(&events)?;
+        let flows = self.flow_set_for(&state)?;
+        let transaction = self.write_transaction()?;
+        // Re-read inside the write transaction: another process may have appended meanwhile.
+        let mut state = if load_count(&transaction, id)? == state.event_count {
+            state
+        } else {
+            SessionState::replay(&load_events(&transaction, id)?)?
+        };
+        let mut new_events = Vec::new();
+        for command in commands {
+            let batch = stamp(session::decide(&state, &flows, command)?);
+            for event in &batch {
+                state.apply(event)?;
+            }
+            new_events.extend(batch);
+        }
+        if !new_events.is_empty() {
+            append(&transaction, device_id, id, &state, &new_events)?;
+        }
+        also(&transaction)?;
+        transaction.commit()?;
+        Ok(SessionRecord { id, state })
+    }
+
+    pub fn run_command(&mut self, id: Uuid, command: Command) -> Result<SessionRecord> {
+        self.run_commands(id, vec![command])
+    }
+
+    pub fn session(&self, id: Uuid) -> Result<SessionRecord> {
+        let events = self.session_events(id)?;
+        Ok(SessionRecord {
+            id,
+            state: SessionState::replay(&events)?,
+        })
+    }
+
+    pub fn session_events(&self, id: Uuid) -> Result<Vec<SessionEvent>> {
+        let events = load_events(&self.connection, id)?;
+        if events.is_empty() {
+            return Err(ReplicaError::NotFound {
+                what: "session",
+                given: id.to_string(),
+            });
+        }
+        Ok(events)
+    }
+
+    /// Every flow version the session has used, plus what it may still enter.
+    pub fn flow_set_for(&self, state: &SessionState) -> Result<FlowSet> {
+        let mut references: Vec<FlowRef> = vec![state.flow];
+        references.extend(state.path.iter().map(|entry| entry.flow));
+        references.extend(state.position.iter().map(|cursor| cursor.flow));
+        self.flow_set(references)
+    }
+
+    pub fn sessions(&self) -> Result<Vec<SessionSummary>> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT id, flow_id, flow_version, flow_title, ticket, client, engineer, status, outcome,
+                    started_at, finished_at, updated_at, event_count
+             FROM sessions ORDER BY started_at DESC, id DESC",
+        )?;
+        let rows = statement.query_map([], |row| {
+            let parse = |index: usize| -> rusqlite::Result<Uuid> {
+                let text: String = row.get(index)?;
+                Uuid::parse_str(&text).map_err(|error| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        index,
+                        rusqlite::types::Type::Text,
+                        Box::new(error),
+                    )
+                })
+            };
+            Ok(SessionSummary {
+                id: parse(0)?,
+                flow_id: parse(1)?,
+                flow_version: row.get(2)?,
+                flow_title: row.get(3)?,
+                ticket: row.get(4)?,
+                client: row.get(5)?,
+                engineer: row.get(6)?,
+                status: row.get(7)?,
+                outcome: row.get(8)?,
+                started_at: row.get(9)?,
+                finished_at: row.get(10)?,
+                updated_at: row.get(11)?,
+                event_count: row.get(12)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn resolve_session(&self, given: &str) -> Result<Uuid> {
+        resolve_prefix(&self.connection, "sessions", "session", given)?.ok_or_else(|| {
+            ReplicaError::NotFound {
+                what: "session",
+                given: given.to_owned(),
+            }
+        })
+    }
+
+    /// "The path most traveled" for a flow, over this replica's finished sessions that ran it.
+    pub fn path_statistics(&self, flow_id: Uuid) -> Result<FlowStats> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT DISTINCT e.session_id FROM session_events e
+             JOIN sessions s ON s.id = e.session_id AND s.status = 'finished'
+             WHERE e.session_id IN (SELECT id FROM sessions WHERE flow_id = ?1)
+                OR (e.kind = 'subflow_entered' AND json_extract(e.payload, '$.flow.flow_id') = ?1)",
+        )?;
+        let ids: Vec<String> = statement
+            .query_map([flow_id.to_string()], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut states = Vec::with_capacity(ids.len());
+        for id in ids {
+            let id =
+                Uuid::parse_str(&id).map_err(|error| ReplicaError::Invalid(error.to_string()))?;
+            states.push(SessionState::replay(&load_events(&self.connection, id)?)?);
+        }
+        Ok(path_statistics(flow_id, &states))
+    }
+}
+
+fn load_count(transaction: &Transaction<'_>, id: Uuid) -> Result<usize> {
+    let count: Option<i64> = transaction
+        .query_row(
+            "SELECT event_count FROM sessions WHERE id = ?1",
+            [id.to_string()],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(count.unwrap_or(0) as usize)
+}

@@ -1,1 +1,546 @@
-fn main() {}
+//! `rf`: the headless face of a ResolutionFlow replica, for scripting, SSH sessions and tests.
+#![forbid(unsafe_code)]
+
+mod args;
+mod render;
+
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, anyhow};
+use clap::Parser;
+use rf_core::export::{ExportFormat, ExportOptions, export};
+use rf_core::flow::MAX_FLOW_FILE_BYTES;
+use rf_core::session::{Choice, Command as SessionCommand, StartRequest};
+use rf_core::{Flow, Outcome};
+use rf_replica::{Replica, ReplicaError, WriteSource};
+
+use crate::args::{Cli, Command, FlowCommand, SessionCommandArgs};
+
+/// Exit code for input that was understood but refused (invalid flow files, bad values).
+const EXIT_INVALID: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RF_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    match run(cli, &mut out) {
+        Ok(code) => code,
+        Err(error) => {
+            // A closed pipe (`rf flow list | head`) is the reader's choice, not a failure.
+            if error
+                .downcast_ref::<io::Error>()
+                .is_some_and(|io_error| io_error.kind() == io::ErrorKind::BrokenPipe)
+            {
+                return ExitCode::SUCCESS;
+            }
+            let _ = writeln!(io::stderr(), "error: {error:#}");
+            let invalid = error.downcast_ref::<ReplicaError>().is_some_and(|replica| {
+                matches!(
+                    replica,
+                    ReplicaError::Engine(_)
+                        | ReplicaError::NotFound { .. }
+                        | ReplicaError::Ambiguous { .. }
+                        | ReplicaError::Invalid(_)
+                        | ReplicaError::AttachmentTooLarge { .. }
+                )
+            });
+            ExitCode::from(if invalid { EXIT_INVALID } else { 1 })
+        }
+    }
+}
+
+fn default_data_dir() -> anyhow::Result<PathBuf> {
+    directories::ProjectDirs::from("dev", "ResolutionFlow", "ResolutionFlow")
+        .map(|dirs| dirs.data_dir().to_path_buf())
+        .ok_or_else(|| {
+            anyhow!("no home directory to keep data in; pass --data-dir or set RF_DATA_DIR")
+        })
+}
+
+fn open(cli_dir: &Option<PathBuf>) -> anyhow::Result<Replica> {
+    let dir = match cli_dir {
+        Some(dir) => dir.clone(),
+        None => default_data_dir()?,
+    };
+    Replica::open(&dir).with_context(|| format!("cannot open the replica in {}", dir.display()))
+}
+
+fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    let mut replica = open(&cli.data_dir)?;
+    match cli.command {
+        Command::Flow { command } => run_flow(&mut replica, command, out),
+        Command::Session { command } => run_session(&mut replica, command, out),
+    }
+}
+
+fn write_json(out: &mut impl Write, value: &impl serde::Serialize) -> anyhow::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Every `*.flow.json` under the given paths (folders recursively, sorted for repeatable order).
+fn collect_flow_files(paths: &[PathBuf]) -> Vec<Result<PathBuf, (PathBuf, String)>> {
+    let mut found = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut stack = vec![path.clone()];
+            let mut files = Vec::new();
+            while let Some(dir) = stack.pop() {
+                match std::fs::read_dir(&dir) {
+                    Ok(entries) => {
+                        for entry in entries.flatten() {
+                            let entry_path = entry.path();
+                            if entry_path.is_dir() {
+                                stack.push(entry_path);
+                            } else if entry_path
+                                .file_name()
+                                .is_some_and(|name| name.to_string_lossy().ends_with(".flow.json"))
+                            {
+                                files.push(entry_path);
+                            }
+                        }
+                    }
+                    Err(error) => found.push(Err((
+                        dir.clone(),
+                        format!("cannot read the folder: {error}"),
+                    ))),
+                }
+            }
+            files.sort();
+            found.extend(files.into_iter().map(Ok));
+        } else if path.exists() {
+            found.push(Ok(path.clone()));
+        } else {
+            found.push(Err((path.clone(), "no such file or folder".into())));
+        }
+    }
+    found
+}
+
+fn read_flow_file(path: &Path) -> Result<Flow, Vec<String>> {
+    let size = std::fs::metadata(path)
+        .map_err(|error| vec![format!("(flow): cannot read the file: {error}")])?
+        .len();
+    if size > MAX_FLOW_FILE_BYTES as u64 {
+        return Err(vec![format!(
+            "(flow): the file is {size} bytes, over the {MAX_FLOW_FILE_BYTES} byte limit for a flow"
+        )]);
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| vec![format!("(flow): cannot read the file: {error}")])?;
+    Flow::parse(&text).map_err(|error| error.problems.iter().map(ToString::to_string).collect())
+}
+
+fn run_flow(
+    replica: &mut Replica,
+    command: FlowCommand,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        FlowCommand::Import { paths, json } => {
+            let mut invalid = false;
+            let mut outcomes = Vec::new();
+            for file in collect_flow_files(&paths) {
+                let path = match file {
+                    Ok(path) => path,
+                    Err((path, problem)) => {
+                        invalid = true;
+                        eprintln_problem(&path, &format!("(flow): {problem}"));
+                        continue;
+                    }
+                };
+                match read_flow_file(&path) {
+                    Ok(flow) => {
+                        let outcome = replica
+                            .import_flow(flow, WriteSource::Import)
+                            .with_context(|| format!("cannot import {}", path.display()))?;
+                        if !json {
+                            writeln!(out, "{}\t{}", outcome.flow_id, outcome.title)?;
+                        }
+                        outcomes.push(outcome);
+                    }
+                    Err(problems) => {
+                        invalid = true;
+                        for problem in problems {
+                            eprintln_problem(&path, &problem);
+                        }
+                    }
+                }
+            }
+            if json {
+                write_json(out, &outcomes)?;
+            }
+            for outcome in &outcomes {
+                for missing in replica.missing_subflows(outcome.flow_id)? {
+                    let _ = writeln!(
+                        io::stderr(),
+                        "warning: {:?} runs subflow {missing}, which is not in the library; import it before a session reaches that step",
+                        outcome.title
+                    );
+                }
+            }
+            Ok(if invalid {
+                ExitCode::from(EXIT_INVALID)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        FlowCommand::Validate { paths } => {
+            let mut invalid = false;
+            for file in collect_flow_files(&paths) {
+                match file.map_err(|(path, problem)| (path, vec![format!("(flow): {problem}")])) {
+                    Ok(path) => match read_flow_file(&path) {
+                        Ok(flow) => {
+                            writeln!(out, "{}: ok ({} nodes)", path.display(), flow.nodes.len())?
+                        }
+                        Err(problems) => {
+                            invalid = true;
+                            problems
+                                .iter()
+                                .for_each(|problem| eprintln_problem(&path, problem));
+                        }
+                    },
+                    Err((path, problems)) => {
+                        invalid = true;
+                        problems
+                            .iter()
+                            .for_each(|problem| eprintln_problem(&path, problem));
+                    }
+                }
+            }
+            Ok(if invalid {
+                ExitCode::from(EXIT_INVALID)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        FlowCommand::List { json } => {
+            let flows = replica.flows()?;
+            if json {
+                write_json(out, &flows)?;
+            } else {
+                render::flow_table(out, &flows)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        FlowCommand::Search { query, json, limit } => {
+            let hits = replica.search_flows(&query.join(" "), limit)?;
+            if json {
+                write_json(out, &hits)?;
+            } else if hits.is_empty() {
+                writeln!(out, "no flow matches {:?}", query.join(" "))?;
+            } else {
+                for hit in &hits {
+                    writeln!(
+                        out,
+                        "{}\t{}\t{}",
+                        hit.id,
+                        hit.title,
+                        hit.snippet.replace('\n', " ")
+                    )?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        FlowCommand::Show { flow, json } => {
+            let id = replica.resolve_flow(&flow)?;
+            let stored = replica.flow(id)?;
+            if json {
+                write_json(out, &stored)?;
+            } else {
+                render::flow_details(out, &stored)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        FlowCommand::Export { flow, output } => {
+            let id = replica.resolve_flow(&flow)?;
+            let text = replica.flow(id)?.document.to_json_pretty();
+            write_output(out, output.as_deref(), &text)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        FlowCommand::Stats { flow, json } => {
+            let id = replica.resolve_flow(&flow)?;
+            let stored = replica.flow(id)?;
+            let stats = replica.path_statistics(id)?;
+            if json {
+                write_json(out, &stats)?;
+            } else {
+                render::flow_stats(out, &stored.document, &stats)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        FlowCommand::Pin { flow } => {
+            let id = replica.resolve_flow(&flow)?;
+            let changed = replica.pin_flow(id)?;
+            writeln!(out, "{}", if changed { "pinned" } else { "already pinned" })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        FlowCommand::Unpin { flow } => {
+            let id = replica.resolve_flow(&flow)?;
+            let changed = replica.unpin_flow(id)?;
+            writeln!(
+                out,
+                "{}",
+                if changed {
+                    "unpinned"
+                } else {
+                    "was not pinned"
+                }
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        FlowCommand::Pinned { json } => {
+            let flows = replica.pinned_flows()?;
+            if json {
+                write_json(out, &flows)?
+            } else {
+                render::flow_table(out, &flows)?
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        FlowCommand::Recent { json, limit } => {
+            let flows = replica.recent_flows(limit)?;
+            if json {
+                write_json(out, &flows)?
+            } else {
+                render::flow_table(out, &flows)?
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn eprintln_problem(path: &Path, problem: &str) {
+    let _ = writeln!(io::stderr(), "{}: {problem}", path.display());
+}
+
+/// Writes to a file atomically (temporary file, then rename) or to standard output.
+fn write_output(out: &mut impl Write, output: Option<&Path>, text: &str) -> anyhow::Result<()> {
+    let Some(path) = output else {
+        out.write_all(text.as_bytes())?;
+        return Ok(());
+    };
+    let directory = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut temporary = tempfile::NamedTempFile::new_in(directory)
+        .with_context(|| format!("cannot write in {}", directory.display()))?;
+    temporary.write_all(text.as_bytes())?;
+    temporary.as_file().sync_all()?;
+    temporary
+        .persist(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+fn parse_variables(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut variables = BTreeMap::new();
+    for pair in pairs {
+        let (name, value) = pair.split_once('=').ok_or_else(|| {
+            ReplicaError::Invalid(format!("--var {pair:?} must look like name=value"))
+        })?;
+        if variables
+            .insert(name.trim().to_owned(), value.to_owned())
+            .is_some()
+        {
+            return Err(
+                ReplicaError::Invalid(format!("--var {:?} is given twice", name.trim())).into(),
+            );
+        }
+    }
+    Ok(variables)
+}
+
+fn read_text_argument(text: Option<String>) -> anyhow::Result<String> {
+    match text.as_deref() {
+        Some("-") | None => {
+            let mut buffer = String::new();
+            io::stdin()
+                .take(rf_core::session::MAX_TEXT_BYTES as u64 + 1)
+                .read_to_string(&mut buffer)
+                .context("cannot read standard input")?;
+            Ok(buffer)
+        }
+        Some(_) => Ok(text.unwrap_or_default()),
+    }
+}
+
+fn engineer_name(given: Option<String>) -> String {
+    given
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("USERNAME").ok())
+        .filter(|name| !name.trim().is_empty())
+        .unwrap_or_else(|| "engineer".into())
+}
+
+fn run_session(
+    replica: &mut Replica,
+    command: SessionCommandArgs,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    let (id, commands) = match command {
+        SessionCommandArgs::Start {
+            flow,
+            ticket,
+            client,
+            vars,
+            engineer,
+        } => {
+            let flow_id = replica.resolve_flow(&flow)?;
+            let request = StartRequest {
+                ticket,
+                client,
+                engineer: engineer_name(engineer),
+                variables: parse_variables(&vars)?,
+            };
+            let record = replica.start_session(flow_id, request)?;
+            let flows = replica.flow_set_for(&record.state)?;
+            let stats = replica.path_statistics(record.state.flow.flow_id)?;
+            render::step(out, record.id, &record.state, &flows, Some(&stats))?;
+            writeln!(out, "{}", record.id)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        SessionCommandArgs::List { json } => {
+            let sessions = replica.sessions()?;
+            if json {
+                write_json(out, &sessions)?;
+            } else {
+                render::session_table(out, &sessions)?;
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        SessionCommandArgs::Show { session, json } => {
+            let id = replica.resolve_session(&session)?;
+            let record = replica.session(id)?;
+            let flows = replica.flow_set_for(&record.state)?;
+            if json {
+                write_json(out, &render::SessionJson::new(&record, &flows))?;
+            } else {
+                render::session_details(out, &record)?;
+                render::step(out, id, &record.state, &flows, None)?;
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        SessionCommandArgs::Export {
+            session,
+            format,
+            redact,
+            output,
+        } => {
+            let id = replica.resolve_session(&session)?;
+            let format = ExportFormat::parse(&format).ok_or_else(|| {
+                ReplicaError::Invalid(format!("unknown format {format:?}; use md, txt or html"))
+            })?;
+            let record = replica.session(id)?;
+            let exported = export(&record.state, format, ExportOptions { redact });
+            write_output(out, output.as_deref(), &exported.text)?;
+            if let Some(counts) = exported.redactions {
+                let _ = writeln!(io::stderr(), "redaction: {counts}");
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        SessionCommandArgs::Attach { session, file } => {
+            let id = replica.resolve_session(&session)?;
+            let (_, attachment) = replica.attach_file(id, &file)?;
+            writeln!(
+                out,
+                "attached {} ({} bytes, sha256 {})",
+                attachment.name, attachment.size, attachment.sha256
+            )?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        SessionCommandArgs::Answer {
+            session,
+            choice,
+            note,
+        } => {
+            let mut commands = Vec::new();
+            if let Some(note) = note {
+                commands.push(SessionCommand::Note { text: note });
+            }
+            commands.push(SessionCommand::Answer {
+                choice: Choice::parse(&choice),
+            });
+            (session, commands)
+        }
+        SessionCommandArgs::Note { session, text } => {
+            (session, vec![SessionCommand::Note { text }])
+        }
+        SessionCommandArgs::Output { session, text } => (
+            session,
+            vec![SessionCommand::PasteOutput {
+                text: read_text_argument(text)?,
+            }],
+        ),
+        SessionCommandArgs::Back { session } => (session, vec![SessionCommand::Back]),
+        SessionCommandArgs::CustomStep {
+            session,
+            title,
+            note,
+        } => {
+            let mut commands = vec![SessionCommand::CustomStep { title }];
+            if let Some(note) = note {
+                commands.push(SessionCommand::Note { text: note });
+            }
+            (session, commands)
+        }
+        SessionCommandArgs::Tick {
+            session,
+            step,
+            value,
+        } => (session, vec![SessionCommand::Tick { node: step, value }]),
+        SessionCommandArgs::Finish {
+            session,
+            outcome,
+            summary,
+            next_steps,
+        } => {
+            let outcome = Outcome::parse(&outcome).ok_or_else(|| {
+                ReplicaError::Invalid(format!(
+                    "unknown outcome {outcome:?}; use resolved, workaround, escalated or unresolved"
+                ))
+            })?;
+            (
+                session,
+                vec![SessionCommand::Finish {
+                    outcome,
+                    summary,
+                    next_steps,
+                }],
+            )
+        }
+    };
+    let id = replica.resolve_session(&id)?;
+    let record = replica.run_commands(id, commands)?;
+    if record.state.is_finished() {
+        writeln!(
+            out,
+            "Session finished: {}. Export the ticket note with: rf session export {} --format md",
+            record.state.outcome.map(Outcome::as_str).unwrap_or("?"),
+            &id.to_string()[..8]
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let flows = replica.flow_set_for(&record.state)?;
+    let stats = replica.path_statistics(
+        record
+            .state
+            .position
+            .last()
+            .map_or(record.state.flow.flow_id, |cursor| cursor.flow.flow_id),
+    )?;
+    render::step(out, id, &record.state, &flows, Some(&stats))?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -106,9 +106,7 @@ fn clock(at: OffsetDateTime) -> String {
 fn date_time(at: OffsetDateTime) -> String {
     let utc = at.to_offset(time::UtcOffset::UTC);
     let text = utc
-        .format(format_description!(
-            "[year]-[month]-[day] [hour]:[minute]"
-        ))
+        .format(format_description!("[year]-[month]-[day] [hour]:[minute]"))
         .unwrap_or_default();
     format!("{text} UTC")
 }
@@ -205,7 +203,10 @@ impl TicketNote {
 
     fn header_rows(&self) -> [(&'static str, String); 7] {
         [
-            ("Flow", format!("{} (v{})", self.flow_title, self.flow_version)),
+            (
+                "Flow",
+                format!("{} (v{})", self.flow_title, self.flow_version),
+            ),
             ("Ticket", self.ticket.clone()),
             ("Client", self.client.clone()),
             ("Engineer", self.engineer.clone()),
@@ -235,17 +236,12 @@ impl TicketNote {
         }
         for step in &self.steps {
             let indent = "  ".repeat(step.depth);
-            let _ = writeln!(
-                out,
-                "{indent}- {} {}",
-                step.time,
-                markdown_step_line(step)
-            );
+            let _ = writeln!(out, "{indent}- {} {}", step.time, markdown_step_line(step));
             let inner = format!("{indent}  ");
             for (time, note) in &step.notes {
                 let _ = writeln!(out, "{inner}- Note ({time}):");
                 for line in note.lines() {
-                    let _ = writeln!(out, "{inner}  > {line}");
+                    let _ = writeln!(out, "{inner}  > {}", markdown_inline(line));
                 }
             }
             for (time, output) in &step.outputs {
@@ -263,7 +259,10 @@ impl TicketNote {
         }
         for (heading, text) in [("Summary", &self.summary), ("Next steps", &self.next_steps)] {
             if let Some(text) = text {
-                let _ = write!(out, "\n### {heading}\n\n{}\n", text.trim_end());
+                let _ = write!(out, "\n### {heading}\n\n");
+                // Two trailing spaces keep the engineer's line breaks in rendered Markdown.
+                let lines: Vec<String> = text.trim_end().lines().map(markdown_inline).collect();
+                let _ = writeln!(out, "{}", lines.join("  \n"));
             }
         }
         if let Some(line) = self.redaction_line() {
@@ -275,7 +274,11 @@ impl TicketNote {
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "{}", self.flow_title);
-        let _ = writeln!(out, "{}", "=".repeat(self.flow_title.chars().count().clamp(3, 72)));
+        let _ = writeln!(
+            out,
+            "{}",
+            "=".repeat(self.flow_title.chars().count().clamp(3, 72))
+        );
         for (label, value) in self.header_rows().iter().skip(1) {
             let _ = writeln!(out, "{:<10}{value}", format!("{label}:"));
         }
@@ -377,7 +380,10 @@ impl TicketNote {
         }
         for (heading, text) in [("Summary", &self.summary), ("Next steps", &self.next_steps)] {
             if let Some(text) = text {
-                let _ = write!(out, "<h3>{heading}</h3>\n<p style=\"white-space: pre-wrap\">");
+                let _ = write!(
+                    out,
+                    "<h3>{heading}</h3>\n<p style=\"white-space: pre-wrap\">"
+                );
                 push_escaped(&mut out, text.trim_end());
                 out.push_str("</p>\n");
             }
@@ -472,8 +478,8 @@ fn push_escaped(out: &mut String, text: &str) {
     let _ = escape_html(FmtWriter(&mut *out), text);
 }
 
-/// Inline Markdown text: line breaks folded and characters that would start markup escaped, so
-/// a title like `*` or `<b>` reads literally in the PSA.
+/// Literal text in Markdown: line breaks folded and characters that would start markup escaped,
+/// so a title like `*` or `<b>`, or a path like `\\fs02\share`, reads exactly as typed.
 fn markdown_inline(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -491,11 +497,7 @@ fn markdown_inline(text: &str) -> String {
 
 /// A backtick fence longer than any run of backticks inside `text`.
 fn code_fence(text: &str) -> String {
-    let longest = text
-        .split(|c| c != '`')
-        .map(str::len)
-        .max()
-        .unwrap_or(0);
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     "`".repeat(longest.max(2) + 1)
 }
 

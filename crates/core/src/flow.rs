@@ -325,7 +325,9 @@ impl Flow {
                 "the file must hold one JSON object (a flow), not an array or a scalar".into(),
             ));
         };
-        let raw_nodes = match object.remove("nodes") {
+        // Taken in place (not removed) so the order of the other fields, unknown ones included,
+        // is exactly the file's when the flow is written back.
+        let raw_nodes = match object.get_mut("nodes").map(Value::take) {
             Some(Value::Array(nodes)) => nodes,
             Some(_) => return Err(flow_problem("`nodes` must be an array of nodes".into())),
             None => return Err(flow_problem("missing required field `nodes`".into())),
@@ -345,7 +347,9 @@ impl Flow {
                 )),
             }
         }
-        object.insert("nodes".into(), Value::Array(Vec::new()));
+        if let Some(slot) = object.get_mut("nodes") {
+            *slot = Value::Array(Vec::new());
+        }
         match serde_json::from_value::<Flow>(Value::Object(object)) {
             Ok(mut flow) if problems.is_empty() => {
                 flow.nodes = nodes;

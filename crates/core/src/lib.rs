@@ -3,9 +3,9 @@
 //! renders previews with exactly the code the CLI uses.
 #![forbid(unsafe_code)]
 
-// pub mod export;
+pub mod export;
 pub mod flow;
-// pub mod redact;
+pub mod redact;
 pub mod session;
 pub mod stats;
 pub mod validate;

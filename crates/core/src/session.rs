@@ -36,7 +36,10 @@ impl FlowSet {
 
     /// Adds one version; the highest version added per flow counts as its latest.
     pub fn insert(&mut self, reference: FlowRef, flow: Flow) {
-        let latest = self.latest.entry(reference.flow_id).or_insert(reference.version);
+        let latest = self
+            .latest
+            .entry(reference.flow_id)
+            .or_insert(reference.version);
         *latest = (*latest).max(reference.version);
         self.versions.insert(reference, flow);
     }
@@ -247,9 +250,48 @@ pub struct SessionState {
     /// Earlier positions, for going back.
     pub history: Vec<Vec<Cursor>>,
     pub path: Vec<PathEntry>,
-    /// Checklist items done, per flow version and node, with the value recorded.
+    /// Checklist items done, per flow version and node, with the value recorded. In JSON the
+    /// flow version is written `"<flow id>@<version>"`, since JSON keys are strings.
+    #[serde(with = "ticked_by_flow")]
     pub ticked: BTreeMap<FlowRef, BTreeMap<String, Option<String>>>,
     pub event_count: usize,
+}
+
+/// Serde form of [`SessionState::ticked`]: flow references as `"<uuid>@<version>"` keys.
+mod ticked_by_flow {
+    use std::collections::BTreeMap;
+
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use uuid::Uuid;
+
+    use super::FlowRef;
+
+    type Ticked = BTreeMap<FlowRef, BTreeMap<String, Option<String>>>;
+
+    pub fn serialize<S: Serializer>(ticked: &Ticked, serializer: S) -> Result<S::Ok, S::Error> {
+        ticked
+            .iter()
+            .map(|(flow, nodes)| (format!("{}@{}", flow.flow_id, flow.version), nodes))
+            .collect::<BTreeMap<_, _>>()
+            .serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Ticked, D::Error> {
+        let raw = BTreeMap::<String, BTreeMap<String, Option<String>>>::deserialize(deserializer)?;
+        raw.into_iter()
+            .map(|(key, nodes)| {
+                let (id, version) = key.split_once('@').ok_or_else(|| {
+                    D::Error::custom(format!("{key:?} is not <flow id>@<version>"))
+                })?;
+                let flow = FlowRef {
+                    flow_id: Uuid::parse_str(id).map_err(D::Error::custom)?,
+                    version: version.parse().map_err(D::Error::custom)?,
+                };
+                Ok((flow, nodes))
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -268,9 +310,13 @@ pub enum EngineError {
     },
     #[error("the session is finished; start a new session to record more work")]
     Finished,
-    #[error("flow {flow_id} version {version} is not in the local library; sync or import it first")]
+    #[error(
+        "flow {flow_id} version {version} is not in the local library; sync or import it first"
+    )]
     MissingFlow { flow_id: Uuid, version: u32 },
-    #[error("subflow {flow_id} (run by node {node:?}) is not in the local library; import that flow first")]
+    #[error(
+        "subflow {flow_id} (run by node {node:?}) is not in the local library; import that flow first"
+    )]
     MissingSubflow { flow_id: Uuid, node: String },
     #[error("node {node:?} does not exist in flow {flow_title:?}")]
     MissingNode { node: String, flow_title: String },
@@ -370,7 +416,10 @@ impl SessionState {
             reason: reason.to_owned(),
         };
         let depth = self.position.len().saturating_sub(1);
-        let current_flow = self.current_cursor().map(|cursor| cursor.flow).unwrap_or(self.flow);
+        let current_flow = self
+            .current_cursor()
+            .map(|cursor| cursor.flow)
+            .unwrap_or(self.flow);
         let at = event.at;
         let entry = |kind: EntryKind, node: Option<String>, node_kind, title: String| PathEntry {
             kind,
@@ -411,7 +460,9 @@ impl SessionState {
                     .path
                     .iter_mut()
                     .rev()
-                    .find(|entry| entry.kind == EntryKind::Step && entry.node.as_ref() == Some(node))
+                    .find(|entry| {
+                        entry.kind == EntryKind::Step && entry.node.as_ref() == Some(node)
+                    })
                     .ok_or_else(|| inconsistent("the answered node was never entered"))?;
                 last.answer = Some(label.clone());
             }
@@ -502,7 +553,9 @@ impl SessionState {
                     .path
                     .iter()
                     .rev()
-                    .find(|entry| entry.kind == EntryKind::SubflowEntered && entry.flow == parent_flow)
+                    .find(|entry| {
+                        entry.kind == EntryKind::SubflowEntered && entry.flow == parent_flow
+                    })
                     .map(|entry| entry.title.clone())
                     .unwrap_or_default();
                 let mut left = entry(
@@ -558,7 +611,10 @@ impl SessionState {
     }
 
     fn remember_position(&mut self) {
-        if self.current_cursor().is_some_and(|cursor| cursor.node.is_some()) {
+        if self
+            .current_cursor()
+            .is_some_and(|cursor| cursor.node.is_some())
+        {
             self.history.push(self.position.clone());
         }
     }
@@ -597,13 +653,26 @@ impl SessionState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Choose an answer (or "Done" on an action or step) by 0-based index or label.
-    Answer { choice: Choice },
-    Note { text: String },
-    PasteOutput { text: String },
-    Attach { attachment: AttachmentRef },
+    Answer {
+        choice: Choice,
+    },
+    Note {
+        text: String,
+    },
+    PasteOutput {
+        text: String,
+    },
+    Attach {
+        attachment: AttachmentRef,
+    },
     Back,
-    CustomStep { title: String },
-    Tick { node: String, value: Option<String> },
+    CustomStep {
+        title: String,
+    },
+    Tick {
+        node: String,
+        value: Option<String>,
+    },
     Finish {
         outcome: Outcome,
         summary: Option<String>,
@@ -826,11 +895,17 @@ struct Navigator<'a> {
 }
 
 impl<'a> Navigator<'a> {
-    fn new(flows: &'a FlowSet, variables: &'a BTreeMap<String, String>, state: Option<&SessionState>) -> Self {
+    fn new(
+        flows: &'a FlowSet,
+        variables: &'a BTreeMap<String, String>,
+        state: Option<&SessionState>,
+    ) -> Self {
         Navigator {
             flows,
             variables,
-            stack: state.map(|state| state.position.clone()).unwrap_or_default(),
+            stack: state
+                .map(|state| state.position.clone())
+                .unwrap_or_default(),
             ticked: state.map(|state| state.ticked.clone()).unwrap_or_default(),
             events: Vec::new(),
         }
@@ -943,8 +1018,10 @@ impl<'a> Navigator<'a> {
         }
     }
 
-    /// After `done` in the top checklist: the next undone item after it, else the first undone
-    /// item, else the checklist is complete (and a subflow returns to its parent).
+    /// After `done` in the top checklist: the next undone item after it, else the checklist is
+    /// at its end (and a subflow returns to its parent). Items before `done` that are still
+    /// undone were skipped by a branch (a remediation step after a passed health check) or left
+    /// for later on purpose; they stay tickable by id but are not offered again.
     fn advance_checklist(&mut self, done: &Node) -> Result<()> {
         let top = self.top()?.flow;
         let flow = self.flow(top)?;
@@ -954,8 +1031,7 @@ impl<'a> Navigator<'a> {
             .position(|node| node.id == done.id)
             .map_or(0, |index| index + 1);
         let ticked = self.ticked.get(&top).cloned().unwrap_or_default();
-        let next = first_actionable(flow, after, Some(&ticked))
-            .or_else(|| first_actionable(flow, 0, Some(&ticked)));
+        let next = first_actionable(flow, after, Some(&ticked));
         match next {
             Some(node) => self.enter(node),
             None if self.stack.len() >= 2 => self.leave_subflow(),
@@ -1098,8 +1174,11 @@ impl<'a> Navigator<'a> {
                 .iter()
                 .position(|answer| answer.label.eq_ignore_ascii_case(&label));
             let Some(index) = index else {
-                let labels: Vec<&str> =
-                    node.answers().iter().map(|answer| answer.label.as_str()).collect();
+                let labels: Vec<&str> = node
+                    .answers()
+                    .iter()
+                    .map(|answer| answer.label.as_str())
+                    .collect();
                 return Err(EngineError::NotHere(format!(
                     "step {:?} branches: answer it, or tick with --value set to one of: {}",
                     node.id,
@@ -1159,7 +1238,11 @@ fn no_such_choice(given: &str, choices: &[String]) -> EngineError {
 /// "Return to the previous flow" for a resolution inside a subflow, nothing at a final resolution.
 pub fn choices_at(node: &Node, open_flows: usize) -> Vec<String> {
     if !node.answers().is_empty() {
-        return node.answers().iter().map(|answer| answer.label.clone()).collect();
+        return node
+            .answers()
+            .iter()
+            .map(|answer| answer.label.clone())
+            .collect();
     }
     match node.kind {
         NodeKind::Action | NodeKind::Step => vec!["Done".to_owned()],

@@ -196,11 +196,22 @@ mod tests {
         let flow = Flow::parse(FLOW).unwrap();
         let id = flow.id.unwrap();
         let mut flows = FlowSet::new();
-        flows.insert(FlowRef { flow_id: id, version: 1 }, flow);
+        flows.insert(
+            FlowRef {
+                flow_id: id,
+                version: 1,
+            },
+            flow,
+        );
         let sessions = [
             run(&flows, id, &["yes"], Outcome::Resolved),
             run(&flows, id, &["no", "done", "yes"], Outcome::Resolved),
-            run(&flows, id, &["no", "done", "no", "done", "yes"], Outcome::Escalated),
+            run(
+                &flows,
+                id,
+                &["no", "done", "no", "done", "yes"],
+                Outcome::Escalated,
+            ),
         ];
         let stats = path_statistics(id, &sessions);
         assert_eq!(stats.sessions, 3);
@@ -208,8 +219,20 @@ mod tests {
         let reach = &stats.nodes["reach"];
         assert_eq!(reach.reached, 3);
         assert_eq!(reach.answered, 3);
-        assert_eq!(reach.answers["Yes"], AnswerStats { chosen: 3, resolved: 2 });
-        assert_eq!(reach.answers["No"], AnswerStats { chosen: 2, resolved: 1 });
+        assert_eq!(
+            reach.answers["Yes"],
+            AnswerStats {
+                chosen: 3,
+                resolved: 2
+            }
+        );
+        assert_eq!(
+            reach.answers["No"],
+            AnswerStats {
+                chosen: 2,
+                resolved: 1
+            }
+        );
         let no = reach.shares("No").unwrap();
         assert_eq!((no.chosen_percent, no.resolved_percent), (67, 50));
         assert_eq!(
@@ -225,13 +248,24 @@ mod tests {
         let flow = Flow::parse(FLOW).unwrap();
         let id = flow.id.unwrap();
         let mut flows = FlowSet::new();
-        flows.insert(FlowRef { flow_id: id, version: 1 }, flow);
+        flows.insert(
+            FlowRef {
+                flow_id: id,
+                version: 1,
+            },
+            flow,
+        );
         let mut open = run(&flows, id, &["yes"], Outcome::Resolved);
         open.status = crate::session::SessionStatus::Active;
         let finished = run(&flows, id, &["yes"], Outcome::Resolved);
         assert_eq!(path_statistics(id, [&open]).sessions, 0);
         assert_eq!(path_statistics(Uuid::nil(), [&finished]).sessions, 0);
-        assert_eq!(path_statistics(id, [&finished]).nodes["reach"].answers.len(), 1);
+        assert_eq!(
+            path_statistics(id, [&finished]).nodes["reach"]
+                .answers
+                .len(),
+            1
+        );
     }
 
     #[test]

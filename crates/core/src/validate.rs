@@ -111,9 +111,11 @@ fn check_header(flow: &Flow, problems: &mut Vec<Problem>) {
         (None, FlowKind::Troubleshooting) => problems.push(Problem::flow(
             "troubleshooting flows need `start`, the id of the first node",
         )),
-        (Some(start), _) if !flow.nodes.iter().any(|node| &node.id == start) => problems.push(
-            Problem::flow(format!("`start` names node {start:?}, which does not exist")),
-        ),
+        (Some(start), _) if !flow.nodes.iter().any(|node| &node.id == start) => {
+            problems.push(Problem::flow(format!(
+                "`start` names node {start:?}, which does not exist"
+            )))
+        }
         _ => {}
     }
 }
@@ -193,10 +195,16 @@ fn check_node(flow: &Flow, node: &Node, ids: &BTreeSet<&str>, problems: &mut Vec
     }
     match node.kind {
         NodeKind::Question if node.answers().is_empty() => {
-            problems.push(Problem::node(id, "question without answers; add at least one"));
+            problems.push(Problem::node(
+                id,
+                "question without answers; add at least one",
+            ));
         }
         NodeKind::Action if node.next.is_none() => {
-            problems.push(Problem::node(id, "action without `next`; say where to go after it"));
+            problems.push(Problem::node(
+                id,
+                "action without `next`; say where to go after it",
+            ));
         }
         NodeKind::Resolution if node.outcome.is_none() => problems.push(Problem::node(
             id,
@@ -233,7 +241,10 @@ fn check_node(flow: &Flow, node: &Node, ids: &BTreeSet<&str>, problems: &mut Vec
         if !(lower.starts_with("https://") || lower.starts_with("http://")) {
             problems.push(Problem::node(
                 id,
-                format!("link {:?} is not an http(s) URL: {:?}", link.title, link.url),
+                format!(
+                    "link {:?} is not an http(s) URL: {:?}",
+                    link.title, link.url
+                ),
             ));
         }
     }
@@ -256,7 +267,11 @@ fn check_intake(flow: &Flow, problems: &mut Vec<Problem>) {
         }
     }
     let header_texts = [flow.description.as_deref()];
-    for text in header_texts.into_iter().flatten().chain([flow.title.as_str()]) {
+    for text in header_texts
+        .into_iter()
+        .flatten()
+        .chain([flow.title.as_str()])
+    {
         for name in placeholders(text) {
             if !declared.contains(name) {
                 problems.push(Problem::flow(format!(
@@ -349,7 +364,8 @@ mod tests {
     /// order). An empty list means the document is valid.
     #[test]
     fn validation_cases() {
-        let resolution = json!({"id": "done", "type": "resolution", "title": "Done", "outcome": "resolved"});
+        let resolution =
+            json!({"id": "done", "type": "resolution", "title": "Done", "outcome": "resolved"});
         let cases: Vec<(&str, serde_json::Value, Vec<&str>)> = vec![
             (
                 "valid minimal",
@@ -401,7 +417,11 @@ mod tests {
                     {"id": "b", "type": "question", "title": "Q2"},
                     resolution.clone()
                 ])),
-                vec!["a: answer 1 has an empty label", "b: question without answers", "b: unreachable"],
+                vec![
+                    "a: answer 1 has an empty label",
+                    "b: question without answers",
+                    "b: unreachable",
+                ],
             ),
             (
                 "no resolution reachable",
@@ -414,13 +434,13 @@ mod tests {
             (
                 "undeclared and twice-declared variables",
                 json!({"format": "resolutionflow/v1", "kind": "troubleshooting", "title": "Fix {{client}}",
-                       "intake": [{"name": "server", "label": "S"}, {"name": "server", "label": "S2"}],
-                       "start": "a",
-                       "nodes": [
-                         {"id": "a", "type": "action", "title": "Ping {{server}}", "next": "done",
-                          "commands": [{"label": "c", "language": "cmd", "code": "ping {{host}}"}]},
-                         resolution.clone()
-                       ]}),
+                "intake": [{"name": "server", "label": "S"}, {"name": "server", "label": "S2"}],
+                "start": "a",
+                "nodes": [
+                  {"id": "a", "type": "action", "title": "Ping {{server}}", "next": "done",
+                   "commands": [{"label": "c", "language": "cmd", "code": "ping {{host}}"}]},
+                  resolution.clone()
+                ]}),
                 vec![
                     "(flow): intake variable \"server\" is declared twice",
                     "(flow): {{client}} is used but not declared",
@@ -440,9 +460,9 @@ mod tests {
             (
                 "bad ids, empty title, wrong format",
                 json!({"format": "resolutionflow/v9", "kind": "troubleshooting", "title": "  ",
-                       "start": "A", "nodes": [
-                         {"id": "A", "type": "action", "title": "x", "next": "done"}, resolution.clone()
-                       ]}),
+                "start": "A", "nodes": [
+                  {"id": "A", "type": "action", "title": "x", "next": "done"}, resolution.clone()
+                ]}),
                 vec![
                     "(flow): `format` is \"resolutionflow/v9\"",
                     "(flow): `title` is empty",
@@ -472,14 +492,14 @@ mod tests {
             (
                 "checklist with branching step and a stray question",
                 json!({"format": "resolutionflow/v1", "kind": "maintenance", "title": "Patch",
-                       "nodes": [
-                         {"id": "pre", "type": "section", "title": "Pre-checks"},
-                         {"id": "health", "type": "step", "title": "Healthy?",
-                          "answers": [{"label": "Yes", "next": "post"}, {"label": "No", "next": "rollback"}]},
-                         {"id": "q", "type": "question", "title": "Q", "answers": [{"label": "x", "next": "post"}]},
-                         {"id": "post", "type": "step", "title": "Post",
-                          "verify": {"kind": "text", "prompt": "KBs installed"}}
-                       ]}),
+                "nodes": [
+                  {"id": "pre", "type": "section", "title": "Pre-checks"},
+                  {"id": "health", "type": "step", "title": "Healthy?",
+                   "answers": [{"label": "Yes", "next": "post"}, {"label": "No", "next": "rollback"}]},
+                  {"id": "q", "type": "question", "title": "Q", "answers": [{"label": "x", "next": "post"}]},
+                  {"id": "post", "type": "step", "title": "Post",
+                   "verify": {"kind": "text", "prompt": "KBs installed"}}
+                ]}),
                 vec![
                     "health: answer \"No\" names node \"rollback\"",
                     "q: a question node does not belong in a maintenance flow",
@@ -510,10 +530,21 @@ mod tests {
 
     #[test]
     fn id_and_variable_patterns() {
-        for (id, ok) in [("a", true), ("0-b", true), ("-a", false), ("aB", false), ("", false)] {
+        for (id, ok) in [
+            ("a", true),
+            ("0-b", true),
+            ("-a", false),
+            ("aB", false),
+            ("", false),
+        ] {
             assert_eq!(is_valid_node_id(id), ok, "{id:?}");
         }
-        for (name, ok) in [("server", true), ("_x1", true), ("1x", false), ("a-b", false)] {
+        for (name, ok) in [
+            ("server", true),
+            ("_x1", true),
+            ("1x", false),
+            ("a-b", false),
+        ] {
             assert_eq!(is_valid_variable_name(name), ok, "{name:?}");
         }
     }

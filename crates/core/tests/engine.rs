@@ -1,6 +1,8 @@
 //! Navigation engine: case tables per flow kind, and the property that replaying a session's
 //! events always gives the state that was built step by step.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
+
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
@@ -16,7 +18,13 @@ const LOCKOUT: &str = "22222222-2222-4222-8222-222222222222";
 const ONBOARD: &str = "33333333-3333-4333-8333-333333333333";
 const MAILBOX: &str = "44444444-4444-4444-8444-444444444444";
 
-fn flow_json(id: &str, kind: &str, start: Option<&str>, intake: serde_json::Value, nodes: serde_json::Value) -> Flow {
+fn flow_json(
+    id: &str,
+    kind: &str,
+    start: Option<&str>,
+    intake: serde_json::Value,
+    nodes: serde_json::Value,
+) -> Flow {
     let mut document = serde_json::json!({
         "format": "resolutionflow/v1", "id": id, "kind": kind, "title": format!("Flow {id}"),
         "intake": intake, "nodes": nodes,
@@ -85,7 +93,13 @@ fn library() -> FlowSet {
     let mut flows = FlowSet::new();
     for flow in [share, lockout, onboard, mailbox] {
         let flow_id = flow.id.unwrap();
-        flows.insert(FlowRef { flow_id, version: 1 }, flow);
+        flows.insert(
+            FlowRef {
+                flow_id,
+                version: 1,
+            },
+            flow,
+        );
     }
     flows
 }
@@ -115,20 +129,31 @@ impl Driver {
                 .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
                 .collect::<BTreeMap<_, _>>(),
         };
-        let kinds = start(&flows, Uuid::parse_str(flow).unwrap(), request).map_err(|error| error.to_string())?;
+        let kinds = start(&flows, Uuid::parse_str(flow).unwrap(), request)
+            .map_err(|error| error.to_string())?;
         let events: Vec<SessionEvent> = kinds
             .into_iter()
             .enumerate()
-            .map(|(index, kind)| SessionEvent { at: at(index as i64), kind })
+            .map(|(index, kind)| SessionEvent {
+                at: at(index as i64),
+                kind,
+            })
             .collect();
         let state = SessionState::replay(&events).unwrap();
-        Ok(Driver { flows, events, state })
+        Ok(Driver {
+            flows,
+            events,
+            state,
+        })
     }
 
     fn run(&mut self, command: Command) -> Result<(), String> {
         let kinds = decide(&self.state, &self.flows, command).map_err(|error| error.to_string())?;
         for kind in kinds {
-            let event = SessionEvent { at: at(self.events.len() as i64 * 30), kind };
+            let event = SessionEvent {
+                at: at(self.events.len() as i64 * 30),
+                kind,
+            };
             self.state.apply(&event).unwrap();
             self.events.push(event);
         }
@@ -139,16 +164,24 @@ impl Driver {
     fn here(&self) -> String {
         let cursor = self.state.current_cursor().unwrap();
         let prefix = &cursor.flow.flow_id.to_string()[..4];
-        format!("{prefix}:{}", cursor.node.as_deref().unwrap_or("(complete)"))
+        format!(
+            "{prefix}:{}",
+            cursor.node.as_deref().unwrap_or("(complete)")
+        )
     }
 }
 
 fn answer(label: &str) -> Command {
-    Command::Answer { choice: Choice::parse(label) }
+    Command::Answer {
+        choice: Choice::parse(label),
+    }
 }
 
 fn tick(node: &str, value: Option<&str>) -> Command {
-    Command::Tick { node: node.into(), value: value.map(str::to_owned) }
+    Command::Tick {
+        node: node.into(),
+        value: value.map(str::to_owned),
+    }
 }
 
 enum Expect {
@@ -160,7 +193,9 @@ enum Expect {
 fn navigation_cases() {
     use Expect::{At, Fails};
     let vars = [("server", "fs01"), ("user", "jdoe")];
-    let cases: Vec<(&str, &str, Vec<(Command, Expect)>)> = vec![
+    /// A case: its name, the flow to start, and each command with what must follow.
+    type Case = (&'static str, &'static str, Vec<(Command, Expect)>);
+    let cases: Vec<Case> = vec![
         (
             "re-check loop then resolution",
             SHARE,
@@ -176,7 +211,10 @@ fn navigation_cases() {
             "unknown choices are refused with the list",
             SHARE,
             vec![
-                (answer("perhaps"), Fails("\"perhaps\" is not one of the choices here: 1) Yes, 2) No")),
+                (
+                    answer("perhaps"),
+                    Fails("\"perhaps\" is not one of the choices here: 1) Yes, 2) No"),
+                ),
                 (answer("3"), Fails("\"3\" is not one of the choices")),
                 (answer("YES"), At("1111:locked")),
             ],
@@ -212,11 +250,35 @@ fn navigation_cases() {
             "notes, outputs and custom steps do not move",
             SHARE,
             vec![
-                (Command::Note { text: "User on VLAN 20".into() }, At("1111:reach")),
-                (Command::PasteOutput { text: "TcpTestSucceeded : False".into() }, At("1111:reach")),
-                (Command::CustomStep { title: "Rebooted the switch".into() }, At("1111:reach")),
-                (Command::Note { text: "   ".into() }, Fails("the note is empty")),
-                (Command::Tick { node: "reach".into(), value: None }, Fails("ticking is for checklist")),
+                (
+                    Command::Note {
+                        text: "User on VLAN 20".into(),
+                    },
+                    At("1111:reach"),
+                ),
+                (
+                    Command::PasteOutput {
+                        text: "TcpTestSucceeded : False".into(),
+                    },
+                    At("1111:reach"),
+                ),
+                (
+                    Command::CustomStep {
+                        title: "Rebooted the switch".into(),
+                    },
+                    At("1111:reach"),
+                ),
+                (
+                    Command::Note { text: "   ".into() },
+                    Fails("the note is empty"),
+                ),
+                (
+                    Command::Tick {
+                        node: "reach".into(),
+                        value: None,
+                    },
+                    Fails("ticking is for checklist"),
+                ),
             ],
         ),
         (
@@ -224,11 +286,20 @@ fn navigation_cases() {
             SHARE,
             vec![
                 (
-                    Command::Finish { outcome: Outcome::Escalated, summary: Some("Sent to network".into()), next_steps: None },
+                    Command::Finish {
+                        outcome: Outcome::Escalated,
+                        summary: Some("Sent to network".into()),
+                        next_steps: None,
+                    },
                     At("1111:reach"),
                 ),
                 (answer("yes"), Fails("the session is finished")),
-                (Command::Note { text: "late".into() }, Fails("the session is finished")),
+                (
+                    Command::Note {
+                        text: "late".into(),
+                    },
+                    Fails("the session is finished"),
+                ),
             ],
         ),
         (
@@ -270,16 +341,33 @@ fn navigation_cases() {
             let before = driver.state.clone();
             let result = driver.run(command);
             match (expect, result) {
-                (At(place), Ok(())) => assert_eq!(driver.here(), place, "case {name:?}, step {index}"),
-                (Fails(text), Err(error)) => {
-                    assert!(error.contains(text), "case {name:?}, step {index}: {error:?} lacks {text:?}");
-                    assert_eq!(driver.state, before, "case {name:?}, step {index}: a refused command changed the state");
+                (At(place), Ok(())) => {
+                    assert_eq!(driver.here(), place, "case {name:?}, step {index}")
                 }
-                (At(place), Err(error)) => panic!("case {name:?}, step {index}: expected {place}, got error {error}"),
-                (Fails(text), Ok(())) => panic!("case {name:?}, step {index}: expected failure {text:?}, now at {}", driver.here()),
+                (Fails(text), Err(error)) => {
+                    assert!(
+                        error.contains(text),
+                        "case {name:?}, step {index}: {error:?} lacks {text:?}"
+                    );
+                    assert_eq!(
+                        driver.state, before,
+                        "case {name:?}, step {index}: a refused command changed the state"
+                    );
+                }
+                (At(place), Err(error)) => {
+                    panic!("case {name:?}, step {index}: expected {place}, got error {error}")
+                }
+                (Fails(text), Ok(())) => panic!(
+                    "case {name:?}, step {index}: expected failure {text:?}, now at {}",
+                    driver.here()
+                ),
             }
         }
-        assert_eq!(SessionState::replay(&driver.events).unwrap(), driver.state, "case {name:?}: replay differs");
+        assert_eq!(
+            SessionState::replay(&driver.events).unwrap(),
+            driver.state,
+            "case {name:?}: replay differs"
+        );
     }
 }
 
@@ -287,9 +375,19 @@ fn navigation_cases() {
 fn start_checks_intake_values_including_subflows() {
     let missing = Driver::start(SHARE, &[("server", "fs01")]).err().unwrap();
     assert!(missing.contains("user (User name)"), "{missing}");
-    let unknown = Driver::start(SHARE, &[("server", "fs01"), ("user", "u"), ("colour", "red")]).err().unwrap();
-    assert!(unknown.contains("unknown intake variable(s): colour"), "{unknown}");
-    let blank = Driver::start(SHARE, &[("server", "  "), ("user", "u")]).err().unwrap();
+    let unknown = Driver::start(
+        SHARE,
+        &[("server", "fs01"), ("user", "u"), ("colour", "red")],
+    )
+    .err()
+    .unwrap();
+    assert!(
+        unknown.contains("unknown intake variable(s): colour"),
+        "{unknown}"
+    );
+    let blank = Driver::start(SHARE, &[("server", "  "), ("user", "u")])
+        .err()
+        .unwrap();
     assert!(blank.contains("server (File server)"), "{blank}");
     let driver = Driver::start(SHARE, &[("server", "fs01"), ("user", "jdoe")]).unwrap();
     let view = current_step(&driver.state, &driver.flows).unwrap();
@@ -303,13 +401,19 @@ fn the_path_records_answers_notes_and_subflows() {
     let mut driver = Driver::start(SHARE, &[("server", "fs01"), ("user", "jdoe")]).unwrap();
     for command in [
         answer("no"),
-        Command::Note { text: "port closed".into() },
+        Command::Note {
+            text: "port closed".into(),
+        },
         answer("done"),
         answer("yes"),
         answer("maybe"),
         answer("not locked"),
         answer("1"),
-        Command::Finish { outcome: Outcome::Resolved, summary: Some("ok".into()), next_steps: None },
+        Command::Finish {
+            outcome: Outcome::Resolved,
+            summary: Some("ok".into()),
+            next_steps: None,
+        },
     ] {
         driver.run(command).unwrap();
     }
@@ -317,7 +421,15 @@ fn the_path_records_answers_notes_and_subflows() {
         .state
         .path
         .iter()
-        .map(|entry| format!("{:?}|{}|{}|{}", entry.kind, entry.depth, entry.title, entry.answer.clone().unwrap_or_default()))
+        .map(|entry| {
+            format!(
+                "{:?}|{}|{}|{}",
+                entry.kind,
+                entry.depth,
+                entry.title,
+                entry.answer.clone().unwrap_or_default()
+            )
+        })
         .collect();
     assert_eq!(
         lines,
@@ -347,7 +459,13 @@ fn corrupt_logs_are_errors_not_panics() {
     doubled.push(driver.events[0].clone());
     assert!(SessionState::replay(&doubled).is_err());
     let mut back = driver.events.clone();
-    back.push(SessionEvent { at: at(99), kind: EventKind::WentBack { to_node: None, to_title: String::new() } });
+    back.push(SessionEvent {
+        at: at(99),
+        kind: EventKind::WentBack {
+            to_node: None,
+            to_title: String::new(),
+        },
+    });
     assert!(SessionState::replay(&back).is_err());
 }
 
@@ -394,4 +512,16 @@ proptest! {
         let loaded: Vec<SessionEvent> = serde_json::from_str(&stored).unwrap();
         prop_assert_eq!(loaded, driver.events);
     }
+}
+
+#[test]
+fn a_checklist_state_round_trips_through_json() {
+    let mut driver = Driver::start(ONBOARD, &[]).unwrap();
+    driver.run(tick("ad", None)).unwrap();
+    driver.run(tick("upn", Some("jdoe@contoso.com"))).unwrap();
+    let json = serde_json::to_value(&driver.state).unwrap();
+    let key = format!("{ONBOARD}@1");
+    assert_eq!(json["ticked"][&key]["upn"], "jdoe@contoso.com");
+    let back: SessionState = serde_json::from_value(json).unwrap();
+    assert_eq!(back, driver.state);
 }

@@ -1,0 +1,186 @@
+//! Command-line arguments (clap derive). The help texts are the CLI's reference documentation.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rf",
+    version,
+    about = "ResolutionFlow: guided troubleshooting sessions and ticket notes, offline"
+)]
+pub struct Cli {
+    /// Where the replica keeps its database and attachments [default: the platform's data directory]
+    #[arg(long, global = true, env = "RF_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Import, find and inspect flows
+    Flow {
+        #[command(subcommand)]
+        command: FlowCommand,
+    },
+    /// Run troubleshooting sessions and export ticket notes
+    Session {
+        #[command(subcommand)]
+        command: SessionCommandArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FlowCommand {
+    /// Import *.flow.json files or folders; prints "<id>\t<title>" per flow. Invalid files are
+    /// reported as "<file>: <node id>: <problem>", imported not at all, and the exit code is 2
+    Import {
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Print the import outcomes as JSON instead
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check flow files without importing them (exit code 2 when any is invalid)
+    Validate {
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// List the library
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Full-text search over titles, steps, commands and tags
+    Search {
+        #[arg(required = true, value_name = "QUERY")]
+        query: Vec<String>,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Show a flow (id prefix or exact title)
+    Show {
+        flow: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a flow's latest version as a resolutionflow/v1 file
+    Export {
+        flow: String,
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// The path most traveled: answer shares and resolution rates per step
+    Stats {
+        flow: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pin a flow to the quick-launch list
+    Pin { flow: String },
+    /// Remove a flow from the quick-launch list
+    Unpin { flow: String },
+    /// List pinned flows
+    Pinned {
+        #[arg(long)]
+        json: bool,
+    },
+    /// List recently used flows
+    Recent {
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionCommandArgs {
+    /// Start a session; prints the first step, then the session id on the last line
+    Start {
+        /// Flow id prefix or exact title
+        flow: String,
+        #[arg(long)]
+        ticket: String,
+        #[arg(long)]
+        client: String,
+        /// Intake value, repeatable
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
+        /// Who is doing the work [default: $RF_ENGINEER, else the login name]
+        #[arg(long, env = "RF_ENGINEER")]
+        engineer: Option<String>,
+    },
+    /// Answer the current step: a label (any case) or a 1-based number
+    Answer {
+        session: String,
+        choice: String,
+        /// A note recorded on this step before moving on
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Add a note to the current step
+    Note { session: String, text: String },
+    /// Paste command output onto the current step (reads standard input when TEXT is - or absent)
+    Output {
+        session: String,
+        text: Option<String>,
+    },
+    /// Attach a file to the current step
+    Attach { session: String, file: PathBuf },
+    /// Go back to the previous step
+    Back { session: String },
+    /// Record something you did that the flow does not describe
+    CustomStep {
+        session: String,
+        title: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Tick a checklist step (procedural and maintenance flows)
+    Tick {
+        session: String,
+        step: String,
+        /// The value a step asks you to record
+        #[arg(long)]
+        value: Option<String>,
+    },
+    /// Finish the session
+    Finish {
+        session: String,
+        /// resolved, workaround, escalated or unresolved
+        #[arg(long)]
+        outcome: String,
+        #[arg(long)]
+        summary: Option<String>,
+        #[arg(long)]
+        next_steps: Option<String>,
+    },
+    /// Show a session and its current step
+    Show {
+        session: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List sessions, newest first
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the ticket note
+    Export {
+        session: String,
+        /// md, txt or html
+        #[arg(long)]
+        format: String,
+        /// Mask passwords, keys, addresses and paths first
+        #[arg(long)]
+        redact: bool,
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}

@@ -1,0 +1,375 @@
+//! The `rf` binary end to end, as a script or an engineer over SSH would use it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+struct Rf {
+    data: tempfile::TempDir,
+}
+
+impl Rf {
+    fn new() -> Rf {
+        Rf {
+            data: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let output = Command::new(env!("CARGO_BIN_EXE_rf"))
+            .arg("--data-dir")
+            .arg(self.data.path())
+            .args(args)
+            .env("RF_ENGINEER", "Ada Lovelace")
+            .env_remove("RF_DATA_DIR")
+            .output()
+            .unwrap();
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8(output.stdout).unwrap(),
+            stderr: String::from_utf8(output.stderr).unwrap(),
+        }
+    }
+
+    /// Runs and insists on success.
+    fn ok(&self, args: &[&str]) -> String {
+        let run = self.run(args);
+        assert_eq!(run.code, 0, "rf {args:?} failed: {}", run.stderr);
+        run.stdout
+    }
+
+    fn db_count(&self, sql: &str) -> i64 {
+        let connection =
+            rusqlite::Connection::open(self.data.path().join("replica.sqlite3")).unwrap();
+        connection.query_row(sql, [], |row| row.get(0)).unwrap()
+    }
+}
+
+fn samples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/flows")
+}
+
+const SHARE: &str = r#"{
+  "format": "resolutionflow/v1",
+  "id": "6c0d8f0e-3b1a-4f7e-9a55-1d2e3f4a5b6c",
+  "kind": "troubleshooting",
+  "title": "User cannot open a mapped drive",
+  "intake": [{"name": "server", "label": "File server", "required": true}],
+  "start": "reach",
+  "nodes": [
+    {"id": "reach", "type": "question", "title": "Does {{server}} answer on port 445?",
+     "commands": [{"label": "Test SMB", "language": "powershell", "code": "Test-NetConnection {{server}} -Port 445"}],
+     "answers": [{"label": "Yes", "next": "perms"}, {"label": "No", "next": "firewall"}]},
+    {"id": "firewall", "type": "action", "title": "Allow SMB from the user's VLAN", "next": "reach"},
+    {"id": "perms", "type": "resolution", "title": "Grant share and NTFS permissions", "outcome": "resolved"}
+  ]
+}"#;
+
+const BROKEN: &str = r#"{
+  "format": "resolutionflow/v1", "kind": "troubleshooting", "title": "Broken", "start": "a",
+  "nodes": [
+    {"id": "a", "type": "question", "title": "Q", "answers": [{"label": "Yes", "next": "ghost"}]},
+    {"id": "b", "type": "action", "title": "B", "next": "a"},
+    {"id": "b", "type": "question", "title": "B again"}
+  ]
+}"#;
+
+#[test]
+fn import_reports_every_problem_and_keeps_the_valid_files() {
+    let rf = Rf::new();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("good.flow.json"), SHARE).unwrap();
+    std::fs::write(dir.path().join("broken.flow.json"), BROKEN).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not a flow").unwrap();
+    let run = rf.run(&["flow", "import", dir.path().to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        "6c0d8f0e-3b1a-4f7e-9a55-1d2e3f4a5b6c\tUser cannot open a mapped drive\n"
+    );
+    let broken = dir.path().join("broken.flow.json");
+    let problems: Vec<&str> = run.stderr.lines().collect();
+    let expected = [
+        "b: duplicate node id",
+        "a: answer \"Yes\" names node \"ghost\"",
+        "b: question without answers",
+        "b: unreachable",
+        "(flow): no resolution node is reachable",
+    ];
+    assert_eq!(problems.len(), expected.len(), "{}", run.stderr);
+    for (line, want) in problems.iter().zip(expected) {
+        assert!(
+            line.starts_with(&format!("{}: {want}", broken.display())),
+            "{line:?} vs {want:?}"
+        );
+    }
+    assert_eq!(
+        rf.db_count("SELECT COUNT(*) FROM flows"),
+        1,
+        "nothing from the broken file"
+    );
+    // A missing path is a problem too, in the same format.
+    let missing = rf.run(&["flow", "import", "/nonexistent/x.flow.json"]);
+    assert_eq!(missing.code, 2);
+    assert!(
+        missing
+            .stderr
+            .starts_with("/nonexistent/x.flow.json: (flow): no such file"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[test]
+fn a_whole_session_from_start_to_ticket_note() {
+    let rf = Rf::new();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("share.flow.json");
+    std::fs::write(&file, SHARE).unwrap();
+    rf.ok(&["flow", "import", file.to_str().unwrap()]);
+
+    let missing_var = rf.run(&[
+        "session", "start", "6c0d", "--ticket", "T-1", "--client", "Contoso",
+    ]);
+    assert_eq!(missing_var.code, 2);
+    assert!(
+        missing_var.stderr.contains("server (File server)"),
+        "{}",
+        missing_var.stderr
+    );
+    assert_eq!(
+        rf.db_count("SELECT COUNT(*) FROM sessions"),
+        0,
+        "a refused start leaves nothing"
+    );
+
+    let started = rf.ok(&[
+        "session",
+        "start",
+        "user cannot open a mapped drive",
+        "--ticket",
+        "T-20931",
+        "--client",
+        "Contoso Ltd",
+        "--var",
+        "server=fs01.contoso.local",
+    ]);
+    assert!(
+        started.contains("Does fs01.contoso.local answer on port 445?"),
+        "{started}"
+    );
+    assert!(started.contains("Test-NetConnection fs01.contoso.local -Port 445"));
+    let id = started.lines().last().unwrap().to_owned();
+    assert_eq!(
+        uuid::Uuid::parse_str(&id).unwrap().to_string(),
+        id,
+        "the id is the last line"
+    );
+    let session = &id[..8];
+
+    let step = rf.ok(&[
+        "session",
+        "answer",
+        session,
+        "no",
+        "--note",
+        "Port 445 filtered from VLAN 20",
+    ]);
+    assert!(step.contains("Allow SMB from the user's VLAN"), "{step}");
+    rf.ok(&[
+        "session",
+        "custom-step",
+        session,
+        "Asked the network team for a change",
+        "--note",
+        "CHG-1182",
+    ]);
+    rf.ok(&[
+        "session",
+        "output",
+        session,
+        "TcpTestSucceeded : False\nRemoteAddress : 10.20.0.5",
+    ]);
+    let back = rf.ok(&["session", "back", session]);
+    assert!(back.contains("Does fs01.contoso.local answer"), "{back}");
+    rf.ok(&["session", "answer", session, "2"]);
+    rf.ok(&["session", "answer", session, "done"]);
+    let at_resolution = rf.ok(&["session", "answer", session, "YES"]);
+    assert!(
+        at_resolution.contains("Suggested outcome: resolved"),
+        "{at_resolution}"
+    );
+    let wrong = rf.run(&["session", "answer", session, "1"]);
+    assert_eq!(wrong.code, 2);
+    assert!(
+        wrong.stderr.contains("finish the session"),
+        "{}",
+        wrong.stderr
+    );
+    rf.ok(&[
+        "session",
+        "finish",
+        session,
+        "--outcome",
+        "resolved",
+        "--summary",
+        "Firewall rule added; user's password: Winter2026! was reset too",
+        "--next-steps",
+        "Monitor for a week",
+    ]);
+    let late = rf.run(&["session", "note", session, "late"]);
+    assert_eq!(late.code, 2);
+    assert!(late.stderr.contains("finished"), "{}", late.stderr);
+
+    let markdown = rf.ok(&["session", "export", session, "--format", "md"]);
+    for expected in [
+        "T-20931",
+        "Contoso Ltd",
+        "Ada Lovelace",
+        "Does fs01.contoso.local answer on port 445?** → No",
+        "Port 445 filtered from VLAN 20",
+        "Custom step: **Asked the network team for a change**",
+        "CHG-1182",
+        "TcpTestSucceeded : False",
+        "Went back to:",
+        "Outcome:** resolved",
+        "Monitor for a week",
+    ] {
+        assert!(
+            markdown.contains(expected),
+            "markdown lacks {expected:?}:\n{markdown}"
+        );
+    }
+    let redacted = rf.run(&["session", "export", session, "--format", "txt", "--redact"]);
+    assert_eq!(redacted.code, 0);
+    assert!(
+        !redacted.stdout.contains("Winter2026!"),
+        "{}",
+        redacted.stdout
+    );
+    assert!(!redacted.stdout.contains("10.20.0.5"));
+    assert!(
+        redacted.stderr.contains("redaction:"),
+        "{}",
+        redacted.stderr
+    );
+    let html_file = dir.path().join("note.html");
+    rf.ok(&[
+        "session",
+        "export",
+        session,
+        "--format",
+        "html",
+        "--output",
+        html_file.to_str().unwrap(),
+    ]);
+    let html = std::fs::read_to_string(&html_file).unwrap();
+    assert!(html.starts_with("<article"));
+    assert!(html.contains("Asked the network team for a change"));
+
+    let shown: serde_json::Value =
+        serde_json::from_str(&rf.ok(&["session", "show", session, "--json"])).unwrap();
+    assert_eq!(shown["id"], id.as_str());
+    assert_eq!(shown["status"], "finished");
+    assert_eq!(shown["outcome"], "resolved");
+    assert_eq!(shown["ticket"], "T-20931");
+    let listed: serde_json::Value =
+        serde_json::from_str(&rf.ok(&["session", "list", "--json"])).unwrap();
+    assert_eq!(listed[0]["id"], id.as_str());
+    let stats = rf.ok(&["flow", "stats", "6c0d"]);
+    assert!(
+        stats.contains("1 finished session(s), 1 resolved"),
+        "{stats}"
+    );
+}
+
+#[test]
+fn flow_commands_print_stable_json_and_round_trip_files() {
+    let rf = Rf::new();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("share.flow.json");
+    std::fs::write(&file, SHARE).unwrap();
+    rf.ok(&["flow", "import", file.to_str().unwrap()]);
+    let shown: serde_json::Value =
+        serde_json::from_str(&rf.ok(&["flow", "show", "6c0d8f", "--json"])).unwrap();
+    assert_eq!(shown["title"], "User cannot open a mapped drive");
+    assert_eq!(shown["version"], 1);
+    assert_eq!(shown["document"]["nodes"].as_array().unwrap().len(), 3);
+    let listed: serde_json::Value =
+        serde_json::from_str(&rf.ok(&["flow", "list", "--json"])).unwrap();
+    assert_eq!(listed[0]["kind"], "troubleshooting");
+    let found = rf.ok(&["flow", "search", "netconnection"]);
+    assert!(found.starts_with("6c0d8f0e-"), "{found}");
+    let exported = dir.path().join("out.flow.json");
+    rf.ok(&[
+        "flow",
+        "export",
+        "6c0d",
+        "--output",
+        exported.to_str().unwrap(),
+    ]);
+    let original: serde_json::Value = serde_json::from_str(SHARE).unwrap();
+    let round: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&exported).unwrap()).unwrap();
+    assert_eq!(original, round);
+    // Re-importing the export changes nothing.
+    rf.ok(&["flow", "import", exported.to_str().unwrap()]);
+    assert_eq!(rf.db_count("SELECT COUNT(*) FROM flow_versions"), 1);
+    let unknown = rf.run(&["flow", "show", "zzz"]);
+    assert_eq!(unknown.code, 2);
+    assert!(
+        unknown.stderr.contains("no flow matches"),
+        "{}",
+        unknown.stderr
+    );
+    rf.ok(&["flow", "pin", "6c0d"]);
+    assert!(rf.ok(&["flow", "pinned"]).contains("pinned"));
+}
+
+#[test]
+fn the_sample_library_imports_cleanly_and_covers_every_kind() {
+    let rf = Rf::new();
+    let run = rf.run(&["flow", "import", samples().to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.is_empty(),
+        "no warnings (every subflow is in the library): {}",
+        run.stderr
+    );
+    let flows: serde_json::Value =
+        serde_json::from_str(&rf.ok(&["flow", "list", "--json"])).unwrap();
+    let flows = flows.as_array().unwrap();
+    assert!(flows.len() >= 8, "{} samples", flows.len());
+    for kind in ["troubleshooting", "procedural", "maintenance"] {
+        assert!(
+            flows.iter().any(|flow| flow["kind"] == kind),
+            "no {kind} sample"
+        );
+    }
+    for title in [
+        "Citrix",
+        "FSLogix",
+        "replication",
+        "SonicWall",
+        "file share",
+        "lockout",
+        "onboarding",
+        "patching",
+    ] {
+        assert!(
+            flows.iter().any(|flow| flow["title"]
+                .as_str()
+                .unwrap()
+                .to_lowercase()
+                .contains(&title.to_lowercase())),
+            "no sample about {title}"
+        );
+    }
+}

@@ -216,16 +216,16 @@ pub fn step(
             out,
             "\nSuggested outcome: {outcome}. Finish with: rf session finish {sid} --outcome {outcome} --summary \"…\""
         )?;
+    } else if node.kind == NodeKind::Step && view.choices.is_empty() {
+        writeln!(
+            out,
+            "\nRecord it with: rf session tick {sid} {} --value \"…\"",
+            node.id
+        )?;
     } else if node.kind == NodeKind::Step && node.answers().is_empty() {
         writeln!(
             out,
-            "\nTick it with: rf session tick {sid} {}{}",
-            node.id,
-            if node.verify.is_some() {
-                " --value \"…\""
-            } else {
-                ""
-            }
+            "\nAnswer with: rf session answer {sid} done   (or tick any step by id: rf session tick {sid} <step id>)"
         )?;
     } else {
         writeln!(

@@ -1080,6 +1080,13 @@ impl<'a> Navigator<'a> {
             self.leave_subflow()?;
             return Ok(self.events);
         };
+        if node.kind == NodeKind::Step && node.answers().is_empty() && needs_value(node) {
+            return Err(EngineError::NotHere(format!(
+                "step {:?} asks \"{}\": record it with tick --value",
+                node.id,
+                verify_prompt(node)
+            )));
+        }
         let choices = choices_at(node, self.stack.len());
         if choices.is_empty() {
             return Err(EngineError::NotHere(
@@ -1098,13 +1105,6 @@ impl<'a> Navigator<'a> {
         let label = choices[index].clone();
         match node.kind {
             NodeKind::Step => {
-                if node.answers().is_empty() && needs_value(node) {
-                    return Err(EngineError::NotHere(format!(
-                        "step {:?} asks \"{}\": record it with tick --value",
-                        node.id,
-                        verify_prompt(node)
-                    )));
-                }
                 let branch = node.answers().get(index);
                 self.record_tick(node, branch.map(|_| label))?;
                 match branch {
@@ -1235,7 +1235,8 @@ fn no_such_choice(given: &str, choices: &[String]) -> EngineError {
 }
 
 /// The labels an engineer can pick at `node`: its answers, "Done" for actions and plain steps,
-/// "Return to the previous flow" for a resolution inside a subflow, nothing at a final resolution.
+/// "Return to the previous flow" for a resolution inside a subflow, nothing at a final resolution
+/// or at a step that needs a typed value (that one is ticked with the value).
 pub fn choices_at(node: &Node, open_flows: usize) -> Vec<String> {
     if !node.answers().is_empty() {
         return node
@@ -1245,6 +1246,7 @@ pub fn choices_at(node: &Node, open_flows: usize) -> Vec<String> {
             .collect();
     }
     match node.kind {
+        NodeKind::Step if needs_value(node) => Vec::new(),
         NodeKind::Action | NodeKind::Step => vec!["Done".to_owned()],
         NodeKind::Resolution if open_flows >= 2 => {
             vec!["Return to the previous flow".to_owned()]

@@ -237,15 +237,76 @@ pub(crate) fn rebuild_search_index(transaction: &Transaction<'_>) -> Result<()> 
     Ok(())
 }
 
+/// The words of a search, lowercased; anything that is not a letter or digit separates words.
+fn query_terms(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
 /// Turns what a person types into an FTS5 query: every word must appear, as a word prefix.
 /// Quotes and operators in the input are treated as spaces, so no input is a syntax error.
 fn fts_query(text: &str) -> Option<String> {
-    let terms: Vec<String> = text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|word| !word.is_empty())
-        .map(|word| format!("\"{}\"*", word.to_lowercase()))
+    let terms: Vec<String> = query_terms(text)
+        .iter()
+        .map(|word| format!("\"{word}\"*"))
         .collect();
     (!terms.is_empty()).then(|| terms.join(" "))
+}
+
+/// Words of context shown around the first match.
+const SNIPPET_WORDS: usize = 14;
+
+/// A short excerpt of `text` around its first word that starts with a search term, matches in
+/// `[brackets]`, elided ends marked `…`. Built here rather than with FTS5's `snippet()`, whose
+/// scoring of every match position cost 0.5 ms per hit on long flows (docs/PERFORMANCE.md);
+/// this is one linear pass over one text.
+fn snippet(text: &str, terms: &[String], words: usize) -> Option<String> {
+    let spans: Vec<(usize, usize)> = text
+        .char_indices()
+        .filter(|(index, c)| {
+            c.is_alphanumeric()
+                && !text[..*index]
+                    .chars()
+                    .next_back()
+                    .is_some_and(char::is_alphanumeric)
+        })
+        .map(|(start, _)| {
+            let end = text[start..]
+                .char_indices()
+                .find(|(_, c)| !c.is_alphanumeric())
+                .map_or(text.len(), |(offset, _)| start + offset);
+            (start, end)
+        })
+        .collect();
+    let is_match = |(start, end): (usize, usize)| {
+        let word = text[start..end].to_lowercase();
+        terms.iter().any(|term| word.starts_with(term.as_str()))
+    };
+    let first = spans.iter().position(|span| is_match(*span))?;
+    let from = first.saturating_sub(words / 3);
+    let to = (from + words).min(spans.len());
+    let mut out = String::new();
+    if from > 0 {
+        out.push('…');
+    }
+    let mut cursor = spans[from].0;
+    for span in &spans[from..to] {
+        out.push_str(&text[cursor..span.0].replace('\n', " "));
+        if is_match(*span) {
+            out.push('[');
+            out.push_str(&text[span.0..span.1]);
+            out.push(']');
+        } else {
+            out.push_str(&text[span.0..span.1]);
+        }
+        cursor = span.1;
+    }
+    if to < spans.len() {
+        out.push('…');
+    }
+    Some(out)
 }
 
 impl Replica {
@@ -356,20 +417,25 @@ impl Replica {
             ));
         };
         let mut statement = self.connection.prepare_cached(
-            "SELECT s.flow_id, f.title, f.kind,
-                    snippet(flow_search, -1, '[', ']', '…', 12),
-                    bm25(flow_search, 0.0, 10.0, 1.0, 3.0, 5.0) AS score
-             FROM flow_search s JOIN flows f ON f.rowid = s.rowid
-             WHERE flow_search MATCH ?1
-             ORDER BY score LIMIT ?2",
+            "SELECT s.flow_id, f.title, f.kind, s.body, s.commands, s.tags, s.rank
+             FROM (SELECT rowid, flow_id, body, commands, tags, rank
+                   FROM flow_search WHERE flow_search MATCH ?1
+                   ORDER BY rank LIMIT ?2) s
+             JOIN flows f ON f.rowid = s.rowid
+             ORDER BY s.rank",
         )?;
+        let terms = query_terms(query);
         let rows = statement.query_map(params![fts, limit as i64], |row| {
+            let texts: [String; 3] = [row.get(3)?, row.get(4)?, row.get(5)?];
             Ok(SearchHit {
                 id: parse_uuid(&row.get::<_, String>(0)?)?,
                 title: row.get(1)?,
                 kind: parse_kind(&row.get::<_, String>(2)?)?,
-                snippet: row.get(3)?,
-                rank: row.get(4)?,
+                snippet: texts
+                    .iter()
+                    .find_map(|text| snippet(text, &terms, SNIPPET_WORDS))
+                    .unwrap_or_default(),
+                rank: row.get(6)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -521,6 +587,26 @@ impl Replica {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn snippets_show_context_around_the_first_match() {
+        let terms = vec!["spool".to_owned(), "queue".to_owned()];
+        let text = "Open services.msc on the print server and check that the Print Spooler is running; then clear the queue folder";
+        assert_eq!(
+            snippet(text, &terms, 6).unwrap(),
+            "…the Print [Spooler] is running; then…"
+        );
+        assert_eq!(
+            snippet("Spooler down", &terms, 6).unwrap(),
+            "[Spooler] down"
+        );
+        assert_eq!(snippet("nothing here", &terms, 6), None);
+        assert_eq!(snippet("", &terms, 6), None);
+        assert_eq!(
+            snippet("ünïcode spoolér", &terms, 6).unwrap(),
+            "ünïcode [spoolér]"
+        );
+    }
 
     #[test]
     fn search_queries_never_carry_fts_syntax() {

@@ -8,6 +8,7 @@ pub mod flow;
 pub mod redact;
 pub mod session;
 pub mod stats;
+pub mod sync;
 pub mod validate;
 
 pub use flow::{Flow, FlowKind, Node, NodeKind, Outcome, ParseError};

@@ -432,6 +432,14 @@ fn scan(
     }
 }
 
+/// The rule shape most rules share: every match of `regex` is one mask of `kind`.
+fn whole_matches(regex: &Regex, kind: RedactionKind, haystack: &str, masks: &mut Vec<Mask>) {
+    masks.extend(regex.find_iter(haystack).map(|found| Mask {
+        range: found.range(),
+        kind,
+    }));
+}
+
 fn next_char_boundary(text: &str, index: usize) -> usize {
     index
         + text
@@ -480,10 +488,7 @@ static PRIVATE_KEY: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 fn private_keys(haystack: &str, masks: &mut Vec<Mask>) {
-    masks.extend(PRIVATE_KEY.find_iter(haystack).map(|found| Mask {
-        range: found.range(),
-        kind: RedactionKind::PrivateKey,
-    }));
+    whole_matches(&PRIVATE_KEY, RedactionKind::PrivateKey, haystack, masks);
 }
 
 // 2. Connection strings.
@@ -818,10 +823,12 @@ static BITLOCKER_RECOVERY: LazyLock<Regex> =
     LazyLock::new(|| compile(r"(?-u:\b)[0-9]{6}(?:-[0-9]{6}){7}(?-u:\b)"));
 
 fn bitlocker_recovery_passwords(haystack: &str, masks: &mut Vec<Mask>) {
-    masks.extend(BITLOCKER_RECOVERY.find_iter(haystack).map(|found| Mask {
-        range: found.range(),
-        kind: RedactionKind::Password,
-    }));
+    whole_matches(
+        &BITLOCKER_RECOVERY,
+        RedactionKind::Password,
+        haystack,
+        masks,
+    );
 }
 
 // 4. API keys and tokens without keywords.
@@ -881,10 +888,7 @@ static AWS_ACCESS_KEY_ID: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 fn aws_access_key_ids(haystack: &str, masks: &mut Vec<Mask>) {
-    masks.extend(AWS_ACCESS_KEY_ID.find_iter(haystack).map(|found| Mask {
-        range: found.range(),
-        kind: RedactionKind::ApiKey,
-    }));
+    whole_matches(&AWS_ACCESS_KEY_ID, RedactionKind::ApiKey, haystack, masks);
 }
 
 /// A 40-character AWS secret access key near an AWS secret keyword, even without a separator.
@@ -927,10 +931,7 @@ static VENDOR_TOKEN: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 fn vendor_tokens(haystack: &str, masks: &mut Vec<Mask>) {
-    masks.extend(VENDOR_TOKEN.find_iter(haystack).map(|found| Mask {
-        range: found.range(),
-        kind: RedactionKind::ApiKey,
-    }));
+    whole_matches(&VENDOR_TOKEN, RedactionKind::ApiKey, haystack, masks);
 }
 
 /// A run of 32 or more base64/base64url/hex characters; `looks_random` decides.
@@ -1005,10 +1006,7 @@ static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 fn email_addresses(haystack: &str, masks: &mut Vec<Mask>) {
-    masks.extend(EMAIL.find_iter(haystack).map(|found| Mask {
-        range: found.range(),
-        kind: RedactionKind::Email,
-    }));
+    whole_matches(&EMAIL, RedactionKind::Email, haystack, masks);
 }
 
 // 6. UNC paths.
@@ -1069,10 +1067,7 @@ static SHARE_URL: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 fn share_urls(haystack: &str, masks: &mut Vec<Mask>) {
-    masks.extend(SHARE_URL.find_iter(haystack).map(|found| Mask {
-        range: found.range(),
-        kind: RedactionKind::UncPath,
-    }));
+    whole_matches(&SHARE_URL, RedactionKind::UncPath, haystack, masks);
 }
 
 /// `//server/share` as `mount -t cifs` takes it. Only where a path can start: after a colon it is

@@ -1,0 +1,613 @@
+//! The sync protocol: the messages a replica and the sync server exchange, and the pure
+//! decisions both sides make about them (yaak's `compute_sync_ops`, atuin's `operations`).
+//!
+//! - [`plan_push`] decides, for one client's batch, which mutations to apply, which are
+//!   duplicates to acknowledge again, and where a gap must stop the batch (Replicache's
+//!   per-client mutation numbers, checked in the same transaction as the effect).
+//! - [`merge_flow`] is the three-way merge of a flow document: concurrent edits of different
+//!   nodes or fields merge; concurrent edits of the same field keep the server's value and
+//!   record the other as a [`FieldConflict`], so nothing is dropped.
+//! - [`negotiate`] answers a client's protocol and schema versions.
+//!
+//! No IO and no clock: order comes from sequence numbers, never from timestamps.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+/// The protocol this build speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// One local change waiting in a replica's outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mutation {
+    /// Per-client, strictly increasing, never reused.
+    pub mutation_id: i64,
+    pub entity: String,
+    pub entity_id: String,
+    pub operation: String,
+    /// The entity version the change was made against, when the entity is versioned.
+    pub base_version: Option<i64>,
+    pub payload: Value,
+}
+
+/// What the server does with one pushed mutation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "decision")]
+pub enum PushDecision {
+    /// The next mutation in order: apply it and advance the client's number in one transaction.
+    Apply { mutation_id: i64 },
+    /// Already applied earlier (a retried push): acknowledge, change nothing.
+    Duplicate { mutation_id: i64 },
+    /// A number was skipped: refuse this and everything after it in the batch; the client
+    /// resends from `expected`.
+    Gap { mutation_id: i64, expected: i64 },
+}
+
+/// Decides a batch in order, given the last mutation number applied for this client.
+/// Mutations after a gap are not listed: the batch stops there.
+pub fn plan_push(last_applied: i64, batch: &[Mutation]) -> Vec<PushDecision> {
+    let mut decisions = Vec::with_capacity(batch.len());
+    let mut last = last_applied;
+    for mutation in batch {
+        let id = mutation.mutation_id;
+        if id <= last {
+            decisions.push(PushDecision::Duplicate { mutation_id: id });
+        } else if id == last + 1 {
+            decisions.push(PushDecision::Apply { mutation_id: id });
+            last = id;
+        } else {
+            decisions.push(PushDecision::Gap {
+                mutation_id: id,
+                expected: last + 1,
+            });
+            break;
+        }
+    }
+    decisions
+}
+
+/// The outcome of a version handshake.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "status")]
+pub enum Negotiation {
+    Accepted,
+    /// The client is older than the server supports: it must upgrade to sync, and keeps
+    /// working offline (its pending work stays queued) until it does.
+    UpgradeRequired {
+        minimum: u32,
+        client: u32,
+    },
+    /// The client is newer than this server: the server must be upgraded first.
+    ServerTooOld {
+        maximum: u32,
+        client: u32,
+    },
+}
+
+/// Compares a client's protocol version with the inclusive range a server supports.
+pub fn negotiate(client: u32, supported: std::ops::RangeInclusive<u32>) -> Negotiation {
+    if client < *supported.start() {
+        Negotiation::UpgradeRequired {
+            minimum: *supported.start(),
+            client,
+        }
+    } else if client > *supported.end() {
+        Negotiation::ServerTooOld {
+            maximum: *supported.end(),
+            client,
+        }
+    } else {
+        Negotiation::Accepted
+    }
+}
+
+/// Where two concurrent edits touched the same field: the server's value was kept, the other
+/// is stored here for an author to resolve.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldConflict {
+    /// A JSON-pointer-like path: `/title`, `/nodes/<node id>/body`, `/nodes/<node id>`.
+    pub path: String,
+    pub base: Option<Value>,
+    /// The value kept (the server's).
+    pub kept: Option<Value>,
+    /// The value not applied (the incoming edit).
+    pub other: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MergeOutcome {
+    pub merged: Value,
+    pub conflicts: Vec<FieldConflict>,
+}
+
+/// Three-way merge of two flow documents edited concurrently from `base`.
+///
+/// Top-level fields merge field by field; `nodes` merge by node id (an array of nodes is a map
+/// keyed by id, so two authors editing different nodes never collide), and within a node field
+/// by field. A node added on one side is kept; a node deleted on one side and untouched on the
+/// other is deleted; deleted on one side and edited on the other is a conflict that keeps the
+/// server's side. Node order follows the server, with nodes only the other side added appended
+/// in that side's order.
+pub fn merge_flow(base: &Value, server: &Value, other: &Value) -> MergeOutcome {
+    let mut conflicts = Vec::new();
+    let merged = merge_object(
+        "",
+        base.as_object(),
+        server.as_object(),
+        other.as_object(),
+        &mut conflicts,
+        true,
+    );
+    MergeOutcome {
+        merged: Value::Object(merged),
+        conflicts,
+    }
+}
+
+/// Merges one value that is not split further: equal edits agree, a one-sided edit wins, two
+/// different edits keep the server's and record a conflict.
+fn merge_leaf(
+    path: &str,
+    base: Option<&Value>,
+    server: Option<&Value>,
+    other: Option<&Value>,
+    conflicts: &mut Vec<FieldConflict>,
+) -> Option<Value> {
+    if server == other || other == base {
+        return server.cloned();
+    }
+    if server == base {
+        return other.cloned();
+    }
+    conflicts.push(FieldConflict {
+        path: path.to_owned(),
+        base: base.cloned(),
+        kept: server.cloned(),
+        other: other.cloned(),
+    });
+    server.cloned()
+}
+
+fn merge_object(
+    path: &str,
+    base: Option<&Map<String, Value>>,
+    server: Option<&Map<String, Value>>,
+    other: Option<&Map<String, Value>>,
+    conflicts: &mut Vec<FieldConflict>,
+    top_level: bool,
+) -> Map<String, Value> {
+    let empty = Map::new();
+    let (base, server, other) = (
+        base.unwrap_or(&empty),
+        server.unwrap_or(&empty),
+        other.unwrap_or(&empty),
+    );
+    // Keys in the server's order, then keys only the other side has, in its order.
+    let mut keys: Vec<&String> = server.keys().collect();
+    keys.extend(other.keys().filter(|key| !server.contains_key(*key)));
+    keys.extend(
+        base.keys()
+            .filter(|key| !server.contains_key(*key) && !other.contains_key(*key)),
+    );
+    let mut merged = Map::new();
+    for key in keys {
+        let child = format!("{path}/{key}");
+        let (b, s, o) = (base.get(key), server.get(key), other.get(key));
+        let value = if top_level && key == "nodes" {
+            Some(Value::Array(merge_nodes(&child, b, s, o, conflicts)))
+        } else {
+            merge_leaf(&child, b, s, o, conflicts)
+        };
+        if let Some(value) = value {
+            merged.insert(key.clone(), value);
+        }
+    }
+    merged
+}
+
+/// Nodes keyed by id; entries without a string id are kept whole (they cannot be matched).
+fn nodes_by_id(nodes: Option<&Value>) -> (Vec<String>, BTreeMap<String, &Map<String, Value>>) {
+    let mut order = Vec::new();
+    let mut by_id = BTreeMap::new();
+    for node in nodes.and_then(Value::as_array).into_iter().flatten() {
+        if let Some(object) = node.as_object()
+            && let Some(id) = object.get("id").and_then(Value::as_str)
+            && !by_id.contains_key(id)
+        {
+            order.push(id.to_owned());
+            by_id.insert(id.to_owned(), object);
+        }
+    }
+    (order, by_id)
+}
+
+fn merge_nodes(
+    path: &str,
+    base: Option<&Value>,
+    server: Option<&Value>,
+    other: Option<&Value>,
+    conflicts: &mut Vec<FieldConflict>,
+) -> Vec<Value> {
+    let (base_order, base_nodes) = nodes_by_id(base);
+    let (server_order, server_nodes) = nodes_by_id(server);
+    let (other_order, other_nodes) = nodes_by_id(other);
+    let mut merged = Vec::new();
+    for id in &merged_order(&base_order, &server_order, &other_order) {
+        let node_path = format!("{path}/{id}");
+        let (b, s, o) = (
+            base_nodes.get(id).copied(),
+            server_nodes.get(id).copied(),
+            other_nodes.get(id).copied(),
+        );
+        let node = match (b, s, o) {
+            // Present on both sides: merge field by field.
+            (_, Some(s), Some(o)) => Some(merge_object(
+                &node_path,
+                b,
+                Some(s),
+                Some(o),
+                conflicts,
+                false,
+            )),
+            // Deleted by the other side: gone if the server left it alone, else a conflict.
+            (Some(b), Some(s), None) if b == s => None,
+            // Deleted by the server: gone if the other side left it alone, else a conflict.
+            (Some(b), None, Some(o)) if b == o => None,
+            // Added on one side only.
+            (None, s, o) => s.or(o).cloned(),
+            // Deleted on one side and edited on the other: keep the server's side, record both.
+            (Some(base_node), s, o) => {
+                let as_value =
+                    |node: Option<&Map<String, Value>>| node.map(|map| Value::Object(map.clone()));
+                merge_leaf(
+                    &node_path,
+                    as_value(Some(base_node)).as_ref(),
+                    as_value(s).as_ref(),
+                    as_value(o).as_ref(),
+                    conflicts,
+                )
+                .and_then(|value| value.as_object().cloned())
+            }
+        };
+        if let Some(node) = node {
+            merged.push(Value::Object(node));
+        }
+    }
+    // Deleted on both sides: nothing to keep. Entries without ids on the server side are kept.
+    merged.extend(
+        server
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|node| node.get("id").and_then(Value::as_str).is_none())
+            .cloned(),
+    );
+    merged
+}
+
+/// The order of the merged nodes. If the server kept the base's order, the other side's order
+/// wins (so a one-sided reorder or insertion is taken whole); otherwise the server's order
+/// stands. Ids only the other list has are then inserted after their nearest predecessor in
+/// that list, so a step inserted mid-checklist stays where its author put it.
+fn merged_order(base: &[String], server: &[String], other: &[String]) -> Vec<String> {
+    let (skeleton, extra) = if server == base {
+        (other, server)
+    } else {
+        (server, other)
+    };
+    let mut order: Vec<String> = skeleton.to_vec();
+    for (position, id) in extra.iter().enumerate() {
+        if order.contains(id) {
+            continue;
+        }
+        let anchor = extra[..position]
+            .iter()
+            .rev()
+            .find_map(|before| order.iter().position(|placed| placed == before));
+        // After the anchor, step past what only the skeleton side added there: when both sides
+        // insert at the same place, the server's insertions come first.
+        let mut index = anchor.map_or(0, |index| index + 1);
+        while index < order.len() && !extra.contains(&order[index]) && !base.contains(&order[index])
+        {
+            index += 1;
+        }
+        order.insert(index, id.clone());
+    }
+    order
+}
+
+/// A pushed session event, identified everywhere by its device and device sequence number, so a
+/// retried upload is stored once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushedEvent {
+    pub device_id: Uuid,
+    pub device_seq: i64,
+    pub session_id: Uuid,
+    pub session_seq: i64,
+    pub payload: Value,
+}
+
+/// The contiguous prefix of a device's events the server can acknowledge: the highest
+/// `device_seq` such that every number from 1 up to it is stored. A gap (an event lost in
+/// transit) holds acknowledgement there, so the client resends from the gap and nothing is
+/// skipped.
+pub fn acknowledged_prefix(stored_before: i64, received: impl IntoIterator<Item = i64>) -> i64 {
+    let received: BTreeSet<i64> = received.into_iter().collect();
+    let mut acknowledged = stored_before;
+    while received.contains(&(acknowledged + 1)) {
+        acknowledged += 1;
+    }
+    acknowledged
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn mutation(id: i64) -> Mutation {
+        Mutation {
+            mutation_id: id,
+            entity: "flow".into(),
+            entity_id: "f".into(),
+            operation: "put_version".into(),
+            base_version: None,
+            payload: json!({}),
+        }
+    }
+
+    #[test]
+    fn push_decisions() {
+        use PushDecision::{Apply, Duplicate, Gap};
+        let cases: Vec<(&str, i64, Vec<i64>, Vec<PushDecision>)> = vec![
+            (
+                "first push",
+                0,
+                vec![1, 2],
+                vec![Apply { mutation_id: 1 }, Apply { mutation_id: 2 }],
+            ),
+            (
+                "retried whole batch",
+                2,
+                vec![1, 2],
+                vec![Duplicate { mutation_id: 1 }, Duplicate { mutation_id: 2 }],
+            ),
+            (
+                "overlapping retry",
+                1,
+                vec![1, 2, 3],
+                vec![
+                    Duplicate { mutation_id: 1 },
+                    Apply { mutation_id: 2 },
+                    Apply { mutation_id: 3 },
+                ],
+            ),
+            (
+                "gap at start",
+                3,
+                vec![5, 6],
+                vec![Gap {
+                    mutation_id: 5,
+                    expected: 4,
+                }],
+            ),
+            (
+                "gap in the middle stops the batch",
+                0,
+                vec![1, 3, 4],
+                vec![
+                    Apply { mutation_id: 1 },
+                    Gap {
+                        mutation_id: 3,
+                        expected: 2,
+                    },
+                ],
+            ),
+            ("empty batch", 7, vec![], vec![]),
+        ];
+        for (name, last, ids, expected) in cases {
+            let batch: Vec<Mutation> = ids.into_iter().map(mutation).collect();
+            assert_eq!(plan_push(last, &batch), expected, "case {name:?}");
+        }
+    }
+
+    #[test]
+    fn version_negotiation() {
+        assert_eq!(negotiate(1, 1..=2), Negotiation::Accepted);
+        assert_eq!(negotiate(2, 1..=2), Negotiation::Accepted);
+        assert_eq!(
+            negotiate(0, 1..=2),
+            Negotiation::UpgradeRequired {
+                minimum: 1,
+                client: 0
+            }
+        );
+        assert_eq!(
+            negotiate(3, 1..=2),
+            Negotiation::ServerTooOld {
+                maximum: 2,
+                client: 3
+            }
+        );
+    }
+
+    #[test]
+    fn acknowledgement_stops_at_the_first_gap() {
+        assert_eq!(acknowledged_prefix(0, [1, 2, 3]), 3);
+        assert_eq!(acknowledged_prefix(0, [2, 3]), 0);
+        assert_eq!(acknowledged_prefix(5, [6, 8, 9]), 6);
+        assert_eq!(
+            acknowledged_prefix(5, [3, 4, 5]),
+            5,
+            "duplicates change nothing"
+        );
+        assert_eq!(acknowledged_prefix(5, []), 5);
+    }
+
+    fn flow(title: &str, nodes: Value) -> Value {
+        json!({"format": "resolutionflow/v1", "kind": "troubleshooting", "title": title, "start": "a", "nodes": nodes})
+    }
+
+    /// Each case: base, server, other, the merged document, and the conflict paths.
+    #[test]
+    fn flow_merge_cases() {
+        let a = json!({"id": "a", "type": "action", "title": "A", "next": "z"});
+        let z = json!({"id": "z", "type": "resolution", "title": "Z", "outcome": "resolved"});
+        let base = flow("T", json!([a, z]));
+        let cases: Vec<(&str, Value, Value, Value, Vec<&str>)> = vec![
+            (
+                "nothing changed",
+                base.clone(),
+                base.clone(),
+                base.clone(),
+                vec![],
+            ),
+            (
+                "only the other side changed",
+                base.clone(),
+                flow("T2", json!([a, z])),
+                flow("T2", json!([a, z])),
+                vec![],
+            ),
+            (
+                "only the server changed",
+                flow("T3", json!([a, z])),
+                base.clone(),
+                flow("T3", json!([a, z])),
+                vec![],
+            ),
+            (
+                "both made the same change",
+                flow("T4", json!([a, z])),
+                flow("T4", json!([a, z])),
+                flow("T4", json!([a, z])),
+                vec![],
+            ),
+            (
+                "different fields merge",
+                {
+                    let mut server = flow("Server title", json!([a, z]));
+                    server["category"] = json!("Files");
+                    server
+                },
+                flow(
+                    "T",
+                    json!([{"id": "a", "type": "action", "title": "A", "next": "z", "body": "new body"}, z]),
+                ),
+                {
+                    let mut merged = flow(
+                        "Server title",
+                        json!([{"id": "a", "type": "action", "title": "A", "next": "z", "body": "new body"}, z]),
+                    );
+                    merged["category"] = json!("Files");
+                    merged
+                },
+                vec![],
+            ),
+            (
+                "same field: server kept, other recorded",
+                flow("Server", json!([a, z])),
+                flow("Other", json!([a, z])),
+                flow("Server", json!([a, z])),
+                vec!["/title"],
+            ),
+            (
+                "same node, different fields",
+                flow(
+                    "T",
+                    json!([{"id": "a", "type": "action", "title": "A server", "next": "z"}, z]),
+                ),
+                flow(
+                    "T",
+                    json!([{"id": "a", "type": "action", "title": "A", "next": "z", "warning": "careful"}, z]),
+                ),
+                flow(
+                    "T",
+                    json!([{"id": "a", "type": "action", "title": "A server", "next": "z", "warning": "careful"}, z]),
+                ),
+                vec![],
+            ),
+            (
+                "same node, same field",
+                flow(
+                    "T",
+                    json!([{"id": "a", "type": "action", "title": "A1", "next": "z"}, z]),
+                ),
+                flow(
+                    "T",
+                    json!([{"id": "a", "type": "action", "title": "A2", "next": "z"}, z]),
+                ),
+                flow(
+                    "T",
+                    json!([{"id": "a", "type": "action", "title": "A1", "next": "z"}, z]),
+                ),
+                vec!["/nodes/a/title"],
+            ),
+            (
+                "nodes added on both sides are both kept",
+                flow(
+                    "T",
+                    json!([a, z, {"id": "s", "type": "action", "title": "S", "next": "z"}]),
+                ),
+                flow(
+                    "T",
+                    json!([a, z, {"id": "o", "type": "action", "title": "O", "next": "z"}]),
+                ),
+                flow(
+                    "T",
+                    json!([a, z, {"id": "s", "type": "action", "title": "S", "next": "z"}, {"id": "o", "type": "action", "title": "O", "next": "z"}]),
+                ),
+                vec![],
+            ),
+            (
+                "node deleted on one side, untouched on the other",
+                flow("T", json!([z])),
+                base.clone(),
+                flow("T", json!([z])),
+                vec![],
+            ),
+            (
+                "node deleted by the other side but edited on the server",
+                flow(
+                    "T",
+                    json!([{"id": "a", "type": "action", "title": "A edited", "next": "z"}, z]),
+                ),
+                flow("T", json!([z])),
+                flow(
+                    "T",
+                    json!([{"id": "a", "type": "action", "title": "A edited", "next": "z"}, z]),
+                ),
+                vec!["/nodes/a"],
+            ),
+            (
+                "node deleted by the server but edited by the other side",
+                flow("T", json!([z])),
+                flow(
+                    "T",
+                    json!([{"id": "a", "type": "action", "title": "A edited", "next": "z"}, z]),
+                ),
+                flow("T", json!([z])),
+                vec!["/nodes/a"],
+            ),
+        ];
+        for (name, server, other, expected, conflict_paths) in cases {
+            let outcome = merge_flow(&base, &server, &other);
+            assert_eq!(outcome.merged, expected, "case {name:?}");
+            let paths: Vec<&str> = outcome
+                .conflicts
+                .iter()
+                .map(|conflict| conflict.path.as_str())
+                .collect();
+            assert_eq!(paths, conflict_paths, "case {name:?}");
+            for conflict in &outcome.conflicts {
+                assert_ne!(
+                    conflict.kept, conflict.other,
+                    "a conflict records two different values"
+                );
+            }
+        }
+    }
+}

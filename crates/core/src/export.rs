@@ -348,7 +348,7 @@ impl TicketNote {
             for step in &self.steps {
                 let _ = write!(
                     out,
-                    "<li class=\"rf-step rf-{}\" data-depth=\"{}\"><time>",
+                    "<li class=\"rf-entry rf-{}\" data-depth=\"{}\"><time>",
                     entry_class(step.kind),
                     step.depth
                 );
@@ -356,7 +356,9 @@ impl TicketNote {
                 out.push_str("</time> ");
                 html_step_line(&mut out, step);
                 for (time, note) in &step.notes {
-                    out.push_str("<blockquote class=\"rf-note\"><time>");
+                    out.push_str(
+                        "<blockquote class=\"rf-note\" style=\"white-space: pre-wrap\"><time>",
+                    );
                     push_escaped(&mut out, time);
                     out.push_str("</time> ");
                     push_escaped(&mut out, note);

@@ -330,6 +330,37 @@ pub struct PushedEvent {
     pub payload: Value,
 }
 
+/// One push from a replica: its outbox mutations in order and its unacknowledged events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushRequest {
+    pub protocol: u32,
+    /// The replica's schema version, so the server can refuse clients it cannot understand.
+    pub schema: i64,
+    /// The replica's device id: mutation numbers and event sequences are per device.
+    pub client_id: Uuid,
+    pub mutations: Vec<Mutation>,
+    pub events: Vec<PushedEvent>,
+}
+
+/// A mutation the server will never apply (invalid, forbidden), with the reason to show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    pub mutation_id: i64,
+    pub reason: String,
+}
+
+/// The server's answer to a push.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushResponse {
+    /// Every mutation up to this number is settled: applied, or listed in `rejected`.
+    pub mutations_settled_through: i64,
+    /// Permanent rejections among the settled mutations; the replica keeps them visible and
+    /// moves on, so one bad mutation never wedges the queue.
+    pub rejected: Vec<Rejection>,
+    /// Every event of this device up to this sequence number is stored on the server.
+    pub events_acknowledged_through: i64,
+}
+
 /// The contiguous prefix of a device's events the server can acknowledge: the highest
 /// `device_seq` such that every number from 1 up to it is stored. A gap (an event lost in
 /// transit) holds acknowledgement there, so the client resends from the gap and nothing is

@@ -9,6 +9,7 @@ mod attachments;
 pub mod error;
 mod flows;
 pub mod migrate;
+mod push;
 mod sessions;
 
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ use uuid::Uuid;
 
 pub use error::{ReplicaError, Result};
 pub use flows::{FlowSummary, ImportOutcome, ImportStatus, SearchHit, StoredFlow};
+pub use push::{PushReport, RejectedMutation};
 pub use sessions::{SessionRecord, SessionSummary};
 
 /// The database file inside a data directory.

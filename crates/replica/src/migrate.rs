@@ -26,6 +26,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0002_flow_search.sql",
         sql: include_str!("../../../migrations/replica/0002_flow_search.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_outbox_rejected.sql",
+        sql: include_str!("../../../migrations/replica/0003_outbox_rejected.sql"),
+    },
 ];
 
 pub fn latest_version() -> i64 {

@@ -1,0 +1,216 @@
+//! The push half of sync, without the network: the next batch from the outbox and the event
+//! log, and the server's answer applied in one transaction. The HTTP client (issue 3) only
+//! moves these messages.
+//!
+//! A response is checked before anything changes: a server that claims to have settled a
+//! mutation or stored an event this replica never sent is refused, so no answer can make the
+//! replica drop work it still holds.
+
+use rf_core::sync::{Mutation, PROTOCOL_VERSION, PushRequest, PushResponse, PushedEvent};
+use rusqlite::params;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::error::{ReplicaError, Result};
+use crate::{Replica, migrate, now, timestamp};
+
+/// What applying one push response changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PushReport {
+    /// Mutations the server applied (removed from the outbox).
+    pub applied: usize,
+    /// Mutations the server refused for good (moved to `outbox_rejected`, kept visible).
+    pub rejected: usize,
+    /// Events newly acknowledged.
+    pub events_acknowledged: usize,
+}
+
+/// A mutation the server refused, with its reason, kept for the engineer to act on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RejectedMutation {
+    pub mutation_id: i64,
+    pub entity: String,
+    pub entity_id: String,
+    pub operation: String,
+    pub reason: String,
+    pub rejected_at: String,
+}
+
+impl Replica {
+    /// The next batch to push (oldest first), or `None` when nothing is pending.
+    pub fn next_push(
+        &self,
+        max_mutations: usize,
+        max_events: usize,
+    ) -> Result<Option<PushRequest>> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT mutation_id, entity, entity_id, operation, base_version, payload
+             FROM outbox ORDER BY mutation_id LIMIT ?1",
+        )?;
+        let rows: Vec<(i64, String, String, String, Option<i64>, String)> = statement
+            .query_map([max_mutations as i64], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let mutations = rows
+            .into_iter()
+            .map(
+                |(mutation_id, entity, entity_id, operation, base_version, payload)| {
+                    Ok(Mutation {
+                        mutation_id,
+                        entity,
+                        entity_id,
+                        operation,
+                        base_version,
+                        payload: serde_json::from_str(&payload)
+                            .map_err(ReplicaError::corrupt("an outbox payload"))?,
+                    })
+                },
+            )
+            .collect::<Result<Vec<_>>>()?;
+        let mut statement = self.connection.prepare_cached(
+            "SELECT e.device_seq, e.session_id, e.session_seq, e.payload
+             FROM session_events e, device d
+             WHERE e.device_id = d.device_id AND e.device_seq > d.pushed_event_seq
+             ORDER BY e.device_seq LIMIT ?1",
+        )?;
+        let rows: Vec<(i64, String, i64, String)> = statement
+            .query_map([max_events as i64], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let events = rows
+            .into_iter()
+            .map(|(device_seq, session_id, session_seq, payload)| {
+                Ok(PushedEvent {
+                    device_id: self.device_id,
+                    device_seq,
+                    session_id: Uuid::parse_str(&session_id).map_err(|error| {
+                        ReplicaError::Invalid(format!("stored session id {session_id:?}: {error}"))
+                    })?,
+                    session_seq,
+                    payload: serde_json::from_str(&payload)
+                        .map_err(ReplicaError::corrupt("an event payload"))?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if mutations.is_empty() && events.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(PushRequest {
+            protocol: PROTOCOL_VERSION,
+            schema: migrate::latest_version(),
+            client_id: self.device_id,
+            mutations,
+            events,
+        }))
+    }
+
+    /// Applies the server's answer to `request` in one transaction.
+    #[tracing::instrument(skip_all, err)]
+    pub fn apply_push_response(
+        &mut self,
+        request: &PushRequest,
+        response: &PushResponse,
+    ) -> Result<PushReport> {
+        let transaction = self.write_transaction()?;
+        let before: i64 =
+            transaction.query_row("SELECT pushed_event_seq FROM device", [], |row| row.get(0))?;
+        check_response(request, response, before)?;
+        let stamp = timestamp(now());
+        let mut rejected = 0;
+        for rejection in &response.rejected {
+            rejected += transaction.execute(
+                "INSERT INTO outbox_rejected (mutation_id, entity, entity_id, operation, base_version,
+                                              payload, created_at, reason, rejected_at)
+                 SELECT mutation_id, entity, entity_id, operation, base_version, payload, created_at, ?2, ?3
+                 FROM outbox WHERE mutation_id = ?1",
+                params![rejection.mutation_id, rejection.reason, stamp],
+            )?;
+        }
+        let settled = transaction.execute(
+            "DELETE FROM outbox WHERE mutation_id <= ?1",
+            [response.mutations_settled_through],
+        )?;
+        let after = before.max(response.events_acknowledged_through);
+        transaction.execute("UPDATE device SET pushed_event_seq = ?1", [after])?;
+        transaction.commit()?;
+        Ok(PushReport {
+            applied: settled.saturating_sub(rejected),
+            rejected,
+            events_acknowledged: usize::try_from(after - before).unwrap_or(0),
+        })
+    }
+
+    /// Mutations the server refused for good, newest first.
+    pub fn rejected_mutations(&self) -> Result<Vec<RejectedMutation>> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT mutation_id, entity, entity_id, operation, reason, rejected_at
+             FROM outbox_rejected ORDER BY mutation_id DESC",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok(RejectedMutation {
+                mutation_id: row.get(0)?,
+                entity: row.get(1)?,
+                entity_id: row.get(2)?,
+                operation: row.get(3)?,
+                reason: row.get(4)?,
+                rejected_at: row.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+/// A response may only settle what the request carried (or, for events, what an earlier push
+/// already had acknowledged).
+fn check_response(
+    request: &PushRequest,
+    response: &PushResponse,
+    already_acknowledged: i64,
+) -> Result<()> {
+    let refuse = |what: String| {
+        Err(ReplicaError::Invalid(format!(
+            "the sync server's answer {what}; nothing was changed, the work stays queued"
+        )))
+    };
+    let highest_sent = request
+        .mutations
+        .last()
+        .map_or(0, |mutation| mutation.mutation_id);
+    if response.mutations_settled_through > highest_sent {
+        return refuse(format!(
+            "settles mutations through {} but only {highest_sent} were sent",
+            response.mutations_settled_through
+        ));
+    }
+    for rejection in &response.rejected {
+        let sent = request
+            .mutations
+            .iter()
+            .any(|mutation| mutation.mutation_id == rejection.mutation_id);
+        if !sent || rejection.mutation_id > response.mutations_settled_through {
+            return refuse(format!(
+                "rejects mutation {} which it did not settle",
+                rejection.mutation_id
+            ));
+        }
+    }
+    let highest_event = request.events.last().map_or(already_acknowledged, |event| {
+        event.device_seq.max(already_acknowledged)
+    });
+    if response.events_acknowledged_through > highest_event {
+        return refuse(format!(
+            "acknowledges events through {} but only {highest_event} were sent",
+            response.events_acknowledged_through
+        ));
+    }
+    Ok(())
+}

@@ -29,10 +29,8 @@ pub enum ReplicaError {
         given: String,
         candidates: Vec<String>,
     },
-    #[error(
-        "this data directory was written by a newer ResolutionFlow (schema {found}, this build knows up to {supported}); upgrade rf — nothing was changed"
-    )]
-    SchemaTooNew { found: i64, supported: i64 },
+    #[error(transparent)]
+    SchemaTooNew(#[from] rf_sqlite::SchemaTooNew),
     #[error(
         "{name} is {size} bytes, over the {limit} byte attachment limit; compress it or attach an excerpt"
     )]

@@ -13,7 +13,6 @@ mod push;
 mod sessions;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use time::OffsetDateTime;
@@ -74,16 +73,9 @@ pub struct Replica {
     device_id: Uuid,
 }
 
-/// Opens a connection with the settings every connection must have.
+/// Opens a connection with the settings every connection must have (see rf-sqlite).
 pub fn connect(path: &Path) -> Result<Connection> {
-    let connection = Connection::open(path)?;
-    // Another process (a second `rf`, the desktop app) may hold the write lock briefly.
-    connection.busy_timeout(Duration::from_secs(10))?;
-    connection.pragma_update(None, "journal_mode", "WAL")?;
-    // FULL: a commit is on disk before we report it saved (well under a millisecond here).
-    connection.pragma_update(None, "synchronous", "FULL")?;
-    connection.pragma_update(None, "foreign_keys", "ON")?;
-    Ok(connection)
+    Ok(rf_sqlite::connect(path)?)
 }
 
 pub(crate) fn now() -> OffsetDateTime {
@@ -108,12 +100,16 @@ impl Replica {
             &options.data_dir,
         ))?;
         let mut connection = connect(&options.data_dir.join(DATABASE_FILE))?;
-        migrate::migrate(&mut connection, |transaction, version| {
-            if version == 2 {
-                flows::rebuild_search_index(transaction)?;
-            }
-            Ok(())
-        })?;
+        rf_sqlite::migrate::<ReplicaError>(
+            &mut connection,
+            migrate::MIGRATIONS,
+            |transaction, version| {
+                if version == 2 {
+                    flows::rebuild_search_index(transaction)?;
+                }
+                Ok(())
+            },
+        )?;
         let device_id = ensure_device(&mut connection)?;
         Ok(Replica {
             connection,

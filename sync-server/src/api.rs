@@ -1,0 +1,249 @@
+//! The HTTP API under `/api/v1`: health, login, token refresh, and who-am-I.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tower_http::trace::TraceLayer;
+
+use crate::auth::{LoginLimiter, new_token, token_hash, verify_password};
+use crate::error::AppError;
+use crate::store::{IssuedTokens, Rotation, Store, User};
+
+/// Largest request body accepted (sync batches are paged well below this).
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub login_window: Duration,
+    pub login_max_failures: u32,
+}
+
+impl Default for ApiConfig {
+    fn default() -> ApiConfig {
+        ApiConfig {
+            access_ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+            login_window: Duration::from_secs(5 * 60),
+            login_max_failures: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AppState<S> {
+    pub store: S,
+    pub config: ApiConfig,
+    pub limiter: Arc<LoginLimiter>,
+}
+
+impl<S: Store> AppState<S> {
+    pub fn new(store: S, config: ApiConfig) -> AppState<S> {
+        let limiter = Arc::new(LoginLimiter::new(
+            config.login_window,
+            config.login_max_failures,
+        ));
+        AppState {
+            store,
+            config,
+            limiter,
+        }
+    }
+}
+
+/// The whole API. Tests call it over a real socket through [`crate::serve`].
+pub fn router<S: Store>(state: AppState<S>) -> Router {
+    Router::new()
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/auth/login", post(login::<S>))
+        .route("/api/v1/auth/refresh", post(refresh::<S>))
+        .route("/api/v1/me", get(me))
+        .fallback(not_found)
+        // Enforced by the body extractors, so an oversized body gets the usual JSON error.
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found() -> AppError {
+    AppError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint; the API lives under /api/v1",
+    )
+}
+
+#[derive(Debug, Serialize)]
+struct Health {
+    status: &'static str,
+    protocol: u32,
+    version: &'static str,
+}
+
+async fn health() -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        protocol: rf_core::sync::PROTOCOL_VERSION,
+        version: env!("CARGO_PKG_VERSION"),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    pub user: User,
+}
+
+fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// A new token pair: the tokens for the client, their hashes for the store.
+fn issue(config: &ApiConfig, now: i64) -> (String, String, IssuedTokens) {
+    let access = new_token("rfa_");
+    let refresh = new_token("rfr_");
+    let seconds = |ttl: Duration| i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+    let issued = IssuedTokens {
+        access_hash: token_hash(&access),
+        access_expires_at: now.saturating_add(seconds(config.access_ttl)),
+        refresh_hash: token_hash(&refresh),
+        refresh_expires_at: now.saturating_add(seconds(config.refresh_ttl)),
+    };
+    (access, refresh, issued)
+}
+
+#[tracing::instrument(skip_all, fields(route = "login"))]
+async fn login<S: Store>(
+    State(state): State<AppState<S>>,
+    body: Result<Json<LoginRequest>, JsonRejection>,
+) -> Result<Json<TokenResponse>, AppError> {
+    let Json(request) = body?;
+    let email = request.email.trim().to_owned();
+    if let Err(seconds) = state.limiter.check(&email) {
+        let mut error = AppError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            format!("too many failed logins for this account; try again in {seconds} s"),
+        );
+        error.retry_after_seconds = Some(seconds);
+        return Err(error);
+    }
+    let found = state.store.credentials(email.clone()).await?;
+    let password = request.password;
+    let hash = found.as_ref().map(|(_, hash)| hash.clone());
+    // Verification is deliberately slow; keep it off the async workers.
+    let valid = tokio::task::spawn_blocking(move || verify_password(&password, hash.as_deref()))
+        .await
+        .map_err(|_| AppError::internal())?;
+    let (Some((user, _)), true) = (found, valid) else {
+        state.limiter.record_failure(&email);
+        return Err(AppError::unauthorized("wrong e-mail or password"));
+    };
+    state.limiter.record_success(&email);
+    let now = unix_now();
+    let (access_token, refresh_token, issued) = issue(&state.config, now);
+    state.store.create_login(user.id, issued, now).await?;
+    tracing::info!(user = %user.id, "login");
+    Ok(Json(TokenResponse {
+        access_token,
+        refresh_token,
+        token_type: "Bearer",
+        expires_in: state.config.access_ttl.as_secs(),
+        user,
+    }))
+}
+
+#[tracing::instrument(skip_all, fields(route = "refresh"))]
+async fn refresh<S: Store>(
+    State(state): State<AppState<S>>,
+    body: Result<Json<RefreshRequest>, JsonRejection>,
+) -> Result<Json<TokenResponse>, AppError> {
+    let Json(request) = body?;
+    let now = unix_now();
+    let (access_token, refresh_token, issued) = issue(&state.config, now);
+    match state
+        .store
+        .rotate_refresh(token_hash(request.refresh_token.trim()), issued, now)
+        .await?
+    {
+        Rotation::Rotated(user) => Ok(Json(TokenResponse {
+            access_token,
+            refresh_token,
+            token_type: "Bearer",
+            expires_in: state.config.access_ttl.as_secs(),
+            user,
+        })),
+        Rotation::ReuseDetected => {
+            tracing::warn!("refresh token reuse; login revoked");
+            Err(AppError::unauthorized(
+                "this refresh token was already used, so the login was ended for safety; log in again",
+            ))
+        }
+        Rotation::Invalid => Err(AppError::unauthorized(
+            "the refresh token is not valid; log in again",
+        )),
+    }
+}
+
+/// The user behind the request's bearer token; rejects the request otherwise.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub User);
+
+impl<S: Store> FromRequestParts<AppState<S>> for Authenticated {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState<S>,
+    ) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| {
+                AppError::unauthorized("send the access token as `Authorization: Bearer <token>`")
+            })?;
+        match state
+            .store
+            .authenticate(token_hash(token), unix_now())
+            .await?
+        {
+            Some(user) => Ok(Authenticated(user)),
+            None => Err(AppError::unauthorized(
+                "the access token is not valid or has expired; refresh it or log in again",
+            )),
+        }
+    }
+}
+
+async fn me(Authenticated(user): Authenticated) -> Json<User> {
+    Json(user)
+}

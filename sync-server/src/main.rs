@@ -1,0 +1,188 @@
+//! `rf-sync-server`: serve the API, or manage users, on an embedded SQLite data directory.
+#![forbid(unsafe_code)]
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use rf_sync_server::auth::hash_password;
+use rf_sync_server::store::NewUser;
+use rf_sync_server::{ApiConfig, AppState, Role, SqliteStore, Store, serve};
+
+#[derive(Debug, Parser)]
+#[command(name = "rf-sync-server", version, about = "ResolutionFlow sync server")]
+struct Cli {
+    /// Where the embedded SQLite database lives
+    #[arg(
+        long,
+        global = true,
+        env = "RF_SERVER_DATA_DIR",
+        default_value = "data",
+        value_name = "DIR"
+    )]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the HTTP API
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8787", env = "RF_LISTEN")]
+        listen: SocketAddr,
+    },
+    /// Manage accounts
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a user (password from RF_PASSWORD, else prompted); creates the team if it is new
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        team: String,
+        /// super_admin, team_admin, engineer or viewer
+        #[arg(long)]
+        role: String,
+    },
+    /// List users
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RF_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let store = SqliteStore::open(&cli.data_dir)
+        .with_context(|| format!("cannot open the data directory {}", cli.data_dir.display()))?;
+    match cli.command {
+        Command::Serve { listen } => {
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            tracing::info!(address = %listener.local_addr()?, "serving");
+            serve(
+                listener,
+                AppState::new(store, ApiConfig::default()),
+                shutdown_signal(),
+            )
+            .await?;
+            tracing::info!("stopped");
+        }
+        Command::User {
+            command: UserCommand::Add { email, team, role },
+        } => {
+            let role = Role::parse(&role).with_context(|| {
+                format!("unknown role {role:?}; use super_admin, team_admin, engineer or viewer")
+            })?;
+            let email = email.trim().to_owned();
+            if !email.contains('@') || email.contains(char::is_whitespace) {
+                bail!("{email:?} is not an e-mail address");
+            }
+            if team.trim().is_empty() {
+                bail!("the team name is empty");
+            }
+            let password = match std::env::var("RF_PASSWORD") {
+                Ok(password) => password,
+                Err(_) => rpassword::prompt_password(format!("Password for {email}: "))
+                    .context("no RF_PASSWORD and no terminal to ask for a password")?,
+            };
+            let password_hash =
+                tokio::task::spawn_blocking(move || hash_password(&password)).await??;
+            let user = store
+                .create_user(NewUser {
+                    email,
+                    team: team.trim().to_owned(),
+                    role,
+                    password_hash,
+                })
+                .await?;
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "{}\t{}\t{}\t{}",
+                user.id,
+                user.email,
+                user.team,
+                user.role.as_str()
+            )?;
+        }
+        Command::User {
+            command: UserCommand::List { json },
+        } => {
+            let users = store.users().await?;
+            let mut out = std::io::stdout().lock();
+            if json {
+                serde_json::to_writer_pretty(&mut out, &users)?;
+                writeln!(out)?;
+            } else {
+                for user in users {
+                    writeln!(
+                        out,
+                        "{}\t{}\t{}\t{}",
+                        user.id,
+                        user.email,
+                        user.team,
+                        user.role.as_str()
+                    )?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM: stop accepting, finish what is in flight.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}

@@ -14,7 +14,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::{LoginLimiter, new_token, token_hash, verify_password};
 use crate::error::AppError;
-use crate::store::{IssuedTokens, Rotation, Store, User};
+use crate::store::{IssuedTokens, Role, Rotation, Store, User};
 
 /// Largest request body accepted (sync batches are paged well below this).
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -67,6 +67,7 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
         .route("/api/v1/auth/login", post(login::<S>))
         .route("/api/v1/auth/refresh", post(refresh::<S>))
         .route("/api/v1/me", get(me))
+        .route("/api/v1/sync/push", post(push::<S>))
         .fallback(not_found)
         // Enforced by the body extractors, so an oversized body gets the usual JSON error.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -246,4 +247,101 @@ impl<S: Store> FromRequestParts<AppState<S>> for Authenticated {
 
 async fn me(Authenticated(user): Authenticated) -> Json<User> {
     Json(user)
+}
+
+/// Protocol versions this server speaks.
+pub const SUPPORTED_PROTOCOLS: std::ops::RangeInclusive<u32> = 1..=rf_core::sync::PROTOCOL_VERSION;
+
+/// Most events and mutations one push may carry; clients page larger backlogs.
+pub const MAX_PUSH_EVENTS: usize = 5_000;
+pub const MAX_PUSH_MUTATIONS: usize = 1_000;
+
+/// Stores a replica's session events (each once) and answers what is settled. Flow mutations are
+/// not applied yet: they are answered as unsettled, so replicas keep them queued, never lost.
+#[tracing::instrument(skip_all, fields(route = "sync.push", user = %user.id))]
+async fn push<S: Store>(
+    State(state): State<AppState<S>>,
+    Authenticated(user): Authenticated,
+    body: Result<Json<rf_core::sync::PushRequest>, JsonRejection>,
+) -> Result<Json<rf_core::sync::PushResponse>, AppError> {
+    use rf_core::sync::{Negotiation, PushResponse, negotiate};
+    let Json(request) = body?;
+    match negotiate(request.protocol, SUPPORTED_PROTOCOLS) {
+        Negotiation::Accepted => {}
+        Negotiation::UpgradeRequired { minimum, client } => {
+            return Err(AppError::new(
+                StatusCode::UPGRADE_REQUIRED,
+                "upgrade_required",
+                format!(
+                    "this client speaks sync protocol {client}, the server needs {minimum} or later; \
+                     update ResolutionFlow — your work stays saved on this device until then"
+                ),
+            ));
+        }
+        Negotiation::ServerTooOld { maximum, client } => {
+            return Err(AppError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "server_too_old",
+                format!(
+                    "this client speaks protocol {client}, the server only up to {maximum}; ask your administrator to update the server"
+                ),
+            ));
+        }
+    }
+    if user.role == Role::Viewer && !(request.events.is_empty() && request.mutations.is_empty()) {
+        return Err(AppError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "viewers can read the team's flows and sessions but not change them",
+        ));
+    }
+    if request.events.len() > MAX_PUSH_EVENTS || request.mutations.len() > MAX_PUSH_MUTATIONS {
+        return Err(AppError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!(
+                "push at most {MAX_PUSH_EVENTS} events and {MAX_PUSH_MUTATIONS} mutations at a time"
+            ),
+        ));
+    }
+    for (index, event) in request.events.iter().enumerate() {
+        if event.device_id != request.client_id {
+            return Err(AppError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                format!(
+                    "event {index} comes from device {}, not from this client",
+                    event.device_id
+                ),
+            ));
+        }
+        if event.device_seq < 1 || event.session_seq < 0 {
+            return Err(AppError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                format!("event {index} has an invalid sequence number"),
+            ));
+        }
+        if let Err(error) = serde_json::from_value::<rf_core::SessionEvent>(event.payload.clone()) {
+            return Err(AppError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                format!("event {index} is not a session event: {error}"),
+            ));
+        }
+    }
+    let settled = state
+        .store
+        .push_events(user, request.client_id, request.events, unix_now())
+        .await?;
+    tracing::info!(
+        stored = settled.events_stored,
+        acknowledged = settled.events_acknowledged_through,
+        "push"
+    );
+    Ok(Json(PushResponse {
+        mutations_settled_through: settled.last_mutation_id,
+        rejected: Vec::new(),
+        events_acknowledged_through: settled.events_acknowledged_through,
+    }))
 }

@@ -15,6 +15,8 @@ pub enum StoreError {
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
     Invalid(String),
     #[error("internal error: {0}")]
     Internal(String),
@@ -63,6 +65,9 @@ impl From<StoreError> for AppError {
         match error {
             StoreError::Conflict(message) => {
                 AppError::new(StatusCode::CONFLICT, "conflict", message)
+            }
+            StoreError::Forbidden(message) => {
+                AppError::new(StatusCode::FORBIDDEN, "forbidden", message)
             }
             StoreError::Invalid(message) => {
                 AppError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)

@@ -79,6 +79,15 @@ pub enum Rotation {
     Invalid,
 }
 
+/// What a push settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PushSettled {
+    pub last_mutation_id: i64,
+    pub events_acknowledged_through: i64,
+    /// Events stored by this push (duplicates excluded).
+    pub events_stored: usize,
+}
+
 /// Everything the server stores. Implementations must make each method atomic.
 pub trait Store: Clone + Send + Sync + 'static {
     fn create_user(&self, user: NewUser) -> impl Future<Output = StoreResult<User>> + Send;
@@ -108,6 +117,15 @@ pub trait Store: Clone + Send + Sync + 'static {
         access_hash: String,
         now: i64,
     ) -> impl Future<Output = StoreResult<Option<User>>> + Send;
+    /// Stores a device's session events once each, in one transaction, giving each new one the
+    /// team's next sequence number. The device and every session must belong to `user`.
+    fn push_events(
+        &self,
+        user: User,
+        device_id: Uuid,
+        events: Vec<rf_core::sync::PushedEvent>,
+        now: i64,
+    ) -> impl Future<Output = StoreResult<PushSettled>> + Send;
 }
 
 /// The embedded back end: one SQLite file in the data directory.
@@ -117,11 +135,18 @@ pub struct SqliteStore {
 }
 
 /// Every migration of the SQLite back end, checked against `migrations/server-sqlite/`.
-pub const SQLITE_MIGRATIONS: &[rf_sqlite::Migration] = &[rf_sqlite::Migration {
-    version: 1,
-    name: "0001_accounts.sql",
-    sql: include_str!("../../migrations/server-sqlite/0001_accounts.sql"),
-}];
+pub const SQLITE_MIGRATIONS: &[rf_sqlite::Migration] = &[
+    rf_sqlite::Migration {
+        version: 1,
+        name: "0001_accounts.sql",
+        sql: include_str!("../../migrations/server-sqlite/0001_accounts.sql"),
+    },
+    rf_sqlite::Migration {
+        version: 2,
+        name: "0002_session_events.sql",
+        sql: include_str!("../../migrations/server-sqlite/0002_session_events.sql"),
+    },
+];
 
 pub const SQLITE_FILE: &str = "server.sqlite3";
 
@@ -332,6 +357,19 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn push_events(
+        &self,
+        user: User,
+        device_id: Uuid,
+        events: Vec<rf_core::sync::PushedEvent>,
+        now: i64,
+    ) -> StoreResult<PushSettled> {
+        self.with(move |connection| {
+            SqliteStore::push_events_blocking(connection, &user, device_id, &events, now)
+        })
+        .await
+    }
+
     async fn authenticate(&self, access_hash: String, now: i64) -> StoreResult<Option<User>> {
         self.with(move |connection| {
             Ok(connection
@@ -347,6 +385,133 @@ impl Store for SqliteStore {
                 .optional()?)
         })
         .await
+    }
+}
+
+/// The device's row, created for `user` on first sight; another user's device is refused.
+fn claim_device(
+    transaction: &rusqlite::Transaction<'_>,
+    user: &User,
+    device: &str,
+    now: i64,
+) -> StoreResult<(i64, i64)> {
+    transaction.execute(
+        "INSERT INTO devices (device_id, user_id, created_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (device_id) DO NOTHING",
+        params![device, user.id.to_string(), now],
+    )?;
+    let (owner, last_mutation_id, acked): (String, i64, i64) = transaction.query_row(
+        "SELECT user_id, last_mutation_id, acked_event_seq FROM devices WHERE device_id = ?1",
+        [device],
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+    )?;
+    if owner != user.id.to_string() {
+        return Err(StoreError::Forbidden(
+            "this device id belongs to another user; sign out and in again on this device".into(),
+        ));
+    }
+    Ok((last_mutation_id, acked))
+}
+
+/// A session's owner is the user whose device first sent it; nobody else may add to it.
+fn claim_session(
+    transaction: &rusqlite::Transaction<'_>,
+    user: &User,
+    session: &str,
+    now: i64,
+) -> StoreResult<()> {
+    transaction.execute(
+        "INSERT INTO sessions (session_id, team_id, user_id, created_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (session_id) DO NOTHING",
+        params![session, user.team_id.to_string(), user.id.to_string(), now],
+    )?;
+    let owner: String = transaction.query_row(
+        "SELECT user_id FROM sessions WHERE session_id = ?1",
+        [session],
+        |row| row.get(0),
+    )?;
+    if owner != user.id.to_string() {
+        return Err(StoreError::Forbidden(format!(
+            "session {session} belongs to another engineer"
+        )));
+    }
+    Ok(())
+}
+
+/// The team's next change number, taken inside the caller's write transaction.
+fn next_team_seq(transaction: &rusqlite::Transaction<'_>, team: &str) -> rusqlite::Result<i64> {
+    transaction.query_row(
+        "INSERT INTO team_sequences (team_id, seq) VALUES (?1, 1)
+         ON CONFLICT (team_id) DO UPDATE SET seq = seq + 1 RETURNING seq",
+        [team],
+        |row| row.get(0),
+    )
+}
+
+fn event_stored(
+    transaction: &rusqlite::Transaction<'_>,
+    device: &str,
+    seq: i64,
+) -> rusqlite::Result<bool> {
+    transaction.query_row(
+        "SELECT EXISTS (SELECT 1 FROM session_events WHERE device_id = ?1 AND device_seq = ?2)",
+        params![device, seq],
+        |row| row.get(0),
+    )
+}
+
+impl SqliteStore {
+    fn push_events_blocking(
+        connection: &mut Connection,
+        user: &User,
+        device_id: Uuid,
+        events: &[rf_core::sync::PushedEvent],
+        now: i64,
+    ) -> StoreResult<PushSettled> {
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let device = device_id.to_string();
+        let team = user.team_id.to_string();
+        let (last_mutation_id, mut acked) = claim_device(&transaction, user, &device, now)?;
+        let mut stored = 0;
+        for event in events {
+            let session = event.session_id.to_string();
+            claim_session(&transaction, user, &session, now)?;
+            if event_stored(&transaction, &device, event.device_seq)? {
+                continue;
+            }
+            let team_seq = next_team_seq(&transaction, &team)?;
+            transaction.execute(
+                "INSERT INTO session_events (device_id, device_seq, session_id, session_seq, team_id,
+                                             team_seq, payload, received_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    device,
+                    event.device_seq,
+                    session,
+                    event.session_seq,
+                    team,
+                    team_seq,
+                    event.payload.to_string(),
+                    now
+                ],
+            )?;
+            stored += 1;
+        }
+        // Advance over everything stored without a gap, including events that arrived earlier
+        // beyond a gap this push has now filled.
+        while event_stored(&transaction, &device, acked + 1)? {
+            acked += 1;
+        }
+        transaction.execute(
+            "UPDATE devices SET acked_event_seq = ?2 WHERE device_id = ?1",
+            params![device, acked],
+        )?;
+        transaction.commit()?;
+        Ok(PushSettled {
+            last_mutation_id,
+            events_acknowledged_through: acked,
+            events_stored: stored,
+        })
     }
 }
 

@@ -121,9 +121,12 @@ impl Replica {
         response: &PushResponse,
     ) -> Result<PushReport> {
         let transaction = self.write_transaction()?;
-        let before: i64 =
-            transaction.query_row("SELECT pushed_event_seq FROM device", [], |row| row.get(0))?;
-        check_response(request, response, before)?;
+        let (before, written): (i64, i64) = transaction.query_row(
+            "SELECT pushed_event_seq, last_event_seq FROM device",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        check_response(request, response, written)?;
         let stamp = timestamp(now());
         let mut rejected = 0;
         for rejection in &response.rejected {
@@ -169,12 +172,13 @@ impl Replica {
     }
 }
 
-/// A response may only settle what the request carried (or, for events, what an earlier push
-/// already had acknowledged).
+/// A response may only settle mutations the request carried, and acknowledge only events this
+/// device has written: an earlier push whose answer was lost may have stored more than this
+/// request holds, and saying so is right (refusing it would wedge the queue).
 fn check_response(
     request: &PushRequest,
     response: &PushResponse,
-    already_acknowledged: i64,
+    events_written: i64,
 ) -> Result<()> {
     let refuse = |what: String| {
         Err(ReplicaError::Invalid(format!(
@@ -203,12 +207,9 @@ fn check_response(
             ));
         }
     }
-    let highest_event = request.events.last().map_or(already_acknowledged, |event| {
-        event.device_seq.max(already_acknowledged)
-    });
-    if response.events_acknowledged_through > highest_event {
+    if response.events_acknowledged_through > events_written {
         return refuse(format!(
-            "acknowledges events through {} but only {highest_event} were sent",
+            "acknowledges events through {} but this device has written only {events_written}",
             response.events_acknowledged_through
         ));
     }

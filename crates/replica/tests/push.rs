@@ -186,7 +186,7 @@ fn answers_that_settle_unsent_work_are_refused_and_change_nothing() {
         PushResponse {
             mutations_settled_through: 1,
             rejected: vec![],
-            events_acknowledged_through: 5,
+            events_acknowledged_through: 6,
         },
         PushResponse {
             mutations_settled_through: 1,
@@ -203,4 +203,30 @@ fn answers_that_settle_unsent_work_are_refused_and_change_nothing() {
         assert_eq!(replica.pending_count().unwrap(), 3 + 5);
         assert!(replica.rejected_mutations().unwrap().is_empty());
     }
+}
+
+#[test]
+fn an_answer_covering_more_than_this_batch_is_accepted_after_a_lost_reply() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut replica = replica_with_work(dir.path());
+    // The server stored all five events, but its reply never arrived; the retry carries only
+    // two (a smaller batch), and the server truthfully acknowledges all five.
+    let retry = replica.next_push(0, 2).unwrap().unwrap();
+    assert_eq!(retry.events.len(), 2);
+    let report = replica
+        .apply_push_response(
+            &retry,
+            &PushResponse {
+                mutations_settled_through: 0,
+                rejected: vec![],
+                events_acknowledged_through: 5,
+            },
+        )
+        .unwrap();
+    assert_eq!(report.events_acknowledged, 5);
+    assert_eq!(
+        replica.pending_count().unwrap(),
+        3,
+        "only the flow mutations remain"
+    );
 }

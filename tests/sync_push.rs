@@ -1,0 +1,230 @@
+//! Pushing session events from real replicas to a real sync server over HTTP: stored once
+//! whatever is retried, lost or reordered; owned by the engineer who recorded them; refused
+//! (with nothing changed) when the role, the device or the session says no.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
+
+use reqwest::StatusCode;
+use rf_core::session::{Choice, Command, StartRequest};
+use rf_core::sync::{PushRequest, PushResponse};
+use rf_core::{Flow, Outcome};
+use rf_replica::{Replica, WriteSource};
+use rf_tests::TestServer;
+
+const PUSH: &str = "/api/v1/sync/push";
+
+fn flow() -> Flow {
+    Flow::parse(
+        r#"{"format": "resolutionflow/v1", "id": "3f1a2b3c-4d5e-4f60-8a71-92b3c4d5e6f7",
+            "kind": "troubleshooting", "title": "Printer offline", "start": "ping",
+            "nodes": [
+              {"id": "ping", "type": "question", "title": "Does the printer answer ping?",
+               "answers": [{"label": "Yes", "next": "ok"}, {"label": "No", "next": "power"}]},
+              {"id": "power", "type": "action", "title": "Check power and cabling", "next": "ping"},
+              {"id": "ok", "type": "resolution", "title": "Printer back", "outcome": "resolved"}
+            ]}"#,
+    )
+    .unwrap()
+}
+
+/// A replica with one finished session: start 2, three answers 2 each, finish 1 = 9 events;
+/// and one flow mutation.
+fn replica_with_session(dir: &std::path::Path) -> (Replica, uuid::Uuid) {
+    let mut replica = Replica::open(dir).unwrap();
+    let flow_id = replica
+        .import_flow(flow(), WriteSource::Import)
+        .unwrap()
+        .flow_id;
+    let request = StartRequest {
+        ticket: "CW-1".into(),
+        client: "Contoso".into(),
+        engineer: "ada".into(),
+        ..StartRequest::default()
+    };
+    let session = replica.start_session(flow_id, request).unwrap().id;
+    for choice in ["no", "done", "yes"] {
+        replica
+            .run_command(
+                session,
+                Command::Answer {
+                    choice: Choice::parse(choice),
+                },
+            )
+            .unwrap();
+    }
+    replica
+        .run_command(
+            session,
+            Command::Finish {
+                outcome: Outcome::Resolved,
+                summary: None,
+                next_steps: None,
+            },
+        )
+        .unwrap();
+    (replica, session)
+}
+
+async fn push(
+    server: &TestServer,
+    token: &str,
+    request: &PushRequest,
+) -> (StatusCode, serde_json::Value) {
+    server.post(PUSH, Some(token), request).await
+}
+
+fn response(body: serde_json::Value) -> PushResponse {
+    serde_json::from_value(body).unwrap()
+}
+
+#[tokio::test]
+async fn events_arrive_once_however_often_they_are_sent() {
+    let server = TestServer::start().await;
+    let token = server.token("ada@contoso.example").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut replica, _) = replica_with_session(dir.path());
+    let batch = replica.next_push(100, 100).unwrap().unwrap();
+    assert_eq!(batch.events.len(), 9);
+
+    // The server stores everything, but the answer is lost on the way back.
+    let (status, _) = push(&server, &token, &batch).await;
+    assert_eq!(status, StatusCode::OK);
+    // The replica retries with a smaller batch; the server says truthfully that all 9 are stored.
+    let retry = replica.next_push(100, 3).unwrap().unwrap();
+    let (status, body) = push(&server, &token, &retry).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let answer = response(body);
+    assert_eq!(answer.events_acknowledged_through, 9);
+    // Flow changes are not accepted by the server yet: they stay queued, not rejected.
+    assert_eq!(answer.mutations_settled_through, 0);
+    assert!(answer.rejected.is_empty());
+    replica.apply_push_response(&retry, &answer).unwrap();
+    assert_eq!(
+        replica.pending_count().unwrap(),
+        1,
+        "only the flow mutation is left"
+    );
+    // The whole first batch again, a third time: still acknowledged, nothing stored twice.
+    let (_, body) = push(&server, &token, &batch).await;
+    assert_eq!(response(body).events_acknowledged_through, 9);
+    assert_eq!(server.count("SELECT COUNT(*) FROM session_events"), 9);
+    assert_eq!(
+        server.count("SELECT COUNT(DISTINCT team_seq) FROM session_events"),
+        9
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_gap_holds_acknowledgement_until_it_is_filled() {
+    let server = TestServer::start().await;
+    let token = server.token("ada@contoso.example").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (replica, _) = replica_with_session(dir.path());
+    let batch = replica.next_push(0, 100).unwrap().unwrap();
+    // Events 3..9 arrive first (reordered in transit): stored, but nothing is acknowledged.
+    let mut late = batch.clone();
+    late.events.drain(..2);
+    let (_, body) = push(&server, &token, &late).await;
+    assert_eq!(response(body).events_acknowledged_through, 0);
+    // Then 1..2: the prefix closes and everything is acknowledged at once.
+    let mut early = batch.clone();
+    early.events.truncate(2);
+    let (_, body) = push(&server, &token, &early).await;
+    assert_eq!(response(body).events_acknowledged_through, 9);
+    assert_eq!(server.count("SELECT COUNT(*) FROM session_events"), 9);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn nobody_writes_what_is_not_theirs() {
+    let server = TestServer::start().await;
+    let ada = server.token("ada@contoso.example").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (replica, _) = replica_with_session(dir.path());
+    let batch = replica.next_push(0, 100).unwrap().unwrap();
+
+    // Viewers read only.
+    let viewer = server.token("vic@contoso.example").await;
+    let (status, body) = push(&server, &viewer, &batch).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(server.count("SELECT COUNT(*) FROM session_events"), 0);
+    assert_eq!(server.count("SELECT COUNT(*) FROM devices"), 0);
+
+    // Ada's device pushes; then Bob (same team) and Eve (another team) try to use it.
+    let (status, _) = push(&server, &ada, &batch).await;
+    assert_eq!(status, StatusCode::OK);
+    for intruder in ["bob@contoso.example", "eve@fabrikam.example"] {
+        let token = server.token(intruder).await;
+        let (status, body) = push(&server, &token, &batch).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{intruder}: {body}");
+        assert_eq!(body["error"]["code"], "forbidden");
+        // From their own device, appending to Ada's session is refused too.
+        let mut forged = batch.clone();
+        forged.client_id = uuid::Uuid::new_v4();
+        for event in &mut forged.events {
+            event.device_id = forged.client_id;
+        }
+        let (status, body) = push(&server, &token, &forged).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{intruder}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("belongs to another engineer")
+        );
+    }
+    assert_eq!(server.count("SELECT COUNT(*) FROM session_events"), 9);
+    assert_eq!(server.count("SELECT COUNT(*) FROM session_events WHERE team_id <> (SELECT id FROM teams WHERE name = 'Contoso MSP')"), 0);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_pushes_and_old_clients_get_clear_answers() {
+    let server = TestServer::start().await;
+    let token = server.token("ada@contoso.example").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut replica, _) = replica_with_session(dir.path());
+    let batch = replica.next_push(100, 100).unwrap().unwrap();
+
+    let mut old = batch.clone();
+    old.protocol = 0;
+    let (status, body) = push(&server, &token, &old).await;
+    assert_eq!(status, StatusCode::UPGRADE_REQUIRED);
+    assert_eq!(body["error"]["code"], "upgrade_required");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("stays saved")
+    );
+
+    let mut foreign = batch.clone();
+    foreign.events[0].device_id = uuid::Uuid::new_v4();
+    let (status, _) = push(&server, &token, &foreign).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let mut garbage = batch.clone();
+    garbage.events[1].payload = serde_json::json!({"type": "teleported"});
+    let (status, body) = push(&server, &token, &garbage).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("event 1 is not a session event")
+    );
+
+    let (status, _) = server.post(PUSH, None, &batch).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Nothing of the refused pushes was stored, and the replica still holds all its work.
+    assert_eq!(server.count("SELECT COUNT(*) FROM session_events"), 0);
+    assert_eq!(replica.pending_count().unwrap(), 1 + 9);
+    let (status, body) = push(&server, &token, &batch).await;
+    assert_eq!(status, StatusCode::OK);
+    replica
+        .apply_push_response(&batch, &response(body))
+        .unwrap();
+    assert_eq!(replica.pending_count().unwrap(), 1);
+    server.stop().await;
+}

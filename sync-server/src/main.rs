@@ -131,14 +131,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 })
                 .await?;
             let mut out = std::io::stdout().lock();
-            writeln!(
-                out,
-                "{}\t{}\t{}\t{}",
-                user.id,
-                user.email,
-                user.team,
-                user.role.as_str()
-            )?;
+            writeln!(out, "{}", user_line(&user))?;
         }
         Command::User {
             command: UserCommand::List { json },
@@ -150,19 +143,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 writeln!(out)?;
             } else {
                 for user in users {
-                    writeln!(
-                        out,
-                        "{}\t{}\t{}\t{}",
-                        user.id,
-                        user.email,
-                        user.team,
-                        user.role.as_str()
-                    )?;
+                    writeln!(out, "{}", user_line(&user))?;
                 }
             }
         }
     }
     Ok(())
+}
+
+/// One user as a tab-separated line: id, e-mail, team, role.
+fn user_line(user: &rf_sync_server::store::User) -> String {
+    format!(
+        "{}\t{}\t{}\t{}",
+        user.id,
+        user.email,
+        user.team,
+        user.role.as_str()
+    )
 }
 
 /// Ctrl-C or SIGTERM: stop accepting, finish what is in flight.

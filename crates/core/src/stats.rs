@@ -86,6 +86,67 @@ pub struct FlowStats {
     pub nodes: BTreeMap<String, NodeStats>,
 }
 
+/// What one finished session adds to the statistics of one flow it ran (directly or as a
+/// subflow): each node it reached, answered at, and each answer it chose, once.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowContribution {
+    pub resolved: bool,
+    pub reached: BTreeSet<String>,
+    pub answered: BTreeSet<String>,
+    pub chosen: BTreeSet<(String, String)>,
+}
+
+/// Per flow, what a finished session contributes; empty for a session still open (its outcome
+/// is not known yet). Stores keep running totals by adding these when a session finishes.
+pub fn contributions(session: &SessionState) -> BTreeMap<Uuid, FlowContribution> {
+    let mut by_flow: BTreeMap<Uuid, FlowContribution> = BTreeMap::new();
+    let Some(outcome) = session.outcome.filter(|_| session.is_finished()) else {
+        return by_flow;
+    };
+    for entry in &session.path {
+        if entry.kind != EntryKind::Step {
+            continue;
+        }
+        let Some(node) = entry.node.as_deref() else {
+            continue;
+        };
+        let flow = by_flow.entry(entry.flow.flow_id).or_default();
+        flow.resolved = outcome == Outcome::Resolved;
+        flow.reached.insert(node.to_owned());
+        if let Some(answer) = entry.answer.as_deref() {
+            flow.answered.insert(node.to_owned());
+            flow.chosen.insert((node.to_owned(), answer.to_owned()));
+        }
+    }
+    by_flow
+}
+
+impl FlowStats {
+    /// Adds one session's contribution to this flow's totals.
+    pub fn add(&mut self, contribution: &FlowContribution) {
+        let resolved = usize::from(contribution.resolved);
+        self.sessions += 1;
+        self.resolved += resolved;
+        for node in &contribution.reached {
+            let node_stats = self.nodes.entry(node.clone()).or_default();
+            node_stats.reached += 1;
+            node_stats.resolved += resolved;
+            node_stats.answered += usize::from(contribution.answered.contains(node));
+        }
+        for (node, answer) in &contribution.chosen {
+            let answer_stats = self
+                .nodes
+                .entry(node.clone())
+                .or_default()
+                .answers
+                .entry(answer.clone())
+                .or_default();
+            answer_stats.chosen += 1;
+            answer_stats.resolved += resolved;
+        }
+    }
+}
+
 /// Computes the statistics of `flow_id` over `sessions`; unfinished sessions are ignored because
 /// their outcome is not known yet.
 pub fn path_statistics<'a>(
@@ -97,49 +158,8 @@ pub fn path_statistics<'a>(
         ..FlowStats::default()
     };
     for session in sessions {
-        let Some(outcome) = session.outcome.filter(|_| session.is_finished()) else {
-            continue;
-        };
-        let resolved = outcome == Outcome::Resolved;
-        let mut reached = BTreeSet::new();
-        let mut answered = BTreeSet::new();
-        let mut chosen = BTreeSet::new();
-        for entry in &session.path {
-            if entry.flow.flow_id != flow_id || entry.kind != EntryKind::Step {
-                continue;
-            }
-            let Some(node) = entry.node.as_deref() else {
-                continue;
-            };
-            reached.insert(node);
-            if let Some(answer) = entry.answer.as_deref() {
-                answered.insert(node);
-                chosen.insert((node, answer));
-            }
-        }
-        if reached.is_empty() {
-            continue;
-        }
-        stats.sessions += 1;
-        stats.resolved += usize::from(resolved);
-        for node in reached {
-            let node_stats = stats.nodes.entry(node.to_owned()).or_default();
-            node_stats.reached += 1;
-            node_stats.resolved += usize::from(resolved);
-            if answered.contains(node) {
-                node_stats.answered += 1;
-            }
-        }
-        for (node, answer) in chosen {
-            let answer_stats = stats
-                .nodes
-                .entry(node.to_owned())
-                .or_default()
-                .answers
-                .entry(answer.to_owned())
-                .or_default();
-            answer_stats.chosen += 1;
-            answer_stats.resolved += usize::from(resolved);
+        if let Some(contribution) = contributions(session).get(&flow_id) {
+            stats.add(contribution);
         }
     }
     stats

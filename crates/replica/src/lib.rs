@@ -103,11 +103,10 @@ impl Replica {
         rf_sqlite::migrate::<ReplicaError>(
             &mut connection,
             migrate::MIGRATIONS,
-            |transaction, version| {
-                if version == 2 {
-                    flows::rebuild_search_index(transaction)?;
-                }
-                Ok(())
+            |transaction, version| match version {
+                2 => flows::rebuild_search_index(transaction),
+                4 => sessions::rebuild_path_statistics(transaction),
+                _ => Ok(()),
             },
         )?;
         let device_id = ensure_device(&mut connection)?;

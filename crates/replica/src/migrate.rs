@@ -20,6 +20,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0003_outbox_rejected.sql",
         sql: include_str!("../../../migrations/replica/0003_outbox_rejected.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_path_stats.sql",
+        sql: include_str!("../../../migrations/replica/0004_path_stats.sql"),
+    },
 ];
 
 pub fn latest_version() -> i64 {

@@ -2,7 +2,7 @@
 //! one transaction with the session's projection row.
 
 use rf_core::session::{self, Command, FlowRef, FlowSet, SessionEvent, SessionState, StartRequest};
-use rf_core::stats::{FlowStats, path_statistics};
+use rf_core::stats::{FlowStats, contributions};
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 use uuid::Uuid;
@@ -105,6 +105,63 @@ fn append(
             timestamp(event.at),
             payload,
         ])?;
+    }
+    // The engine accepts `finished` once per session, so each session is counted once.
+    if events
+        .iter()
+        .any(|event| matches!(event.kind, session::EventKind::Finished { .. }))
+    {
+        add_to_path_statistics(transaction, state)?;
+    }
+    Ok(())
+}
+
+/// Adds a finished session to the running path statistics of every flow it ran.
+fn add_to_path_statistics(transaction: &Transaction<'_>, state: &SessionState) -> Result<()> {
+    for (flow_id, contribution) in contributions(state) {
+        let flow = flow_id.to_string();
+        let resolved = i64::from(contribution.resolved);
+        transaction.execute(
+            "INSERT INTO path_stats_flows (flow_id, sessions, resolved) VALUES (?1, 1, ?2)
+             ON CONFLICT (flow_id) DO UPDATE SET sessions = sessions + 1, resolved = resolved + ?2",
+            params![flow, resolved],
+        )?;
+        let mut node = transaction.prepare_cached(
+            "INSERT INTO path_stats_nodes (flow_id, node_id, reached, answered, resolved)
+             VALUES (?1, ?2, 1, ?3, ?4)
+             ON CONFLICT (flow_id, node_id) DO UPDATE SET reached = reached + 1,
+                 answered = answered + ?3, resolved = resolved + ?4",
+        )?;
+        for node_id in &contribution.reached {
+            let answered = i64::from(contribution.answered.contains(node_id));
+            node.execute(params![flow, node_id, answered, resolved])?;
+        }
+        let mut answer = transaction.prepare_cached(
+            "INSERT INTO path_stats_answers (flow_id, node_id, label, chosen, resolved)
+             VALUES (?1, ?2, ?3, 1, ?4)
+             ON CONFLICT (flow_id, node_id, label) DO UPDATE SET chosen = chosen + 1,
+                 resolved = resolved + ?4",
+        )?;
+        for (node_id, label) in &contribution.chosen {
+            answer.execute(params![flow, node_id, label, resolved])?;
+        }
+    }
+    Ok(())
+}
+
+/// Fills the running totals from every finished session (migration 4's backfill).
+pub(crate) fn rebuild_path_statistics(transaction: &Transaction<'_>) -> Result<()> {
+    for table in ["path_stats_flows", "path_stats_nodes", "path_stats_answers"] {
+        transaction.execute(&format!("DELETE FROM {table}"), [])?;
+    }
+    let mut statement = transaction.prepare("SELECT id FROM sessions WHERE status = 'finished'")?;
+    let ids: Vec<String> = statement
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for id in ids {
+        let id = Uuid::parse_str(&id).map_err(|error| ReplicaError::Invalid(error.to_string()))?;
+        let state = SessionState::replay(&load_events(transaction, id)?)?;
+        add_to_path_statistics(transaction, &state)?;
     }
     Ok(())
 }
@@ -258,25 +315,74 @@ impl Replica {
         })
     }
 
-    /// "The path most traveled" for a flow, over this replica's finished sessions that ran it.
+    /// "The path most traveled" for a flow, over this replica's finished sessions that ran it
+    /// (read from the running totals kept as sessions finish).
     pub fn path_statistics(&self, flow_id: Uuid) -> Result<FlowStats> {
-        let mut statement = self.connection.prepare_cached(
-            "SELECT DISTINCT e.session_id FROM session_events e
-             JOIN sessions s ON s.id = e.session_id AND s.status = 'finished'
-             WHERE e.session_id IN (SELECT id FROM sessions WHERE flow_id = ?1)
-                OR (e.kind = 'subflow_entered' AND json_extract(e.payload, '$.flow.flow_id') = ?1)",
-        )?;
-        let ids: Vec<String> = statement
-            .query_map([flow_id.to_string()], |row| row.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        let mut states = Vec::with_capacity(ids.len());
-        for id in ids {
-            let id =
-                Uuid::parse_str(&id).map_err(|error| ReplicaError::Invalid(error.to_string()))?;
-            states.push(SessionState::replay(&load_events(&self.connection, id)?)?);
+        let flow = flow_id.to_string();
+        let mut stats = FlowStats {
+            flow_id,
+            ..FlowStats::default()
+        };
+        if let Some((sessions, resolved)) = self
+            .connection
+            .query_row(
+                "SELECT sessions, resolved FROM path_stats_flows WHERE flow_id = ?1",
+                [&flow],
+                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
+            )
+            .optional()?
+        {
+            stats.sessions = count(sessions);
+            stats.resolved = count(resolved);
         }
-        Ok(path_statistics(flow_id, &states))
+        let mut nodes = self.connection.prepare_cached(
+            "SELECT node_id, reached, answered, resolved FROM path_stats_nodes WHERE flow_id = ?1",
+        )?;
+        let rows = nodes.query_map([&flow], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, i64>(3)?,
+            ))
+        })?;
+        for row in rows {
+            let (node_id, reached, answered, resolved) = row?;
+            let node = stats.nodes.entry(node_id).or_default();
+            node.reached = count(reached);
+            node.answered = count(answered);
+            node.resolved = count(resolved);
+        }
+        let mut answers = self.connection.prepare_cached(
+            "SELECT node_id, label, chosen, resolved FROM path_stats_answers WHERE flow_id = ?1",
+        )?;
+        let rows = answers.query_map([&flow], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, i64>(3)?,
+            ))
+        })?;
+        for row in rows {
+            let (node_id, label, chosen, resolved) = row?;
+            let answer = stats
+                .nodes
+                .entry(node_id)
+                .or_default()
+                .answers
+                .entry(label)
+                .or_default();
+            answer.chosen = count(chosen);
+            answer.resolved = count(resolved);
+        }
+        Ok(stats)
     }
+}
+
+/// Stored counters are never negative; a damaged value reads as zero rather than wrapping.
+fn count(value: i64) -> usize {
+    usize::try_from(value).unwrap_or(0)
 }
 
 fn load_count(transaction: &Transaction<'_>, id: Uuid) -> Result<usize> {

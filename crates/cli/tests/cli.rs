@@ -373,3 +373,61 @@ fn the_sample_library_imports_cleanly_and_covers_every_kind() {
         );
     }
 }
+
+#[test]
+fn concurrent_writers_to_one_session_lose_nothing() {
+    let rf = Rf::new();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("share.flow.json");
+    std::fs::write(&file, SHARE).unwrap();
+    rf.ok(&["flow", "import", file.to_str().unwrap()]);
+    let started = rf.ok(&[
+        "session",
+        "start",
+        "6c0d",
+        "--ticket",
+        "T",
+        "--client",
+        "C",
+        "--var",
+        "server=fs01",
+    ]);
+    let id = started.lines().last().unwrap().to_owned();
+    // Twelve processes note on the same session at once, as a script and the desktop app might.
+    let writers: Vec<_> = (0..12)
+        .map(|index| {
+            Command::new(env!("CARGO_BIN_EXE_rf"))
+                .arg("--data-dir")
+                .arg(rf.data.path())
+                .args(["session", "note", &id, &format!("note {index}")])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut writer in writers {
+        assert!(writer.wait().unwrap().success());
+    }
+    let shown: serde_json::Value =
+        serde_json::from_str(&rf.ok(&["session", "show", &id, "--json"])).unwrap();
+    let mut notes: Vec<String> = shown["path"][0]["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|note| note["text"].as_str().unwrap().to_owned())
+        .collect();
+    notes.sort();
+    let mut expected: Vec<String> = (0..12).map(|index| format!("note {index}")).collect();
+    expected.sort();
+    assert_eq!(notes, expected);
+    // The log is gap-free and numbered once per event, per session and per device.
+    assert_eq!(rf.db_count("SELECT COUNT(*) FROM session_events"), 14);
+    assert_eq!(
+        rf.db_count("SELECT MAX(session_seq) - MIN(session_seq) + 1 FROM session_events"),
+        14
+    );
+    assert_eq!(
+        rf.db_count("SELECT COUNT(DISTINCT device_seq) FROM session_events"),
+        14
+    );
+    assert_eq!(rf.db_count("SELECT event_count FROM sessions"), 14);
+}

@@ -413,10 +413,24 @@ fn a_newer_database_is_refused() {
 }
 
 /// Runs a session to the end with the given answers and outcome.
-fn finished_session(replica: &mut Replica, flow_id: Uuid, answers: &[&str], outcome: Outcome) -> Uuid {
+fn finished_session(
+    replica: &mut Replica,
+    flow_id: Uuid,
+    answers: &[&str],
+    outcome: Outcome,
+) -> Uuid {
     let id = replica.start_session(flow_id, request()).unwrap().id;
-    let mut commands: Vec<Command> = answers.iter().map(|label| Command::Answer { choice: Choice::parse(label) }).collect();
-    commands.push(Command::Finish { outcome, summary: None, next_steps: None });
+    let mut commands: Vec<Command> = answers
+        .iter()
+        .map(|label| Command::Answer {
+            choice: Choice::parse(label),
+        })
+        .collect();
+    commands.push(Command::Finish {
+        outcome,
+        summary: None,
+        next_steps: None,
+    });
     replica.run_commands(id, commands).unwrap();
     id
 }
@@ -425,16 +439,32 @@ fn finished_session(replica: &mut Replica, flow_id: Uuid, answers: &[&str], outc
 fn running_path_statistics_equal_a_full_replay_and_survive_a_rebuild() {
     let dir = tempfile::tempdir().unwrap();
     let mut replica = Replica::open(dir.path()).unwrap();
-    let flow_id = replica.import_flow(share(), WriteSource::Import).unwrap().flow_id;
+    let flow_id = replica
+        .import_flow(share(), WriteSource::Import)
+        .unwrap()
+        .flow_id;
     let mut ids = vec![
         finished_session(&mut replica, flow_id, &["yes"], Outcome::Resolved),
-        finished_session(&mut replica, flow_id, &["no", "done", "yes"], Outcome::Resolved),
-        finished_session(&mut replica, flow_id, &["no", "done", "no", "done", "yes"], Outcome::Escalated),
+        finished_session(
+            &mut replica,
+            flow_id,
+            &["no", "done", "yes"],
+            Outcome::Resolved,
+        ),
+        finished_session(
+            &mut replica,
+            flow_id,
+            &["no", "done", "no", "done", "yes"],
+            Outcome::Escalated,
+        ),
         finished_session(&mut replica, flow_id, &["no"], Outcome::Unresolved),
     ];
     // An open session counts for nothing until it finishes.
     ids.push(replica.start_session(flow_id, request()).unwrap().id);
-    let states: Vec<_> = ids.iter().map(|id| replica.session(*id).unwrap().state).collect();
+    let states: Vec<_> = ids
+        .iter()
+        .map(|id| replica.session(*id).unwrap().state)
+        .collect();
     let replayed = rf_core::stats::path_statistics(flow_id, &states);
     assert_eq!(replayed.sessions, 4);
     assert_eq!(replica.path_statistics(flow_id).unwrap(), replayed);
@@ -442,7 +472,8 @@ fn running_path_statistics_equal_a_full_replay_and_survive_a_rebuild() {
 
     // Migration 4's backfill rebuilds the same totals from the stored sessions.
     drop(replica);
-    let connection = rusqlite::Connection::open(dir.path().join(rf_replica::DATABASE_FILE)).unwrap();
+    let connection =
+        rusqlite::Connection::open(dir.path().join(rf_replica::DATABASE_FILE)).unwrap();
     connection
         .execute_batch(
             "DROP TABLE path_stats_flows; DROP TABLE path_stats_nodes; DROP TABLE path_stats_answers;

@@ -9,7 +9,7 @@ use rf_core::session::{Choice, Command, StartRequest};
 use rf_core::sync::{PushRequest, PushResponse};
 use rf_core::{Flow, Outcome};
 use rf_replica::{Replica, WriteSource};
-use rf_tests::TestServer;
+use rf_tests::{Backend, TestServer};
 
 const PUSH: &str = "/api/v1/sync/push";
 
@@ -77,9 +77,8 @@ fn response(body: serde_json::Value) -> PushResponse {
     serde_json::from_value(body).unwrap()
 }
 
-#[tokio::test]
-async fn events_arrive_once_however_often_they_are_sent() {
-    let server = TestServer::start().await;
+async fn events_arrive_once_however_often_they_are_sent(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let token = server.token("ada@contoso.example").await;
     let dir = tempfile::tempdir().unwrap();
     let (mut replica, _) = replica_with_session(dir.path());
@@ -107,17 +106,18 @@ async fn events_arrive_once_however_often_they_are_sent() {
     // The whole first batch again, a third time: still acknowledged, nothing stored twice.
     let (_, body) = push(&server, &token, &batch).await;
     assert_eq!(response(body).events_acknowledged_through, 9);
-    assert_eq!(server.count("SELECT COUNT(*) FROM session_events"), 9);
+    assert_eq!(server.count("SELECT COUNT(*) FROM session_events").await, 9);
     assert_eq!(
-        server.count("SELECT COUNT(DISTINCT team_seq) FROM session_events"),
+        server
+            .count("SELECT COUNT(DISTINCT team_seq) FROM session_events")
+            .await,
         9
     );
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_gap_holds_acknowledgement_until_it_is_filled() {
-    let server = TestServer::start().await;
+async fn a_gap_holds_acknowledgement_until_it_is_filled(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let token = server.token("ada@contoso.example").await;
     let dir = tempfile::tempdir().unwrap();
     let (replica, _) = replica_with_session(dir.path());
@@ -132,13 +132,12 @@ async fn a_gap_holds_acknowledgement_until_it_is_filled() {
     early.events.truncate(2);
     let (_, body) = push(&server, &token, &early).await;
     assert_eq!(response(body).events_acknowledged_through, 9);
-    assert_eq!(server.count("SELECT COUNT(*) FROM session_events"), 9);
+    assert_eq!(server.count("SELECT COUNT(*) FROM session_events").await, 9);
     server.stop().await;
 }
 
-#[tokio::test]
-async fn nobody_writes_what_is_not_theirs() {
-    let server = TestServer::start().await;
+async fn nobody_writes_what_is_not_theirs(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let ada = server.token("ada@contoso.example").await;
     let dir = tempfile::tempdir().unwrap();
     let (replica, _) = replica_with_session(dir.path());
@@ -148,8 +147,8 @@ async fn nobody_writes_what_is_not_theirs() {
     let viewer = server.token("vic@contoso.example").await;
     let (status, body) = push(&server, &viewer, &batch).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    assert_eq!(server.count("SELECT COUNT(*) FROM session_events"), 0);
-    assert_eq!(server.count("SELECT COUNT(*) FROM devices"), 0);
+    assert_eq!(server.count("SELECT COUNT(*) FROM session_events").await, 0);
+    assert_eq!(server.count("SELECT COUNT(*) FROM devices").await, 0);
 
     // Ada's device pushes; then Bob (same team) and Eve (another team) try to use it.
     let (status, _) = push(&server, &ada, &batch).await;
@@ -174,14 +173,13 @@ async fn nobody_writes_what_is_not_theirs() {
                 .contains("belongs to another engineer")
         );
     }
-    assert_eq!(server.count("SELECT COUNT(*) FROM session_events"), 9);
-    assert_eq!(server.count("SELECT COUNT(*) FROM session_events WHERE team_id <> (SELECT id FROM teams WHERE name = 'Contoso MSP')"), 0);
+    assert_eq!(server.count("SELECT COUNT(*) FROM session_events").await, 9);
+    assert_eq!(server.count("SELECT COUNT(*) FROM session_events WHERE team_id <> (SELECT id FROM teams WHERE name = 'Contoso MSP')").await, 0);
     server.stop().await;
 }
 
-#[tokio::test]
-async fn malformed_pushes_and_old_clients_get_clear_answers() {
-    let server = TestServer::start().await;
+async fn malformed_pushes_and_old_clients_get_clear_answers(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let token = server.token("ada@contoso.example").await;
     let dir = tempfile::tempdir().unwrap();
     let (mut replica, _) = replica_with_session(dir.path());
@@ -218,7 +216,7 @@ async fn malformed_pushes_and_old_clients_get_clear_answers() {
     let (status, _) = server.post(PUSH, None, &batch).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     // Nothing of the refused pushes was stored, and the replica still holds all its work.
-    assert_eq!(server.count("SELECT COUNT(*) FROM session_events"), 0);
+    assert_eq!(server.count("SELECT COUNT(*) FROM session_events").await, 0);
     assert_eq!(replica.pending_count().unwrap(), 1 + 9);
     let (status, body) = push(&server, &token, &batch).await;
     assert_eq!(status, StatusCode::OK);
@@ -228,3 +226,28 @@ async fn malformed_pushes_and_old_clients_get_clear_answers() {
     assert_eq!(replica.pending_count().unwrap(), 1);
     server.stop().await;
 }
+
+/// Every case, once per back end.
+macro_rules! on_every_backend {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $case() {
+                super::$case(super::Backend::Sqlite).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $case() {
+                super::$case(super::Backend::Postgres).await;
+            })*
+        }
+    };
+}
+
+on_every_backend!(
+    events_arrive_once_however_often_they_are_sent,
+    a_gap_holds_acknowledgement_until_it_is_filled,
+    nobody_writes_what_is_not_theirs,
+    malformed_pushes_and_old_clients_get_clear_answers
+);

@@ -145,7 +145,8 @@ async fn login<S: Store>(
     body: Result<Json<LoginRequest>, JsonRejection>,
 ) -> Result<Json<TokenResponse>, AppError> {
     let Json(request) = body?;
-    let email = request.email.trim().to_owned();
+    // E-mails are stored lowercased; both back ends compare them that way.
+    let email = request.email.trim().to_lowercase();
     if let Err(seconds) = state.limiter.check(&email) {
         let mut error = AppError::new(
             StatusCode::TOO_MANY_REQUESTS,

@@ -5,11 +5,13 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod postgres;
 pub mod store;
 
 use std::future::Future;
 
 pub use api::{ApiConfig, AppState, router};
+pub use postgres::PostgresStore;
 pub use store::{Role, SqliteStore, Store};
 
 /// Serves the API on `listener` until `shutdown` completes, then finishes in-flight requests.

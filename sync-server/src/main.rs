@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use rf_sync_server::auth::hash_password;
 use rf_sync_server::store::NewUser;
-use rf_sync_server::{ApiConfig, AppState, Role, SqliteStore, Store, serve};
+use rf_sync_server::{ApiConfig, AppState, PostgresStore, Role, SqliteStore, Store, serve};
 
 #[derive(Debug, Parser)]
 #[command(name = "rf-sync-server", version, about = "ResolutionFlow sync server")]
@@ -23,6 +23,9 @@ struct Cli {
         value_name = "DIR"
     )]
     data_dir: PathBuf,
+    /// Use PostgreSQL instead of the embedded SQLite (postgres://user:password@host/database)
+    #[arg(long, global = true, env = "RF_DATABASE_URL", value_name = "URL")]
+    database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -66,7 +69,7 @@ fn main() -> std::process::ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RF_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
         )
         .init();
     let cli = Cli::parse();
@@ -87,9 +90,24 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let store = SqliteStore::open(&cli.data_dir)
-        .with_context(|| format!("cannot open the data directory {}", cli.data_dir.display()))?;
-    match cli.command {
+    match &cli.database_url {
+        Some(url) => {
+            let store = PostgresStore::connect(url)
+                .await
+                .context("cannot open the PostgreSQL database given by --database-url")?;
+            run_with(store, cli.command).await
+        }
+        None => {
+            let store = SqliteStore::open(&cli.data_dir).with_context(|| {
+                format!("cannot open the data directory {}", cli.data_dir.display())
+            })?;
+            run_with(store, cli.command).await
+        }
+    }
+}
+
+async fn run_with<S: Store>(store: S, command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Serve { listen } => {
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
@@ -109,7 +127,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let role = Role::parse(&role).with_context(|| {
                 format!("unknown role {role:?}; use super_admin, team_admin, engineer or viewer")
             })?;
-            let email = email.trim().to_owned();
+            let email = email.trim().to_lowercase();
             if !email.contains('@') || email.contains(char::is_whitespace) {
                 bail!("{email:?} is not an e-mail address");
             }

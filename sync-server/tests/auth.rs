@@ -1,4 +1,5 @@
-//! Accounts and tokens over real HTTP on 127.0.0.1:0, against the SQLite back end, and the
+//! Accounts and tokens over real HTTP on 127.0.0.1:0: one contract, run against the SQLite and
+//! the PostgreSQL back ends (`RF_TEST_DATABASE_URL`, set by ./dev test). And the
 //! `rf-sync-server user` commands as an administrator runs them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
@@ -9,7 +10,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use rf_sync_server::auth::hash_password;
 use rf_sync_server::store::NewUser;
-use rf_sync_server::{ApiConfig, AppState, Role, SqliteStore, Store, serve};
+use rf_sync_server::{ApiConfig, AppState, PostgresStore, Role, SqliteStore, Store, serve};
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -22,31 +23,69 @@ struct Server {
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A new, empty database on the test PostgreSQL server, for one test.
+async fn fresh_postgres_database() -> String {
+    let admin = std::env::var("RF_TEST_DATABASE_URL").expect(
+        "RF_TEST_DATABASE_URL is not set: run the tests with ./dev test, which starts PostgreSQL",
+    );
+    let name = format!("rf_test_{}", uuid::Uuid::new_v4().simple());
+    let pool = sqlx::PgPool::connect(&admin).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let (server, _) = admin.rsplit_once('/').unwrap();
+    format!("{server}/{name}")
+}
+
+async fn seed(store: &impl Store) {
+    for (email, team, role) in [
+        ("ada@contoso.example", "Contoso MSP", Role::Engineer),
+        ("viv@fabrikam.example", "Fabrikam IT", Role::Viewer),
+    ] {
+        let password_hash = hash_password(PASSWORD).unwrap();
+        store
+            .create_user(NewUser {
+                email: email.into(),
+                team: team.into(),
+                role,
+                password_hash,
+            })
+            .await
+            .unwrap();
+    }
+}
+
 impl Server {
-    async fn start(config: ApiConfig) -> Server {
+    async fn start(backend: Backend, config: ApiConfig) -> Server {
         let data = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(data.path()).unwrap();
-        for (email, team, role) in [
-            ("ada@contoso.example", "Contoso MSP", Role::Engineer),
-            ("viv@fabrikam.example", "Fabrikam IT", Role::Viewer),
-        ] {
-            let password_hash = hash_password(PASSWORD).unwrap();
-            store
-                .create_user(NewUser {
-                    email: email.into(),
-                    team: team.into(),
-                    role,
-                    password_hash,
-                })
-                .await
-                .unwrap();
-        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, AppState::new(store, config), async {
+        let shutdown = async {
             let _ = stopped.await;
-        }));
+        };
+        let task = match backend {
+            Backend::Sqlite => {
+                let store = SqliteStore::open(data.path()).unwrap();
+                seed(&store).await;
+                tokio::spawn(serve(listener, AppState::new(store, config), shutdown))
+            }
+            Backend::Postgres => {
+                let store = PostgresStore::connect(&fresh_postgres_database().await)
+                    .await
+                    .unwrap();
+                seed(&store).await;
+                tokio::spawn(serve(listener, AppState::new(store, config), shutdown))
+            }
+        };
         Server {
             base,
             client: reqwest::Client::new(),
@@ -106,9 +145,8 @@ fn assert_error_shape(body: &Value, code: &str) {
     );
 }
 
-#[tokio::test]
-async fn login_gives_tokens_that_identify_the_user() {
-    let server = Server::start(ApiConfig::default()).await;
+async fn login_gives_tokens_that_identify_the_user(backend: Backend) {
+    let server = Server::start(backend, ApiConfig::default()).await;
     let (status, health) = server.get("/api/v1/health", None).await;
     assert_eq!(
         (status, health["status"].as_str()),
@@ -143,9 +181,8 @@ async fn login_gives_tokens_that_identify_the_user() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn wrong_credentials_and_missing_tokens_get_the_error_shape() {
-    let server = Server::start(ApiConfig::default()).await;
+async fn wrong_credentials_and_missing_tokens_get_the_error_shape(backend: Backend) {
+    let server = Server::start(backend, ApiConfig::default()).await;
     let (status, body) = server
         .login("ada@contoso.example", "not the password at all")
         .await;
@@ -170,9 +207,8 @@ async fn wrong_credentials_and_missing_tokens_get_the_error_shape() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn refresh_tokens_rotate_and_a_replayed_one_ends_the_login() {
-    let server = Server::start(ApiConfig::default()).await;
+async fn refresh_tokens_rotate_and_a_replayed_one_ends_the_login(backend: Backend) {
+    let server = Server::start(backend, ApiConfig::default()).await;
     let (_, first) = server.login("ada@contoso.example", PASSWORD).await;
     let (status, second) = server
         .post(
@@ -222,13 +258,12 @@ async fn refresh_tokens_rotate_and_a_replayed_one_ends_the_login() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn access_tokens_expire() {
+async fn access_tokens_expire(backend: Backend) {
     let config = ApiConfig {
         access_ttl: Duration::from_secs(0),
         ..ApiConfig::default()
     };
-    let server = Server::start(config).await;
+    let server = Server::start(backend, config).await;
     let (_, tokens) = server.login("ada@contoso.example", PASSWORD).await;
     let (status, body) = server
         .get("/api/v1/me", tokens["access_token"].as_str())
@@ -243,13 +278,12 @@ async fn access_tokens_expire() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn repeated_failed_logins_are_slowed_down() {
+async fn repeated_failed_logins_are_slowed_down(backend: Backend) {
     let config = ApiConfig {
         login_max_failures: 3,
         ..ApiConfig::default()
     };
-    let server = Server::start(config).await;
+    let server = Server::start(backend, config).await;
     for _ in 0..3 {
         let (status, _) = server
             .login("viv@fabrikam.example", "guess guess guess")
@@ -277,9 +311,8 @@ async fn repeated_failed_logins_are_slowed_down() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn oversized_bodies_are_refused() {
-    let server = Server::start(ApiConfig::default()).await;
+async fn oversized_bodies_are_refused(backend: Backend) {
+    let server = Server::start(backend, ApiConfig::default()).await;
     let huge = "x".repeat(rf_sync_server::api::MAX_BODY_BYTES + 1);
     let response = server
         .client
@@ -395,3 +428,30 @@ fn administrators_add_and_list_users_from_the_command_line() {
         (Some("lead@contoso.example"), Some("team_admin"))
     );
 }
+
+/// Every contract case, once per back end.
+macro_rules! on_every_backend {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $case() {
+                super::$case(super::Backend::Sqlite).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $case() {
+                super::$case(super::Backend::Postgres).await;
+            })*
+        }
+    };
+}
+
+on_every_backend!(
+    login_gives_tokens_that_identify_the_user,
+    wrong_credentials_and_missing_tokens_get_the_error_shape,
+    refresh_tokens_rotate_and_a_replayed_one_ends_the_login,
+    access_tokens_expire,
+    repeated_failed_logins_are_slowed_down,
+    oversized_bodies_are_refused
+);

@@ -6,8 +6,14 @@
 use reqwest::StatusCode;
 use rf_sync_server::auth::hash_password;
 use rf_sync_server::store::NewUser;
-use rf_sync_server::{ApiConfig, AppState, Role, SqliteStore, Store, serve};
+use rf_sync_server::{ApiConfig, AppState, PostgresStore, Role, SqliteStore, Store, serve};
 use serde_json::{Value, json};
+
+#[derive(Debug)]
+enum Database {
+    Sqlite(std::path::PathBuf),
+    Postgres(String),
+}
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -19,42 +25,92 @@ pub const ACCOUNTS: &[(&str, &str, Role)] = &[
     ("eve@fabrikam.example", "Fabrikam IT", Role::Engineer),
 ];
 
+/// Which store the server runs on.
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A new, empty database on the test PostgreSQL server (`RF_TEST_DATABASE_URL`, started by
+/// ./dev test), for one test.
+pub async fn fresh_postgres_database() -> String {
+    let admin = std::env::var("RF_TEST_DATABASE_URL").expect(
+        "RF_TEST_DATABASE_URL is not set: run the tests with ./dev test, which starts PostgreSQL",
+    );
+    let name = format!("rf_test_{}", uuid::Uuid::new_v4().simple());
+    let pool = sqlx::PgPool::connect(&admin).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let (server, _) = admin.rsplit_once('/').unwrap();
+    format!("{server}/{name}")
+}
+
+async fn seed(store: &impl Store) {
+    for (email, team, role) in ACCOUNTS {
+        let password_hash = hash_password(PASSWORD).unwrap();
+        let user = NewUser {
+            email: (*email).into(),
+            team: (*team).into(),
+            role: *role,
+            password_hash,
+        };
+        store.create_user(user).await.unwrap();
+    }
+}
+
 #[derive(Debug)]
 pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
+    database: Database,
     _data: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl TestServer {
-    pub async fn start() -> TestServer {
+    pub async fn start(backend: Backend) -> TestServer {
         let data = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(data.path()).unwrap();
-        for (email, team, role) in ACCOUNTS {
-            let password_hash = hash_password(PASSWORD).unwrap();
-            let user = NewUser {
-                email: (*email).into(),
-                team: (*team).into(),
-                role: *role,
-                password_hash,
-            };
-            store.create_user(user).await.unwrap();
-        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(serve(
-            listener,
-            AppState::new(store, ApiConfig::default()),
-            async {
-                let _ = stopped.await;
-            },
-        ));
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        let (task, database) = match backend {
+            Backend::Sqlite => {
+                let store = SqliteStore::open(data.path()).unwrap();
+                seed(&store).await;
+                let task = tokio::spawn(serve(
+                    listener,
+                    AppState::new(store, ApiConfig::default()),
+                    shutdown,
+                ));
+                (
+                    task,
+                    Database::Sqlite(data.path().join(rf_sync_server::store::SQLITE_FILE)),
+                )
+            }
+            Backend::Postgres => {
+                let url = fresh_postgres_database().await;
+                let store = PostgresStore::connect(&url).await.unwrap();
+                seed(&store).await;
+                let task = tokio::spawn(serve(
+                    listener,
+                    AppState::new(store, ApiConfig::default()),
+                    shutdown,
+                ));
+                (task, Database::Postgres(url))
+            }
+        };
         TestServer {
             base,
             client: reqwest::Client::new(),
+            database,
             _data: data,
             stop: Some(stop),
             task: Some(task),
@@ -89,15 +145,24 @@ impl TestServer {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    /// A number read straight from the server's database (a second, read-only connection).
-    pub fn count(&self, sql: &str) -> i64 {
-        let path = self._data.path().join(rf_sync_server::store::SQLITE_FILE);
-        let connection = rusqlite::Connection::open_with_flags(
-            &path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .unwrap();
-        connection.query_row(sql, [], |row| row.get(0)).unwrap()
+    /// A number read straight from the server's database, whichever back end it runs on.
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        match &self.database {
+            Database::Sqlite(path) => {
+                let connection = rusqlite::Connection::open_with_flags(
+                    path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                )
+                .unwrap();
+                connection.query_row(sql, [], |row| row.get(0)).unwrap()
+            }
+            Database::Postgres(url) => {
+                let pool = sqlx::PgPool::connect(url).await.unwrap();
+                let value: i64 = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+                pool.close().await;
+                value
+            }
+        }
     }
 
     pub async fn stop(mut self) {

@@ -30,6 +30,11 @@ pub enum Command {
         #[command(subcommand)]
         command: SessionCommandArgs,
     },
+    /// What this replica holds that the team's server does not have yet
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

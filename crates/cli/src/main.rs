@@ -81,7 +81,48 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Flow { command } => run_flow(&mut replica, command, out),
         Command::Session { command } => run_session(&mut replica, command, out),
+        Command::Status { json } => {
+            let status = StatusJson {
+                data_dir: replica.data_dir().display().to_string(),
+                device_id: replica.device_id().to_string(),
+                schema_version: replica.schema_version()?,
+                pending: replica.sync_backlog()?,
+            };
+            if json {
+                write_json(out, &status)?;
+            } else {
+                writeln!(out, "data directory: {}", status.data_dir)?;
+                writeln!(
+                    out,
+                    "pending: {} ({} flow/pin changes, {} session events)",
+                    status.pending.pending(),
+                    status.pending.mutations,
+                    status.pending.events
+                )?;
+                if status.pending.rejected > 0 {
+                    writeln!(
+                        out,
+                        "refused by the server: {} change(s)",
+                        status.pending.rejected
+                    )?;
+                }
+                writeln!(
+                    out,
+                    "sync: not set up on this device yet (coming with rf login)"
+                )?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// `rf status --json`: documented in docs/CLI.md.
+#[derive(Debug, serde::Serialize)]
+struct StatusJson {
+    data_dir: String,
+    device_id: String,
+    schema_version: i64,
+    pending: rf_replica::SyncBacklog,
 }
 
 fn write_json(out: &mut impl Write, value: &impl serde::Serialize) -> anyhow::Result<()> {

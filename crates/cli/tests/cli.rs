@@ -431,3 +431,41 @@ fn concurrent_writers_to_one_session_lose_nothing() {
     );
     assert_eq!(rf.db_count("SELECT event_count FROM sessions"), 14);
 }
+
+#[test]
+fn status_counts_what_is_waiting_for_the_server() {
+    let rf = Rf::new();
+    let empty: serde_json::Value = serde_json::from_str(&rf.ok(&["status", "--json"])).unwrap();
+    assert_eq!(
+        empty["pending"],
+        serde_json::json!({"mutations": 0, "events": 0, "rejected": 0})
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("share.flow.json");
+    std::fs::write(&file, SHARE).unwrap();
+    rf.ok(&["flow", "import", file.to_str().unwrap()]);
+    rf.ok(&["flow", "pin", "6c0d"]);
+    let started = rf.ok(&[
+        "session",
+        "start",
+        "6c0d",
+        "--ticket",
+        "T",
+        "--client",
+        "C",
+        "--var",
+        "server=fs01",
+    ]);
+    let id = started.lines().last().unwrap().to_owned();
+    rf.ok(&["session", "note", &id, "checked the switch port"]);
+    let status: serde_json::Value = serde_json::from_str(&rf.ok(&["status", "--json"])).unwrap();
+    assert_eq!(
+        status["pending"],
+        serde_json::json!({"mutations": 2, "events": 3, "rejected": 0})
+    );
+    assert_eq!(status["schema_version"], 4);
+    assert!(
+        rf.ok(&["status"])
+            .contains("pending: 5 (2 flow/pin changes, 3 session events)")
+    );
+}

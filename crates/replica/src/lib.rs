@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 pub use error::{ReplicaError, Result};
 pub use flows::{FlowSummary, ImportOutcome, ImportStatus, SearchHit, StoredFlow};
-pub use push::{PushReport, RejectedMutation};
+pub use push::{PushReport, RejectedMutation, SyncBacklog};
 pub use sessions::{SessionRecord, SessionSummary};
 
 /// The database file inside a data directory.
@@ -137,13 +137,7 @@ impl Replica {
     /// Changes waiting for the sync server: outbox mutations plus session events not yet
     /// acknowledged.
     pub fn pending_count(&self) -> Result<u64> {
-        let count: i64 = self.connection.query_row(
-            "SELECT (SELECT COUNT(*) FROM outbox)
-                  + (SELECT last_event_seq - pushed_event_seq FROM device)",
-            [],
-            |row| row.get(0),
-        )?;
-        Ok(count.max(0) as u64)
+        Ok(self.sync_backlog()?.pending())
     }
 
     pub(crate) fn write_transaction(&mut self) -> Result<rusqlite::Transaction<'_>> {

@@ -25,6 +25,24 @@ pub struct PushReport {
     pub events_acknowledged: usize,
 }
 
+/// What this replica holds that the sync server does not have yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncBacklog {
+    /// Flow, pin and setting changes waiting in the outbox.
+    pub mutations: u64,
+    /// Session events not yet acknowledged by the server.
+    pub events: u64,
+    /// Mutations the server refused for good (kept for the engineer to act on).
+    pub rejected: u64,
+}
+
+impl SyncBacklog {
+    /// Changes waiting to go up: mutations and events.
+    pub fn pending(&self) -> u64 {
+        self.mutations + self.events
+    }
+}
+
 /// A mutation the server refused, with its reason, kept for the engineer to act on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RejectedMutation {
@@ -149,6 +167,23 @@ impl Replica {
             applied: settled.saturating_sub(rejected),
             rejected,
             events_acknowledged: usize::try_from(after - before).unwrap_or(0),
+        })
+    }
+
+    /// What is waiting for the sync server, read in one statement so the numbers agree.
+    pub fn sync_backlog(&self) -> Result<SyncBacklog> {
+        let (mutations, events, rejected): (i64, i64, i64) = self.connection.query_row(
+            "SELECT (SELECT COUNT(*) FROM outbox),
+                    (SELECT last_event_seq - pushed_event_seq FROM device),
+                    (SELECT COUNT(*) FROM outbox_rejected)",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )?;
+        let count = |value: i64| u64::try_from(value).unwrap_or(0);
+        Ok(SyncBacklog {
+            mutations: count(mutations),
+            events: count(events),
+            rejected: count(rejected),
         })
     }
 

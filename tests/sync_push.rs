@@ -9,7 +9,7 @@ use rf_core::session::{Choice, Command, StartRequest};
 use rf_core::sync::{PushRequest, PushResponse};
 use rf_core::{Flow, Outcome};
 use rf_replica::{Replica, WriteSource};
-use rf_tests::{Backend, TestServer};
+use rf_tests::{Backend, TestServer, on_every_backend};
 
 const PUSH: &str = "/api/v1/sync/push";
 
@@ -225,24 +225,6 @@ async fn malformed_pushes_and_old_clients_get_clear_answers(backend: Backend) {
         .unwrap();
     assert_eq!(replica.pending_count().unwrap(), 1);
     server.stop().await;
-}
-
-/// Every case, once per back end.
-macro_rules! on_every_backend {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test]
-            async fn $case() {
-                super::$case(super::Backend::Sqlite).await;
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test]
-            async fn $case() {
-                super::$case(super::Backend::Postgres).await;
-            })*
-        }
-    };
 }
 
 on_every_backend!(

@@ -23,6 +23,7 @@ pub const ACCOUNTS: &[(&str, &str, Role)] = &[
     ("bob@contoso.example", "Contoso MSP", Role::Engineer),
     ("vic@contoso.example", "Contoso MSP", Role::Viewer),
     ("eve@fabrikam.example", "Fabrikam IT", Role::Engineer),
+    ("viv@fabrikam.example", "Fabrikam IT", Role::Viewer),
 ];
 
 /// Which store the server runs on.
@@ -74,6 +75,10 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(backend: Backend) -> TestServer {
+        TestServer::start_with(backend, ApiConfig::default()).await
+    }
+
+    pub async fn start_with(backend: Backend, config: ApiConfig) -> TestServer {
         let data = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -87,7 +92,7 @@ impl TestServer {
                 seed(&store).await;
                 let task = tokio::spawn(serve(
                     listener,
-                    AppState::new(store, ApiConfig::default()),
+                    AppState::new(store, config.clone()),
                     shutdown,
                 ));
                 (
@@ -101,7 +106,7 @@ impl TestServer {
                 seed(&store).await;
                 let task = tokio::spawn(serve(
                     listener,
-                    AppState::new(store, ApiConfig::default()),
+                    AppState::new(store, config.clone()),
                     shutdown,
                 ));
                 (task, Database::Postgres(url))
@@ -134,15 +139,34 @@ impl TestServer {
         &self,
         path: &str,
         token: Option<&str>,
-        body: &impl serde::Serialize,
+        body: impl serde::Serialize,
     ) -> (StatusCode, Value) {
-        let mut request = self.client.post(format!("{}{path}", self.base)).json(body);
+        let mut request = self.client.post(format!("{}{path}", self.base)).json(&body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
         let response = request.send().await.unwrap();
         let status = response.status();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        let mut request = self.client.get(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> (StatusCode, Value) {
+        self.post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": email, "password": password}),
+        )
+        .await
     }
 
     /// A number read straight from the server's database, whichever back end it runs on.
@@ -173,4 +197,24 @@ impl TestServer {
             task.await.unwrap().unwrap();
         }
     }
+}
+
+/// Defines each listed `async fn case(backend: Backend)` as two tests, `sqlite::case` and
+/// `postgres::case`: one contract, every back end.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $case() {
+                super::$case($crate::Backend::Sqlite).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $case() {
+                super::$case($crate::Backend::Postgres).await;
+            })*
+        }
+    };
 }

@@ -25,10 +25,7 @@ fn long_session() -> (SessionState, Vec<SessionEvent>) {
             ]}"#,
     )
     .unwrap_or_else(|error| panic!("{error}"));
-    let reference = FlowRef {
-        flow_id: flow.id.unwrap_or_default(),
-        version: 1,
-    };
+    let reference = FlowRef::of(flow.id.unwrap_or_default(), &flow);
     let mut flows = FlowSet::new();
     flows.insert(reference, flow);
     let mut at = time::macros::datetime!(2026-11-23 08:00 UTC);

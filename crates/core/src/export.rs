@@ -67,7 +67,8 @@ pub struct NoteStep {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TicketNote {
     pub flow_title: String,
-    pub flow_version: u32,
+    /// The short form of the flow version's id (see `VersionId::short`).
+    pub flow_version: String,
     pub ticket: String,
     pub client: String,
     pub engineer: String,
@@ -179,7 +180,7 @@ impl TicketNote {
         let next_steps = state.next_steps.as_deref().map(&mut clean);
         TicketNote {
             flow_title,
-            flow_version: state.flow.version,
+            flow_version: state.flow.version.short(),
             ticket: state.ticket.clone(),
             client: state.client.clone(),
             engineer: state.engineer.clone(),
@@ -205,7 +206,7 @@ impl TicketNote {
         [
             (
                 "Flow",
-                format!("{} (v{})", self.flow_title, self.flow_version),
+                format!("{} (version {})", self.flow_title, self.flow_version),
             ),
             ("Ticket", self.ticket.clone()),
             ("Client", self.client.clone()),

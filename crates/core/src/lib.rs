@@ -10,6 +10,7 @@ pub mod session;
 pub mod stats;
 pub mod sync;
 pub mod validate;
+pub mod version;
 
 pub use flow::{Flow, FlowKind, Node, NodeKind, Outcome, ParseError};
 pub use session::{
@@ -17,3 +18,4 @@ pub use session::{
     StartRequest,
 };
 pub use validate::{Problem, ProblemLocation};
+pub use version::VersionId;

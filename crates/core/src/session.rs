@@ -14,19 +14,32 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::flow::{Flow, FlowKind, IntakeField, Node, NodeKind, Outcome, substitute};
+use crate::version::VersionId;
 
-/// A published or draft version of a flow, as a session refers to it.
+/// One version of a flow, as a session refers to it: the flow and the content address of the
+/// document (see [`VersionId`]), so the reference means the same on every replica.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct FlowRef {
     pub flow_id: Uuid,
-    pub version: u32,
+    pub version: VersionId,
 }
 
-/// The flow documents a session may touch: its own flow and every subflow, by version.
+impl FlowRef {
+    /// The reference to this document of `flow_id`.
+    pub fn of(flow_id: Uuid, flow: &Flow) -> FlowRef {
+        FlowRef {
+            flow_id,
+            version: VersionId::of(flow),
+        }
+    }
+}
+
+/// The flow documents a session may touch: its own flow and every subflow, by version, and
+/// which version of each flow is its head (the one a new session or subflow starts on).
 #[derive(Debug, Clone, Default)]
 pub struct FlowSet {
     versions: BTreeMap<FlowRef, Flow>,
-    latest: BTreeMap<Uuid, u32>,
+    latest: BTreeMap<Uuid, VersionId>,
 }
 
 impl FlowSet {
@@ -34,13 +47,17 @@ impl FlowSet {
         FlowSet::default()
     }
 
-    /// Adds one version; the highest version added per flow counts as its latest.
+    /// Adds one version; it becomes the flow's head only if the flow has none yet.
     pub fn insert(&mut self, reference: FlowRef, flow: Flow) {
-        let latest = self
-            .latest
+        self.latest
             .entry(reference.flow_id)
             .or_insert(reference.version);
-        *latest = (*latest).max(reference.version);
+        self.versions.insert(reference, flow);
+    }
+
+    /// Adds one version as the flow's head.
+    pub fn insert_latest(&mut self, reference: FlowRef, flow: Flow) {
+        self.latest.insert(reference.flow_id, reference.version);
         self.versions.insert(reference, flow);
     }
 
@@ -257,7 +274,7 @@ pub struct SessionState {
     pub event_count: usize,
 }
 
-/// Serde form of [`SessionState::ticked`]: flow references as `"<uuid>@<version>"` keys.
+/// Serde form of [`SessionState::ticked`]: flow references as `"<uuid>@<version id>"` keys.
 mod ticked_by_flow {
     use std::collections::BTreeMap;
 
@@ -310,10 +327,12 @@ pub enum EngineError {
     },
     #[error("the session is finished; start a new session to record more work")]
     Finished,
+    #[error("flow {flow_id} is not in the local library; sync or import it first")]
+    MissingFlow { flow_id: Uuid },
     #[error(
-        "flow {flow_id} version {version} is not in the local library; sync or import it first"
+        "flow {flow_id} version {} is not in the local library; sync or import it first", .version.short()
     )]
-    MissingFlow { flow_id: Uuid, version: u32 },
+    MissingFlowVersion { flow_id: Uuid, version: VersionId },
     #[error(
         "subflow {flow_id} (run by node {node:?}) is not in the local library; import that flow first"
     )]
@@ -731,10 +750,9 @@ pub fn intake_fields<'a>(flows: &'a FlowSet, flow: &'a Flow) -> Vec<&'a IntakeFi
 
 /// The events that begin a session of `flow` (latest version in `flows`).
 pub fn start(flows: &FlowSet, flow_id: Uuid, request: StartRequest) -> Result<Vec<EventKind>> {
-    let (reference, flow) = flows.latest(flow_id).ok_or(EngineError::MissingFlow {
-        flow_id,
-        version: 0,
-    })?;
+    let (reference, flow) = flows
+        .latest(flow_id)
+        .ok_or(EngineError::MissingFlow { flow_id })?;
     let fields = intake_fields(flows, flow);
     let unknown: Vec<String> = request
         .variables
@@ -912,10 +930,12 @@ impl<'a> Navigator<'a> {
     }
 
     fn flow(&self, reference: FlowRef) -> Result<&'a Flow> {
-        self.flows.get(reference).ok_or(EngineError::MissingFlow {
-            flow_id: reference.flow_id,
-            version: reference.version,
-        })
+        self.flows
+            .get(reference)
+            .ok_or(EngineError::MissingFlowVersion {
+                flow_id: reference.flow_id,
+                version: reference.version,
+            })
     }
 
     fn top(&self) -> Result<&Cursor> {
@@ -1276,10 +1296,12 @@ pub fn current_step(state: &SessionState, flows: &FlowSet) -> Result<StepView> {
     let cursor = state
         .current_cursor()
         .ok_or_else(|| EngineError::NotHere("no flow is open".into()))?;
-    let flow = flows.get(cursor.flow).ok_or(EngineError::MissingFlow {
-        flow_id: cursor.flow.flow_id,
-        version: cursor.flow.version,
-    })?;
+    let flow = flows
+        .get(cursor.flow)
+        .ok_or(EngineError::MissingFlowVersion {
+            flow_id: cursor.flow.flow_id,
+            version: cursor.flow.version,
+        })?;
     let node = match &cursor.node {
         Some(id) => Some(flow.node(id).ok_or_else(|| EngineError::MissingNode {
             node: id.clone(),

@@ -216,13 +216,7 @@ mod tests {
         let flow = Flow::parse(FLOW).unwrap();
         let id = flow.id.unwrap();
         let mut flows = FlowSet::new();
-        flows.insert(
-            FlowRef {
-                flow_id: id,
-                version: 1,
-            },
-            flow,
-        );
+        flows.insert(FlowRef::of(id, &flow), flow);
         let sessions = [
             run(&flows, id, &["yes"], Outcome::Resolved),
             run(&flows, id, &["no", "done", "yes"], Outcome::Resolved),
@@ -268,13 +262,7 @@ mod tests {
         let flow = Flow::parse(FLOW).unwrap();
         let id = flow.id.unwrap();
         let mut flows = FlowSet::new();
-        flows.insert(
-            FlowRef {
-                flow_id: id,
-                version: 1,
-            },
-            flow,
-        );
+        flows.insert(FlowRef::of(id, &flow), flow);
         let mut open = run(&flows, id, &["yes"], Outcome::Resolved);
         open.status = crate::session::SessionStatus::Active;
         let finished = run(&flows, id, &["yes"], Outcome::Resolved);

@@ -17,6 +17,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use crate::version::VersionId;
+
 /// The protocol this build speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
 
@@ -31,6 +33,20 @@ pub struct Mutation {
     /// The entity version the change was made against, when the entity is versioned.
     pub base_version: Option<i64>,
     pub payload: Value,
+}
+
+/// The operation name of a [`PutFlowVersion`] mutation (entity `flow`, entity id the flow id).
+pub const PUT_FLOW_VERSION: &str = "put_version";
+
+/// The payload of a `flow`/`put_version` mutation: "this document, made from `base`, is now
+/// the flow's head". `version` must be the document's [`VersionId`]; `base` is the head the
+/// author started from (none for a new flow). The server accepts it as the new head when `base`
+/// is its head, and otherwise merges it with its head ([`merge_flow`]), recording conflicts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PutFlowVersion {
+    pub version: VersionId,
+    pub base: Option<VersionId>,
+    pub document: Value,
 }
 
 /// What the server does with one pushed mutation.

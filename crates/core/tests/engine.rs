@@ -93,13 +93,7 @@ fn library() -> FlowSet {
     let mut flows = FlowSet::new();
     for flow in [share, lockout, onboard, mailbox] {
         let flow_id = flow.id.unwrap();
-        flows.insert(
-            FlowRef {
-                flow_id,
-                version: 1,
-            },
-            flow,
-        );
+        flows.insert(FlowRef::of(flow_id, &flow), flow);
     }
     flows
 }
@@ -520,7 +514,7 @@ fn a_checklist_state_round_trips_through_json() {
     driver.run(tick("ad", None)).unwrap();
     driver.run(tick("upn", Some("jdoe@contoso.com"))).unwrap();
     let json = serde_json::to_value(&driver.state).unwrap();
-    let key = format!("{ONBOARD}@1");
+    let key = format!("{ONBOARD}@{}", driver.state.flow.version);
     assert_eq!(json["ticked"][&key]["upn"], "jdoe@contoso.com");
     let back: SessionState = serde_json::from_value(json).unwrap();
     assert_eq!(back, driver.state);

@@ -50,13 +50,7 @@ fn flows() -> (FlowSet, Uuid) {
         if share_id.is_nil() {
             share_id = flow_id;
         }
-        set.insert(
-            FlowRef {
-                flow_id,
-                version: 3,
-            },
-            flow,
-        );
+        set.insert(FlowRef::of(flow_id, &flow), flow);
     }
     (set, share_id)
 }

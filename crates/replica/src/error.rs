@@ -19,6 +19,8 @@ pub enum ReplicaError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("stored data is inconsistent: {0}; the database may be damaged")]
+    Damaged(String),
     #[error(transparent)]
     Engine(#[from] rf_core::EngineError),
     #[error("no {what} matches {given:?}; list them with `rf {what} list`")]

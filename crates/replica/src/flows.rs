@@ -4,11 +4,11 @@
 use std::collections::BTreeSet;
 
 use rf_core::session::{FlowRef, FlowSet};
+use rf_core::sync::{PUT_FLOW_VERSION, PutFlowVersion};
 use rf_core::validate::validate;
-use rf_core::{Flow, FlowKind};
+use rf_core::{Flow, FlowKind, VersionId};
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::{ReplicaError, Result};
@@ -22,7 +22,10 @@ pub struct FlowSummary {
     pub category: Option<String>,
     pub tags: Vec<String>,
     pub status: String,
+    /// This replica's ordinal of the head version (1, 2, …), for people; replicas may number
+    /// the same version differently. `version_id` is its name everywhere.
     pub version: u32,
+    pub version_id: VersionId,
     pub node_count: u32,
     pub updated_at: String,
     pub pinned: bool,
@@ -48,6 +51,7 @@ pub enum ImportStatus {
 pub struct ImportOutcome {
     pub flow_id: Uuid,
     pub version: u32,
+    pub version_id: VersionId,
     pub title: String,
     pub status: ImportStatus,
 }
@@ -62,12 +66,10 @@ pub struct SearchHit {
     pub rank: f64,
 }
 
-/// Identity of a flow's content, independent of its id, so re-importing an unchanged file is
-/// recognised whether or not the file carries an id.
-fn content_hash(flow: &Flow) -> String {
-    let mut anonymous = flow.clone();
-    anonymous.id = None;
-    hex::encode(Sha256::digest(anonymous.to_json_compact().as_bytes()))
+fn parse_version_id(text: &str) -> rusqlite::Result<VersionId> {
+    text.parse().map_err(|error| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(error))
+    })
 }
 
 fn parse_kind(text: &str) -> rusqlite::Result<FlowKind> {
@@ -84,7 +86,8 @@ fn parse_uuid(text: &str) -> rusqlite::Result<Uuid> {
 
 const SUMMARY_COLUMNS: &str =
     "f.id, f.title, f.kind, f.category, f.tags, f.status, f.latest_version,
-    v.node_count, f.updated_at, EXISTS (SELECT 1 FROM pins p WHERE p.flow_id = f.id)";
+    v.node_count, f.updated_at, EXISTS (SELECT 1 FROM pins p WHERE p.flow_id = f.id),
+    v.content_hash";
 
 fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<FlowSummary> {
     let tags: String = row.get(4)?;
@@ -99,6 +102,7 @@ fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<FlowSummary> {
         node_count: row.get(7)?,
         updated_at: row.get(8)?,
         pinned: row.get(9)?,
+        version_id: parse_version_id(&row.get::<_, String>(10)?)?,
     })
 }
 
@@ -115,8 +119,10 @@ fn import_in(
             problems.len()
         )));
     }
-    let hash = content_hash(&flow);
-    let existing = match flow.id {
+    let version_id = VersionId::of(&flow);
+    let hash = version_id.to_string();
+    // The flow's current head (local ordinal, version id), if the flow is known.
+    let head = match flow.id {
         Some(id) => transaction
             .query_row(
                 "SELECT f.latest_version, v.content_hash FROM flows f
@@ -142,31 +148,57 @@ fn import_in(
             )
             .optional()?,
     };
-    let (flow_id, version, status) = match existing {
-        Some((id, latest, latest_hash)) if latest_hash == hash => {
+    let (flow_id, base, status) = match head {
+        Some((id, latest, head_hash)) if head_hash == hash => {
             return Ok(ImportOutcome {
                 flow_id: id,
                 version: latest,
+                version_id,
                 title: flow.title,
                 status: ImportStatus::Unchanged,
             });
         }
-        Some((id, latest, _)) => (id, latest + 1, ImportStatus::NewVersion),
+        Some((id, _, head_hash)) => (
+            id,
+            Some(parse_version_id(&head_hash)?),
+            ImportStatus::NewVersion,
+        ),
         None => (
             flow.id.unwrap_or_else(Uuid::new_v4),
-            1,
+            None,
             ImportStatus::Created,
         ),
     };
     flow.id = Some(flow_id);
     let id_text = flow_id.to_string();
     let stamp = timestamp(now());
+    // A document this replica already holds (an earlier version re-imported, or one that
+    // arrived by sync) becomes the head again; otherwise it is stored as the next ordinal.
+    let known: Option<u32> = transaction
+        .query_row(
+            "SELECT version FROM flow_versions WHERE flow_id = ?1 AND content_hash = ?2
+             ORDER BY version LIMIT 1",
+            params![id_text, hash],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let version = match known {
+        Some(version) => version,
+        None => {
+            let next: u32 = transaction.query_row(
+                "SELECT COALESCE(MAX(version), 0) + 1 FROM flow_versions WHERE flow_id = ?1",
+                [&id_text],
+                |row| row.get(0),
+            )?;
+            next
+        }
+    };
     let tags = serde_json::to_string(&flow.tags).unwrap_or_else(|_| "[]".into());
     if status == ImportStatus::Created {
         transaction.execute(
             "INSERT INTO flows (id, kind, title, category, tags, latest_version, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?6)",
-            params![id_text, flow.kind.as_str(), flow.title, flow.category, tags, stamp],
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+            params![id_text, flow.kind.as_str(), flow.title, flow.category, tags, version, stamp],
         )?;
     } else {
         transaction.execute(
@@ -184,24 +216,177 @@ fn import_in(
             ],
         )?;
     }
-    let document = flow.to_json_compact();
-    transaction.execute(
-        "INSERT INTO flow_versions (flow_id, version, document, content_hash, node_count, source, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![id_text, version, document, hash, flow.nodes.len() as i64, source.as_str(), stamp],
-    )?;
+    if known.is_none() {
+        let document = flow.to_json_compact();
+        transaction.execute(
+            "INSERT INTO flow_versions (flow_id, version, document, content_hash, node_count, source, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![id_text, version, document, hash, flow.nodes.len() as i64, source.as_str(), stamp],
+        )?;
+    }
     index_for_search(transaction, &id_text, &flow)?;
     if source != WriteSource::Sync {
-        let payload = serde_json::json!({ "version": version, "document": flow });
-        let base = (version > 1).then(|| i64::from(version) - 1);
-        enqueue(transaction, "flow", &id_text, "put_version", base, &payload)?;
+        let document = serde_json::to_value(&flow)
+            .map_err(ReplicaError::corrupt(format!("flow {flow_id}")))?;
+        let payload = PutFlowVersion {
+            version: version_id,
+            base,
+            document,
+        };
+        let payload = serde_json::to_value(&payload)
+            .map_err(ReplicaError::corrupt(format!("flow {flow_id}")))?;
+        enqueue(
+            transaction,
+            "flow",
+            &id_text,
+            PUT_FLOW_VERSION,
+            None,
+            &payload,
+        )?;
     }
     Ok(ImportOutcome {
         flow_id,
         version,
+        version_id,
         title: flow.title,
         status,
     })
+}
+
+/// The version id of a flow version named the old way, by this replica's ordinal: computed
+/// from the stored document, so it is right even where an old build stored another hash.
+fn legacy_version_id(
+    connection: &rusqlite::Connection,
+    flow_id: &str,
+    version: i64,
+) -> Result<Option<VersionId>> {
+    let document: Option<String> = connection
+        .query_row(
+            "SELECT document FROM flow_versions WHERE flow_id = ?1 AND version = ?2",
+            params![flow_id, version],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let Some(document) = document else {
+        return Ok(None);
+    };
+    let flow = Flow::parse_unvalidated(&document).map_err(|error| {
+        ReplicaError::Damaged(format!(
+            "flow {flow_id} version {version} is not a readable flow document: {error}"
+        ))
+    })?;
+    Ok(Some(VersionId::of(&flow)))
+}
+
+/// Rewrites a session event written before schema 5, whose `flow.version` is this replica's
+/// ordinal, to name the version by id. Returns whether anything changed.
+pub(crate) fn upgrade_event_payload(
+    connection: &rusqlite::Connection,
+    payload: &mut serde_json::Value,
+) -> Result<bool> {
+    let Some(flow) = payload.get_mut("flow") else {
+        return Ok(false);
+    };
+    let (Some(flow_id), Some(version)) = (
+        flow.get("flow_id")
+            .and_then(|id| id.as_str())
+            .map(str::to_owned),
+        flow.get("version").and_then(serde_json::Value::as_i64),
+    ) else {
+        return Ok(false);
+    };
+    let id = legacy_version_id(connection, &flow_id, version)?.ok_or_else(|| {
+        ReplicaError::Damaged(format!(
+            "a session event refers to flow {flow_id} version {version}, which this replica does not hold"
+        ))
+    })?;
+    flow["version"] = serde_json::Value::String(id.to_string());
+    Ok(true)
+}
+
+/// Migration 5's step: every `content_hash` recomputed from its document, session events and
+/// queued flow mutations rewritten to name versions by id. Idempotent.
+pub(crate) fn upgrade_version_refs(transaction: &Transaction<'_>) -> Result<()> {
+    let versions: Vec<(String, i64, String)> = transaction
+        .prepare("SELECT flow_id, version, content_hash FROM flow_versions")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (flow_id, version, stored) in &versions {
+        if let Some(id) = legacy_version_id(transaction, flow_id, *version)?
+            && id.to_string() != *stored
+        {
+            transaction.execute(
+                "UPDATE flow_versions SET content_hash = ?3 WHERE flow_id = ?1 AND version = ?2",
+                params![flow_id, version, id.to_string()],
+            )?;
+        }
+    }
+    let events: Vec<(String, i64, String)> = transaction
+        .prepare(
+            "SELECT device_id, device_seq, payload FROM session_events
+             WHERE kind IN ('started', 'subflow_entered', 'subflow_left')",
+        )?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (device_id, device_seq, payload) in events {
+        let mut value: serde_json::Value = serde_json::from_str(&payload).map_err(
+            ReplicaError::corrupt(format!("event {device_id}/{device_seq}")),
+        )?;
+        if upgrade_event_payload(transaction, &mut value)? {
+            transaction.execute(
+                "UPDATE session_events SET payload = ?3 WHERE device_id = ?1 AND device_seq = ?2",
+                params![device_id, device_seq, value.to_string()],
+            )?;
+        }
+    }
+    let queued: Vec<(i64, String, Option<i64>, String)> = transaction
+        .prepare(
+            "SELECT mutation_id, entity_id, base_version, payload FROM outbox
+             WHERE entity = 'flow' AND operation = 'put_version'",
+        )?
+        .query_map([], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    for (mutation_id, flow_id, base_version, payload) in queued {
+        let old: serde_json::Value = serde_json::from_str(&payload).map_err(
+            ReplicaError::corrupt(format!("outbox mutation {mutation_id}")),
+        )?;
+        let Some(version) = old.get("version").and_then(serde_json::Value::as_i64) else {
+            continue;
+        };
+        let missing = || {
+            ReplicaError::Damaged(format!(
+                "outbox mutation {mutation_id} refers to flow {flow_id} version {version}, which this replica does not hold"
+            ))
+        };
+        let id = legacy_version_id(transaction, &flow_id, version)?.ok_or_else(missing)?;
+        let base = match base_version {
+            Some(base) => legacy_version_id(transaction, &flow_id, base)?,
+            None => None,
+        };
+        let document: String = transaction.query_row(
+            "SELECT document FROM flow_versions WHERE flow_id = ?1 AND version = ?2",
+            params![flow_id, version],
+            |row| row.get(0),
+        )?;
+        let document: serde_json::Value = serde_json::from_str(&document).map_err(
+            ReplicaError::corrupt(format!("flow {flow_id} version {version}")),
+        )?;
+        let payload = serde_json::to_value(PutFlowVersion {
+            version: id,
+            base,
+            document,
+        })
+        .map_err(ReplicaError::corrupt(format!(
+            "outbox mutation {mutation_id}"
+        )))?;
+        transaction.execute(
+            "UPDATE outbox SET payload = ?2, base_version = NULL WHERE mutation_id = ?1",
+            params![mutation_id, payload.to_string()],
+        )?;
+    }
+    Ok(())
 }
 
 /// Replaces a flow's row in the full-text index.
@@ -355,7 +540,7 @@ impl Replica {
                      WHERE f.id = ?1"
                 ),
                 [id.to_string()],
-                |row| Ok((summary_from_row(row)?, row.get::<_, String>(10)?)),
+                |row| Ok((summary_from_row(row)?, row.get::<_, String>(11)?)),
             )
             .optional()?;
         let (summary, document) = found.ok_or_else(|| ReplicaError::NotFound {
@@ -371,14 +556,15 @@ impl Replica {
         let document: String = self
             .connection
             .query_row(
-                "SELECT document FROM flow_versions WHERE flow_id = ?1 AND version = ?2",
-                params![reference.flow_id.to_string(), reference.version],
+                "SELECT document FROM flow_versions WHERE flow_id = ?1 AND content_hash = ?2
+                 ORDER BY version LIMIT 1",
+                params![reference.flow_id.to_string(), reference.version.to_string()],
                 |row| row.get(0),
             )
             .optional()?
             .ok_or_else(|| ReplicaError::NotFound {
-                what: "flow",
-                given: format!("{} v{}", reference.flow_id, reference.version),
+                what: "flow version",
+                given: format!("{} {}", reference.flow_id, reference.version.short()),
             })?;
         serde_json::from_str(&document)
             .map_err(ReplicaError::corrupt(format!("flow {}", reference.flow_id)))
@@ -485,12 +671,12 @@ impl Replica {
                 };
                 let reference = FlowRef {
                     flow_id: target,
-                    version: stored.summary.version,
+                    version: stored.summary.version_id,
                 };
                 if loaded.insert(reference) {
                     pending.push(stored.document.clone());
-                    set.insert(reference, stored.document);
                 }
+                set.insert_latest(reference, stored.document);
             }
         }
         Ok(set)
@@ -498,12 +684,14 @@ impl Replica {
 
     /// The latest version of a flow as a [`FlowRef`].
     pub fn latest_flow_ref(&self, id: Uuid) -> Result<FlowRef> {
-        let version: u32 = self
+        let version: VersionId = self
             .connection
             .query_row(
-                "SELECT latest_version FROM flows WHERE id = ?1",
+                "SELECT v.content_hash FROM flows f
+                 JOIN flow_versions v ON v.flow_id = f.id AND v.version = f.latest_version
+                 WHERE f.id = ?1",
                 [id.to_string()],
-                |row| row.get(0),
+                |row| parse_version_id(&row.get::<_, String>(0)?),
             )
             .optional()?
             .ok_or_else(|| ReplicaError::NotFound {

@@ -106,6 +106,7 @@ impl Replica {
             |transaction, version| match version {
                 2 => flows::rebuild_search_index(transaction),
                 4 => sessions::rebuild_path_statistics(transaction),
+                5 => flows::upgrade_version_refs(transaction),
                 _ => Ok(()),
             },
         )?;

@@ -25,6 +25,16 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0004_path_stats.sql",
         sql: include_str!("../../../migrations/replica/0004_path_stats.sql"),
     },
+    Migration {
+        version: 5,
+        name: "0005_content_addressed_versions.sql",
+        sql: include_str!("../../../migrations/replica/0005_content_addressed_versions.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "0006_restore_triggers.sql",
+        sql: include_str!("../../../migrations/replica/0006_restore_triggers.sql"),
+    },
 ];
 
 pub fn latest_version() -> i64 {

@@ -44,8 +44,20 @@ fn load_events(connection: &rusqlite::Connection, id: Uuid) -> Result<Vec<Sessio
     payloads
         .iter()
         .map(|payload| {
-            serde_json::from_str(payload)
-                .map_err(ReplicaError::corrupt(format!("an event of session {id}")))
+            serde_json::from_str(payload).or_else(|error| {
+                // Before schema 5 an event named its flow version by this replica's ordinal;
+                // migration hooks that replay sessions before 5's rewrite read them this way.
+                let mut value: serde_json::Value = serde_json::from_str(payload)
+                    .map_err(ReplicaError::corrupt(format!("an event of session {id}")))?;
+                if !crate::flows::upgrade_event_payload(connection, &mut value)? {
+                    return Err(ReplicaError::Corrupt {
+                        context: format!("an event of session {id}"),
+                        source: error,
+                    });
+                }
+                serde_json::from_value(value)
+                    .map_err(ReplicaError::corrupt(format!("an event of session {id}")))
+            })
         })
         .collect()
 }
@@ -68,14 +80,17 @@ fn append(
     transaction.execute(
         "INSERT INTO sessions (id, flow_id, flow_version, flow_title, ticket, client, engineer, status,
                                outcome, started_at, finished_at, updated_at, event_count)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+         VALUES (?1, ?2,
+                 (SELECT version FROM flow_versions WHERE flow_id = ?2 AND content_hash = ?3
+                  ORDER BY version LIMIT 1),
+                 ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
          ON CONFLICT (id) DO UPDATE SET status = excluded.status, outcome = excluded.outcome,
              finished_at = excluded.finished_at, updated_at = excluded.updated_at,
              event_count = excluded.event_count",
         params![
             id.to_string(),
             state.flow.flow_id.to_string(),
-            state.flow.version,
+            state.flow.version.to_string(),
             state.flow_title,
             state.ticket,
             state.client,

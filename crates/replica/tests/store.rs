@@ -68,19 +68,25 @@ fn imports_create_versions_and_outbox_rows_once() {
         ),
         2
     );
-    assert_eq!(
-        count(
-            &replica,
-            "SELECT base_version FROM outbox ORDER BY mutation_id DESC LIMIT 1"
-        ),
-        1
-    );
+    // The second mutation names its version and the head it was made from, by content.
+    let payload: String = replica
+        .connection()
+        .query_row(
+            "SELECT payload FROM outbox ORDER BY mutation_id DESC LIMIT 1",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    let payload: rf_core::sync::PutFlowVersion = serde_json::from_str(&payload).unwrap();
+    assert_eq!(payload.version, second.version_id);
+    assert_eq!(payload.base, Some(first.version_id));
+    assert_ne!(first.version_id, second.version_id);
     assert_eq!(replica.pending_count().unwrap(), 2);
     // Version 1 is still there, unchanged, and the database refuses to change it.
     let v1 = replica
         .flow_version(rf_core::FlowRef {
             flow_id: first.flow_id,
-            version: 1,
+            version: first.version_id,
         })
         .unwrap();
     assert_eq!(v1.nodes[1].title, "Allow SMB from the user's VLAN");
@@ -378,11 +384,70 @@ fn a_database_from_the_first_schema_is_migrated_with_every_row() {
             },
         )
         .unwrap();
-    assert_eq!(record.state.flow.version, 1);
+    // Versions are named by content now: the stored hashes were recomputed from the documents
+    // and the events and queued mutations that named version 1 and 2 name them by id.
+    let v1: String = replica
+        .connection()
+        .query_row(
+            "SELECT content_hash FROM flow_versions WHERE version = 1",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    let document: String = replica
+        .connection()
+        .query_row(
+            "SELECT document FROM flow_versions WHERE version = 1",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    let v1_id = rf_core::VersionId::of(&rf_core::Flow::parse(&document).unwrap());
+    assert_eq!(v1, v1_id.to_string());
+    assert_eq!(record.state.flow.version, v1_id);
     assert_eq!(record.state.path[0].notes[0].text, "Spooler shows Stopped");
     assert_eq!(
         count(&replica, "SELECT MAX(device_seq) FROM session_events"),
-        5
+        10
+    );
+    let finished = replica.resolve_session("019ab3c5").unwrap();
+    let finished = replica.session(finished).unwrap();
+    assert_eq!(
+        finished.state.flow.version,
+        replica
+            .latest_flow_ref(finished.state.flow.flow_id)
+            .unwrap()
+            .version
+    );
+    let stats = replica
+        .path_statistics(finished.state.flow.flow_id)
+        .unwrap();
+    assert_eq!((stats.sessions, stats.resolved), (1, 1));
+    let queued: Vec<rf_core::sync::PutFlowVersion> = replica
+        .connection()
+        .prepare("SELECT payload FROM outbox ORDER BY mutation_id")
+        .unwrap()
+        .query_map([], |row| row.get::<_, String>(0))
+        .unwrap()
+        .map(|payload| serde_json::from_str(&payload.unwrap()).unwrap())
+        .collect();
+    assert_eq!(queued[0].version, v1_id);
+    assert_eq!(queued[0].base, None);
+    assert_eq!(queued[1].base, Some(v1_id));
+    assert_eq!(
+        count(
+            &replica,
+            "SELECT COUNT(*) FROM outbox WHERE base_version IS NOT NULL"
+        ),
+        0
+    );
+    assert!(
+        replica
+            .connection()
+            .execute("UPDATE session_events SET payload = '{}'", [])
+            .unwrap_err()
+            .to_string()
+            .contains("append-only")
     );
     assert_eq!(replica.pinned_flows().unwrap().len(), 1);
     let integrity: String = replica
@@ -470,17 +535,50 @@ fn running_path_statistics_equal_a_full_replay_and_survive_a_rebuild() {
     assert_eq!(replica.path_statistics(flow_id).unwrap(), replayed);
     assert_eq!(replica.path_statistics(Uuid::new_v4()).unwrap().sessions, 0);
 
-    // Migration 4's backfill rebuilds the same totals from the stored sessions.
+    // Migration 4's backfill rebuilds the same totals from the stored sessions (with the
+    // later migrations undone too, so they run again after it: 5's rewrite is idempotent).
     drop(replica);
     let connection =
         rusqlite::Connection::open(dir.path().join(rf_replica::DATABASE_FILE)).unwrap();
     connection
         .execute_batch(
             "DROP TABLE path_stats_flows; DROP TABLE path_stats_nodes; DROP TABLE path_stats_answers;
-             DELETE FROM schema_migrations WHERE version = 4;",
+             DROP INDEX flow_versions_by_flow_hash;
+             DELETE FROM schema_migrations WHERE version >= 4;",
         )
         .unwrap();
     drop(connection);
     let replica = Replica::open(dir.path()).unwrap();
     assert_eq!(replica.path_statistics(flow_id).unwrap(), replayed);
+}
+
+#[test]
+fn re_importing_an_earlier_version_makes_it_the_head_again_without_a_new_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut replica = Replica::open(dir.path()).unwrap();
+    let first = replica.import_flow(share(), WriteSource::Import).unwrap();
+    let mut edited = share();
+    edited.title = "File share access denied (edited)".into();
+    let second = replica.import_flow(edited, WriteSource::Import).unwrap();
+    let back = replica.import_flow(share(), WriteSource::Import).unwrap();
+    assert_eq!(back.status, ImportStatus::NewVersion);
+    assert_eq!((back.version, back.version_id), (1, first.version_id));
+    assert_eq!(count(&replica, "SELECT COUNT(*) FROM flow_versions"), 2);
+    let head = replica.latest_flow_ref(first.flow_id).unwrap();
+    assert_eq!(head.version, first.version_id);
+    assert_eq!(replica.flow(first.flow_id).unwrap().summary.version, 1);
+    // The move is a change the team must see: queued with the head it replaced as its base.
+    let payload: String = replica
+        .connection()
+        .query_row(
+            "SELECT payload FROM outbox ORDER BY mutation_id DESC LIMIT 1",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    let payload: rf_core::sync::PutFlowVersion = serde_json::from_str(&payload).unwrap();
+    assert_eq!(
+        (payload.version, payload.base),
+        (first.version_id, Some(second.version_id))
+    );
 }

@@ -94,15 +94,12 @@ async fn events_arrive_once_however_often_they_are_sent(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{body}");
     let answer = response(body);
     assert_eq!(answer.events_acknowledged_through, 9);
-    // Flow changes are not accepted by the server yet: they stay queued, not rejected.
-    assert_eq!(answer.mutations_settled_through, 0);
+    // The flow version was applied by the first push too: the retry reports it settled.
+    assert_eq!(answer.mutations_settled_through, 1);
     assert!(answer.rejected.is_empty());
     replica.apply_push_response(&retry, &answer).unwrap();
-    assert_eq!(
-        replica.pending_count().unwrap(),
-        1,
-        "only the flow mutation is left"
-    );
+    assert_eq!(replica.pending_count().unwrap(), 0);
+    assert_eq!(server.count("SELECT COUNT(*) FROM flow_versions").await, 1);
     // The whole first batch again, a third time: still acknowledged, nothing stored twice.
     let (_, body) = push(&server, &token, &batch).await;
     assert_eq!(response(body).events_acknowledged_through, 9);
@@ -223,7 +220,32 @@ async fn malformed_pushes_and_old_clients_get_clear_answers(backend: Backend) {
     replica
         .apply_push_response(&batch, &response(body))
         .unwrap();
-    assert_eq!(replica.pending_count().unwrap(), 1);
+    assert_eq!(replica.pending_count().unwrap(), 0);
+
+    // A flow version whose document does not match its name (altered in transit or on disk)
+    // is refused for good with the reason, and changes nothing on the server.
+    let other_dir = tempfile::tempdir().unwrap();
+    let mut other = Replica::open(other_dir.path()).unwrap();
+    let mut edited = flow();
+    edited.title = "Printer offline (edited)".into();
+    other.import_flow(edited, WriteSource::Import).unwrap();
+    let mut tampered = other.next_push(10, 10).unwrap().unwrap();
+    tampered.mutations[0].payload["document"]["title"] = "Printer offline (tampered)".into();
+    let (status, body) = push(&server, &token, &tampered).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let answer = response(body);
+    assert_eq!(answer.mutations_settled_through, 1);
+    assert_eq!(answer.rejected.len(), 1);
+    assert!(
+        answer.rejected[0]
+            .reason
+            .contains("does not name this document"),
+        "{}",
+        answer.rejected[0].reason
+    );
+    other.apply_push_response(&tampered, &answer).unwrap();
+    assert_eq!(other.rejected_mutations().unwrap().len(), 1);
+    assert_eq!(server.count("SELECT COUNT(*) FROM flow_versions").await, 1);
     server.stop().await;
 }
 

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::routing::{get, post};
@@ -14,7 +14,8 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::{LoginLimiter, new_token, token_hash, verify_password};
 use crate::error::AppError;
-use crate::store::{IssuedTokens, Role, Rotation, Store, User};
+use crate::flows::{check_mutation, check_session_version};
+use crate::store::{IssuedTokens, MAX_PULL_LIMIT, PushBatch, Role, Rotation, Store, User};
 
 /// Largest request body accepted (sync batches are paged well below this).
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -68,6 +69,7 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
         .route("/api/v1/auth/refresh", post(refresh::<S>))
         .route("/api/v1/me", get(me))
         .route("/api/v1/sync/push", post(push::<S>))
+        .route("/api/v1/sync/pull", get(pull::<S>))
         .fallback(not_found)
         // Enforced by the body extractors, so an oversized body gets the usual JSON error.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -250,6 +252,29 @@ async fn me(Authenticated(user): Authenticated) -> Json<User> {
     Json(user)
 }
 
+/// Refuses a client whose protocol this server does not speak, saying who must upgrade.
+fn negotiated(protocol: u32) -> Result<(), AppError> {
+    use rf_core::sync::{Negotiation, negotiate};
+    match negotiate(protocol, SUPPORTED_PROTOCOLS) {
+        Negotiation::Accepted => Ok(()),
+        Negotiation::UpgradeRequired { minimum, client } => Err(AppError::new(
+            StatusCode::UPGRADE_REQUIRED,
+            "upgrade_required",
+            format!(
+                "this client speaks sync protocol {client}, the server needs {minimum} or later; \
+                 update ResolutionFlow — your work stays saved on this device until then"
+            ),
+        )),
+        Negotiation::ServerTooOld { maximum, client } => Err(AppError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "server_too_old",
+            format!(
+                "this client speaks protocol {client}, the server only up to {maximum}; ask your administrator to update the server"
+            ),
+        )),
+    }
+}
+
 /// Protocol versions this server speaks.
 pub const SUPPORTED_PROTOCOLS: std::ops::RangeInclusive<u32> = 1..=rf_core::sync::PROTOCOL_VERSION;
 
@@ -257,38 +282,17 @@ pub const SUPPORTED_PROTOCOLS: std::ops::RangeInclusive<u32> = 1..=rf_core::sync
 pub const MAX_PUSH_EVENTS: usize = 5_000;
 pub const MAX_PUSH_MUTATIONS: usize = 1_000;
 
-/// Stores a replica's session events (each once) and answers what is settled. Flow mutations are
-/// not applied yet: they are answered as unsettled, so replicas keep them queued, never lost.
+/// Applies a replica's outbox mutations (flow versions, conflict resolutions) in order and stores
+/// its session events (each once), then answers what is settled.
 #[tracing::instrument(skip_all, fields(route = "sync.push", user = %user.id))]
 async fn push<S: Store>(
     State(state): State<AppState<S>>,
     Authenticated(user): Authenticated,
     body: Result<Json<rf_core::sync::PushRequest>, JsonRejection>,
 ) -> Result<Json<rf_core::sync::PushResponse>, AppError> {
-    use rf_core::sync::{Negotiation, PushResponse, negotiate};
+    use rf_core::sync::PushResponse;
     let Json(request) = body?;
-    match negotiate(request.protocol, SUPPORTED_PROTOCOLS) {
-        Negotiation::Accepted => {}
-        Negotiation::UpgradeRequired { minimum, client } => {
-            return Err(AppError::new(
-                StatusCode::UPGRADE_REQUIRED,
-                "upgrade_required",
-                format!(
-                    "this client speaks sync protocol {client}, the server needs {minimum} or later; \
-                     update ResolutionFlow — your work stays saved on this device until then"
-                ),
-            ));
-        }
-        Negotiation::ServerTooOld { maximum, client } => {
-            return Err(AppError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "server_too_old",
-                format!(
-                    "this client speaks protocol {client}, the server only up to {maximum}; ask your administrator to update the server"
-                ),
-            ));
-        }
-    }
+    negotiated(request.protocol)?;
     if user.role == Role::Viewer && !(request.events.is_empty() && request.mutations.is_empty()) {
         return Err(AppError::new(
             StatusCode::FORBIDDEN,
@@ -331,18 +335,81 @@ async fn push<S: Store>(
             ));
         }
     }
-    let settled = state
-        .store
-        .push_events(user, request.client_id, request.events, unix_now())
-        .await?;
+    let mut flow_versions = Vec::with_capacity(request.flow_versions.len());
+    for (index, version) in request.flow_versions.iter().enumerate() {
+        flow_versions.push(check_session_version(version).map_err(|reason| {
+            AppError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                format!("flow version {index} cannot be stored: {reason}"),
+            )
+        })?);
+    }
+    let mutations = request
+        .mutations
+        .into_iter()
+        .map(|mutation| {
+            let checked = check_mutation(&mutation);
+            (mutation, checked)
+        })
+        .collect();
+    let batch = PushBatch {
+        device_id: request.client_id,
+        mutations,
+        flow_versions,
+        events: request.events,
+    };
+    let settled = state.store.push(user, batch, unix_now()).await?;
     tracing::info!(
         stored = settled.events_stored,
         acknowledged = settled.events_acknowledged_through,
+        mutations = settled.last_mutation_id,
+        rejected = settled.rejected.len(),
+        conflicts = settled.conflicts,
         "push"
     );
     Ok(Json(PushResponse {
         mutations_settled_through: settled.last_mutation_id,
-        rejected: Vec::new(),
+        rejected: settled.rejected,
         events_acknowledged_through: settled.events_acknowledged_through,
     }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullQuery {
+    /// The last team sequence number the client has applied (0 for none).
+    #[serde(default)]
+    pub since: i64,
+    /// Most team changes to span; at most [`MAX_PULL_LIMIT`].
+    pub limit: Option<i64>,
+    /// The client's protocol version.
+    pub protocol: Option<u32>,
+}
+
+/// One page of the team's changes after `since`, read in one consistent snapshot. Every role
+/// of the team may read; nothing of another team is visible.
+#[tracing::instrument(skip_all, fields(route = "sync.pull", user = %user.id))]
+async fn pull<S: Store>(
+    State(state): State<AppState<S>>,
+    Authenticated(user): Authenticated,
+    query: Result<Query<PullQuery>, QueryRejection>,
+) -> Result<Json<rf_core::sync::PullResponse>, AppError> {
+    let Query(query) = query.map_err(|rejection| AppError::bad_request(rejection.body_text()))?;
+    if let Some(protocol) = query.protocol {
+        negotiated(protocol)?;
+    }
+    if query.since < 0 {
+        return Err(AppError::bad_request(
+            "`since` must be 0 or a sequence number",
+        ));
+    }
+    let limit = query.limit.unwrap_or(MAX_PULL_LIMIT);
+    if !(1..=MAX_PULL_LIMIT).contains(&limit) {
+        return Err(AppError::bad_request(format!(
+            "`limit` must be between 1 and {MAX_PULL_LIMIT}"
+        )));
+    }
+    let page = state.store.pull(user, query.since, limit).await?;
+    Ok(Json(page))
 }

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod flows;
 pub mod postgres;
 pub mod store;
 

@@ -6,7 +6,14 @@ use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use crate::error::{StoreError, StoreResult};
-use crate::store::{IssuedTokens, NewUser, PushSettled, Role, Rotation, Store, User};
+use crate::flows::{Checked, CheckedDocument, Head, PutPlan, plan_put};
+use crate::store::{
+    IssuedTokens, MAX_PULL_LIMIT, NewUser, PushBatch, PushSettled, Role, Rotation, Store, User,
+};
+use rf_core::VersionId;
+use rf_core::sync::{
+    FieldConflict, Keep, PullResponse, PulledConflict, PulledEvent, PulledFlow, PulledVersion,
+};
 
 /// Every migration of the PostgreSQL back end, in order (checked against the folder by a test).
 pub const POSTGRES_MIGRATIONS: &[rf_sqlite::Migration] = &[
@@ -19,6 +26,11 @@ pub const POSTGRES_MIGRATIONS: &[rf_sqlite::Migration] = &[
         version: 2,
         name: "0002_session_events.sql",
         sql: include_str!("../../migrations/server-postgres/0002_session_events.sql"),
+    },
+    rf_sqlite::Migration {
+        version: 3,
+        name: "0003_flows.sql",
+        sql: include_str!("../../migrations/server-postgres/0003_flows.sql"),
     },
 ];
 
@@ -302,15 +314,9 @@ impl Store for PostgresStore {
         row.as_ref().map(user_from_row).transpose()
     }
 
-    async fn push_events(
-        &self,
-        user: User,
-        device_id: Uuid,
-        events: Vec<rf_core::sync::PushedEvent>,
-        now: i64,
-    ) -> StoreResult<PushSettled> {
+    async fn push(&self, user: User, batch: PushBatch, now: i64) -> StoreResult<PushSettled> {
         let mut transaction = self.pool.begin().await?;
-        let device = device_id.to_string();
+        let device = batch.device_id.to_string();
         let team = user.team_id.to_string();
         let user_id = user.id.to_string();
         sqlx::query("INSERT INTO devices (device_id, user_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (device_id) DO NOTHING")
@@ -325,7 +331,7 @@ impl Store for PostgresStore {
             .fetch_one(&mut *transaction)
             .await?;
         let owner: String = row.try_get(0)?;
-        let last_mutation_id: i64 = row.try_get(1)?;
+        let mut last_mutation_id: i64 = row.try_get(1)?;
         let mut acked: i64 = row.try_get(2)?;
         if owner != user_id {
             return Err(StoreError::Forbidden(
@@ -333,8 +339,43 @@ impl Store for PostgresStore {
                     .into(),
             ));
         }
+        let mutations: Vec<rf_core::sync::Mutation> = batch
+            .mutations
+            .iter()
+            .map(|(mutation, _)| mutation.clone())
+            .collect();
+        let mut rejected = Vec::new();
+        let mut conflicts = 0;
+        for decision in rf_core::sync::plan_push(last_mutation_id, &mutations) {
+            let rf_core::sync::PushDecision::Apply { mutation_id } = decision else {
+                continue;
+            };
+            let Some((_, checked)) = batch
+                .mutations
+                .iter()
+                .find(|(mutation, _)| mutation.mutation_id == mutation_id)
+            else {
+                continue;
+            };
+            match apply_mutation(&mut transaction, &team, &user, checked, now).await? {
+                Ok(recorded) => conflicts += recorded,
+                Err(reason) => rejected.push(rf_core::sync::Rejection {
+                    mutation_id,
+                    reason,
+                }),
+            }
+            last_mutation_id = mutation_id;
+        }
+        sqlx::query("UPDATE devices SET last_mutation_id = $2 WHERE device_id = $1")
+            .bind(&device)
+            .bind(last_mutation_id)
+            .execute(&mut *transaction)
+            .await?;
+        for document in &batch.flow_versions {
+            insert_version(&mut transaction, &team, &user, document, now).await?;
+        }
         let mut stored = 0;
-        for event in &events {
+        for event in &batch.events {
             let session = event.session_id.to_string();
             sqlx::query(
                 "INSERT INTO sessions (session_id, team_id, user_id, created_at) VALUES ($1, $2, $3, $4)
@@ -359,14 +400,7 @@ impl Store for PostgresStore {
             if event_stored(&mut transaction, &device, event.device_seq).await? {
                 continue;
             }
-            // The team's sequence row stays locked until commit, so numbers become visible in order.
-            let team_seq: i64 = sqlx::query_scalar(
-                "INSERT INTO team_sequences (team_id, seq) VALUES ($1, 1)
-                 ON CONFLICT (team_id) DO UPDATE SET seq = team_sequences.seq + 1 RETURNING seq",
-            )
-            .bind(&team)
-            .fetch_one(&mut *transaction)
-            .await?;
+            let team_seq = next_team_seq(&mut transaction, &team).await?;
             sqlx::query(
                 "INSERT INTO session_events (device_id, device_seq, session_id, session_seq, team_id, team_seq,
                                              payload, received_at)
@@ -395,9 +429,412 @@ impl Store for PostgresStore {
         transaction.commit().await?;
         Ok(PushSettled {
             last_mutation_id,
+            rejected,
             events_acknowledged_through: acked,
             events_stored: stored,
+            conflicts,
         })
+    }
+
+    async fn pull(&self, user: User, since: i64, limit: i64) -> StoreResult<PullResponse> {
+        let mut transaction = self.pool.begin().await?;
+        // One snapshot for every table. A writer holds its team's sequence row until commit,
+        // so every number up to the `latest` read here is committed and visible.
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *transaction)
+            .await?;
+        let team = user.team_id.to_string();
+        let latest: i64 = sqlx::query_scalar("SELECT seq FROM team_sequences WHERE team_id = $1")
+            .bind(&team)
+            .fetch_optional(&mut *transaction)
+            .await?
+            .unwrap_or(0);
+        let until = since.max(
+            since
+                .saturating_add(limit.clamp(1, MAX_PULL_LIMIT))
+                .min(latest),
+        );
+        let mut versions = Vec::new();
+        for row in sqlx::query(
+            "SELECT flow_id, version_id, number, document, team_seq FROM flow_versions
+             WHERE team_id = $1 AND team_seq > $2 AND team_seq <= $3 ORDER BY team_seq",
+        )
+        .bind(&team)
+        .bind(since)
+        .bind(until)
+        .fetch_all(&mut *transaction)
+        .await?
+        {
+            versions.push(PulledVersion {
+                flow_id: uuid_at(&row, 0)?,
+                version: version_at(&row, 1)?,
+                number: row.try_get(2)?,
+                document: json_at(&row, 3)?,
+                team_seq: row.try_get(4)?,
+            });
+        }
+        let mut flows = Vec::new();
+        for row in sqlx::query(
+            "SELECT flow_id, head_version, author_id, team_seq FROM flows
+             WHERE team_id = $1 AND team_seq > $2 AND team_seq <= $3 ORDER BY team_seq",
+        )
+        .bind(&team)
+        .bind(since)
+        .bind(until)
+        .fetch_all(&mut *transaction)
+        .await?
+        {
+            flows.push(PulledFlow {
+                flow_id: uuid_at(&row, 0)?,
+                head: version_at(&row, 1)?,
+                author_id: uuid_at(&row, 2)?,
+                team_seq: row.try_get(3)?,
+            });
+        }
+        let mut events = Vec::new();
+        for row in sqlx::query(
+            "SELECT device_id, device_seq, session_id, session_seq, payload, team_seq FROM session_events
+             WHERE team_id = $1 AND team_seq > $2 AND team_seq <= $3 ORDER BY team_seq",
+        )
+        .bind(&team)
+        .bind(since)
+        .bind(until)
+        .fetch_all(&mut *transaction)
+        .await?
+        {
+            events.push(PulledEvent {
+                device_id: uuid_at(&row, 0)?,
+                device_seq: row.try_get(1)?,
+                session_id: uuid_at(&row, 2)?,
+                session_seq: row.try_get(3)?,
+                payload: json_at(&row, 4)?,
+                team_seq: row.try_get(5)?,
+            });
+        }
+        let mut conflicts = Vec::new();
+        for row in sqlx::query(
+            "SELECT c.id, c.flow_id, c.path, c.base, c.kept, c.other, c.kept_version, c.other_version,
+                    u.email, c.created_at, c.resolution, c.team_seq
+             FROM flow_conflicts c JOIN users u ON u.id = c.raised_by
+             WHERE c.team_id = $1 AND c.team_seq > $2 AND c.team_seq <= $3 ORDER BY c.team_seq",
+        )
+        .bind(&team)
+        .bind(since)
+        .bind(until)
+        .fetch_all(&mut *transaction)
+        .await?
+        {
+            let optional = |index: usize| -> StoreResult<Option<serde_json::Value>> {
+                match row.try_get::<Option<String>, _>(index)? {
+                    Some(_) => json_at(&row, index).map(Some),
+                    None => Ok(None),
+                }
+            };
+            let resolution: Option<String> = row.try_get(10)?;
+            conflicts.push(PulledConflict {
+                id: uuid_at(&row, 0)?,
+                flow_id: uuid_at(&row, 1)?,
+                conflict: FieldConflict {
+                    path: row.try_get(2)?,
+                    base: optional(3)?,
+                    kept: optional(4)?,
+                    other: optional(5)?,
+                },
+                kept_version: version_at(&row, 6)?,
+                other_version: version_at(&row, 7)?,
+                raised_by: row.try_get(8)?,
+                created_at: row.try_get(9)?,
+                resolution: match resolution.as_deref() {
+                    Some("mine") => Some(Keep::Mine),
+                    Some("theirs") => Some(Keep::Theirs),
+                    _ => None,
+                },
+                team_seq: row.try_get(11)?,
+            });
+        }
+        transaction.commit().await?;
+        Ok(PullResponse {
+            protocol: rf_core::sync::PROTOCOL_VERSION,
+            since,
+            until,
+            latest,
+            versions,
+            flows,
+            events,
+            conflicts,
+        })
+    }
+}
+
+type Tx<'a> = Transaction<'a, Postgres>;
+
+/// The team's next change number. The sequence row stays locked until commit, so numbers
+/// become visible in order.
+async fn next_team_seq(transaction: &mut Tx<'_>, team: &str) -> StoreResult<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO team_sequences (team_id, seq) VALUES ($1, 1)
+         ON CONFLICT (team_id) DO UPDATE SET seq = team_sequences.seq + 1 RETURNING seq",
+    )
+    .bind(team)
+    .fetch_one(&mut **transaction)
+    .await?)
+}
+
+fn uuid_at(row: &sqlx::postgres::PgRow, index: usize) -> StoreResult<Uuid> {
+    let text: String = row.try_get(index)?;
+    Uuid::parse_str(&text)
+        .map_err(|error| StoreError::Internal(format!("stored id {text:?}: {error}")))
+}
+
+fn version_at(row: &sqlx::postgres::PgRow, index: usize) -> StoreResult<VersionId> {
+    let text: String = row.try_get(index)?;
+    text.parse()
+        .map_err(|error| StoreError::Internal(format!("stored version id: {error}")))
+}
+
+fn json_at(row: &sqlx::postgres::PgRow, index: usize) -> StoreResult<serde_json::Value> {
+    let text: String = row.try_get(index)?;
+    serde_json::from_str(&text)
+        .map_err(|error| StoreError::Internal(format!("stored JSON: {error}")))
+}
+
+/// Stores a version of a team's flow unless it is there already; true when it was new.
+async fn insert_version(
+    transaction: &mut Tx<'_>,
+    team: &str,
+    user: &User,
+    document: &CheckedDocument,
+    now: i64,
+) -> StoreResult<bool> {
+    let flow = document.flow_id.to_string();
+    let version = document.version.to_string();
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM flow_versions WHERE team_id = $1 AND flow_id = $2 AND version_id = $3)",
+    )
+    .bind(team)
+    .bind(&flow)
+    .bind(&version)
+    .fetch_one(&mut **transaction)
+    .await?;
+    if exists {
+        return Ok(false);
+    }
+    let team_seq = next_team_seq(transaction, team).await?;
+    sqlx::query(
+        "INSERT INTO flow_versions (team_id, flow_id, version_id, number, document, created_by, created_at, team_seq)
+         VALUES ($1, $2, $3,
+                 (SELECT COALESCE(MAX(number), 0) + 1 FROM flow_versions WHERE team_id = $1 AND flow_id = $2),
+                 $4, $5, $6, $7)",
+    )
+    .bind(team)
+    .bind(&flow)
+    .bind(&version)
+    .bind(&document.text)
+    .bind(user.id.to_string())
+    .bind(now)
+    .bind(team_seq)
+    .execute(&mut **transaction)
+    .await?;
+    Ok(true)
+}
+
+async fn set_head(
+    transaction: &mut Tx<'_>,
+    team: &str,
+    user: &User,
+    flow_id: Uuid,
+    version: VersionId,
+    now: i64,
+) -> StoreResult<()> {
+    let team_seq = next_team_seq(transaction, team).await?;
+    sqlx::query(
+        "INSERT INTO flows (team_id, flow_id, head_version, author_id, updated_at, team_seq)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (team_id, flow_id) DO UPDATE SET head_version = excluded.head_version,
+             updated_at = excluded.updated_at, team_seq = excluded.team_seq",
+    )
+    .bind(team)
+    .bind(flow_id.to_string())
+    .bind(version.to_string())
+    .bind(user.id.to_string())
+    .bind(now)
+    .bind(team_seq)
+    .execute(&mut **transaction)
+    .await?;
+    Ok(())
+}
+
+async fn load_head(
+    transaction: &mut Tx<'_>,
+    team: &str,
+    flow_id: Uuid,
+) -> StoreResult<Option<Head>> {
+    // FOR UPDATE: concurrent pushes to one flow decide against the same head one at a time.
+    let row = sqlx::query(
+        "SELECT f.head_version, v.document, f.author_id FROM flows f
+         JOIN flow_versions v ON v.team_id = f.team_id AND v.flow_id = f.flow_id AND v.version_id = f.head_version
+         WHERE f.team_id = $1 AND f.flow_id = $2 FOR UPDATE OF f",
+    )
+    .bind(team)
+    .bind(flow_id.to_string())
+    .fetch_optional(&mut **transaction)
+    .await?;
+    row.map(|row| {
+        Ok(Head {
+            version: version_at(&row, 0)?,
+            document: json_at(&row, 1)?,
+            author_id: uuid_at(&row, 2)?,
+        })
+    })
+    .transpose()
+}
+
+async fn load_document(
+    transaction: &mut Tx<'_>,
+    team: &str,
+    flow_id: Uuid,
+    version: VersionId,
+) -> StoreResult<Option<serde_json::Value>> {
+    let row = sqlx::query(
+        "SELECT document FROM flow_versions WHERE team_id = $1 AND flow_id = $2 AND version_id = $3",
+    )
+    .bind(team)
+    .bind(flow_id.to_string())
+    .bind(version.to_string())
+    .fetch_optional(&mut **transaction)
+    .await?;
+    row.map(|row| json_at(&row, 0)).transpose()
+}
+
+/// Applies one validated mutation; `Err(reason)` inside `Ok` is a permanent rejection.
+async fn apply_mutation(
+    transaction: &mut Tx<'_>,
+    team: &str,
+    user: &User,
+    checked: &Checked,
+    now: i64,
+) -> StoreResult<Result<usize, String>> {
+    match checked {
+        Checked::Invalid(reason) => Ok(Err(reason.clone())),
+        Checked::Put { document, base } => {
+            // Flow changes of a team are decided one at a time (a new flow has no row to lock
+            // yet), by holding the team's sequence row until commit.
+            sqlx::query(
+                "INSERT INTO team_sequences (team_id, seq) VALUES ($1, 0) ON CONFLICT (team_id) DO NOTHING",
+            )
+            .bind(team)
+            .execute(&mut **transaction)
+            .await?;
+            sqlx::query("SELECT seq FROM team_sequences WHERE team_id = $1 FOR UPDATE")
+                .bind(team)
+                .execute(&mut **transaction)
+                .await?;
+            let head = load_head(transaction, team, document.flow_id).await?;
+            let base_document = match base {
+                Some(base) => load_document(transaction, team, document.flow_id, *base).await?,
+                None => None,
+            };
+            match plan_put(user, head.as_ref(), *base, base_document.as_ref(), document) {
+                PutPlan::Reject(reason) => Ok(Err(reason)),
+                PutPlan::Advance => {
+                    insert_version(transaction, team, user, document, now).await?;
+                    set_head(
+                        transaction,
+                        team,
+                        user,
+                        document.flow_id,
+                        document.version,
+                        now,
+                    )
+                    .await?;
+                    Ok(Ok(0))
+                }
+                PutPlan::Merge { merged, conflicts } => {
+                    insert_version(transaction, team, user, document, now).await?;
+                    let Some(head) = head else {
+                        return Err(StoreError::Internal("a merge without a head".into()));
+                    };
+                    let kept_version = match &merged {
+                        Some(merged) => {
+                            insert_version(transaction, team, user, merged, now).await?;
+                            set_head(transaction, team, user, merged.flow_id, merged.version, now)
+                                .await?;
+                            merged.version
+                        }
+                        None => head.version,
+                    };
+                    for conflict in &conflicts {
+                        let team_seq = next_team_seq(transaction, team).await?;
+                        sqlx::query(
+                            "INSERT INTO flow_conflicts (id, team_id, flow_id, path, base, kept, other,
+                                 kept_version, other_version, raised_by, created_at, team_seq)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                        )
+                        .bind(Uuid::new_v4().to_string())
+                        .bind(team)
+                        .bind(document.flow_id.to_string())
+                        .bind(&conflict.path)
+                        .bind(conflict.base.as_ref().map(serde_json::Value::to_string))
+                        .bind(conflict.kept.as_ref().map(serde_json::Value::to_string))
+                        .bind(conflict.other.as_ref().map(serde_json::Value::to_string))
+                        .bind(kept_version.to_string())
+                        .bind(document.version.to_string())
+                        .bind(user.id.to_string())
+                        .bind(now)
+                        .bind(team_seq)
+                        .execute(&mut **transaction)
+                        .await?;
+                    }
+                    Ok(Ok(conflicts.len()))
+                }
+            }
+        }
+        Checked::Resolve { conflict_id, keep } => {
+            let row = sqlx::query(
+                "SELECT c.raised_by, COALESCE(f.author_id, ''), c.resolution FROM flow_conflicts c
+                 LEFT JOIN flows f ON f.team_id = c.team_id AND f.flow_id = c.flow_id
+                 WHERE c.id = $1 AND c.team_id = $2 FOR UPDATE OF c",
+            )
+            .bind(conflict_id.to_string())
+            .bind(team)
+            .fetch_optional(&mut **transaction)
+            .await?;
+            let Some(row) = row else {
+                return Ok(Err(format!(
+                    "there is no conflict {conflict_id} in this team"
+                )));
+            };
+            let raised_by: String = row.try_get(0)?;
+            let author: String = row.try_get(1)?;
+            let resolution: Option<String> = row.try_get(2)?;
+            let me = user.id.to_string();
+            let allowed = matches!(user.role, Role::SuperAdmin | Role::TeamAdmin)
+                || (user.role == Role::Engineer && (raised_by == me || author == me));
+            if !allowed {
+                return Ok(Err(
+                    "only the flow's author, the engineer whose edit clashed, or a team admin can resolve this conflict".into(),
+                ));
+            }
+            if resolution.is_none() {
+                let team_seq = next_team_seq(transaction, team).await?;
+                let keep = match keep {
+                    Keep::Mine => "mine",
+                    Keep::Theirs => "theirs",
+                };
+                sqlx::query(
+                    "UPDATE flow_conflicts SET resolution = $2, resolved_by = $3, resolved_at = $4, team_seq = $5
+                     WHERE id = $1",
+                )
+                .bind(conflict_id.to_string())
+                .bind(keep)
+                .bind(&me)
+                .bind(now)
+                .bind(team_seq)
+                .execute(&mut **transaction)
+                .await?;
+            }
+            Ok(Ok(0))
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{StoreError, StoreResult};
+use crate::flows::{Checked, CheckedDocument, Head, PutPlan, plan_put};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -80,13 +81,30 @@ pub enum Rotation {
 }
 
 /// What a push settled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushSettled {
     pub last_mutation_id: i64,
+    /// Permanent rejections among the mutations this push settled.
+    pub rejected: Vec<rf_core::sync::Rejection>,
     pub events_acknowledged_through: i64,
     /// Events stored by this push (duplicates excluded).
     pub events_stored: usize,
+    /// Conflicts this push recorded.
+    pub conflicts: usize,
 }
+
+/// One validated push: mutations in order with their checks, the flow documents its sessions
+/// refer to, and the events.
+#[derive(Debug, Clone)]
+pub struct PushBatch {
+    pub device_id: Uuid,
+    pub mutations: Vec<(rf_core::sync::Mutation, Checked)>,
+    pub flow_versions: Vec<CheckedDocument>,
+    pub events: Vec<rf_core::sync::PushedEvent>,
+}
+
+/// Most team changes one pull page may span.
+pub const MAX_PULL_LIMIT: i64 = 5_000;
 
 /// Everything the server stores. Implementations must make each method atomic.
 pub trait Store: Clone + Send + Sync + 'static {
@@ -117,15 +135,23 @@ pub trait Store: Clone + Send + Sync + 'static {
         access_hash: String,
         now: i64,
     ) -> impl Future<Output = StoreResult<Option<User>>> + Send;
-    /// Stores a device's session events once each, in one transaction, giving each new one the
-    /// team's next sequence number. The device and every session must belong to `user`.
-    fn push_events(
+    /// Applies a push in one transaction: mutations in per-client order (duplicates
+    /// acknowledged, a gap stops the batch, permanent rejections settled and reported), the
+    /// sessions' flow documents, then the session events, each stored once. Every change takes
+    /// the team's next sequence number. The device and every session must belong to `user`.
+    fn push(
         &self,
         user: User,
-        device_id: Uuid,
-        events: Vec<rf_core::sync::PushedEvent>,
+        batch: PushBatch,
         now: i64,
     ) -> impl Future<Output = StoreResult<PushSettled>> + Send;
+    /// The team's changes with `since < team_seq <= since + limit`, in one consistent read.
+    fn pull(
+        &self,
+        user: User,
+        since: i64,
+        limit: i64,
+    ) -> impl Future<Output = StoreResult<rf_core::sync::PullResponse>> + Send;
 }
 
 /// The embedded back end: one SQLite file in the data directory.
@@ -145,6 +171,11 @@ pub const SQLITE_MIGRATIONS: &[rf_sqlite::Migration] = &[
         version: 2,
         name: "0002_session_events.sql",
         sql: include_str!("../../migrations/server-sqlite/0002_session_events.sql"),
+    },
+    rf_sqlite::Migration {
+        version: 3,
+        name: "0003_flows.sql",
+        sql: include_str!("../../migrations/server-sqlite/0003_flows.sql"),
     },
 ];
 
@@ -357,17 +388,19 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn push_events(
+    async fn push(&self, user: User, batch: PushBatch, now: i64) -> StoreResult<PushSettled> {
+        self.with(move |connection| SqliteStore::push_blocking(connection, &user, &batch, now))
+            .await
+    }
+
+    async fn pull(
         &self,
         user: User,
-        device_id: Uuid,
-        events: Vec<rf_core::sync::PushedEvent>,
-        now: i64,
-    ) -> StoreResult<PushSettled> {
-        self.with(move |connection| {
-            SqliteStore::push_events_blocking(connection, &user, device_id, &events, now)
-        })
-        .await
+        since: i64,
+        limit: i64,
+    ) -> StoreResult<rf_core::sync::PullResponse> {
+        self.with(move |connection| SqliteStore::pull_blocking(connection, &user, since, limit))
+            .await
     }
 
     async fn authenticate(&self, access_hash: String, now: i64) -> StoreResult<Option<User>> {
@@ -460,20 +493,291 @@ fn event_stored(
     )
 }
 
+fn uuid_column(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Uuid> {
+    let text: String = row.get(index)?;
+    Uuid::parse_str(&text).map_err(|error| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            Box::new(error),
+        )
+    })
+}
+
+fn version_column(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<rf_core::VersionId> {
+    let text: String = row.get(index)?;
+    text.parse().map_err(|error| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            Box::new(error),
+        )
+    })
+}
+
+fn json_column(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<serde_json::Value> {
+    let text: String = row.get(index)?;
+    serde_json::from_str(&text).map_err(|error| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            Box::new(error),
+        )
+    })
+}
+
+fn optional_json(value: Option<&serde_json::Value>) -> Option<String> {
+    value.map(serde_json::Value::to_string)
+}
+
+/// Stores a version of a team's flow unless it is there already; true when it was new.
+fn insert_version(
+    transaction: &rusqlite::Transaction<'_>,
+    team: &str,
+    user: &User,
+    document: &CheckedDocument,
+    now: i64,
+) -> StoreResult<bool> {
+    let flow = document.flow_id.to_string();
+    let version = document.version.to_string();
+    let exists: bool = transaction.query_row(
+        "SELECT EXISTS (SELECT 1 FROM flow_versions WHERE team_id = ?1 AND flow_id = ?2 AND version_id = ?3)",
+        params![team, flow, version],
+        |row| row.get(0),
+    )?;
+    if exists {
+        return Ok(false);
+    }
+    let team_seq = next_team_seq(transaction, team)?;
+    transaction.execute(
+        "INSERT INTO flow_versions (team_id, flow_id, version_id, number, document, created_by, created_at, team_seq)
+         VALUES (?1, ?2, ?3,
+                 (SELECT COALESCE(MAX(number), 0) + 1 FROM flow_versions WHERE team_id = ?1 AND flow_id = ?2),
+                 ?4, ?5, ?6, ?7)",
+        params![team, flow, version, document.text, user.id.to_string(), now, team_seq],
+    )?;
+    Ok(true)
+}
+
+fn set_head(
+    transaction: &rusqlite::Transaction<'_>,
+    team: &str,
+    user: &User,
+    flow_id: Uuid,
+    version: rf_core::VersionId,
+    now: i64,
+) -> StoreResult<()> {
+    let team_seq = next_team_seq(transaction, team)?;
+    transaction.execute(
+        "INSERT INTO flows (team_id, flow_id, head_version, author_id, updated_at, team_seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (team_id, flow_id) DO UPDATE SET head_version = excluded.head_version,
+             updated_at = excluded.updated_at, team_seq = excluded.team_seq",
+        params![
+            team,
+            flow_id.to_string(),
+            version.to_string(),
+            user.id.to_string(),
+            now,
+            team_seq
+        ],
+    )?;
+    Ok(())
+}
+
+fn load_head(
+    transaction: &rusqlite::Transaction<'_>,
+    team: &str,
+    flow_id: Uuid,
+) -> StoreResult<Option<Head>> {
+    Ok(transaction
+        .query_row(
+            "SELECT f.head_version, v.document, f.author_id FROM flows f
+             JOIN flow_versions v ON v.team_id = f.team_id AND v.flow_id = f.flow_id AND v.version_id = f.head_version
+             WHERE f.team_id = ?1 AND f.flow_id = ?2",
+            params![team, flow_id.to_string()],
+            |row| {
+                Ok(Head {
+                    version: version_column(row, 0)?,
+                    document: json_column(row, 1)?,
+                    author_id: uuid_column(row, 2)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+fn load_document(
+    transaction: &rusqlite::Transaction<'_>,
+    team: &str,
+    flow_id: Uuid,
+    version: rf_core::VersionId,
+) -> StoreResult<Option<serde_json::Value>> {
+    Ok(transaction
+        .query_row(
+            "SELECT document FROM flow_versions WHERE team_id = ?1 AND flow_id = ?2 AND version_id = ?3",
+            params![team, flow_id.to_string(), version.to_string()],
+            |row| json_column(row, 0),
+        )
+        .optional()?)
+}
+
+/// Applies one validated mutation; `Err(reason)` inside `Ok` is a permanent rejection.
+fn apply_mutation(
+    transaction: &rusqlite::Transaction<'_>,
+    team: &str,
+    user: &User,
+    checked: &Checked,
+    now: i64,
+) -> StoreResult<Result<usize, String>> {
+    match checked {
+        Checked::Invalid(reason) => Ok(Err(reason.clone())),
+        Checked::Put { document, base } => {
+            let head = load_head(transaction, team, document.flow_id)?;
+            let base_document = match base {
+                Some(base) => load_document(transaction, team, document.flow_id, *base)?,
+                None => None,
+            };
+            match plan_put(user, head.as_ref(), *base, base_document.as_ref(), document) {
+                PutPlan::Reject(reason) => Ok(Err(reason)),
+                PutPlan::Advance => {
+                    insert_version(transaction, team, user, document, now)?;
+                    set_head(
+                        transaction,
+                        team,
+                        user,
+                        document.flow_id,
+                        document.version,
+                        now,
+                    )?;
+                    Ok(Ok(0))
+                }
+                PutPlan::Merge { merged, conflicts } => {
+                    insert_version(transaction, team, user, document, now)?;
+                    let Some(head) = head else {
+                        return Err(StoreError::Internal("a merge without a head".into()));
+                    };
+                    let kept_version = match &merged {
+                        Some(merged) => {
+                            insert_version(transaction, team, user, merged, now)?;
+                            set_head(transaction, team, user, merged.flow_id, merged.version, now)?;
+                            merged.version
+                        }
+                        None => head.version,
+                    };
+                    for conflict in &conflicts {
+                        let team_seq = next_team_seq(transaction, team)?;
+                        transaction.execute(
+                            "INSERT INTO flow_conflicts (id, team_id, flow_id, path, base, kept, other,
+                                 kept_version, other_version, raised_by, created_at, team_seq)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                            params![
+                                Uuid::new_v4().to_string(),
+                                team,
+                                document.flow_id.to_string(),
+                                conflict.path,
+                                optional_json(conflict.base.as_ref()),
+                                optional_json(conflict.kept.as_ref()),
+                                optional_json(conflict.other.as_ref()),
+                                kept_version.to_string(),
+                                document.version.to_string(),
+                                user.id.to_string(),
+                                now,
+                                team_seq
+                            ],
+                        )?;
+                    }
+                    Ok(Ok(conflicts.len()))
+                }
+            }
+        }
+        Checked::Resolve { conflict_id, keep } => {
+            let found: Option<(String, String, Option<String>)> = transaction
+                .query_row(
+                    "SELECT c.raised_by, COALESCE(f.author_id, ''), c.resolution FROM flow_conflicts c
+                     LEFT JOIN flows f ON f.team_id = c.team_id AND f.flow_id = c.flow_id
+                     WHERE c.id = ?1 AND c.team_id = ?2",
+                    params![conflict_id.to_string(), team],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                )
+                .optional()?;
+            let Some((raised_by, author, resolution)) = found else {
+                return Ok(Err(format!(
+                    "there is no conflict {conflict_id} in this team"
+                )));
+            };
+            let me = user.id.to_string();
+            let allowed = matches!(user.role, Role::SuperAdmin | Role::TeamAdmin)
+                || (user.role == Role::Engineer && (raised_by == me || author == me));
+            if !allowed {
+                return Ok(Err(
+                    "only the flow's author, the engineer whose edit clashed, or a team admin can resolve this conflict".into(),
+                ));
+            }
+            if resolution.is_none() {
+                let team_seq = next_team_seq(transaction, team)?;
+                let keep = match keep {
+                    rf_core::sync::Keep::Mine => "mine",
+                    rf_core::sync::Keep::Theirs => "theirs",
+                };
+                transaction.execute(
+                    "UPDATE flow_conflicts SET resolution = ?2, resolved_by = ?3, resolved_at = ?4, team_seq = ?5
+                     WHERE id = ?1",
+                    params![conflict_id.to_string(), keep, me, now, team_seq],
+                )?;
+            }
+            Ok(Ok(0))
+        }
+    }
+}
+
 impl SqliteStore {
-    fn push_events_blocking(
+    fn push_blocking(
         connection: &mut Connection,
         user: &User,
-        device_id: Uuid,
-        events: &[rf_core::sync::PushedEvent],
+        batch: &PushBatch,
         now: i64,
     ) -> StoreResult<PushSettled> {
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let device = device_id.to_string();
+        let device = batch.device_id.to_string();
         let team = user.team_id.to_string();
-        let (last_mutation_id, mut acked) = claim_device(&transaction, user, &device, now)?;
+        let (mut last_mutation_id, mut acked) = claim_device(&transaction, user, &device, now)?;
+        let mutations: Vec<rf_core::sync::Mutation> = batch
+            .mutations
+            .iter()
+            .map(|(mutation, _)| mutation.clone())
+            .collect();
+        let mut rejected = Vec::new();
+        let mut conflicts = 0;
+        for decision in rf_core::sync::plan_push(last_mutation_id, &mutations) {
+            let rf_core::sync::PushDecision::Apply { mutation_id } = decision else {
+                continue;
+            };
+            let Some((_, checked)) = batch
+                .mutations
+                .iter()
+                .find(|(mutation, _)| mutation.mutation_id == mutation_id)
+            else {
+                continue;
+            };
+            match apply_mutation(&transaction, &team, user, checked, now)? {
+                Ok(recorded) => conflicts += recorded,
+                Err(reason) => rejected.push(rf_core::sync::Rejection {
+                    mutation_id,
+                    reason,
+                }),
+            }
+            last_mutation_id = mutation_id;
+        }
+        transaction.execute(
+            "UPDATE devices SET last_mutation_id = ?2 WHERE device_id = ?1",
+            params![device, last_mutation_id],
+        )?;
+        for document in &batch.flow_versions {
+            insert_version(&transaction, &team, user, document, now)?;
+        }
         let mut stored = 0;
-        for event in events {
+        for event in &batch.events {
             let session = event.session_id.to_string();
             claim_session(&transaction, user, &session, now)?;
             if event_stored(&transaction, &device, event.device_seq)? {
@@ -509,8 +813,129 @@ impl SqliteStore {
         transaction.commit()?;
         Ok(PushSettled {
             last_mutation_id,
+            rejected,
             events_acknowledged_through: acked,
             events_stored: stored,
+            conflicts,
+        })
+    }
+
+    fn pull_blocking(
+        connection: &mut Connection,
+        user: &User,
+        since: i64,
+        limit: i64,
+    ) -> StoreResult<rf_core::sync::PullResponse> {
+        use rf_core::sync::{PullResponse, PulledConflict, PulledEvent, PulledFlow, PulledVersion};
+        // One read transaction: every table is read at the same moment.
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let team = user.team_id.to_string();
+        let latest: i64 = transaction
+            .query_row(
+                "SELECT seq FROM team_sequences WHERE team_id = ?1",
+                [&team],
+                |row| row.get(0),
+            )
+            .optional()?
+            .unwrap_or(0);
+        let until = since.max(
+            since
+                .saturating_add(limit.clamp(1, MAX_PULL_LIMIT))
+                .min(latest),
+        );
+        let range = params![team, since, until];
+        let versions = transaction
+            .prepare_cached(
+                "SELECT flow_id, version_id, number, document, team_seq FROM flow_versions
+                 WHERE team_id = ?1 AND team_seq > ?2 AND team_seq <= ?3 ORDER BY team_seq",
+            )?
+            .query_map(range, |row| {
+                Ok(PulledVersion {
+                    flow_id: uuid_column(row, 0)?,
+                    version: version_column(row, 1)?,
+                    number: row.get(2)?,
+                    document: json_column(row, 3)?,
+                    team_seq: row.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let flows = transaction
+            .prepare_cached(
+                "SELECT flow_id, head_version, author_id, team_seq FROM flows
+                 WHERE team_id = ?1 AND team_seq > ?2 AND team_seq <= ?3 ORDER BY team_seq",
+            )?
+            .query_map(range, |row| {
+                Ok(PulledFlow {
+                    flow_id: uuid_column(row, 0)?,
+                    head: version_column(row, 1)?,
+                    author_id: uuid_column(row, 2)?,
+                    team_seq: row.get(3)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let events = transaction
+            .prepare_cached(
+                "SELECT device_id, device_seq, session_id, session_seq, payload, team_seq FROM session_events
+                 WHERE team_id = ?1 AND team_seq > ?2 AND team_seq <= ?3 ORDER BY team_seq",
+            )?
+            .query_map(range, |row| {
+                Ok(PulledEvent {
+                    device_id: uuid_column(row, 0)?,
+                    device_seq: row.get(1)?,
+                    session_id: uuid_column(row, 2)?,
+                    session_seq: row.get(3)?,
+                    payload: json_column(row, 4)?,
+                    team_seq: row.get(5)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let conflicts = transaction
+            .prepare_cached(
+                "SELECT c.id, c.flow_id, c.path, c.base, c.kept, c.other, c.kept_version, c.other_version,
+                        u.email, c.created_at, c.resolution, c.team_seq
+                 FROM flow_conflicts c JOIN users u ON u.id = c.raised_by
+                 WHERE c.team_id = ?1 AND c.team_seq > ?2 AND c.team_seq <= ?3 ORDER BY c.team_seq",
+            )?
+            .query_map(range, |row| {
+                let optional = |index: usize| -> rusqlite::Result<Option<serde_json::Value>> {
+                    match row.get::<_, Option<String>>(index)? {
+                        Some(_) => json_column(row, index).map(Some),
+                        None => Ok(None),
+                    }
+                };
+                let resolution: Option<String> = row.get(10)?;
+                Ok(PulledConflict {
+                    id: uuid_column(row, 0)?,
+                    flow_id: uuid_column(row, 1)?,
+                    conflict: rf_core::sync::FieldConflict {
+                        path: row.get(2)?,
+                        base: optional(3)?,
+                        kept: optional(4)?,
+                        other: optional(5)?,
+                    },
+                    kept_version: version_column(row, 6)?,
+                    other_version: version_column(row, 7)?,
+                    raised_by: row.get(8)?,
+                    created_at: row.get(9)?,
+                    resolution: match resolution.as_deref() {
+                        Some("mine") => Some(rf_core::sync::Keep::Mine),
+                        Some("theirs") => Some(rf_core::sync::Keep::Theirs),
+                        _ => None,
+                    },
+                    team_seq: row.get(11)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        transaction.commit()?;
+        Ok(PullResponse {
+            protocol: rf_core::sync::PROTOCOL_VERSION,
+            since,
+            until,
+            latest,
+            versions,
+            flows,
+            events,
+            conflicts,
         })
     }
 }

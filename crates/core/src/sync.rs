@@ -356,6 +356,154 @@ pub struct PushRequest {
     pub client_id: Uuid,
     pub mutations: Vec<Mutation>,
     pub events: Vec<PushedEvent>,
+    /// The documents of the flow versions this batch's events refer to (`started`,
+    /// `subflow_entered`), so every session's version reaches the team even when its own
+    /// `put_version` was refused. The server stores each once; they never move a flow's head.
+    #[serde(default)]
+    pub flow_versions: Vec<PushedFlowVersion>,
+}
+
+/// A flow document a pushed session refers to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushedFlowVersion {
+    pub flow_id: Uuid,
+    pub version: VersionId,
+    pub document: Value,
+}
+
+/// The entity and operation of a conflict resolution mutation; the payload is a
+/// [`ResolveConflict`].
+pub const CONFLICT_ENTITY: &str = "conflict";
+pub const RESOLVE_CONFLICT: &str = "resolve";
+
+/// Which side of a conflict an author keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Keep {
+    /// The edit that was not applied (`other`). The replica publishes it as a new version
+    /// before the resolution, so the resolution itself only closes the conflict.
+    Mine,
+    /// The value the team's head already has (`kept`).
+    Theirs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolveConflict {
+    pub keep: Keep,
+}
+
+/// One page of a team's changes, every row with `since < team_seq <= until`, read in one
+/// consistent snapshot. `latest` is the team's highest number at that moment; the reader asks
+/// again from `until` while `until < latest`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PullResponse {
+    pub protocol: u32,
+    pub since: i64,
+    pub until: i64,
+    pub latest: i64,
+    pub versions: Vec<PulledVersion>,
+    pub flows: Vec<PulledFlow>,
+    pub events: Vec<PulledEvent>,
+    pub conflicts: Vec<PulledConflict>,
+}
+
+/// A flow version the team holds. `number` is the server's label (1, 2, … per flow, in the
+/// order it accepted them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PulledVersion {
+    pub flow_id: Uuid,
+    pub version: VersionId,
+    pub number: i64,
+    pub document: Value,
+    pub team_seq: i64,
+}
+
+/// A flow's head as of `team_seq`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PulledFlow {
+    pub flow_id: Uuid,
+    pub head: VersionId,
+    pub author_id: Uuid,
+    pub team_seq: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PulledEvent {
+    pub device_id: Uuid,
+    pub device_seq: i64,
+    pub session_id: Uuid,
+    pub session_seq: i64,
+    pub payload: Value,
+    pub team_seq: i64,
+}
+
+/// A recorded conflict: `kept` is in the head `kept_version`; `other` was in `other_version`,
+/// pushed by `raised_by`, and was not applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PulledConflict {
+    pub id: Uuid,
+    pub flow_id: Uuid,
+    pub conflict: FieldConflict,
+    pub kept_version: VersionId,
+    pub other_version: VersionId,
+    pub raised_by: String,
+    pub created_at: i64,
+    pub resolution: Option<Keep>,
+    pub team_seq: i64,
+}
+
+/// Writes `value` (or removes the field, for `None`) at a conflict path of a flow document:
+/// `/` (the whole document), `/<field>`, `/nodes/<node id>` or `/nodes/<node id>/<field>`.
+/// A node that is gone is added back at the end. Returns false for a path it does not know.
+pub fn set_at_path(document: &mut Value, path: &str, value: Option<Value>) -> bool {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match parts.as_slice() {
+        [""] => match value {
+            Some(value) => {
+                *document = value;
+                true
+            }
+            None => false,
+        },
+        ["nodes", node] | ["nodes", node, _] => {
+            let Some(nodes) = document.get_mut("nodes").and_then(Value::as_array_mut) else {
+                return false;
+            };
+            let index = nodes
+                .iter()
+                .position(|candidate| candidate.get("id").and_then(Value::as_str) == Some(node));
+            match (parts.get(2), index, value) {
+                (None, Some(index), Some(value)) => nodes[index] = value,
+                (None, Some(index), None) => {
+                    nodes.remove(index);
+                }
+                (None, None, Some(value)) => nodes.push(value),
+                (None, None, None) => {}
+                (Some(field), Some(index), value) => {
+                    let Some(object) = nodes[index].as_object_mut() else {
+                        return false;
+                    };
+                    match value {
+                        Some(value) => object.insert((*field).to_owned(), value),
+                        None => object.remove(*field),
+                    };
+                }
+                (Some(_), None, _) => return false,
+            }
+            true
+        }
+        [field] => {
+            let Some(object) = document.as_object_mut() else {
+                return false;
+            };
+            match value {
+                Some(value) => object.insert((*field).to_owned(), value),
+                None => object.remove(*field),
+            };
+            true
+        }
+        _ => false,
+    }
 }
 
 /// A mutation the server will never apply (invalid, forbidden), with the reason to show.
@@ -656,5 +804,41 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn set_at_path_applies_each_kind_of_conflict_path() {
+        let base = json!({"title": "A", "nodes": [{"id": "n1", "title": "x", "body": "b"}]});
+        let server = json!({"title": "B", "nodes": [{"id": "n1", "title": "y", "body": "b"}]});
+        let other = json!({"title": "C", "nodes": [{"id": "n1", "title": "z"}, {"id": "n2", "title": "new"}]});
+        let outcome = merge_flow(&base, &server, &other);
+        let mut document = outcome.merged.clone();
+        for conflict in &outcome.conflicts {
+            assert!(
+                set_at_path(&mut document, &conflict.path, conflict.other.clone()),
+                "{}",
+                conflict.path
+            );
+        }
+        // With every conflict resolved for the other side, the document is the other side's.
+        assert_eq!(document, other);
+        let mut removed = server.clone();
+        assert!(set_at_path(&mut removed, "/nodes/n1", None));
+        assert_eq!(removed["nodes"], json!([]));
+        assert!(set_at_path(
+            &mut removed,
+            "/nodes/n1",
+            Some(json!({"id": "n1"}))
+        ));
+        assert_eq!(removed["nodes"], json!([{"id": "n1"}]));
+        let mut whole = server.clone();
+        assert!(set_at_path(&mut whole, "/", Some(other.clone())));
+        assert_eq!(whole, other);
+        assert!(!set_at_path(
+            &mut whole,
+            "/nodes/missing/title",
+            Some(json!("t"))
+        ));
+        assert!(!set_at_path(&mut whole, "/a/b/c/d", None));
     }
 }

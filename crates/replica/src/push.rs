@@ -6,8 +6,11 @@
 //! mutation or stored an event this replica never sent is refused, so no answer can make the
 //! replica drop work it still holds.
 
-use rf_core::sync::{Mutation, PROTOCOL_VERSION, PushRequest, PushResponse, PushedEvent};
-use rusqlite::params;
+use rf_core::FlowRef;
+use rf_core::sync::{
+    Mutation, PROTOCOL_VERSION, PushRequest, PushResponse, PushedEvent, PushedFlowVersion,
+};
+use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -122,13 +125,57 @@ impl Replica {
         if mutations.is_empty() && events.is_empty() {
             return Ok(None);
         }
+        let flow_versions = self.documents_for(&events)?;
         Ok(Some(PushRequest {
             protocol: PROTOCOL_VERSION,
             schema: migrate::latest_version(),
             client_id: self.device_id,
             mutations,
             events,
+            flow_versions,
         }))
+    }
+
+    /// The documents of the flow versions that `started` and `subflow_entered` events name, so
+    /// the server holds every version a session ran even when its own `put_version` was refused.
+    fn documents_for(&self, events: &[PushedEvent]) -> Result<Vec<PushedFlowVersion>> {
+        let mut wanted = std::collections::BTreeSet::new();
+        for event in events {
+            let kind = event
+                .payload
+                .get("type")
+                .and_then(serde_json::Value::as_str);
+            if !matches!(kind, Some("started" | "subflow_entered")) {
+                continue;
+            }
+            if let Some(flow) = event.payload.get("flow")
+                && let Ok(reference) = serde_json::from_value::<FlowRef>(flow.clone())
+            {
+                wanted.insert(reference);
+            }
+        }
+        let mut statement = self.connection.prepare_cached(
+            "SELECT document FROM flow_versions WHERE flow_id = ?1 AND content_hash = ?2 LIMIT 1",
+        )?;
+        let mut documents = Vec::with_capacity(wanted.len());
+        for reference in wanted {
+            let document: Option<String> = statement
+                .query_row(
+                    params![reference.flow_id.to_string(), reference.version.to_string()],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            // A version this replica does not hold was never run here; nothing to send.
+            if let Some(document) = document {
+                documents.push(PushedFlowVersion {
+                    flow_id: reference.flow_id,
+                    version: reference.version,
+                    document: serde_json::from_str(&document)
+                        .map_err(ReplicaError::corrupt("a flow version"))?,
+                });
+            }
+        }
+        Ok(documents)
     }
 
     /// Applies the server's answer to `request` in one transaction.

@@ -63,11 +63,20 @@ async fn seed(store: &impl Store) {
     }
 }
 
+/// The running store, kept so the server can be stopped and started again on the same data.
+#[derive(Debug, Clone)]
+enum Running {
+    Sqlite(SqliteStore),
+    Postgres(PostgresStore),
+}
+
 #[derive(Debug)]
 pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
     database: Database,
+    running: Running,
+    config: ApiConfig,
     _data: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -86,17 +95,12 @@ impl TestServer {
         let shutdown = async {
             let _ = stopped.await;
         };
-        let (task, database) = match backend {
+        let (running, database) = match backend {
             Backend::Sqlite => {
                 let store = SqliteStore::open(data.path()).unwrap();
                 seed(&store).await;
-                let task = tokio::spawn(serve(
-                    listener,
-                    AppState::new(store, config.clone()),
-                    shutdown,
-                ));
                 (
-                    task,
+                    Running::Sqlite(store),
                     Database::Sqlite(data.path().join(rf_sync_server::store::SQLITE_FILE)),
                 )
             }
@@ -104,22 +108,47 @@ impl TestServer {
                 let url = fresh_postgres_database().await;
                 let store = PostgresStore::connect(&url).await.unwrap();
                 seed(&store).await;
-                let task = tokio::spawn(serve(
-                    listener,
-                    AppState::new(store, config.clone()),
-                    shutdown,
-                ));
-                (task, Database::Postgres(url))
+                (Running::Postgres(store), Database::Postgres(url))
             }
         };
+        let task = spawn_server(&running, listener, config.clone(), shutdown);
         TestServer {
             base,
             client: reqwest::Client::new(),
             database,
+            running,
+            config,
             _data: data,
             stop: Some(stop),
             task: Some(task),
         }
+    }
+
+    /// Stops serving (in-flight requests finish); the data stays for [`TestServer::resume`].
+    pub async fn pause(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+
+    /// Serves again on the same address and data.
+    pub async fn resume(&mut self) {
+        let address = self.base.trim_start_matches("http://").to_owned();
+        let listener = tokio::net::TcpListener::bind(&address).await.unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        self.task = Some(spawn_server(
+            &self.running,
+            listener,
+            self.config.clone(),
+            shutdown,
+        ));
+        self.stop = Some(stop);
     }
 
     /// An access token for one of [`ACCOUNTS`].
@@ -195,6 +224,22 @@ impl TestServer {
         }
         if let Some(task) = self.task.take() {
             task.await.unwrap().unwrap();
+        }
+    }
+}
+
+fn spawn_server(
+    running: &Running,
+    listener: tokio::net::TcpListener,
+    config: ApiConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<std::io::Result<()>> {
+    match running.clone() {
+        Running::Sqlite(store) => {
+            tokio::spawn(serve(listener, AppState::new(store, config), shutdown))
+        }
+        Running::Postgres(store) => {
+            tokio::spawn(serve(listener, AppState::new(store, config), shutdown))
         }
     }
 }

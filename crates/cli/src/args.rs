@@ -30,11 +30,84 @@ pub enum Command {
         #[command(subcommand)]
         command: SessionCommandArgs,
     },
-    /// What this replica holds that the team's server does not have yet
+    /// What this replica holds that the team's server does not have yet, and how sync stands
     Status {
         #[arg(long)]
         json: bool,
     },
+    /// Log in to the team's sync server (password from RF_PASSWORD, else prompted)
+    Login {
+        /// The sync server's address, like https://sync.example.com
+        #[arg(long, value_name = "URL")]
+        server: String,
+        #[arg(long, value_name = "EMAIL")]
+        email: String,
+        #[command(flatten)]
+        store: TokenStoreArg,
+    },
+    /// Forget this device's login (pending work stays here and syncs after the next login)
+    Logout {
+        #[command(flatten)]
+        store: TokenStoreArg,
+    },
+    /// One full sync round: push everything pending, pull the team's changes. Exit code 0 only
+    /// when everything pending was acknowledged
+    Sync {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: TokenStoreArg,
+    },
+    /// Flow edits that clashed with a teammate's, kept for an author to decide
+    Conflicts {
+        #[command(subcommand)]
+        command: ConflictsCommand,
+    },
+}
+
+/// Where the login tokens live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TokenStoreKind {
+    /// The OS keyring (Secret Service)
+    Keyring,
+    /// A file in the data directory readable only by you (mode 0600)
+    File,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TokenStoreArg {
+    /// Where to keep the login tokens
+    #[arg(
+        long = "token-store",
+        env = "RF_TOKEN_STORE",
+        value_enum,
+        default_value = "keyring"
+    )]
+    pub kind: TokenStoreKind,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConflictsCommand {
+    /// Unresolved conflicts (with --all, resolved ones too)
+    List {
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        all: bool,
+    },
+    /// Decide a conflict: keep your value (mine, published as a new version) or the team's (theirs)
+    Resolve {
+        /// Conflict id (or a unique prefix)
+        id: String,
+        #[arg(long, value_enum)]
+        keep: KeepArg,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeepArg {
+    Mine,
+    Theirs,
 }
 
 #[derive(Debug, Subcommand)]

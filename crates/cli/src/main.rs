@@ -15,9 +15,13 @@ use rf_core::export::{ExportFormat, ExportOptions, export};
 use rf_core::flow::MAX_FLOW_FILE_BYTES;
 use rf_core::session::{Choice, Command as SessionCommand, StartRequest};
 use rf_core::{Flow, Outcome};
+use rf_replica::client::{self, ClientOptions};
+use rf_replica::tokens::{FileTokenStore, TokenStore};
 use rf_replica::{Replica, ReplicaError, WriteSource};
 
-use crate::args::{Cli, Command, FlowCommand, SessionCommandArgs};
+use crate::args::{
+    Cli, Command, ConflictsCommand, FlowCommand, KeepArg, SessionCommandArgs, TokenStoreKind,
+};
 
 /// Exit code for input that was understood but refused (invalid flow files, bad values).
 const EXIT_INVALID: u8 = 2;
@@ -53,6 +57,7 @@ fn main() -> ExitCode {
                         | ReplicaError::Ambiguous { .. }
                         | ReplicaError::Invalid(_)
                         | ReplicaError::AttachmentTooLarge { .. }
+                        | ReplicaError::LoginRequired(_)
                 )
             });
             ExitCode::from(if invalid { EXIT_INVALID } else { 1 })
@@ -87,6 +92,8 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
                 device_id: replica.device_id().to_string(),
                 schema_version: replica.schema_version()?,
                 pending: replica.sync_backlog()?,
+                sync: replica.sync_account()?,
+                conflicts: replica.conflicts(false)?.len(),
             };
             if json {
                 write_json(out, &status)?;
@@ -106,11 +113,180 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
                         status.pending.rejected
                     )?;
                 }
+                match &status.sync {
+                    None => writeln!(out, "sync: not logged in (rf login --server URL --email E)")?,
+                    Some(account) => {
+                        writeln!(out, "sync: {} as {}", account.server_url, account.email)?;
+                        writeln!(
+                            out,
+                            "last sync: {}",
+                            account.last_sync_at.as_deref().unwrap_or("never")
+                        )?;
+                        if let Some(error) = &account.last_error {
+                            writeln!(out, "last attempt failed: {error}")?;
+                        }
+                    }
+                }
+                if status.conflicts > 0 {
+                    writeln!(out, "conflicts: {} (rf conflicts list)", status.conflicts)?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Login {
+            server,
+            email,
+            store,
+        } => {
+            let tokens = token_store(&replica, store.kind)?;
+            let password = match std::env::var("RF_PASSWORD") {
+                Ok(password) => password,
+                Err(_) => rpassword::prompt_password(format!("password for {email}: "))
+                    .context("cannot read the password; set RF_PASSWORD")?,
+            };
+            let account = client::login(
+                &mut replica,
+                tokens.as_ref(),
+                &server,
+                &email,
+                &password,
+                ClientOptions::default(),
+            )?;
+            writeln!(
+                out,
+                "logged in to {} as {} ({}, team {}); tokens in {}",
+                server.trim_end_matches('/'),
+                account.email,
+                account.role,
+                account.team,
+                tokens.describe()
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Logout { store } => {
+            let tokens = token_store(&replica, store.kind)?;
+            if tokens.delete()? {
                 writeln!(
                     out,
-                    "sync: not set up on this device yet (coming with rf login)"
+                    "logged out; pending work stays here and syncs after the next rf login"
                 )?;
+            } else {
+                writeln!(out, "not logged in")?;
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sync { json, store } => {
+            let tokens = token_store(&replica, store.kind)?;
+            let report = client::sync(&mut replica, tokens.as_ref(), ClientOptions::default())?;
+            if json {
+                write_json(out, &report)?;
+            } else {
+                writeln!(
+                    out,
+                    "pushed: {} change(s), {} event(s){}",
+                    report.mutations_applied,
+                    report.events_acknowledged,
+                    if report.mutations_rejected > 0 {
+                        format!(
+                            "; {} refused (rf status shows why)",
+                            report.mutations_rejected
+                        )
+                    } else {
+                        String::new()
+                    }
+                )?;
+                writeln!(
+                    out,
+                    "pulled: {} flow version(s), {} head change(s), {} event(s)",
+                    report.pulled.versions, report.pulled.heads, report.pulled.events
+                )?;
+                if report.conflicts > 0 {
+                    writeln!(
+                        out,
+                        "conflicts: {} waiting (rf conflicts list)",
+                        report.conflicts
+                    )?;
+                }
+            }
+            if report.pending > 0 {
+                writeln!(
+                    io::stderr(),
+                    "error: {} change(s) are still waiting for the server; they are saved here, run rf sync again",
+                    report.pending
+                )?;
+                return Ok(ExitCode::from(1));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Conflicts { command } => run_conflicts(&mut replica, command, out),
+    }
+}
+
+/// The token store the user chose. The keyring is the default; the file only when asked for.
+fn token_store(replica: &Replica, kind: TokenStoreKind) -> anyhow::Result<Box<dyn TokenStore>> {
+    match kind {
+        TokenStoreKind::File => Ok(Box::new(FileTokenStore::in_data_dir(replica.data_dir()))),
+        TokenStoreKind::Keyring => Err(anyhow!(
+            "this build cannot use the OS keyring yet; to keep the login in a file only you can read, \
+             pass --token-store file (or set RF_TOKEN_STORE=file)"
+        )),
+    }
+}
+
+fn run_conflicts(
+    replica: &mut Replica,
+    command: ConflictsCommand,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        ConflictsCommand::List { json, all } => {
+            let conflicts = replica.conflicts(all)?;
+            if json {
+                write_json(out, &conflicts)?;
+            } else if conflicts.is_empty() {
+                writeln!(out, "no conflicts")?;
+            } else {
+                for conflict in conflicts {
+                    let show = |value: &Option<serde_json::Value>| match value {
+                        Some(value) => value.to_string(),
+                        None => "(absent)".into(),
+                    };
+                    writeln!(
+                        out,
+                        "{}\t{}\t{}\tkept: {}\tother: {} (from {}){}",
+                        &conflict.id.to_string()[..8],
+                        conflict.flow_title.as_deref().unwrap_or("(unknown flow)"),
+                        conflict.conflict.path,
+                        show(&conflict.conflict.kept),
+                        show(&conflict.conflict.other),
+                        conflict.raised_by,
+                        match conflict.resolution {
+                            Some(rf_core::sync::Keep::Mine) => "\tresolved: mine",
+                            Some(rf_core::sync::Keep::Theirs) => "\tresolved: theirs",
+                            None => "",
+                        }
+                    )?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ConflictsCommand::Resolve { id, keep } => {
+            let id = replica.resolve_conflict_id(&id)?;
+            let keep = match keep {
+                KeepArg::Mine => rf_core::sync::Keep::Mine,
+                KeepArg::Theirs => rf_core::sync::Keep::Theirs,
+            };
+            let resolved = replica.resolve_conflict(id, keep)?;
+            writeln!(
+                out,
+                "resolved {} ({}): {}; run rf sync to share it",
+                &resolved.id.to_string()[..8],
+                resolved.conflict.path,
+                match keep {
+                    rf_core::sync::Keep::Mine => "your value is published as a new version",
+                    rf_core::sync::Keep::Theirs => "the team's value stays",
+                }
+            )?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -123,6 +299,10 @@ struct StatusJson {
     device_id: String,
     schema_version: i64,
     pending: rf_replica::SyncBacklog,
+    /// The sync account, `null` before `rf login`.
+    sync: Option<rf_replica::SyncAccount>,
+    /// Unresolved conflicts of the team.
+    conflicts: usize,
 }
 
 fn write_json(out: &mut impl Write, value: &impl serde::Serialize) -> anyhow::Result<()> {

@@ -39,6 +39,18 @@ pub enum ReplicaError {
     AttachmentTooLarge { name: String, size: u64, limit: u64 },
     #[error("{0}")]
     Invalid(String),
+    /// The sync server could not be reached (or kept failing); nothing was lost.
+    #[error("{0}")]
+    Offline(String),
+    #[error("{0}; log in again with `rf login --server URL --email E`")]
+    LoginRequired(String),
+    /// The server refused a request for a reason retrying cannot fix.
+    #[error("the sync server refused ({status} {code}): {message}")]
+    Server {
+        status: u16,
+        code: String,
+        message: String,
+    },
 }
 
 impl ReplicaError {

@@ -107,7 +107,7 @@ fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<FlowSummary> {
 }
 
 /// Writes one flow inside the caller's transaction.
-fn import_in(
+pub(crate) fn import_in(
     transaction: &Transaction<'_>,
     mut flow: Flow,
     source: WriteSource,
@@ -251,6 +251,100 @@ fn import_in(
         title: flow.title,
         status,
     })
+}
+
+/// Stores a version that arrived from the sync server, unless this replica holds it already;
+/// a flow this replica has never seen is created with it as its head. Returns the local ordinal.
+pub(crate) fn store_synced_version(
+    transaction: &Transaction<'_>,
+    flow_id: Uuid,
+    version_id: VersionId,
+    flow: &Flow,
+) -> Result<u32> {
+    let id_text = flow_id.to_string();
+    let hash = version_id.to_string();
+    let known: Option<u32> = transaction
+        .query_row(
+            "SELECT version FROM flow_versions WHERE flow_id = ?1 AND content_hash = ?2
+             ORDER BY version LIMIT 1",
+            params![id_text, hash],
+            |row| row.get(0),
+        )
+        .optional()?;
+    if let Some(version) = known {
+        return Ok(version);
+    }
+    let version: u32 = transaction.query_row(
+        "SELECT COALESCE(MAX(version), 0) + 1 FROM flow_versions WHERE flow_id = ?1",
+        [&id_text],
+        |row| row.get(0),
+    )?;
+    let stamp = timestamp(now());
+    let mut document = flow.clone();
+    document.id = Some(flow_id);
+    let new_flow = transaction.execute(
+        "INSERT INTO flows (id, kind, title, category, tags, latest_version, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) ON CONFLICT (id) DO NOTHING",
+        params![
+            id_text,
+            flow.kind.as_str(),
+            flow.title,
+            flow.category,
+            serde_json::to_string(&flow.tags).unwrap_or_else(|_| "[]".into()),
+            version,
+            stamp
+        ],
+    )? == 1;
+    transaction.execute(
+        "INSERT INTO flow_versions (flow_id, version, document, content_hash, node_count, source, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'sync', ?6)",
+        params![id_text, version, document.to_json_compact(), hash, flow.nodes.len() as i64, stamp],
+    )?;
+    if new_flow {
+        index_for_search(transaction, &id_text, &document)?;
+    }
+    Ok(version)
+}
+
+/// Makes a version this replica holds the flow's head (the team's head, from the server).
+/// Returns false when the flow or version is not here.
+pub(crate) fn adopt_head(
+    transaction: &Transaction<'_>,
+    flow_id: Uuid,
+    version_id: VersionId,
+) -> Result<bool> {
+    let id_text = flow_id.to_string();
+    let found: Option<(u32, String)> = transaction
+        .query_row(
+            "SELECT version, document FROM flow_versions WHERE flow_id = ?1 AND content_hash = ?2
+             ORDER BY version LIMIT 1",
+            params![id_text, version_id.to_string()],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?;
+    let Some((version, document)) = found else {
+        return Ok(false);
+    };
+    let flow: Flow = serde_json::from_str(&document)
+        .map_err(ReplicaError::corrupt(format!("flow {flow_id}")))?;
+    let changed = transaction.execute(
+        "UPDATE flows SET kind = ?2, title = ?3, category = ?4, tags = ?5, latest_version = ?6,
+                          updated_at = ?7
+         WHERE id = ?1 AND latest_version <> ?6",
+        params![
+            id_text,
+            flow.kind.as_str(),
+            flow.title,
+            flow.category,
+            serde_json::to_string(&flow.tags).unwrap_or_else(|_| "[]".into()),
+            version,
+            timestamp(now())
+        ],
+    )?;
+    if changed > 0 {
+        index_for_search(transaction, &id_text, &flow)?;
+    }
+    Ok(true)
 }
 
 /// The version id of a flow version named the old way, by this replica's ordinal: computed

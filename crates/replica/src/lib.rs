@@ -6,11 +6,14 @@
 #![forbid(unsafe_code)]
 
 mod attachments;
+pub mod client;
 pub mod error;
 mod flows;
 pub mod migrate;
+mod pull;
 mod push;
 mod sessions;
+pub mod tokens;
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +23,7 @@ use uuid::Uuid;
 
 pub use error::{ReplicaError, Result};
 pub use flows::{FlowSummary, ImportOutcome, ImportStatus, SearchHit, StoredFlow};
+pub use pull::{ConflictRecord, PullReport, SyncAccount};
 pub use push::{PushReport, RejectedMutation, SyncBacklog};
 pub use sessions::{SessionRecord, SessionSummary};
 

@@ -35,6 +35,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0006_restore_triggers.sql",
         sql: include_str!("../../../migrations/replica/0006_restore_triggers.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_sync_state.sql",
+        sql: include_str!("../../../migrations/replica/0007_sync_state.sql"),
+    },
 ];
 
 pub fn latest_version() -> i64 {

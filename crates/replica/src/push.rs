@@ -191,7 +191,16 @@ impl Replica {
             [],
             |row| Ok((row.get(0)?, row.get(1)?)),
         )?;
-        check_response(request, response, written)?;
+        let highest_sent = request
+            .mutations
+            .last()
+            .map_or(0, |mutation| mutation.mutation_id);
+        let settles_unsent: bool = transaction.query_row(
+            "SELECT EXISTS (SELECT 1 FROM outbox WHERE mutation_id > ?1 AND mutation_id <= ?2)",
+            [highest_sent, response.mutations_settled_through],
+            |row| row.get(0),
+        )?;
+        check_response(request, response, written, settles_unsent)?;
         let stamp = timestamp(now());
         let mut rejected = 0;
         for rejection in &response.rejected {
@@ -203,10 +212,43 @@ impl Replica {
                 params![rejection.mutation_id, rejection.reason, stamp],
             )?;
         }
+        let refused_flows: Vec<String> = {
+            let mut statement = transaction.prepare_cached(
+                "SELECT entity_id FROM outbox WHERE mutation_id = ?1 AND entity = 'flow'",
+            )?;
+            let mut flows = Vec::new();
+            for rejection in &response.rejected {
+                if let Some(flow) = statement
+                    .query_row([rejection.mutation_id], |row| row.get(0))
+                    .optional()?
+                {
+                    flows.push(flow);
+                }
+            }
+            flows
+        };
         let settled = transaction.execute(
             "DELETE FROM outbox WHERE mutation_id <= ?1",
             [response.mutations_settled_through],
         )?;
+        // A refused flow edit stays in `outbox_rejected` for the engineer; the flow itself goes
+        // back to the team's head, unless more local edits of it are still queued.
+        for flow in refused_flows {
+            let team_head: Option<String> = transaction
+                .query_row(
+                    "SELECT team_head FROM flows WHERE id = ?1
+                     AND NOT EXISTS (SELECT 1 FROM outbox WHERE entity = 'flow' AND entity_id = ?1)",
+                    [&flow],
+                    |row| row.get(0),
+                )
+                .optional()?
+                .flatten();
+            if let (Some(head), Ok(flow_id)) = (team_head, Uuid::parse_str(&flow))
+                && let Ok(head) = head.parse()
+            {
+                crate::flows::adopt_head(&transaction, flow_id, head)?;
+            }
+        }
         let after = before.max(response.events_acknowledged_through);
         transaction.execute("UPDATE device SET pushed_event_seq = ?1", [after])?;
         transaction.commit()?;
@@ -254,13 +296,16 @@ impl Replica {
     }
 }
 
-/// A response may only settle mutations the request carried, and acknowledge only events this
-/// device has written: an earlier push whose answer was lost may have stored more than this
-/// request holds, and saying so is right (refusing it would wedge the queue).
+/// A response may only settle mutations the request carried (or earlier ones: a server reports
+/// its whole settled prefix, also when the request carried no mutations), never one still
+/// waiting unsent in the outbox; and acknowledge only events this device has written: an
+/// earlier push whose answer was lost may have stored more than this request holds, and saying
+/// so is right (refusing it would wedge the queue).
 fn check_response(
     request: &PushRequest,
     response: &PushResponse,
     events_written: i64,
+    settles_unsent: bool,
 ) -> Result<()> {
     let refuse = |what: String| {
         Err(ReplicaError::Invalid(format!(
@@ -271,7 +316,7 @@ fn check_response(
         .mutations
         .last()
         .map_or(0, |mutation| mutation.mutation_id);
-    if response.mutations_settled_through > highest_sent {
+    if response.mutations_settled_through > highest_sent && settles_unsent {
         return refuse(format!(
             "settles mutations through {} but only {highest_sent} were sent",
             response.mutations_settled_through

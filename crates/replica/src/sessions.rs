@@ -34,7 +34,10 @@ pub struct SessionSummary {
     pub event_count: u32,
 }
 
-fn load_events(connection: &rusqlite::Connection, id: Uuid) -> Result<Vec<SessionEvent>> {
+pub(crate) fn load_events(
+    connection: &rusqlite::Connection,
+    id: Uuid,
+) -> Result<Vec<SessionEvent>> {
     let mut statement = connection.prepare_cached(
         "SELECT payload FROM session_events WHERE session_id = ?1 ORDER BY session_seq",
     )?;
@@ -62,21 +65,12 @@ fn load_events(connection: &rusqlite::Connection, id: Uuid) -> Result<Vec<Sessio
         .collect()
 }
 
-/// Rewrites the projection and appends events to the log, inside the caller's transaction
-/// (projection first: the events refer to it).
-fn append(
+/// Rewrites a session's projection row from its state, inside the caller's transaction.
+pub(crate) fn write_projection(
     transaction: &Transaction<'_>,
-    device_id: Uuid,
     id: Uuid,
     state: &SessionState,
-    events: &[SessionEvent],
 ) -> Result<()> {
-    let count = events.len() as i64;
-    let last_seq: i64 = transaction.query_row(
-        "UPDATE device SET last_event_seq = last_event_seq + ?1 RETURNING last_event_seq",
-        [count],
-        |row| row.get(0),
-    )?;
     transaction.execute(
         "INSERT INTO sessions (id, flow_id, flow_version, flow_title, ticket, client, engineer, status,
                                outcome, started_at, finished_at, updated_at, event_count)
@@ -103,6 +97,25 @@ fn append(
             state.event_count as i64,
         ],
     )?;
+    Ok(())
+}
+
+/// Rewrites the projection and appends events to the log, inside the caller's transaction
+/// (projection first: the events refer to it).
+fn append(
+    transaction: &Transaction<'_>,
+    device_id: Uuid,
+    id: Uuid,
+    state: &SessionState,
+    events: &[SessionEvent],
+) -> Result<()> {
+    let count = events.len() as i64;
+    let last_seq: i64 = transaction.query_row(
+        "UPDATE device SET last_event_seq = last_event_seq + ?1 RETURNING last_event_seq",
+        [count],
+        |row| row.get(0),
+    )?;
+    write_projection(transaction, id, state)?;
     let first_session_seq = state.event_count as i64 - count;
     let mut insert = transaction.prepare_cached(
         "INSERT INTO session_events (device_id, device_seq, session_id, session_seq, kind, at, payload)
@@ -132,7 +145,10 @@ fn append(
 }
 
 /// Adds a finished session to the running path statistics of every flow it ran.
-fn add_to_path_statistics(transaction: &Transaction<'_>, state: &SessionState) -> Result<()> {
+pub(crate) fn add_to_path_statistics(
+    transaction: &Transaction<'_>,
+    state: &SessionState,
+) -> Result<()> {
     for (flow_id, contribution) in contributions(state) {
         let flow = flow_id.to_string();
         let resolved = i64::from(contribution.resolved);

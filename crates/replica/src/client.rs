@@ -1,0 +1,430 @@
+//! The sync client: logs in, keeps the tokens in a [`TokenStore`], and runs sync rounds (push
+//! the outbox and event log in batches, then pull the team's changes page by page) over HTTP.
+//! Every decision about what a message means is in `push.rs` and `pull.rs`; this only moves
+//! messages, retries what failed in transit (backing off with jitter, honouring
+//! `Retry-After`), and refreshes tokens.
+
+use std::time::Duration;
+
+use rand::Rng;
+use reqwest::StatusCode;
+use reqwest::blocking::{Client, Response};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::{ReplicaError, Result};
+use crate::tokens::{Credentials, TokenStore};
+use crate::{PullReport, Replica};
+
+/// Outbox mutations and events per push request (the server takes up to 1,000 and 5,000).
+pub const PUSH_MUTATIONS: usize = 500;
+pub const PUSH_EVENTS: usize = 2_000;
+/// Team changes per pull page.
+pub const PULL_LIMIT: i64 = 2_000;
+
+/// How a client retries what failed in transit.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Attempts per request, the first included.
+    pub attempts: u32,
+    /// First backoff; doubled each retry, with full jitter.
+    pub backoff: Duration,
+    /// Longest wait, whatever `Retry-After` asks.
+    pub max_wait: Duration,
+    pub timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> ClientOptions {
+        ClientOptions {
+            attempts: 4,
+            backoff: Duration::from_millis(250),
+            max_wait: Duration::from_secs(30),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What one sync round did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SyncReport {
+    pub mutations_applied: usize,
+    pub mutations_rejected: usize,
+    pub events_acknowledged: usize,
+    pub pulled: PullReport,
+    pub pages: usize,
+    /// Still waiting to go up after the round (0 when everything was acknowledged).
+    pub pending: u64,
+    /// Unresolved conflicts of the team.
+    pub conflicts: usize,
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+    refresh_token: String,
+    expires_in: i64,
+    user: Account,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Account {
+    pub id: Uuid,
+    pub email: String,
+    pub team_id: Uuid,
+    pub team: String,
+    pub role: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct ErrorAnswer {
+    error: ErrorBody,
+}
+
+#[derive(Debug, Deserialize)]
+struct ErrorBody {
+    code: String,
+    message: String,
+}
+
+fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Normalises a server address: scheme required, no trailing slash.
+pub fn normalise_server_url(given: &str) -> Result<String> {
+    let trimmed = given.trim().trim_end_matches('/');
+    let url = reqwest::Url::parse(trimmed).map_err(|error| {
+        ReplicaError::Invalid(format!(
+            "{given:?} is not a server address ({error}); write it like https://sync.example.com"
+        ))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(ReplicaError::Invalid(format!(
+            "{given:?} is not an http(s) server address; write it like https://sync.example.com"
+        )));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// An HTTP conversation with one sync server.
+#[derive(Debug)]
+pub struct SyncClient {
+    http: Client,
+    base: String,
+    options: ClientOptions,
+}
+
+enum Failure {
+    /// Worth retrying: the connection dropped, the server is busy or restarting.
+    Transient {
+        message: String,
+        wait: Option<Duration>,
+    },
+    /// The access token is no longer accepted.
+    Unauthorized(String),
+    /// Retrying cannot help.
+    Permanent(ReplicaError),
+}
+
+impl SyncClient {
+    pub fn new(server_url: &str, options: ClientOptions) -> Result<SyncClient> {
+        let base = normalise_server_url(server_url)?;
+        let http = Client::builder()
+            .timeout(options.timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!(
+                "resolutionflow-replica/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .build()
+            .map_err(|error| ReplicaError::Invalid(format!("cannot set up HTTP: {error}")))?;
+        Ok(SyncClient {
+            http,
+            base,
+            options,
+        })
+    }
+
+    pub fn server_url(&self) -> &str {
+        &self.base
+    }
+
+    fn offline(&self, detail: &str) -> ReplicaError {
+        ReplicaError::Offline(format!(
+            "cannot reach the sync server at {} ({detail}); your work is saved here and will sync when the connection returns",
+            self.base
+        ))
+    }
+
+    fn classify(
+        &self,
+        result: reqwest::Result<Response>,
+    ) -> std::result::Result<Response, Failure> {
+        let response = match result {
+            Ok(response) => response,
+            Err(error) => {
+                return Err(Failure::Transient {
+                    message: error.to_string(),
+                    wait: None,
+                });
+            }
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let wait = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let (code, message) = match response.json::<ErrorAnswer>() {
+            Ok(answer) => (answer.error.code, answer.error.message),
+            Err(_) => (status.as_str().to_owned(), format!("HTTP {status}")),
+        };
+        if status == StatusCode::UNAUTHORIZED {
+            return Err(Failure::Unauthorized(message));
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS
+            || status == StatusCode::SERVICE_UNAVAILABLE
+            || status.is_server_error()
+        {
+            return Err(Failure::Transient {
+                message: format!("{status}: {message}"),
+                wait,
+            });
+        }
+        Err(Failure::Permanent(ReplicaError::Server {
+            status: status.as_u16(),
+            code,
+            message,
+        }))
+    }
+
+    /// Sends a request, retrying transient failures with exponential backoff and full jitter
+    /// (or the server's `Retry-After`, capped).
+    fn send(
+        &self,
+        build: impl Fn(&Client) -> reqwest::blocking::RequestBuilder,
+    ) -> std::result::Result<Response, Failure> {
+        let mut last = String::new();
+        for attempt in 0..self.options.attempts.max(1) {
+            match self.classify(build(&self.http).send()) {
+                Ok(response) => return Ok(response),
+                Err(Failure::Transient { message, wait }) => {
+                    tracing::debug!(attempt, %message, "sync request failed; retrying");
+                    last = message;
+                    if attempt + 1 < self.options.attempts {
+                        let ceiling = self
+                            .options
+                            .backoff
+                            .saturating_mul(1 << attempt.min(16))
+                            .min(self.options.max_wait);
+                        let jittered = rand::rng().random_range(Duration::ZERO..=ceiling);
+                        std::thread::sleep(wait.unwrap_or(jittered).min(self.options.max_wait));
+                    }
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Err(Failure::Transient {
+            message: last,
+            wait: None,
+        })
+    }
+
+    fn permanent(&self, failure: Failure) -> ReplicaError {
+        match failure {
+            Failure::Transient { message, .. } => self.offline(&message),
+            Failure::Unauthorized(message) => ReplicaError::LoginRequired(message),
+            Failure::Permanent(error) => error,
+        }
+    }
+
+    fn tokens(&self, answer: TokenAnswer) -> (Credentials, Account) {
+        (
+            Credentials {
+                server_url: self.base.clone(),
+                access_token: answer.access_token,
+                access_expires_at: unix_now().saturating_add(answer.expires_in),
+                refresh_token: answer.refresh_token,
+            },
+            answer.user,
+        )
+    }
+
+    /// Logs in with an e-mail and password.
+    pub fn login(&self, email: &str, password: &str) -> Result<(Credentials, Account)> {
+        let url = format!("{}/api/v1/auth/login", self.base);
+        let body = serde_json::json!({ "email": email, "password": password });
+        let response = self
+            .send(|http| http.post(&url).json(&body))
+            .map_err(|failure| match failure {
+                Failure::Unauthorized(message) => ReplicaError::LoginRequired(message),
+                other => self.permanent(other),
+            })?;
+        let answer: TokenAnswer = response
+            .json()
+            .map_err(|error| self.offline(&format!("unreadable login answer: {error}")))?;
+        Ok(self.tokens(answer))
+    }
+
+    /// Trades the refresh token for a new pair. The caller must save the new pair before
+    /// using it: the old refresh token is spent.
+    pub fn refresh(&self, refresh_token: &str) -> Result<(Credentials, Account)> {
+        let url = format!("{}/api/v1/auth/refresh", self.base);
+        let body = serde_json::json!({ "refresh_token": refresh_token });
+        let response = self
+            .send(|http| http.post(&url).json(&body))
+            .map_err(|failure| self.permanent(failure))?;
+        let answer: TokenAnswer = response
+            .json()
+            .map_err(|error| self.offline(&format!("unreadable token answer: {error}")))?;
+        Ok(self.tokens(answer))
+    }
+
+    fn authorized<T: serde::de::DeserializeOwned>(
+        &self,
+        session: &mut Session<'_>,
+        build: impl Fn(&Client, &str) -> reqwest::blocking::RequestBuilder,
+    ) -> Result<T> {
+        for fresh in [false, true] {
+            if fresh {
+                session.renew(self)?;
+            }
+            let token = session.access_token(self)?;
+            match self.send(|http| build(http, &token)) {
+                Ok(response) => {
+                    return response
+                        .json()
+                        .map_err(|error| self.offline(&format!("unreadable answer: {error}")));
+                }
+                Err(Failure::Unauthorized(_)) if !fresh => continue,
+                Err(failure) => return Err(self.permanent(failure)),
+            }
+        }
+        Err(ReplicaError::LoginRequired(
+            "the server no longer accepts this login".into(),
+        ))
+    }
+}
+
+/// The tokens of one sync round, renewed at most once per round and saved before use.
+struct Session<'a> {
+    store: &'a dyn TokenStore,
+    credentials: Credentials,
+}
+
+impl Session<'_> {
+    fn access_token(&mut self, client: &SyncClient) -> Result<String> {
+        if self.credentials.access_expires_at - unix_now() < 30 {
+            self.renew(client)?;
+        }
+        Ok(self.credentials.access_token.clone())
+    }
+
+    fn renew(&mut self, client: &SyncClient) -> Result<()> {
+        let (credentials, _) = client.refresh(&self.credentials.refresh_token)?;
+        // Saved before anything uses it: the old refresh token is spent now.
+        self.store.save(&credentials)?;
+        self.credentials = credentials;
+        Ok(())
+    }
+}
+
+/// Logs this replica in: checks the password with the server, records the account in the
+/// replica and the tokens in `store`.
+pub fn login(
+    replica: &mut Replica,
+    store: &dyn TokenStore,
+    server_url: &str,
+    email: &str,
+    password: &str,
+    options: ClientOptions,
+) -> Result<Account> {
+    let client = SyncClient::new(server_url, options)?;
+    let (credentials, account) = client.login(email, password)?;
+    replica.set_sync_account(
+        client.server_url(),
+        account.team_id,
+        account.id,
+        &account.email,
+    )?;
+    store.save(&credentials)?;
+    Ok(account)
+}
+
+/// One full sync round: everything pending pushed (in batches), then every page of the team's
+/// changes pulled and applied. Nothing is lost when it fails part-way: what was acknowledged
+/// is settled, the rest stays queued.
+pub fn sync(
+    replica: &mut Replica,
+    store: &dyn TokenStore,
+    options: ClientOptions,
+) -> Result<SyncReport> {
+    let result = sync_round(replica, store, options);
+    let note = result.as_ref().err().map(ToString::to_string);
+    // Best effort: the round's own error matters more than failing to note it.
+    let _ = replica.record_sync_result(note.as_deref());
+    result
+}
+
+fn sync_round(
+    replica: &mut Replica,
+    store: &dyn TokenStore,
+    options: ClientOptions,
+) -> Result<SyncReport> {
+    let account = replica
+        .sync_account()?
+        .ok_or_else(|| ReplicaError::LoginRequired("this replica is not logged in".into()))?;
+    let credentials = store
+        .load()?
+        .ok_or_else(|| ReplicaError::LoginRequired("no saved login for this replica".into()))?;
+    let client = SyncClient::new(&account.server_url, options)?;
+    let mut session = Session { store, credentials };
+    let mut report = SyncReport::default();
+    let push_url = format!("{}/api/v1/sync/push", client.server_url());
+    while let Some(batch) = replica.next_push(PUSH_MUTATIONS, PUSH_EVENTS)? {
+        let answer: rf_core::sync::PushResponse = client
+            .authorized(&mut session, |http, token| {
+                http.post(&push_url).bearer_auth(token).json(&batch)
+            })?;
+        let applied = replica.apply_push_response(&batch, &answer)?;
+        report.mutations_applied += applied.applied;
+        report.mutations_rejected += applied.rejected;
+        report.events_acknowledged += applied.events_acknowledged;
+        if applied.applied + applied.rejected + applied.events_acknowledged == 0 {
+            // The server took nothing from this batch (a gap it is waiting on): stop here
+            // rather than loop; the work stays queued for the next round.
+            break;
+        }
+    }
+    let pull_url = format!("{}/api/v1/sync/pull", client.server_url());
+    loop {
+        let since = replica
+            .sync_account()?
+            .map_or(0, |account| account.pulled_seq);
+        let page: rf_core::sync::PullResponse =
+            client.authorized(&mut session, |http, token| {
+                http.get(&pull_url).bearer_auth(token).query(&[
+                    ("since", since.to_string()),
+                    ("limit", PULL_LIMIT.to_string()),
+                    ("protocol", rf_core::sync::PROTOCOL_VERSION.to_string()),
+                ])
+            })?;
+        let applied = replica.apply_pull(&page)?;
+        report.pages += 1;
+        report.pulled.versions += applied.versions;
+        report.pulled.heads += applied.heads;
+        report.pulled.events += applied.events;
+        report.pulled.conflicts += applied.conflicts;
+        if page.until >= page.latest {
+            break;
+        }
+    }
+    report.pending = replica.sync_backlog()?.pending();
+    report.conflicts = replica.conflicts(false)?.len();
+    Ok(report)
+}

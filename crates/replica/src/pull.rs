@@ -1,0 +1,478 @@
+//! The pull half of sync, without the network: one page of the team's changes applied in one
+//! transaction, and the team's conflicts. The HTTP client (`client.rs`) only moves messages.
+//!
+//! Applying a page: versions are stored (content-addressed, so a version this replica made
+//! itself is recognised); a flow's head follows the team's unless a local change of that flow
+//! is still queued (the server merges it on push, and the merged head arrives on a later pull);
+//! other devices' events join the session log once their session is complete up to them; and
+//! the mark `pulled_seq` advances in the same transaction, so a page is applied once, whole.
+
+use rf_core::session::{EventKind, SessionEvent, SessionState};
+use rf_core::sync::{FieldConflict, Keep, PullResponse, PulledConflict};
+use rf_core::{Flow, VersionId};
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::error::{ReplicaError, Result};
+use crate::flows::{adopt_head, store_synced_version};
+use crate::sessions::{add_to_path_statistics, load_events, write_projection};
+use crate::{Replica, now, timestamp};
+
+/// The server and account this replica syncs with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncAccount {
+    pub server_url: String,
+    pub team_id: Uuid,
+    pub user_id: Uuid,
+    pub email: String,
+    pub pulled_seq: i64,
+    pub last_sync_at: Option<String>,
+    pub last_error: Option<String>,
+}
+
+/// What one applied page changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PullReport {
+    pub versions: usize,
+    pub heads: usize,
+    pub events: usize,
+    pub conflicts: usize,
+}
+
+/// A conflict as this replica shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConflictRecord {
+    pub id: Uuid,
+    pub flow_id: Uuid,
+    pub flow_title: Option<String>,
+    #[serde(flatten)]
+    pub conflict: FieldConflict,
+    pub kept_version: VersionId,
+    pub other_version: VersionId,
+    pub raised_by: String,
+    pub resolution: Option<Keep>,
+}
+
+fn corrupt_column(
+    index: usize,
+    error: impl std::error::Error + Send + Sync + 'static,
+) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(error))
+}
+
+fn uuid_at(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Uuid> {
+    Uuid::parse_str(&row.get::<_, String>(index)?).map_err(|error| corrupt_column(index, error))
+}
+
+fn version_at(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<VersionId> {
+    row.get::<_, String>(index)?
+        .parse()
+        .map_err(|error| corrupt_column(index, error))
+}
+
+fn json_at(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Option<serde_json::Value>> {
+    match row.get::<_, Option<String>>(index)? {
+        Some(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|error| corrupt_column(index, error)),
+        None => Ok(None),
+    }
+}
+
+fn keep_name(keep: Keep) -> &'static str {
+    match keep {
+        Keep::Mine => "mine",
+        Keep::Theirs => "theirs",
+    }
+}
+
+impl Replica {
+    /// The sync account, if this replica has logged in.
+    pub fn sync_account(&self) -> Result<Option<SyncAccount>> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT server_url, team_id, user_id, email, pulled_seq, last_sync_at, last_error
+                 FROM sync_state",
+                [],
+                |row| {
+                    Ok(SyncAccount {
+                        server_url: row.get(0)?,
+                        team_id: uuid_at(row, 1)?,
+                        user_id: uuid_at(row, 2)?,
+                        email: row.get(3)?,
+                        pulled_seq: row.get(4)?,
+                        last_sync_at: row.get(5)?,
+                        last_error: row.get(6)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Records the account after a login. Another team's server would mix two teams' data in
+    /// one library, so switching team is refused; the same team on a new address is allowed.
+    pub fn set_sync_account(
+        &mut self,
+        server_url: &str,
+        team_id: Uuid,
+        user_id: Uuid,
+        email: &str,
+    ) -> Result<()> {
+        if let Some(existing) = self.sync_account()?
+            && existing.team_id != team_id
+        {
+            return Err(ReplicaError::Invalid(format!(
+                "this library syncs with another team ({}); use a separate data directory (--data-dir) for this team",
+                existing.server_url
+            )));
+        }
+        self.connection.execute(
+            "INSERT INTO sync_state (singleton, server_url, team_id, user_id, email) VALUES (1, ?1, ?2, ?3, ?4)
+             ON CONFLICT (singleton) DO UPDATE SET server_url = excluded.server_url,
+                 user_id = excluded.user_id, email = excluded.email",
+            params![server_url, team_id.to_string(), user_id.to_string(), email],
+        )?;
+        Ok(())
+    }
+
+    /// Records how the last sync round ended (`None`: everything went through).
+    pub fn record_sync_result(&mut self, error: Option<&str>) -> Result<()> {
+        match error {
+            None => self.connection.execute(
+                "UPDATE sync_state SET last_sync_at = ?1, last_error = NULL",
+                [timestamp(now())],
+            )?,
+            Some(error) => self
+                .connection
+                .execute("UPDATE sync_state SET last_error = ?1", [error])?,
+        };
+        Ok(())
+    }
+
+    /// Applies one page of the team's changes in one transaction. A page that does not follow
+    /// this replica's mark, or that carries a document not matching its version id, is refused
+    /// whole and changes nothing.
+    #[tracing::instrument(skip_all, err, fields(since = page.since, until = page.until))]
+    pub fn apply_pull(&mut self, page: &PullResponse) -> Result<PullReport> {
+        let own = self.device_id.to_string();
+        let transaction = self.write_transaction()?;
+        let mark: i64 = transaction
+            .query_row("SELECT pulled_seq FROM sync_state", [], |row| row.get(0))
+            .optional()?
+            .ok_or_else(|| {
+                ReplicaError::Invalid("log in first: rf login --server URL --email E".into())
+            })?;
+        if page.since > mark || page.until < page.since || page.latest < page.until {
+            return Err(ReplicaError::Invalid(format!(
+                "the sync server sent changes {}..{} but this replica has applied up to {mark}; nothing was changed, sync again",
+                page.since, page.until
+            )));
+        }
+        let mut report = PullReport::default();
+        for version in &page.versions {
+            let flow: Flow = serde_json::from_value(version.document.clone()).map_err(
+                ReplicaError::corrupt(format!("flow {} from the server", version.flow_id)),
+            )?;
+            if VersionId::of(&flow) != version.version {
+                return Err(ReplicaError::Invalid(format!(
+                    "the sync server sent flow {} version {} with a document that does not match it; nothing was changed",
+                    version.flow_id,
+                    version.version.short()
+                )));
+            }
+            let before: i64 =
+                transaction
+                    .query_row("SELECT COUNT(*) FROM flow_versions", [], |row| row.get(0))?;
+            store_synced_version(&transaction, version.flow_id, version.version, &flow)?;
+            let after: i64 =
+                transaction
+                    .query_row("SELECT COUNT(*) FROM flow_versions", [], |row| row.get(0))?;
+            report.versions += usize::from(after > before);
+        }
+        for flow in &page.flows {
+            // A local change of this flow still queued wins locally until the server has it;
+            // the server merges it, and the merged head comes back on a later pull.
+            let queued: bool = transaction.query_row(
+                "SELECT EXISTS (SELECT 1 FROM outbox WHERE entity = 'flow' AND entity_id = ?1)",
+                [flow.flow_id.to_string()],
+                |row| row.get(0),
+            )?;
+            transaction.execute(
+                "UPDATE flows SET team_head = ?2 WHERE id = ?1",
+                params![flow.flow_id.to_string(), flow.head.to_string()],
+            )?;
+            if !queued && adopt_head(&transaction, flow.flow_id, flow.head)? {
+                report.heads += 1;
+            }
+        }
+        let mut touched = std::collections::BTreeSet::new();
+        {
+            let mut stash = transaction.prepare_cached(
+                "INSERT INTO pulled_events (device_id, device_seq, session_id, session_seq, payload)
+                 SELECT ?1, ?2, ?3, ?4, ?5
+                 WHERE NOT EXISTS (SELECT 1 FROM session_events WHERE device_id = ?1 AND device_seq = ?2)
+                 ON CONFLICT (device_id, device_seq) DO NOTHING",
+            )?;
+            for event in &page.events {
+                let device = event.device_id.to_string();
+                if device == own {
+                    continue;
+                }
+                stash.execute(params![
+                    device,
+                    event.device_seq,
+                    event.session_id.to_string(),
+                    event.session_seq,
+                    event.payload.to_string()
+                ])?;
+                touched.insert(event.session_id);
+            }
+        }
+        for session in touched {
+            report.events += admit_pulled_events(&transaction, session)?;
+        }
+        for conflict in &page.conflicts {
+            store_conflict(&transaction, conflict)?;
+            report.conflicts += 1;
+        }
+        transaction.execute(
+            "UPDATE sync_state SET pulled_seq = MAX(pulled_seq, ?1)",
+            [page.until],
+        )?;
+        transaction.commit()?;
+        Ok(report)
+    }
+
+    /// The team's conflicts; unresolved only unless `all`.
+    pub fn conflicts(&self, all: bool) -> Result<Vec<ConflictRecord>> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT c.id, c.flow_id, f.title, c.path, c.base, c.kept, c.other, c.kept_version,
+                    c.other_version, c.raised_by, c.resolution
+             FROM conflicts c LEFT JOIN flows f ON f.id = c.flow_id
+             WHERE ?1 OR c.resolution IS NULL ORDER BY c.team_seq",
+        )?;
+        let rows = statement.query_map([all], |row| {
+            let resolution: Option<String> = row.get(10)?;
+            Ok(ConflictRecord {
+                id: uuid_at(row, 0)?,
+                flow_id: uuid_at(row, 1)?,
+                flow_title: row.get(2)?,
+                conflict: FieldConflict {
+                    path: row.get(3)?,
+                    base: json_at(row, 4)?,
+                    kept: json_at(row, 5)?,
+                    other: json_at(row, 6)?,
+                },
+                kept_version: version_at(row, 7)?,
+                other_version: version_at(row, 8)?,
+                raised_by: row.get(9)?,
+                resolution: match resolution.as_deref() {
+                    Some("mine") => Some(Keep::Mine),
+                    Some("theirs") => Some(Keep::Theirs),
+                    _ => None,
+                },
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+fn store_conflict(transaction: &Transaction<'_>, conflict: &PulledConflict) -> Result<()> {
+    let json = |value: &Option<serde_json::Value>| value.as_ref().map(serde_json::Value::to_string);
+    transaction.execute(
+        "INSERT INTO conflicts (id, flow_id, path, base, kept, other, kept_version, other_version,
+                                raised_by, created_at, resolution, team_seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         ON CONFLICT (id) DO UPDATE SET resolution = excluded.resolution, team_seq = excluded.team_seq",
+        params![
+            conflict.id.to_string(),
+            conflict.flow_id.to_string(),
+            conflict.conflict.path,
+            json(&conflict.conflict.base),
+            json(&conflict.conflict.kept),
+            json(&conflict.conflict.other),
+            conflict.kept_version.to_string(),
+            conflict.other_version.to_string(),
+            conflict.raised_by,
+            conflict.created_at,
+            conflict.resolution.map(keep_name),
+            conflict.team_seq
+        ],
+    )?;
+    Ok(())
+}
+
+/// Moves a session's stashed events into its log while they continue it without a gap, and
+/// rewrites its projection. Events that would not replay (a log this build cannot read) stay
+/// stashed, so nothing is lost. Returns how many joined the log.
+fn admit_pulled_events(transaction: &Transaction<'_>, session: Uuid) -> Result<usize> {
+    let id = session.to_string();
+    let next: i64 = transaction.query_row(
+        "SELECT COALESCE(MAX(session_seq) + 1, 0) FROM session_events WHERE session_id = ?1",
+        [&id],
+        |row| row.get(0),
+    )?;
+    let stashed: Vec<(String, i64, i64, String)> = transaction
+        .prepare_cached(
+            "SELECT device_id, device_seq, session_seq, payload FROM pulled_events
+             WHERE session_id = ?1 AND session_seq >= ?2 ORDER BY session_seq",
+        )?
+        .query_map(params![id, next], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut ready = Vec::new();
+    for (expected, row) in (next..).zip(stashed) {
+        if row.2 != expected {
+            break;
+        }
+        let event: SessionEvent = serde_json::from_str(&row.3).map_err(ReplicaError::corrupt(
+            format!("a pulled event of session {id}"),
+        ))?;
+        ready.push((row, event));
+    }
+    if ready.is_empty() {
+        return Ok(0);
+    }
+    let mut events = load_events(transaction, session)?;
+    events.extend(ready.iter().map(|(_, event)| event.clone()));
+    let Ok(state) = SessionState::replay(&events) else {
+        return Ok(0);
+    };
+    // The session's flow version must be here for its projection row; the pushing replica
+    // sends it with the session, so it arrives in the same or an earlier page.
+    let version_here: bool = transaction.query_row(
+        "SELECT EXISTS (SELECT 1 FROM flow_versions WHERE flow_id = ?1 AND content_hash = ?2)",
+        params![
+            state.flow.flow_id.to_string(),
+            state.flow.version.to_string()
+        ],
+        |row| row.get(0),
+    )?;
+    if !version_here {
+        return Ok(0);
+    }
+    write_projection(transaction, session, &state)?;
+    let mut insert = transaction.prepare_cached(
+        "INSERT INTO session_events (device_id, device_seq, session_id, session_seq, kind, at, payload)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    let mut finished = false;
+    for ((device, device_seq, session_seq, payload), event) in &ready {
+        insert.execute(params![
+            device,
+            device_seq,
+            id,
+            session_seq,
+            event.kind.name(),
+            timestamp(event.at),
+            payload
+        ])?;
+        transaction.execute(
+            "DELETE FROM pulled_events WHERE device_id = ?1 AND device_seq = ?2",
+            params![device, device_seq],
+        )?;
+        finished |= matches!(event.kind, EventKind::Finished { .. });
+    }
+    if finished {
+        add_to_path_statistics(transaction, &state)?;
+    }
+    Ok(ready.len())
+}
+
+impl Replica {
+    /// Resolves a conflict. `Keep::Mine` publishes the value that was not applied as a new
+    /// version of the flow (made from the current head); `Keep::Theirs` keeps the head as it
+    /// is. Either way the resolution is queued for the team, in the same transaction.
+    pub fn resolve_conflict(&mut self, id: Uuid, keep: Keep) -> Result<ConflictRecord> {
+        let conflict = self
+            .conflicts(true)?
+            .into_iter()
+            .find(|conflict| conflict.id == id)
+            .ok_or_else(|| ReplicaError::NotFound {
+                what: "conflict",
+                given: id.to_string(),
+            })?;
+        if conflict.resolution.is_some() {
+            return Err(ReplicaError::Invalid(format!(
+                "conflict {} is already resolved",
+                &id.to_string()[..8]
+            )));
+        }
+        let transaction = self.write_transaction()?;
+        if keep == Keep::Mine {
+            let head: String = transaction.query_row(
+                "SELECT v.document FROM flows f
+                 JOIN flow_versions v ON v.flow_id = f.id AND v.version = f.latest_version
+                 WHERE f.id = ?1",
+                [conflict.flow_id.to_string()],
+                |row| row.get(0),
+            )?;
+            let mut document: serde_json::Value = serde_json::from_str(&head)
+                .map_err(ReplicaError::corrupt(format!("flow {}", conflict.flow_id)))?;
+            let value = if conflict.conflict.path == "/" {
+                let other: Option<String> = transaction
+                    .query_row(
+                        "SELECT document FROM flow_versions WHERE flow_id = ?1 AND content_hash = ?2 LIMIT 1",
+                        params![conflict.flow_id.to_string(), conflict.other_version.to_string()],
+                        |row| row.get(0),
+                    )
+                    .optional()?;
+                let other = other.ok_or_else(|| {
+                    ReplicaError::Invalid(
+                        "the other version has not arrived yet; run rf sync first".into(),
+                    )
+                })?;
+                Some(
+                    serde_json::from_str(&other)
+                        .map_err(ReplicaError::corrupt(format!("flow {}", conflict.flow_id)))?,
+                )
+            } else {
+                conflict.conflict.other.clone()
+            };
+            if !rf_core::sync::set_at_path(&mut document, &conflict.conflict.path, value) {
+                return Err(ReplicaError::Invalid(format!(
+                    "the field {} no longer exists in the flow; edit the flow instead",
+                    conflict.conflict.path
+                )));
+            }
+            let flow = Flow::parse(&document.to_string()).map_err(|error| {
+                ReplicaError::Invalid(format!(
+                    "keeping your value would make the flow invalid ({error}); edit the flow instead, or keep theirs"
+                ))
+            })?;
+            crate::flows::import_in(&transaction, flow, crate::WriteSource::Editor)?;
+        }
+        let payload = serde_json::to_value(rf_core::sync::ResolveConflict { keep })
+            .map_err(ReplicaError::corrupt("a conflict resolution"))?;
+        crate::enqueue(
+            &transaction,
+            rf_core::sync::CONFLICT_ENTITY,
+            &id.to_string(),
+            rf_core::sync::RESOLVE_CONFLICT,
+            None,
+            &payload,
+        )?;
+        transaction.execute(
+            "UPDATE conflicts SET resolution = ?2 WHERE id = ?1",
+            params![id.to_string(), keep_name(keep)],
+        )?;
+        transaction.commit()?;
+        Ok(ConflictRecord {
+            resolution: Some(keep),
+            ..conflict
+        })
+    }
+
+    /// Finds a conflict by id prefix.
+    pub fn resolve_conflict_id(&self, given: &str) -> Result<Uuid> {
+        crate::resolve_prefix(&self.connection, "conflicts", "conflict", given)?.ok_or_else(|| {
+            ReplicaError::NotFound {
+                what: "conflict",
+                given: given.to_owned(),
+            }
+        })
+    }
+}

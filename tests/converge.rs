@@ -1,0 +1,408 @@
+//! Real replicas syncing through a real sync server over HTTP with `rf_replica::client`: flows
+//! and sessions converge on every replica; work recorded while the server is down arrives
+//! later, whole; concurrent offline edits of one field converge with the other value kept as a
+//! conflict, which an author resolves.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rf_core::session::{Choice, Command, StartRequest};
+use rf_core::sync::Keep;
+use rf_core::{Flow, Outcome};
+use rf_replica::client::{self, ClientOptions, SyncReport};
+use rf_replica::tokens::FileTokenStore;
+use rf_replica::{Replica, ReplicaError, WriteSource};
+use rf_tests::{Backend, PASSWORD, TestServer, on_every_backend};
+use uuid::Uuid;
+
+const FLOW_ID: &str = "5b7c1d2e-3f40-4a51-8b62-7c8d9e0f1a2b";
+
+fn flow() -> Flow {
+    Flow::parse(&format!(
+        r#"{{"format": "resolutionflow/v1", "id": "{FLOW_ID}",
+            "kind": "troubleshooting", "title": "VPN will not connect", "start": "internet",
+            "nodes": [
+              {{"id": "internet", "type": "question", "title": "Does the laptop reach the internet?",
+               "answers": [{{"label": "Yes", "next": "client"}}, {{"label": "No", "next": "wifi"}}]}},
+              {{"id": "wifi", "type": "action", "title": "Fix the local connection first", "next": "internet"}},
+              {{"id": "client", "type": "action", "title": "Reinstall the VPN client", "next": "done"}},
+              {{"id": "done", "type": "resolution", "title": "VPN connects", "outcome": "resolved"}}
+            ]}}"#
+    ))
+    .unwrap()
+}
+
+fn fast() -> ClientOptions {
+    ClientOptions {
+        attempts: 2,
+        backoff: Duration::from_millis(20),
+        max_wait: Duration::from_millis(200),
+        timeout: Duration::from_secs(10),
+    }
+}
+
+/// One engineer's laptop: a data directory, opened afresh for each step (as the CLI does).
+struct Device {
+    dir: tempfile::TempDir,
+}
+
+impl Device {
+    fn new() -> Device {
+        Device {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().to_owned()
+    }
+
+    /// Runs replica work on a blocking thread (the sync client is blocking HTTP).
+    async fn with<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Replica) -> T + Send + 'static,
+    ) -> T {
+        let dir = self.path();
+        tokio::task::spawn_blocking(move || {
+            let mut replica = Replica::open(&dir).unwrap();
+            work(&mut replica)
+        })
+        .await
+        .unwrap()
+    }
+
+    async fn login(&self, server: &TestServer, email: &'static str) {
+        let base = server.base.clone();
+        self.with(move |replica| {
+            let store = FileTokenStore::in_data_dir(replica.data_dir());
+            client::login(replica, &store, &base, email, PASSWORD, fast()).unwrap();
+        })
+        .await;
+    }
+
+    async fn sync(&self) -> Result<SyncReport, ReplicaError> {
+        self.with(|replica| {
+            let store = FileTokenStore::in_data_dir(replica.data_dir());
+            client::sync(replica, &store, fast())
+        })
+        .await
+    }
+
+    async fn import(&self, flow: Flow) {
+        self.with(move |replica| {
+            replica.import_flow(flow, WriteSource::Import).unwrap();
+        })
+        .await;
+    }
+
+    /// A whole session: start, answer "no", "done", "yes", "done", finish.
+    async fn run_session(&self, ticket: &'static str) -> Uuid {
+        self.with(move |replica| {
+            let flow_id = Uuid::parse_str(FLOW_ID).unwrap();
+            let request = StartRequest {
+                ticket: ticket.into(),
+                client: "Contoso".into(),
+                engineer: "tester".into(),
+                ..StartRequest::default()
+            };
+            let id = replica.start_session(flow_id, request).unwrap().id;
+            for choice in ["no", "done", "yes", "done"] {
+                replica
+                    .run_command(
+                        id,
+                        Command::Answer {
+                            choice: Choice::parse(choice),
+                        },
+                    )
+                    .unwrap();
+            }
+            replica
+                .run_command(
+                    id,
+                    Command::Note {
+                        text: format!("note on {ticket}"),
+                    },
+                )
+                .unwrap();
+            replica
+                .run_command(
+                    id,
+                    Command::Finish {
+                        outcome: Outcome::Resolved,
+                        summary: Some("reinstalled".into()),
+                        next_steps: None,
+                    },
+                )
+                .unwrap();
+            id
+        })
+        .await
+    }
+
+    /// Everything that must be identical on every replica once they have all synced.
+    async fn fingerprint(&self) -> Fingerprint {
+        self.with(|replica| {
+            let connection = replica.connection();
+            let rows = |sql: &str| -> BTreeSet<String> {
+                let mut statement = connection.prepare(sql).unwrap();
+                statement
+                    .query_map([], |row| row.get::<_, String>(0))
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect()
+            };
+            Fingerprint {
+                heads: rows(
+                    "SELECT f.id || ' ' || v.content_hash || ' ' || f.title FROM flows f
+                     JOIN flow_versions v ON v.flow_id = f.id AND v.version = f.latest_version",
+                ),
+                versions: rows("SELECT flow_id || ' ' || content_hash FROM flow_versions"),
+                events: rows(
+                    "SELECT device_id || ' ' || device_seq || ' ' || session_id || ' ' || session_seq || ' ' || payload
+                     FROM session_events",
+                ),
+                sessions: rows(
+                    "SELECT id || ' ' || status || ' ' || COALESCE(outcome, '') || ' ' || event_count FROM sessions",
+                ),
+                conflicts: rows(
+                    "SELECT id || ' ' || path || ' ' || COALESCE(resolution, 'open') FROM conflicts",
+                ),
+                pending: replica.sync_backlog().unwrap().pending(),
+            }
+        })
+        .await
+    }
+
+    async fn title(&self) -> String {
+        self.with(|replica| {
+            replica
+                .flow(Uuid::parse_str(FLOW_ID).unwrap())
+                .unwrap()
+                .summary
+                .title
+        })
+        .await
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Fingerprint {
+    heads: BTreeSet<String>,
+    versions: BTreeSet<String>,
+    events: BTreeSet<String>,
+    sessions: BTreeSet<String>,
+    conflicts: BTreeSet<String>,
+    pending: u64,
+}
+
+async fn converged(devices: &[&Device]) -> Fingerprint {
+    let first = devices[0].fingerprint().await;
+    for device in &devices[1..] {
+        assert_eq!(device.fingerprint().await, first);
+    }
+    assert_eq!(first.pending, 0);
+    first
+}
+
+async fn flows_and_sessions_converge_across_three_replicas(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (ada, bob, vic) = (Device::new(), Device::new(), Device::new());
+    ada.login(&server, "ada@contoso.example").await;
+    bob.login(&server, "bob@contoso.example").await;
+    vic.login(&server, "vic@contoso.example").await;
+
+    ada.import(flow()).await;
+    ada.run_session("T-1").await;
+    let report = ada.sync().await.unwrap();
+    assert_eq!((report.mutations_applied, report.pending), (1, 0));
+
+    // Bob gets the flow, runs his own session on it; the viewer only reads.
+    let report = bob.sync().await.unwrap();
+    assert_eq!(report.pulled.versions, 1);
+    assert_eq!(report.pulled.events, 12);
+    bob.run_session("T-2").await;
+    bob.sync().await.unwrap();
+    for device in [&ada, &bob, &vic] {
+        device.sync().await.unwrap();
+    }
+    let state = converged(&[&ada, &bob, &vic]).await;
+    assert_eq!(state.sessions.len(), 2);
+    assert_eq!(state.events.len(), 24);
+    assert!(
+        state
+            .sessions
+            .iter()
+            .all(|row| row.contains("finished resolved 12"))
+    );
+    // Path statistics include the team's sessions, not only this device's.
+    let stats = vic
+        .with(|replica| {
+            replica
+                .path_statistics(Uuid::parse_str(FLOW_ID).unwrap())
+                .unwrap()
+                .sessions
+        })
+        .await;
+    assert_eq!(stats, 2);
+    // Syncing again changes nothing anywhere.
+    let again = ada.sync().await.unwrap();
+    assert_eq!(again.pulled.events + again.pulled.versions, 0);
+    assert_eq!(
+        server.count("SELECT COUNT(*) FROM session_events").await,
+        24
+    );
+    server.stop().await;
+}
+
+async fn a_session_recorded_while_the_server_is_down_arrives_later(backend: Backend) {
+    let mut server = TestServer::start(backend).await;
+    let (ada, bob) = (Device::new(), Device::new());
+    ada.login(&server, "ada@contoso.example").await;
+    bob.login(&server, "bob@contoso.example").await;
+    ada.import(flow()).await;
+    ada.sync().await.unwrap();
+
+    server.pause().await;
+    let session = ada.run_session("T-OFFLINE").await;
+    let error = ada.sync().await.unwrap_err();
+    assert!(matches!(error, ReplicaError::Offline(_)), "{error}");
+    assert!(error.to_string().contains("saved here"), "{error}");
+    let waiting = ada.fingerprint().await.pending;
+    assert_eq!(waiting, 12);
+    let status = ada
+        .with(|replica| replica.sync_account().unwrap().unwrap())
+        .await;
+    assert!(status.last_error.unwrap().contains("cannot reach"));
+
+    server.resume().await;
+    let report = ada.sync().await.unwrap();
+    assert_eq!((report.events_acknowledged, report.pending), (12, 0));
+    bob.sync().await.unwrap();
+    let state = converged(&[&ada, &bob]).await;
+    assert!(
+        state
+            .sessions
+            .iter()
+            .any(|row| row.starts_with(&session.to_string()))
+    );
+    server.stop().await;
+}
+
+async fn an_edit_of_someone_elses_flow_is_refused_and_the_team_head_restored(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (ada, bob, vic) = (Device::new(), Device::new(), Device::new());
+    ada.login(&server, "ada@contoso.example").await;
+    bob.login(&server, "bob@contoso.example").await;
+    vic.login(&server, "vic@contoso.example").await;
+    ada.import(flow()).await;
+    ada.sync().await.unwrap();
+    bob.sync().await.unwrap();
+
+    // Both edit the title offline; ada also edits a node, which does not clash.
+    let mut mine = flow();
+    mine.title = "VPN will not connect (Ada)".into();
+    mine.nodes[2].title = "Reinstall the VPN client from the portal".into();
+    ada.import(mine).await;
+    let mut theirs = flow();
+    theirs.title = "VPN will not connect (Bob)".into();
+    bob.import(theirs).await;
+
+    ada.sync().await.unwrap();
+    // Ada authored the flow and bob is an engineer, so his edit is refused for good...
+    let report = bob.sync().await.unwrap();
+    assert_eq!(
+        report.mutations_rejected, 1,
+        "engineers change only flows they author"
+    );
+    // ...and his local head follows the team's again once nothing of his is queued.
+    assert_eq!(bob.title().await, "VPN will not connect (Ada)");
+    server.stop().await;
+}
+
+async fn an_authors_stale_edit_is_merged_and_the_clash_resolved(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    // Two devices of the same author, and a reader.
+    let (laptop, desktop, vic) = (Device::new(), Device::new(), Device::new());
+    laptop.login(&server, "ada@contoso.example").await;
+    desktop.login(&server, "ada@contoso.example").await;
+    vic.login(&server, "vic@contoso.example").await;
+    laptop.import(flow()).await;
+    laptop.sync().await.unwrap();
+    desktop.sync().await.unwrap();
+
+    let mut first = flow();
+    first.title = "VPN will not connect (laptop)".into();
+    first.nodes[2].title = "Reinstall the VPN client from the portal".into();
+    laptop.import(first).await;
+    let mut second = flow();
+    second.title = "VPN will not connect (desktop)".into();
+    second.nodes[1].title = "Fix Wi-Fi or cable first".into();
+    desktop.import(second).await;
+
+    laptop.sync().await.unwrap();
+    let report = desktop.sync().await.unwrap();
+    assert_eq!(report.mutations_rejected, 0);
+    assert_eq!(report.conflicts, 1);
+    for device in [&laptop, &desktop, &vic] {
+        device.sync().await.unwrap();
+    }
+    let state = converged(&[&laptop, &desktop, &vic]).await;
+    assert_eq!(state.conflicts.len(), 1);
+    // The merged head keeps the laptop's title (first to reach the team) and both node edits.
+    let document = vic
+        .with(|replica| {
+            replica
+                .flow(Uuid::parse_str(FLOW_ID).unwrap())
+                .unwrap()
+                .document
+        })
+        .await;
+    assert_eq!(document.title, "VPN will not connect (laptop)");
+    assert_eq!(document.nodes[1].title, "Fix Wi-Fi or cable first");
+    assert_eq!(
+        document.nodes[2].title,
+        "Reinstall the VPN client from the portal"
+    );
+    let conflict = vic
+        .with(|replica| replica.conflicts(false).unwrap().remove(0))
+        .await;
+    assert_eq!(conflict.conflict.path, "/title");
+    assert_eq!(
+        conflict.conflict.other,
+        Some("VPN will not connect (desktop)".into())
+    );
+
+    let id = conflict.id;
+
+    // The author keeps the desktop's value: a new version, and the conflict closed everywhere.
+    desktop
+        .with(move |replica| replica.resolve_conflict(id, Keep::Mine).unwrap())
+        .await;
+    desktop.sync().await.unwrap();
+    laptop.sync().await.unwrap();
+    assert_eq!(laptop.title().await, "VPN will not connect (desktop)");
+    let open = laptop
+        .with(|replica| replica.conflicts(false).unwrap().len())
+        .await;
+    assert_eq!(open, 0);
+    server.stop().await;
+}
+
+/// The client says clearly when it is not logged in, and loses nothing.
+#[tokio::test]
+async fn syncing_without_a_login_says_what_to_do() {
+    let device = Device::new();
+    device.import(flow()).await;
+    let error = device.sync().await.unwrap_err();
+    assert!(error.to_string().contains("rf login"), "{error}");
+}
+
+on_every_backend!(
+    flows_and_sessions_converge_across_three_replicas,
+    a_session_recorded_while_the_server_is_down_arrives_later,
+    an_edit_of_someone_elses_flow_is_refused_and_the_team_head_restored,
+    an_authors_stale_edit_is_merged_and_the_clash_resolved
+);

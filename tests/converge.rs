@@ -5,7 +5,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -15,7 +14,7 @@ use rf_core::{Flow, Outcome};
 use rf_replica::client::{self, ClientOptions, SyncReport};
 use rf_replica::tokens::FileTokenStore;
 use rf_replica::{Replica, ReplicaError, WriteSource};
-use rf_tests::{Backend, PASSWORD, TestServer, on_every_backend};
+use rf_tests::{Backend, Fingerprint, PASSWORD, TestServer, fingerprint, on_every_backend};
 use uuid::Uuid;
 
 const FLOW_ID: &str = "5b7c1d2e-3f40-4a51-8b62-7c8d9e0f1a2b";
@@ -142,38 +141,8 @@ impl Device {
         .await
     }
 
-    /// Everything that must be identical on every replica once they have all synced.
     async fn fingerprint(&self) -> Fingerprint {
-        self.with(|replica| {
-            let connection = replica.connection();
-            let rows = |sql: &str| -> BTreeSet<String> {
-                let mut statement = connection.prepare(sql).unwrap();
-                statement
-                    .query_map([], |row| row.get::<_, String>(0))
-                    .unwrap()
-                    .map(Result::unwrap)
-                    .collect()
-            };
-            Fingerprint {
-                heads: rows(
-                    "SELECT f.id || ' ' || v.content_hash || ' ' || f.title FROM flows f
-                     JOIN flow_versions v ON v.flow_id = f.id AND v.version = f.latest_version",
-                ),
-                versions: rows("SELECT flow_id || ' ' || content_hash FROM flow_versions"),
-                events: rows(
-                    "SELECT device_id || ' ' || device_seq || ' ' || session_id || ' ' || session_seq || ' ' || payload
-                     FROM session_events",
-                ),
-                sessions: rows(
-                    "SELECT id || ' ' || status || ' ' || COALESCE(outcome, '') || ' ' || event_count FROM sessions",
-                ),
-                conflicts: rows(
-                    "SELECT id || ' ' || path || ' ' || COALESCE(resolution, 'open') FROM conflicts",
-                ),
-                pending: replica.sync_backlog().unwrap().pending(),
-            }
-        })
-        .await
+        self.with(|replica| fingerprint(replica)).await
     }
 
     async fn title(&self) -> String {
@@ -186,16 +155,6 @@ impl Device {
         })
         .await
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Fingerprint {
-    heads: BTreeSet<String>,
-    versions: BTreeSet<String>,
-    events: BTreeSet<String>,
-    sessions: BTreeSet<String>,
-    conflicts: BTreeSet<String>,
-    pending: u64,
 }
 
 async fn converged(devices: &[&Device]) -> Fingerprint {

@@ -117,7 +117,7 @@ async fn a_gap_holds_acknowledgement_until_it_is_filled(backend: Backend) {
     let server = TestServer::start(backend).await;
     let token = server.token("ada@contoso.example").await;
     let dir = tempfile::tempdir().unwrap();
-    let (replica, _) = replica_with_session(dir.path());
+    let (mut replica, _) = replica_with_session(dir.path());
     let batch = replica.next_push(0, 100).unwrap().unwrap();
     // Events 3..9 arrive first (reordered in transit): stored, but nothing is acknowledged.
     let mut late = batch.clone();
@@ -137,7 +137,7 @@ async fn nobody_writes_what_is_not_theirs(backend: Backend) {
     let server = TestServer::start(backend).await;
     let ada = server.token("ada@contoso.example").await;
     let dir = tempfile::tempdir().unwrap();
-    let (replica, _) = replica_with_session(dir.path());
+    let (mut replica, _) = replica_with_session(dir.path());
     let batch = replica.next_push(0, 100).unwrap().unwrap();
 
     // Viewers read only.

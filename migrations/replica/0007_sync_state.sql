@@ -42,6 +42,12 @@ CREATE TABLE pulled_events (
 );
 CREATE INDEX pulled_events_by_session ON pulled_events (session_id, session_seq);
 
--- The team's head of each flow as last pulled (a version id), so a local edit the server
--- refused can fall back to it.
+-- The team's head of each flow (a version id) and the team sequence number it was read at: only
+-- ever replaced by a newer one, from a pull page or a push answer. A flow with nothing of its
+-- own queued follows it.
 ALTER TABLE flows ADD COLUMN team_head TEXT;
+ALTER TABLE flows ADD COLUMN team_head_seq INTEGER NOT NULL DEFAULT 0;
+
+-- Highest outbox mutation number ever handed to a push. A server may report mutations settled
+-- beyond the batch it answers (an earlier push whose answer was lost), never beyond this.
+ALTER TABLE device ADD COLUMN sent_mutation_id INTEGER NOT NULL DEFAULT 0;

@@ -372,6 +372,7 @@ async fn push<S: Store>(
         mutations_settled_through: settled.last_mutation_id,
         rejected: settled.rejected,
         events_acknowledged_through: settled.events_acknowledged_through,
+        heads: settled.heads,
     }))
 }
 

@@ -426,6 +426,24 @@ impl Store for PostgresStore {
             .bind(acked)
             .execute(&mut *transaction)
             .await?;
+        let mut heads = Vec::new();
+        for flow_id in batch.flows_touched() {
+            let row = sqlx::query(
+                "SELECT head_version, author_id, team_seq FROM flows WHERE team_id = $1 AND flow_id = $2",
+            )
+            .bind(&team)
+            .bind(flow_id.to_string())
+            .fetch_optional(&mut *transaction)
+            .await?;
+            if let Some(row) = row {
+                heads.push(PulledFlow {
+                    flow_id,
+                    head: version_at(&row, 0)?,
+                    author_id: uuid_at(&row, 1)?,
+                    team_seq: row.try_get(2)?,
+                });
+            }
+        }
         transaction.commit().await?;
         Ok(PushSettled {
             last_mutation_id,
@@ -433,6 +451,7 @@ impl Store for PostgresStore {
             events_acknowledged_through: acked,
             events_stored: stored,
             conflicts,
+            heads,
         })
     }
 

@@ -91,6 +91,25 @@ pub struct PushSettled {
     pub events_stored: usize,
     /// Conflicts this push recorded.
     pub conflicts: usize,
+    /// The current head of every flow the batch's flow versions were for.
+    pub heads: Vec<rf_core::sync::PulledFlow>,
+}
+
+impl PushBatch {
+    /// The flows the batch's `put_version` mutations are for, each once.
+    pub fn flows_touched(&self) -> Vec<Uuid> {
+        let mut flows: Vec<Uuid> = self
+            .mutations
+            .iter()
+            .filter_map(|(_, checked)| match checked {
+                Checked::Put { document, .. } => Some(document.flow_id),
+                _ => None,
+            })
+            .collect();
+        flows.sort();
+        flows.dedup();
+        flows
+    }
 }
 
 /// One validated push: mutations in order with their checks, the flow documents its sessions
@@ -810,6 +829,24 @@ impl SqliteStore {
             "UPDATE devices SET acked_event_seq = ?2 WHERE device_id = ?1",
             params![device, acked],
         )?;
+        let mut heads = Vec::new();
+        for flow_id in batch.flows_touched() {
+            let head = transaction
+                .query_row(
+                    "SELECT head_version, author_id, team_seq FROM flows WHERE team_id = ?1 AND flow_id = ?2",
+                    params![team, flow_id.to_string()],
+                    |row| {
+                        Ok(rf_core::sync::PulledFlow {
+                            flow_id,
+                            head: version_column(row, 0)?,
+                            author_id: uuid_column(row, 1)?,
+                            team_seq: row.get(2)?,
+                        })
+                    },
+                )
+                .optional()?;
+            heads.extend(head);
+        }
         transaction.commit()?;
         Ok(PushSettled {
             last_mutation_id,
@@ -817,6 +854,7 @@ impl SqliteStore {
             events_acknowledged_through: acked,
             events_stored: stored,
             conflicts,
+            heads,
         })
     }
 

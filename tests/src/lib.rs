@@ -50,9 +50,14 @@ pub async fn fresh_postgres_database() -> String {
     format!("{server}/{name}")
 }
 
+/// One argon2 hash of [`PASSWORD`] for every seeded account: hashing is deliberately slow, and
+/// the simulation starts hundreds of servers.
+static PASSWORD_HASH: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| hash_password(PASSWORD).unwrap());
+
 async fn seed(store: &impl Store) {
     for (email, team, role) in ACCOUNTS {
-        let password_hash = hash_password(PASSWORD).unwrap();
+        let password_hash = PASSWORD_HASH.clone();
         let user = NewUser {
             email: (*email).into(),
             team: (*team).into(),
@@ -149,6 +154,56 @@ impl TestServer {
             shutdown,
         ));
         self.stop = Some(stop);
+    }
+
+    /// An access token for one of [`ACCOUNTS`] issued straight by the store (no password check,
+    /// so no argon2): for tests that start many servers. The token is as real as a login's.
+    pub async fn issue_token(&self, email: &str) -> String {
+        use rf_sync_server::auth::{new_token, token_hash};
+        use rf_sync_server::store::IssuedTokens;
+        let access = new_token("rfa_");
+        let refresh = new_token("rfr_");
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let issued = IssuedTokens {
+            access_hash: token_hash(&access),
+            access_expires_at: now + 3600,
+            refresh_hash: token_hash(&refresh),
+            refresh_expires_at: now + 86_400,
+        };
+        match &self.running {
+            Running::Sqlite(store) => {
+                let (user, _) = store.credentials(email.into()).await.unwrap().unwrap();
+                store.create_login(user.id, issued, now).await.unwrap();
+            }
+            Running::Postgres(store) => {
+                let (user, _) = store.credentials(email.into()).await.unwrap().unwrap();
+                store.create_login(user.id, issued, now).await.unwrap();
+            }
+        }
+        access
+    }
+
+    /// A number read straight from the server's database, for a query built at run time.
+    pub async fn count_query(&self, sql: String) -> i64 {
+        match &self.database {
+            Database::Sqlite(path) => {
+                let connection = rusqlite::Connection::open_with_flags(
+                    path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                )
+                .unwrap();
+                connection.query_row(&sql, [], |row| row.get(0)).unwrap()
+            }
+            Database::Postgres(url) => {
+                let pool = sqlx::PgPool::connect(url).await.unwrap();
+                let value: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+                pool.close().await;
+                value
+            }
+        }
     }
 
     /// An access token for one of [`ACCOUNTS`].
@@ -262,4 +317,44 @@ macro_rules! on_every_backend {
             })*
         }
     };
+}
+
+/// Everything that must be identical on every replica of a team once they have all synced:
+/// flow heads, versions, session logs and projections, conflicts; and what is still pending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    pub heads: std::collections::BTreeSet<String>,
+    pub versions: std::collections::BTreeSet<String>,
+    pub events: std::collections::BTreeSet<String>,
+    pub sessions: std::collections::BTreeSet<String>,
+    pub conflicts: std::collections::BTreeSet<String>,
+    pub pending: u64,
+}
+
+pub fn fingerprint(replica: &rf_replica::Replica) -> Fingerprint {
+    let connection = replica.connection();
+    let rows = |sql: &str| -> std::collections::BTreeSet<String> {
+        let mut statement = connection.prepare(sql).unwrap();
+        statement
+            .query_map([], |row| row.get::<_, String>(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    Fingerprint {
+        heads: rows(
+            "SELECT f.id || ' ' || v.content_hash || ' ' || f.title FROM flows f
+             JOIN flow_versions v ON v.flow_id = f.id AND v.version = f.latest_version",
+        ),
+        versions: rows("SELECT flow_id || ' ' || content_hash FROM flow_versions"),
+        events: rows(
+            "SELECT device_id || ' ' || device_seq || ' ' || session_id || ' ' || session_seq || ' ' || payload
+             FROM session_events",
+        ),
+        sessions: rows(
+            "SELECT id || ' ' || status || ' ' || COALESCE(outcome, '') || ' ' || event_count FROM sessions",
+        ),
+        conflicts: rows("SELECT id || ' ' || path || ' ' || COALESCE(resolution, 'open') FROM conflicts"),
+        pending: replica.sync_backlog().unwrap().pending(),
+    }
 }

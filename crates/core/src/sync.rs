@@ -523,6 +523,10 @@ pub struct PushResponse {
     pub rejected: Vec<Rejection>,
     /// Every event of this device up to this sequence number is stored on the server.
     pub events_acknowledged_through: i64,
+    /// The team's current head of every flow the batch's flow mutations touched, so the
+    /// replica learns at once what its edit became (accepted, merged or refused).
+    #[serde(default)]
+    pub heads: Vec<PulledFlow>,
 }
 
 /// The contiguous prefix of a device's events the server can acknowledge: the highest

@@ -171,7 +171,10 @@ impl Replica {
             )));
         }
         let mut report = PullReport::default();
-        for version in &page.versions {
+        // Rows at or below the mark were applied with an earlier page (a retried or stale
+        // answer): skipping them keeps a late copy from rolling a head back.
+        let fresh = |team_seq: i64| team_seq > mark;
+        for version in page.versions.iter().filter(|row| fresh(row.team_seq)) {
             let flow: Flow = serde_json::from_value(version.document.clone()).map_err(
                 ReplicaError::corrupt(format!("flow {} from the server", version.flow_id)),
             )?;
@@ -191,19 +194,9 @@ impl Replica {
                     .query_row("SELECT COUNT(*) FROM flow_versions", [], |row| row.get(0))?;
             report.versions += usize::from(after > before);
         }
-        for flow in &page.flows {
-            // A local change of this flow still queued wins locally until the server has it;
-            // the server merges it, and the merged head comes back on a later pull.
-            let queued: bool = transaction.query_row(
-                "SELECT EXISTS (SELECT 1 FROM outbox WHERE entity = 'flow' AND entity_id = ?1)",
-                [flow.flow_id.to_string()],
-                |row| row.get(0),
-            )?;
-            transaction.execute(
-                "UPDATE flows SET team_head = ?2 WHERE id = ?1",
-                params![flow.flow_id.to_string(), flow.head.to_string()],
-            )?;
-            if !queued && adopt_head(&transaction, flow.flow_id, flow.head)? {
+        for flow in page.flows.iter().filter(|row| fresh(row.team_seq)) {
+            record_team_head(&transaction, flow)?;
+            if follow_team_head(&transaction, flow.flow_id)? {
                 report.heads += 1;
             }
         }
@@ -215,7 +208,7 @@ impl Replica {
                  WHERE NOT EXISTS (SELECT 1 FROM session_events WHERE device_id = ?1 AND device_seq = ?2)
                  ON CONFLICT (device_id, device_seq) DO NOTHING",
             )?;
-            for event in &page.events {
+            for event in page.events.iter().filter(|row| fresh(row.team_seq)) {
                 let device = event.device_id.to_string();
                 if device == own {
                     continue;
@@ -233,7 +226,7 @@ impl Replica {
         for session in touched {
             report.events += admit_pulled_events(&transaction, session)?;
         }
-        for conflict in &page.conflicts {
+        for conflict in page.conflicts.iter().filter(|row| fresh(row.team_seq)) {
             store_conflict(&transaction, conflict)?;
             report.conflicts += 1;
         }
@@ -276,6 +269,42 @@ impl Replica {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+/// Remembers the team's head of a flow if it is newer than the one known.
+pub(crate) fn record_team_head(
+    transaction: &Transaction<'_>,
+    flow: &rf_core::sync::PulledFlow,
+) -> Result<()> {
+    transaction.execute(
+        "UPDATE flows SET team_head = ?2, team_head_seq = ?3 WHERE id = ?1 AND team_head_seq < ?3",
+        params![
+            flow.flow_id.to_string(),
+            flow.head.to_string(),
+            flow.team_seq
+        ],
+    )?;
+    Ok(())
+}
+
+/// A flow with nothing of its own queued shows the team's head. A local edit still queued wins
+/// locally until the server has it (the server merges it; the result comes back as a newer
+/// head). Returns whether the head moved.
+pub(crate) fn follow_team_head(transaction: &Transaction<'_>, flow_id: Uuid) -> Result<bool> {
+    let team_head: Option<String> = transaction
+        .query_row(
+            "SELECT f.team_head FROM flows f
+             JOIN flow_versions v ON v.flow_id = f.id AND v.version = f.latest_version
+             WHERE f.id = ?1 AND f.team_head IS NOT NULL AND f.team_head <> v.content_hash
+               AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.entity = 'flow' AND o.entity_id = f.id)",
+            [flow_id.to_string()],
+            |row| row.get(0),
+        )
+        .optional()?;
+    match team_head.map(|head| head.parse::<VersionId>()) {
+        Some(Ok(head)) => adopt_head(transaction, flow_id, head),
+        _ => Ok(false),
     }
 }
 

@@ -60,7 +60,7 @@ pub struct RejectedMutation {
 impl Replica {
     /// The next batch to push (oldest first), or `None` when nothing is pending.
     pub fn next_push(
-        &self,
+        &mut self,
         max_mutations: usize,
         max_events: usize,
     ) -> Result<Option<PushRequest>> {
@@ -126,6 +126,12 @@ impl Replica {
             return Ok(None);
         }
         let flow_versions = self.documents_for(&events)?;
+        if let Some(last) = mutations.last() {
+            self.connection.execute(
+                "UPDATE device SET sent_mutation_id = MAX(sent_mutation_id, ?1)",
+                [last.mutation_id],
+            )?;
+        }
         Ok(Some(PushRequest {
             protocol: PROTOCOL_VERSION,
             schema: migrate::latest_version(),
@@ -195,9 +201,14 @@ impl Replica {
             .mutations
             .last()
             .map_or(0, |mutation| mutation.mutation_id);
+        let ever_sent: i64 =
+            transaction.query_row("SELECT sent_mutation_id FROM device", [], |row| row.get(0))?;
         let settles_unsent: bool = transaction.query_row(
             "SELECT EXISTS (SELECT 1 FROM outbox WHERE mutation_id > ?1 AND mutation_id <= ?2)",
-            [highest_sent, response.mutations_settled_through],
+            [
+                highest_sent.max(ever_sent),
+                response.mutations_settled_through,
+            ],
             |row| row.get(0),
         )?;
         check_response(request, response, written, settles_unsent)?;
@@ -212,42 +223,15 @@ impl Replica {
                 params![rejection.mutation_id, rejection.reason, stamp],
             )?;
         }
-        let refused_flows: Vec<String> = {
-            let mut statement = transaction.prepare_cached(
-                "SELECT entity_id FROM outbox WHERE mutation_id = ?1 AND entity = 'flow'",
-            )?;
-            let mut flows = Vec::new();
-            for rejection in &response.rejected {
-                if let Some(flow) = statement
-                    .query_row([rejection.mutation_id], |row| row.get(0))
-                    .optional()?
-                {
-                    flows.push(flow);
-                }
-            }
-            flows
-        };
         let settled = transaction.execute(
             "DELETE FROM outbox WHERE mutation_id <= ?1",
             [response.mutations_settled_through],
         )?;
-        // A refused flow edit stays in `outbox_rejected` for the engineer; the flow itself goes
-        // back to the team's head, unless more local edits of it are still queued.
-        for flow in refused_flows {
-            let team_head: Option<String> = transaction
-                .query_row(
-                    "SELECT team_head FROM flows WHERE id = ?1
-                     AND NOT EXISTS (SELECT 1 FROM outbox WHERE entity = 'flow' AND entity_id = ?1)",
-                    [&flow],
-                    |row| row.get(0),
-                )
-                .optional()?
-                .flatten();
-            if let (Some(head), Ok(flow_id)) = (team_head, Uuid::parse_str(&flow))
-                && let Ok(head) = head.parse()
-            {
-                crate::flows::adopt_head(&transaction, flow_id, head)?;
-            }
+        // What the batch's flow edits became on the server (accepted, merged or refused): a
+        // flow with nothing more of its own queued now shows the team's head.
+        for head in &response.heads {
+            crate::pull::record_team_head(&transaction, head)?;
+            crate::pull::follow_team_head(&transaction, head.flow_id)?;
         }
         let after = before.max(response.events_acknowledged_through);
         transaction.execute("UPDATE device SET pushed_event_seq = ?1", [after])?;
@@ -296,9 +280,9 @@ impl Replica {
     }
 }
 
-/// A response may only settle mutations the request carried (or earlier ones: a server reports
-/// its whole settled prefix, also when the request carried no mutations), never one still
-/// waiting unsent in the outbox; and acknowledge only events this device has written: an
+/// A response may only settle mutations some push has carried (a server reports its whole
+/// settled prefix, which covers an earlier push whose answer was lost), never one that no push
+/// has sent yet; and acknowledge only events this device has written: an
 /// earlier push whose answer was lost may have stored more than this request holds, and saying
 /// so is right (refusing it would wedge the queue).
 fn check_response(

@@ -89,6 +89,7 @@ fn batches_come_out_in_order_and_acknowledgements_remove_them() {
         mutations_settled_through: 2,
         rejected: vec![],
         events_acknowledged_through: 3,
+        heads: vec![],
     };
     let report = replica.apply_push_response(&batch, &response).unwrap();
     assert_eq!(
@@ -115,6 +116,7 @@ fn batches_come_out_in_order_and_acknowledgements_remove_them() {
                 mutations_settled_through: 3,
                 rejected: vec![],
                 events_acknowledged_through: 5,
+                heads: vec![],
             },
         )
         .unwrap();
@@ -136,6 +138,7 @@ fn a_partial_event_acknowledgement_resends_the_rest() {
                 mutations_settled_through: 0,
                 rejected: vec![],
                 events_acknowledged_through: 2,
+                heads: vec![],
             },
         )
         .unwrap();
@@ -155,6 +158,7 @@ fn rejections_are_kept_visible_and_do_not_wedge_the_queue() {
             reason: "viewers cannot change flows".into(),
         }],
         events_acknowledged_through: 0,
+        heads: vec![],
     };
     let report = replica.apply_push_response(&batch, &response).unwrap();
     assert_eq!((report.applied, report.rejected), (2, 1));
@@ -182,11 +186,13 @@ fn answers_that_settle_unsent_work_are_refused_and_change_nothing() {
             mutations_settled_through: 3,
             rejected: vec![],
             events_acknowledged_through: 0,
+            heads: vec![],
         },
         PushResponse {
             mutations_settled_through: 1,
             rejected: vec![],
             events_acknowledged_through: 6,
+            heads: vec![],
         },
         PushResponse {
             mutations_settled_through: 1,
@@ -195,6 +201,7 @@ fn answers_that_settle_unsent_work_are_refused_and_change_nothing() {
                 reason: "x".into(),
             }],
             events_acknowledged_through: 0,
+            heads: vec![],
         },
     ];
     for response in hostile {
@@ -220,6 +227,7 @@ fn an_answer_covering_more_than_this_batch_is_accepted_after_a_lost_reply() {
                 mutations_settled_through: 0,
                 rejected: vec![],
                 events_acknowledged_through: 5,
+                heads: vec![],
             },
         )
         .unwrap();

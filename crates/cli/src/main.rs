@@ -16,7 +16,7 @@ use rf_core::flow::MAX_FLOW_FILE_BYTES;
 use rf_core::session::{Choice, Command as SessionCommand, StartRequest};
 use rf_core::{Flow, Outcome};
 use rf_replica::client::{self, ClientOptions};
-use rf_replica::tokens::{FileTokenStore, TokenStore};
+use rf_replica::tokens::{FileTokenStore, KeyringTokenStore, TokenStore};
 use rf_replica::{Replica, ReplicaError, WriteSource};
 
 use crate::args::{
@@ -226,10 +226,7 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
 fn token_store(replica: &Replica, kind: TokenStoreKind) -> anyhow::Result<Box<dyn TokenStore>> {
     match kind {
         TokenStoreKind::File => Ok(Box::new(FileTokenStore::in_data_dir(replica.data_dir()))),
-        TokenStoreKind::Keyring => Err(anyhow!(
-            "this build cannot use the OS keyring yet; to keep the login in a file only you can read, \
-             pass --token-store file (or set RF_TOKEN_STORE=file)"
-        )),
+        TokenStoreKind::Keyring => Ok(Box::new(KeyringTokenStore::for_device(replica.device_id()))),
     }
 }
 

@@ -469,3 +469,66 @@ fn status_counts_what_is_waiting_for_the_server() {
             .contains("pending: 5 (2 flow/pin changes, 3 session events)")
     );
 }
+
+/// `rf` with the login commands' token store left at its default (the keyring), under the given
+/// D-Bus session address.
+fn rf_with_session_bus(rf: &Rf, bus: &str, args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_rf"))
+        .arg("--data-dir")
+        .arg(rf.data.path())
+        .args(args)
+        .env("RF_ENGINEER", "Ada Lovelace")
+        .env("DBUS_SESSION_BUS_ADDRESS", bus)
+        .env_remove("RF_DATA_DIR")
+        .env_remove("RF_TOKEN_STORE")
+        // Without a display, libdbus cannot try to start a session bus of its own.
+        .env_remove("DISPLAY")
+        .output()
+        .unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+#[test]
+fn without_a_secret_service_the_keyring_is_refused_and_the_file_store_is_offered() {
+    let rf = Rf::new();
+    let nowhere = rf.data.path().join("no-such-bus-socket");
+    let bus = format!("unix:path={}", nowhere.display());
+
+    let run = rf_with_session_bus(&rf, &bus, &["logout"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("the OS keyring is not available"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--token-store file"), "{}", run.stderr);
+    assert!(run.stderr.contains("RF_TOKEN_STORE=file"), "{}", run.stderr);
+    assert!(
+        !rf.data.path().join("login.json").exists(),
+        "the keyring never falls back to a file by itself"
+    );
+
+    // The file store is one flag away and needs no keyring.
+    let run = rf_with_session_bus(&rf, &bus, &["logout", "--token-store", "file"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, "not logged in\n");
+}
+
+#[test]
+fn logout_through_the_keyring_on_a_fresh_replica_finds_no_login() {
+    // Needs a Secret Service: `./dev test` provides one and sets RF_TEST_KEYRING.
+    if std::env::var_os("RF_TEST_KEYRING").is_none() {
+        eprintln!("skipped: RF_TEST_KEYRING is unset (`./dev test` sets it)");
+        return;
+    }
+    let rf = Rf::new();
+    assert_eq!(
+        rf.ok(&["logout", "--token-store", "keyring"]),
+        "not logged in\n"
+    );
+}

@@ -44,6 +44,19 @@ pub enum ReplicaError {
     Offline(String),
     #[error("{0}; log in again with `rf login --server URL --email E`")]
     LoginRequired(String),
+    /// No usable OS keyring: no Secret Service on the session bus, a locked keyring, a refused
+    /// prompt. The login is never moved to a file silently; the user chooses that.
+    #[error(
+        "the OS keyring is not available ({reason}); to keep the login in a file only you can read \
+         (mode 0600), pass --token-store file or set RF_TOKEN_STORE=file"
+    )]
+    KeyringUnavailable { reason: String },
+    /// The keyring answered, but refused the request (several matching entries, say).
+    #[error("the OS keyring could not {action}: {reason}")]
+    Keyring {
+        action: &'static str,
+        reason: String,
+    },
     /// The server refused a request for a reason retrying cannot fix.
     #[error("the sync server refused ({status} {code}): {message}")]
     Server {

@@ -1,13 +1,15 @@
 //! Where a replica keeps its login: the access token and the rotating refresh token.
 //!
-//! The OS keyring is the place for them; where none exists, a file readable only by the user
-//! (mode 0600) is used, but only when the user chose it (`--token-store file` or
-//! `RF_TOKEN_STORE=file`), never silently.
+//! The OS keyring (the Secret Service on Linux) is the place for them: [`KeyringTokenStore`].
+//! Where none exists, a file readable only by the user (mode 0600), [`FileTokenStore`], is
+//! used, but only when the user chose it (`--token-store file` or `RF_TOKEN_STORE=file`),
+//! never silently.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::error::{ReplicaError, Result};
 
@@ -38,6 +40,112 @@ pub trait TokenStore {
     fn delete(&self) -> Result<bool>;
     /// Where the tokens are, for people.
     fn describe(&self) -> String;
+}
+
+/// The Secret Service attribute `service` of every login entry; `username` is the
+/// [`KeyringTokenStore::account`].
+pub const KEYRING_SERVICE: &str = "dev.resolutionflow.sync";
+
+/// Tokens in the OS keyring: the whole [`Credentials`] as one JSON secret, in the entry
+/// ([`KEYRING_SERVICE`], `replica-<device id>`). Each data directory has its own device id, so
+/// two data directories on one machine keep separate logins.
+///
+/// A keyring that cannot be reached, or stays locked, is an error
+/// ([`ReplicaError::KeyringUnavailable`]) that names the file store as the user's choice; this
+/// store never falls back to a file by itself.
+#[derive(Debug, Clone)]
+pub struct KeyringTokenStore {
+    account: String,
+}
+
+impl KeyringTokenStore {
+    /// The login entry of the replica whose device id this is.
+    pub fn for_device(device_id: Uuid) -> KeyringTokenStore {
+        KeyringTokenStore {
+            account: format!("replica-{device_id}"),
+        }
+    }
+
+    /// The entry's user name (the Secret Service attribute `username`).
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    /// The Secret Service entry, named explicitly rather than through keyring's default
+    /// store, which on a platform without a back end is an in-memory mock that would lose the
+    /// login at exit without a word.
+    #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
+    fn entry(&self) -> Result<keyring::Entry> {
+        let credential = keyring::secret_service::SsCredential::new_with_target(
+            None,
+            KEYRING_SERVICE,
+            &self.account,
+        )
+        .map_err(|error| keyring_error("name the login's entry", error))?;
+        Ok(keyring::Entry::new_with_credential(Box::new(credential)))
+    }
+
+    #[cfg(not(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd")))]
+    fn entry(&self) -> Result<keyring::Entry> {
+        Err(ReplicaError::KeyringUnavailable {
+            reason: "this build of rf reaches the OS keyring only through the Secret Service \
+                     (Linux and the BSDs)"
+                .into(),
+        })
+    }
+}
+
+impl TokenStore for KeyringTokenStore {
+    fn load(&self) -> Result<Option<Credentials>> {
+        let secret = match self.entry()?.get_secret() {
+            Ok(secret) => secret,
+            Err(keyring::Error::NoEntry) => return Ok(None),
+            Err(error) => return Err(keyring_error("read the login", error)),
+        };
+        serde_json::from_slice(&secret).map(Some).map_err(|error| {
+            ReplicaError::LoginRequired(format!(
+                "the login saved in the OS keyring (service {KEYRING_SERVICE}, account {}) is not \
+                 valid JSON ({error})",
+                self.account
+            ))
+        })
+    }
+
+    fn save(&self, credentials: &Credentials) -> Result<()> {
+        let secret = serde_json::to_vec(credentials).map_err(ReplicaError::corrupt("the login"))?;
+        self.entry()?
+            .set_secret(&secret)
+            .map_err(|error| keyring_error("save the login", error))
+    }
+
+    fn delete(&self) -> Result<bool> {
+        match self.entry()?.delete_credential() {
+            Ok(()) => Ok(true),
+            Err(keyring::Error::NoEntry) => Ok(false),
+            Err(error) => Err(keyring_error("remove the login", error)),
+        }
+    }
+
+    fn describe(&self) -> String {
+        "the OS keyring (Secret Service)".into()
+    }
+}
+
+/// Failures to reach the keyring at all (no Secret Service on the session bus, no session bus,
+/// a locked collection, a dismissed prompt) make it unavailable; anything else is the keyring
+/// refusing this one request.
+fn keyring_error(action: &'static str, error: keyring::Error) -> ReplicaError {
+    match error {
+        keyring::Error::PlatformFailure(_) | keyring::Error::NoStorageAccess(_) => {
+            ReplicaError::KeyringUnavailable {
+                reason: error.to_string(),
+            }
+        }
+        other => ReplicaError::Keyring {
+            action,
+            reason: other.to_string(),
+        },
+    }
 }
 
 /// Tokens in a file only the user can read, written atomically (temporary file, fsync,

@@ -40,6 +40,7 @@ fn fast() -> ClientOptions {
         backoff: Duration::from_millis(20),
         max_wait: Duration::from_millis(200),
         timeout: Duration::from_secs(10),
+        ..ClientOptions::default()
     }
 }
 

@@ -177,7 +177,7 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
         }
         Command::Sync { json, store } => {
             let tokens = token_store(&replica, store.kind)?;
-            let report = client::sync(&mut replica, tokens.as_ref(), ClientOptions::default())?;
+            let report = client::sync(&mut replica, tokens.as_ref(), sync_options())?;
             if json {
                 write_json(out, &report)?;
             } else {
@@ -220,6 +220,25 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
         }
         Command::Conflicts { command } => run_conflicts(&mut replica, command, out),
     }
+}
+
+/// Client settings, with the batch sizes tunable for slow links: `RF_SYNC_BATCH` (session
+/// events per push request) and `RF_SYNC_PAGE` (team changes per pull page).
+fn sync_options() -> ClientOptions {
+    let mut options = ClientOptions::default();
+    let number = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .and_then(|value| value.parse::<usize>().ok())
+    };
+    if let Some(batch) = number("RF_SYNC_BATCH") {
+        options.push_events = batch;
+        options.push_mutations = batch;
+    }
+    if let Some(page) = number("RF_SYNC_PAGE") {
+        options.pull_limit = i64::try_from(page).unwrap_or(i64::MAX);
+    }
+    options
 }
 
 /// The token store the user chose. The keyring is the default; the file only when asked for.

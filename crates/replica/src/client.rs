@@ -32,6 +32,11 @@ pub struct ClientOptions {
     /// Longest wait, whatever `Retry-After` asks.
     pub max_wait: Duration,
     pub timeout: Duration,
+    /// Outbox mutations and session events per push request.
+    pub push_mutations: usize,
+    pub push_events: usize,
+    /// Team changes per pull page.
+    pub pull_limit: i64,
 }
 
 impl Default for ClientOptions {
@@ -41,6 +46,9 @@ impl Default for ClientOptions {
             backoff: Duration::from_millis(250),
             max_wait: Duration::from_secs(30),
             timeout: Duration::from_secs(30),
+            push_mutations: PUSH_MUTATIONS,
+            push_events: PUSH_EVENTS,
+            pull_limit: PULL_LIMIT,
         }
     }
 }
@@ -382,11 +390,16 @@ fn sync_round(
     let credentials = store
         .load()?
         .ok_or_else(|| ReplicaError::LoginRequired("no saved login for this replica".into()))?;
+    let (push_mutations, push_events, pull_limit) = (
+        options.push_mutations.clamp(1, PUSH_MUTATIONS),
+        options.push_events.clamp(1, PUSH_EVENTS),
+        options.pull_limit.clamp(1, PULL_LIMIT),
+    );
     let client = SyncClient::new(&account.server_url, options)?;
     let mut session = Session { store, credentials };
     let mut report = SyncReport::default();
     let push_url = format!("{}/api/v1/sync/push", client.server_url());
-    while let Some(batch) = replica.next_push(PUSH_MUTATIONS, PUSH_EVENTS)? {
+    while let Some(batch) = replica.next_push(push_mutations, push_events)? {
         let answer: rf_core::sync::PushResponse = client
             .authorized(&mut session, |http, token| {
                 http.post(&push_url).bearer_auth(token).json(&batch)
@@ -410,7 +423,7 @@ fn sync_round(
             client.authorized(&mut session, |http, token| {
                 http.get(&pull_url).bearer_auth(token).query(&[
                     ("since", since.to_string()),
-                    ("limit", PULL_LIMIT.to_string()),
+                    ("limit", pull_limit.to_string()),
                     ("protocol", rf_core::sync::PROTOCOL_VERSION.to_string()),
                 ])
             })?;

@@ -95,8 +95,10 @@ struct ErrorBody {
     message: String,
 }
 
+/// Token expiry is kept in this device's clock (skewed or not), so it only ever compares
+/// with itself; the server checks expiry with its own clock.
 fn unix_now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
+    crate::now().unix_timestamp()
 }
 
 /// Normalises a server address: scheme required, no trailing slash.

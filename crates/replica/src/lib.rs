@@ -82,8 +82,18 @@ pub fn connect(path: &Path) -> Result<Connection> {
     Ok(rf_sqlite::connect(path)?)
 }
 
+/// The replica's clock: the system clock, shifted by `RF_CLOCK_SKEW_SECONDS` when that is set.
+/// The shift exists for the clock-skew tests: nothing in sync orders by this clock (the server's
+/// sequence numbers do), so a device whose clock is years off must change nothing.
 pub(crate) fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
+    static SKEW: std::sync::LazyLock<time::Duration> = std::sync::LazyLock::new(|| {
+        std::env::var("RF_CLOCK_SKEW_SECONDS")
+            .ok()
+            .and_then(|value| value.trim().parse::<i64>().ok())
+            .map_or(time::Duration::ZERO, time::Duration::seconds)
+    });
+    let system = OffsetDateTime::now_utc();
+    system.checked_add(*SKEW).unwrap_or(system)
 }
 
 pub(crate) fn timestamp(at: OffsetDateTime) -> String {

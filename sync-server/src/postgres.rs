@@ -140,20 +140,6 @@ async fn insert_tokens(
     Ok(())
 }
 
-async fn event_stored(
-    transaction: &mut Transaction<'_, Postgres>,
-    device: &str,
-    seq: i64,
-) -> StoreResult<bool> {
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM session_events WHERE device_id = $1 AND device_seq = $2)",
-    )
-    .bind(device)
-    .bind(seq)
-    .fetch_one(&mut **transaction)
-    .await?)
-}
-
 impl Store for PostgresStore {
     async fn create_user(&self, user: NewUser) -> StoreResult<User> {
         let mut transaction = self.pool.begin().await?;
@@ -374,52 +360,113 @@ impl Store for PostgresStore {
         for document in &batch.flow_versions {
             insert_version(&mut transaction, &team, &user, document, now).await?;
         }
-        let mut stored = 0;
-        for event in &batch.events {
-            let session = event.session_id.to_string();
+        // Ownership first: every session of the batch belongs to this user (or is new).
+        let mut sessions: Vec<String> = batch
+            .events
+            .iter()
+            .map(|event| event.session_id.to_string())
+            .collect();
+        sessions.sort();
+        sessions.dedup();
+        if !sessions.is_empty() {
             sqlx::query(
-                "INSERT INTO sessions (session_id, team_id, user_id, created_at) VALUES ($1, $2, $3, $4)
+                "INSERT INTO sessions (session_id, team_id, user_id, created_at)
+                 SELECT id, $2, $3, $4 FROM UNNEST($1::text[]) AS id
                  ON CONFLICT (session_id) DO NOTHING",
             )
-            .bind(&session)
+            .bind(&sessions)
             .bind(&team)
             .bind(&user_id)
             .bind(now)
             .execute(&mut *transaction)
             .await?;
-            let session_owner: String =
-                sqlx::query_scalar("SELECT user_id FROM sessions WHERE session_id = $1")
-                    .bind(&session)
-                    .fetch_one(&mut *transaction)
-                    .await?;
-            if session_owner != user_id {
+            let foreign: Option<String> = sqlx::query_scalar(
+                "SELECT session_id FROM sessions WHERE session_id = ANY($1) AND user_id <> $2 LIMIT 1",
+            )
+            .bind(&sessions)
+            .bind(&user_id)
+            .fetch_optional(&mut *transaction)
+            .await?;
+            if let Some(session) = foreign {
                 return Err(StoreError::Forbidden(format!(
                     "session {session} belongs to another engineer"
                 )));
             }
-            if event_stored(&mut transaction, &device, event.device_seq).await? {
-                continue;
-            }
-            let team_seq = next_team_seq(&mut transaction, &team).await?;
+        }
+        // Events already stored (a retried push) are looked up once; a number given twice in
+        // one batch counts once.
+        let numbers: Vec<i64> = batch.events.iter().map(|event| event.device_seq).collect();
+        let existing: Vec<i64> = if numbers.is_empty() {
+            Vec::new()
+        } else {
+            sqlx::query_scalar(
+                "SELECT device_seq FROM session_events WHERE device_id = $1 AND device_seq = ANY($2)",
+            )
+            .bind(&device)
+            .bind(&numbers)
+            .fetch_all(&mut *transaction)
+            .await?
+        };
+        let mut seen: std::collections::HashSet<i64> = existing.into_iter().collect();
+        let fresh: Vec<&rf_core::sync::PushedEvent> = batch
+            .events
+            .iter()
+            .filter(|event| seen.insert(event.device_seq))
+            .collect();
+        let stored = fresh.len();
+        if stored > 0 {
+            // One block of the team's numbers for the batch. The sequence row stays locked
+            // until commit, so numbers become visible in order.
+            let last: i64 = sqlx::query_scalar(
+                "INSERT INTO team_sequences (team_id, seq) VALUES ($1, $2)
+                 ON CONFLICT (team_id) DO UPDATE SET seq = team_sequences.seq + $2 RETURNING seq",
+            )
+            .bind(&team)
+            .bind(stored as i64)
+            .fetch_one(&mut *transaction)
+            .await?;
+            let first = last - stored as i64 + 1;
+            let device_seqs: Vec<i64> = fresh.iter().map(|event| event.device_seq).collect();
+            let session_ids: Vec<String> = fresh
+                .iter()
+                .map(|event| event.session_id.to_string())
+                .collect();
+            let session_seqs: Vec<i64> = fresh.iter().map(|event| event.session_seq).collect();
+            let team_seqs: Vec<i64> = (first..=last).collect();
+            let payloads: Vec<String> = fresh
+                .iter()
+                .map(|event| event.payload.to_string())
+                .collect();
             sqlx::query(
                 "INSERT INTO session_events (device_id, device_seq, session_id, session_seq, team_id, team_seq,
                                              payload, received_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                 SELECT $1, device_seq, session_id, session_seq, $2, team_seq, payload, $3
+                 FROM UNNEST($4::bigint[], $5::text[], $6::bigint[], $7::bigint[], $8::text[])
+                      AS batch (device_seq, session_id, session_seq, team_seq, payload)",
             )
             .bind(&device)
-            .bind(event.device_seq)
-            .bind(&session)
-            .bind(event.session_seq)
             .bind(&team)
-            .bind(team_seq)
-            .bind(event.payload.to_string())
             .bind(now)
+            .bind(&device_seqs)
+            .bind(&session_ids)
+            .bind(&session_seqs)
+            .bind(&team_seqs)
+            .bind(&payloads)
             .execute(&mut *transaction)
             .await?;
-            stored += 1;
         }
-        while event_stored(&mut transaction, &device, acked + 1).await? {
-            acked += 1;
+        let beyond: Vec<i64> = sqlx::query_scalar(
+            "SELECT device_seq FROM session_events WHERE device_id = $1 AND device_seq > $2 ORDER BY device_seq",
+        )
+        .bind(&device)
+        .bind(acked)
+        .fetch_all(&mut *transaction)
+        .await?;
+        for seq in beyond {
+            if seq != acked + 1 {
+                break;
+            }
+            acked = seq;
         }
         sqlx::query("UPDATE devices SET acked_event_seq = $2 WHERE device_id = $1")
             .bind(&device)

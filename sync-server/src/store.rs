@@ -500,14 +500,16 @@ fn next_team_seq(transaction: &rusqlite::Transaction<'_>, team: &str) -> rusqlit
     )
 }
 
-fn event_stored(
+/// Takes `count` consecutive numbers of the team's sequence; returns the last.
+fn reserve_team_seqs(
     transaction: &rusqlite::Transaction<'_>,
-    device: &str,
-    seq: i64,
-) -> rusqlite::Result<bool> {
+    team: &str,
+    count: i64,
+) -> rusqlite::Result<i64> {
     transaction.query_row(
-        "SELECT EXISTS (SELECT 1 FROM session_events WHERE device_id = ?1 AND device_seq = ?2)",
-        params![device, seq],
+        "INSERT INTO team_sequences (team_id, seq) VALUES (?1, ?2)
+         ON CONFLICT (team_id) DO UPDATE SET seq = seq + ?2 RETURNING seq",
+        params![team, count],
         |row| row.get(0),
     )
 }
@@ -795,35 +797,77 @@ impl SqliteStore {
         for document in &batch.flow_versions {
             insert_version(&transaction, &team, user, document, now)?;
         }
-        let mut stored = 0;
-        for event in &batch.events {
-            let session = event.session_id.to_string();
-            claim_session(&transaction, user, &session, now)?;
-            if event_stored(&transaction, &device, event.device_seq)? {
-                continue;
-            }
-            let team_seq = next_team_seq(&transaction, &team)?;
-            transaction.execute(
+        // Ownership first: every session of the batch belongs to this user (or is new).
+        let mut sessions: Vec<String> = batch
+            .events
+            .iter()
+            .map(|event| event.session_id.to_string())
+            .collect();
+        sessions.sort();
+        sessions.dedup();
+        for session in &sessions {
+            claim_session(&transaction, user, session, now)?;
+        }
+        // Events already stored (a retried push) are looked up once for the batch's range, and
+        // a number given twice in one batch counts once.
+        let (low, high) = batch
+            .events
+            .iter()
+            .fold((i64::MAX, i64::MIN), |(low, high), event| {
+                (low.min(event.device_seq), high.max(event.device_seq))
+            });
+        let mut seen: std::collections::HashSet<i64> = if batch.events.is_empty() {
+            std::collections::HashSet::new()
+        } else {
+            transaction
+                .prepare_cached(
+                    "SELECT device_seq FROM session_events WHERE device_id = ?1 AND device_seq BETWEEN ?2 AND ?3",
+                )?
+                .query_map(params![device, low, high], |row| row.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        let fresh: Vec<&rf_core::sync::PushedEvent> = batch
+            .events
+            .iter()
+            .filter(|event| seen.insert(event.device_seq))
+            .collect();
+        let stored = fresh.len();
+        if stored > 0 {
+            // One block of the team's numbers for the whole batch, in the batch's order.
+            let last = reserve_team_seqs(&transaction, &team, stored as i64)?;
+            let first = last - stored as i64 + 1;
+            let mut insert = transaction.prepare_cached(
                 "INSERT INTO session_events (device_id, device_seq, session_id, session_seq, team_id,
                                              team_seq, payload, received_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
+            )?;
+            for (offset, event) in fresh.iter().enumerate() {
+                insert.execute(params![
                     device,
                     event.device_seq,
-                    session,
+                    event.session_id.to_string(),
                     event.session_seq,
                     team,
-                    team_seq,
+                    first + offset as i64,
                     event.payload.to_string(),
                     now
-                ],
-            )?;
-            stored += 1;
+                ])?;
+            }
         }
         // Advance over everything stored without a gap, including events that arrived earlier
         // beyond a gap this push has now filled.
-        while event_stored(&transaction, &device, acked + 1)? {
-            acked += 1;
+        {
+            let mut beyond = transaction.prepare_cached(
+                "SELECT device_seq FROM session_events WHERE device_id = ?1 AND device_seq > ?2 ORDER BY device_seq",
+            )?;
+            let mut rows = beyond.query(params![device, acked])?;
+            while let Some(row) = rows.next()? {
+                let seq: i64 = row.get(0)?;
+                if seq != acked + 1 {
+                    break;
+                }
+                acked = seq;
+            }
         }
         transaction.execute(
             "UPDATE devices SET acked_event_seq = ?2 WHERE device_id = ?1",

@@ -20,7 +20,7 @@ use crate::{PullReport, Replica};
 pub const PUSH_MUTATIONS: usize = 500;
 pub const PUSH_EVENTS: usize = 2_000;
 /// Team changes per pull page.
-pub const PULL_LIMIT: i64 = 2_000;
+pub const PULL_LIMIT: i64 = 5_000;
 
 /// How a client retries what failed in transit.
 #[derive(Debug, Clone)]
@@ -374,30 +374,65 @@ pub fn sync(
     store: &dyn TokenStore,
     options: ClientOptions,
 ) -> Result<SyncReport> {
-    let result = sync_round(replica, store, options);
-    let note = result.as_ref().err().map(ToString::to_string);
-    // Best effort: the round's own error matters more than failing to note it.
-    let _ = replica.record_sync_result(note.as_deref());
-    result
+    let server_url = match replica.sync_account()? {
+        Some(account) => account.server_url,
+        None => {
+            return Err(ReplicaError::LoginRequired(
+                "this replica is not logged in".into(),
+            ));
+        }
+    };
+    Syncer::new(&server_url, options)?.sync(replica, store)
+}
+
+/// A sync client kept between rounds (the desktop's background sync), so its HTTP connections
+/// are reused.
+#[derive(Debug)]
+pub struct Syncer {
+    client: SyncClient,
+}
+
+impl Syncer {
+    pub fn new(server_url: &str, options: ClientOptions) -> Result<Syncer> {
+        Ok(Syncer {
+            client: SyncClient::new(server_url, options)?,
+        })
+    }
+
+    /// One full round (see [`sync`]).
+    pub fn sync(&self, replica: &mut Replica, store: &dyn TokenStore) -> Result<SyncReport> {
+        let result = sync_round(&self.client, replica, store);
+        if let Err(error) = &result {
+            // Best effort: the round's own error matters more than failing to note it.
+            let _ = replica.record_sync_result(Some(&error.to_string()));
+        }
+        result
+    }
 }
 
 fn sync_round(
+    client: &SyncClient,
     replica: &mut Replica,
     store: &dyn TokenStore,
-    options: ClientOptions,
 ) -> Result<SyncReport> {
     let account = replica
         .sync_account()?
         .ok_or_else(|| ReplicaError::LoginRequired("this replica is not logged in".into()))?;
+    if account.server_url != client.server_url() {
+        return Err(ReplicaError::LoginRequired(format!(
+            "this replica now syncs with {}",
+            account.server_url
+        )));
+    }
     let credentials = store
         .load()?
         .ok_or_else(|| ReplicaError::LoginRequired("no saved login for this replica".into()))?;
+    let options = &client.options;
     let (push_mutations, push_events, pull_limit) = (
         options.push_mutations.clamp(1, PUSH_MUTATIONS),
         options.push_events.clamp(1, PUSH_EVENTS),
         options.pull_limit.clamp(1, PULL_LIMIT),
     );
-    let client = SyncClient::new(&account.server_url, options)?;
     let mut session = Session { store, credentials };
     let mut report = SyncReport::default();
     let push_url = format!("{}/api/v1/sync/push", client.server_url());

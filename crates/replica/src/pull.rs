@@ -200,31 +200,31 @@ impl Replica {
                 report.heads += 1;
             }
         }
-        let mut touched = std::collections::BTreeSet::new();
-        {
-            let mut stash = transaction.prepare_cached(
-                "INSERT INTO pulled_events (device_id, device_seq, session_id, session_seq, payload)
-                 SELECT ?1, ?2, ?3, ?4, ?5
-                 WHERE NOT EXISTS (SELECT 1 FROM session_events WHERE device_id = ?1 AND device_seq = ?2)
-                 ON CONFLICT (device_id, device_seq) DO NOTHING",
-            )?;
-            for event in page.events.iter().filter(|row| fresh(row.team_seq)) {
-                let device = event.device_id.to_string();
-                if device == own {
-                    continue;
-                }
-                stash.execute(params![
-                    device,
-                    event.device_seq,
-                    event.session_id.to_string(),
-                    event.session_seq,
-                    event.payload.to_string()
-                ])?;
-                touched.insert(event.session_id);
+        // Other devices' events, by session, in the page's order.
+        let mut by_session: std::collections::BTreeMap<Uuid, Vec<Pulled>> =
+            std::collections::BTreeMap::new();
+        for event in page.events.iter().filter(|row| fresh(row.team_seq)) {
+            let device = event.device_id.to_string();
+            if device == own {
+                continue;
             }
+            let parsed: SessionEvent = serde_json::from_value(event.payload.clone()).map_err(
+                ReplicaError::corrupt(format!("a pulled event of session {}", event.session_id)),
+            )?;
+            by_session
+                .entry(event.session_id)
+                .or_default()
+                .push(Pulled {
+                    device,
+                    device_seq: event.device_seq,
+                    session_seq: event.session_seq,
+                    payload: event.payload.to_string(),
+                    event: parsed,
+                    stashed: false,
+                });
         }
-        for session in touched {
-            report.events += admit_pulled_events(&transaction, session)?;
+        for (session, events) in by_session {
+            report.events += admit_pulled_events(&transaction, session, events)?;
         }
         for conflict in page.conflicts.iter().filter(|row| fresh(row.team_seq)) {
             store_conflict(&transaction, conflict)?;
@@ -234,6 +234,13 @@ impl Replica {
             "UPDATE sync_state SET pulled_seq = MAX(pulled_seq, ?1)",
             [page.until],
         )?;
+        if page.until >= page.latest {
+            // The round's last page: this replica has everything the team had a moment ago.
+            transaction.execute(
+                "UPDATE sync_state SET last_sync_at = ?1, last_error = NULL",
+                [timestamp(now())],
+            )?;
+        }
         transaction.commit()?;
         Ok(report)
     }
@@ -333,10 +340,25 @@ fn store_conflict(transaction: &Transaction<'_>, conflict: &PulledConflict) -> R
     Ok(())
 }
 
-/// Moves a session's stashed events into its log while they continue it without a gap, and
-/// rewrites its projection. Events that would not replay (a log this build cannot read) stay
-/// stashed, so nothing is lost. Returns how many joined the log.
-fn admit_pulled_events(transaction: &Transaction<'_>, session: Uuid) -> Result<usize> {
+/// An event of another device, from a page or from the stash.
+struct Pulled {
+    device: String,
+    device_seq: i64,
+    session_seq: i64,
+    payload: String,
+    event: SessionEvent,
+    stashed: bool,
+}
+
+/// Adds a session's events to its log while they continue it without a gap, and rewrites its
+/// projection; the rest wait in `pulled_events` for what comes before them (the server may
+/// store a device's events out of order). Events that would not replay (a log this build
+/// cannot read) wait too, so nothing is lost. Returns how many joined the log.
+fn admit_pulled_events(
+    transaction: &Transaction<'_>,
+    session: Uuid,
+    mut candidates: Vec<Pulled>,
+) -> Result<usize> {
     let id = session.to_string();
     let next: i64 = transaction.query_row(
         "SELECT COALESCE(MAX(session_seq) + 1, 0) FROM session_events WHERE session_id = ?1",
@@ -346,69 +368,114 @@ fn admit_pulled_events(transaction: &Transaction<'_>, session: Uuid) -> Result<u
     let stashed: Vec<(String, i64, i64, String)> = transaction
         .prepare_cached(
             "SELECT device_id, device_seq, session_seq, payload FROM pulled_events
-             WHERE session_id = ?1 AND session_seq >= ?2 ORDER BY session_seq",
+             WHERE session_id = ?1 AND session_seq >= ?2",
         )?
         .query_map(params![id, next], |row| {
             Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
         })?
         .collect::<rusqlite::Result<_>>()?;
-    let mut ready = Vec::new();
-    for (expected, row) in (next..).zip(stashed) {
-        if row.2 != expected {
-            break;
-        }
-        let event: SessionEvent = serde_json::from_str(&row.3).map_err(ReplicaError::corrupt(
+    for (device, device_seq, session_seq, payload) in stashed {
+        let event: SessionEvent = serde_json::from_str(&payload).map_err(ReplicaError::corrupt(
             format!("a pulled event of session {id}"),
         ))?;
-        ready.push((row, event));
-    }
-    if ready.is_empty() {
-        return Ok(0);
-    }
-    let mut events = load_events(transaction, session)?;
-    events.extend(ready.iter().map(|(_, event)| event.clone()));
-    let Ok(state) = SessionState::replay(&events) else {
-        return Ok(0);
-    };
-    // The session's flow version must be here for its projection row; the pushing replica
-    // sends it with the session, so it arrives in the same or an earlier page.
-    let version_here: bool = transaction.query_row(
-        "SELECT EXISTS (SELECT 1 FROM flow_versions WHERE flow_id = ?1 AND content_hash = ?2)",
-        params![
-            state.flow.flow_id.to_string(),
-            state.flow.version.to_string()
-        ],
-        |row| row.get(0),
-    )?;
-    if !version_here {
-        return Ok(0);
-    }
-    write_projection(transaction, session, &state)?;
-    let mut insert = transaction.prepare_cached(
-        "INSERT INTO session_events (device_id, device_seq, session_id, session_seq, kind, at, payload)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?;
-    let mut finished = false;
-    for ((device, device_seq, session_seq, payload), event) in &ready {
-        insert.execute(params![
+        candidates.push(Pulled {
             device,
             device_seq,
-            id,
             session_seq,
-            event.kind.name(),
-            timestamp(event.at),
-            payload
-        ])?;
-        transaction.execute(
-            "DELETE FROM pulled_events WHERE device_id = ?1 AND device_seq = ?2",
-            params![device, device_seq],
-        )?;
-        finished |= matches!(event.kind, EventKind::Finished { .. });
+            payload,
+            event,
+            stashed: true,
+        });
     }
-    if finished {
-        add_to_path_statistics(transaction, &state)?;
+    candidates.retain(|candidate| candidate.session_seq >= next);
+    candidates.sort_by(|a, b| {
+        (a.session_seq, !a.stashed, &a.device, a.device_seq).cmp(&(
+            b.session_seq,
+            !b.stashed,
+            &b.device,
+            b.device_seq,
+        ))
+    });
+    candidates.dedup_by(|later, earlier| {
+        later.device == earlier.device && later.device_seq == earlier.device_seq
+    });
+    let run = candidates
+        .iter()
+        .zip(next..)
+        .take_while(|(candidate, expected)| candidate.session_seq == *expected)
+        .count();
+    let mut admitted = 0;
+    if run > 0 {
+        let mut events = if next == 0 {
+            Vec::new()
+        } else {
+            load_events(transaction, session)?
+        };
+        events.extend(
+            candidates[..run]
+                .iter()
+                .map(|candidate| candidate.event.clone()),
+        );
+        // The session's flow version must be here for its projection row; the pushing replica
+        // sends it with the session, so it arrives in the same or an earlier page.
+        let admissible = match SessionState::replay(&events) {
+            Ok(state) => {
+                let version_here: bool = transaction.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM flow_versions WHERE flow_id = ?1 AND content_hash = ?2)",
+                    params![state.flow.flow_id.to_string(), state.flow.version.to_string()],
+                    |row| row.get(0),
+                )?;
+                version_here.then_some(state)
+            }
+            Err(_) => None,
+        };
+        if let Some(state) = admissible {
+            write_projection(transaction, session, &state)?;
+            let mut insert = transaction.prepare_cached(
+                "INSERT INTO session_events (device_id, device_seq, session_id, session_seq, kind, at, payload)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            let mut finished = false;
+            for candidate in &candidates[..run] {
+                insert.execute(params![
+                    candidate.device,
+                    candidate.device_seq,
+                    id,
+                    candidate.session_seq,
+                    candidate.event.kind.name(),
+                    timestamp(candidate.event.at),
+                    candidate.payload
+                ])?;
+                if candidate.stashed {
+                    transaction.execute(
+                        "DELETE FROM pulled_events WHERE device_id = ?1 AND device_seq = ?2",
+                        params![candidate.device, candidate.device_seq],
+                    )?;
+                }
+                finished |= matches!(candidate.event.kind, EventKind::Finished { .. });
+            }
+            if finished {
+                add_to_path_statistics(transaction, &state)?;
+            }
+            admitted = run;
+        }
     }
-    Ok(ready.len())
+    let mut stash = transaction.prepare_cached(
+        "INSERT INTO pulled_events (device_id, device_seq, session_id, session_seq, payload)
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (device_id, device_seq) DO NOTHING",
+    )?;
+    for candidate in &candidates[admitted..] {
+        if !candidate.stashed {
+            stash.execute(params![
+                candidate.device,
+                candidate.device_seq,
+                id,
+                candidate.session_seq,
+                candidate.payload
+            ])?;
+        }
+    }
+    Ok(admitted)
 }
 
 impl Replica {

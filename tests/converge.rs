@@ -351,6 +351,73 @@ async fn an_authors_stale_edit_is_merged_and_the_clash_resolved(backend: Backend
     server.stop().await;
 }
 
+/// A replica in background sync hears of a teammate's change by poke, long before its period.
+async fn a_change_reaches_a_watching_replica_by_poke(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (ada, bob) = (Device::new(), Device::new());
+    ada.login(&server, "ada@contoso.example").await;
+    bob.login(&server, "bob@contoso.example").await;
+    ada.import(flow()).await;
+    ada.sync().await.unwrap();
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let rounds = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let watcher = {
+        let (dir, stop, rounds) = (bob.path(), stop.clone(), rounds.clone());
+        let base = server.base.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut replica = Replica::open(&dir).unwrap();
+            let store = FileTokenStore::in_data_dir(&dir);
+            let syncer = client::Syncer::new(&base, fast()).unwrap();
+            let stopped = || stop.load(std::sync::atomic::Ordering::SeqCst);
+            let mut report = |result: &Result<SyncReport, ReplicaError>| {
+                assert!(result.is_ok(), "{result:?}");
+                rounds.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            };
+            // A period far longer than the test: only a poke can wake it in time.
+            syncer.watch(
+                &mut replica,
+                &store,
+                Duration::from_secs(600),
+                &stopped,
+                &mut report,
+            );
+        })
+    };
+    // Wait for the watcher's first round (it pulls the flow), then record a session.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while rounds.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the watcher never synced"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let session = ada.run_session("T-POKE").await;
+    ada.sync().await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let arrived = bob
+            .with(move |replica| replica.session(session).is_ok())
+            .await;
+        if arrived {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no poke woke the watcher"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Stop it: the flag, then a change to wake it one last time.
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    ada.run_session("T-WAKE").await;
+    ada.sync().await.unwrap();
+    watcher.await.unwrap();
+    // Shutdown ends open poke streams instead of waiting for them.
+    server.stop().await;
+}
+
 /// The client says clearly when it is not logged in, and loses nothing.
 #[tokio::test]
 async fn syncing_without_a_login_says_what_to_do() {
@@ -361,6 +428,7 @@ async fn syncing_without_a_login_says_what_to_do() {
 }
 
 on_every_backend!(
+    a_change_reaches_a_watching_replica_by_poke,
     flows_and_sessions_converge_across_three_replicas,
     a_session_recorded_while_the_server_is_down_arrives_later,
     an_edit_of_someone_elses_flow_is_refused_and_the_team_head_restored,

@@ -249,7 +249,37 @@ async fn malformed_pushes_and_old_clients_get_clear_answers(backend: Backend) {
     server.stop().await;
 }
 
+/// Many devices pushing sessions on the same flow version at once: every push is stored, the
+/// version once (on PostgreSQL the pushes run in parallel transactions).
+async fn concurrent_pushes_carrying_one_version_all_succeed(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut batches = Vec::new();
+    let mut dirs = Vec::new();
+    for _ in 0..8 {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut replica, _) = replica_with_session(dir.path());
+        let mut batch = replica.next_push(100, 100).unwrap().unwrap();
+        batch.mutations.clear(); // only the session and its flow document
+        assert_eq!(batch.flow_versions.len(), 1);
+        batches.push(batch);
+        dirs.push(dir);
+    }
+    let token = server.token("ada@contoso.example").await;
+    let pushes = batches.iter().map(|batch| push(&server, &token, batch));
+    for (status, body) in futures_util::future::join_all(pushes).await {
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(response(body).events_acknowledged_through, 9);
+    }
+    assert_eq!(server.count("SELECT COUNT(*) FROM flow_versions").await, 1);
+    assert_eq!(
+        server.count("SELECT COUNT(*) FROM session_events").await,
+        8 * 9
+    );
+    server.stop().await;
+}
+
 on_every_backend!(
+    concurrent_pushes_carrying_one_version_all_succeed,
     events_arrive_once_however_often_they_are_sent,
     a_gap_holds_acknowledgement_until_it_is_filled,
     nobody_writes_what_is_not_theirs,

@@ -15,6 +15,7 @@ use tower_http::trace::TraceLayer;
 use crate::auth::{LoginLimiter, new_token, token_hash, verify_password};
 use crate::error::AppError;
 use crate::flows::{check_mutation, check_session_version};
+use crate::poke::{Poke, Pokes};
 use crate::store::{IssuedTokens, MAX_PULL_LIMIT, PushBatch, Role, Rotation, Store, User};
 
 /// Largest request body accepted (sync batches are paged well below this).
@@ -45,6 +46,7 @@ pub struct AppState<S> {
     pub store: S,
     pub config: ApiConfig,
     pub limiter: Arc<LoginLimiter>,
+    pub pokes: Pokes,
 }
 
 impl<S: Store> AppState<S> {
@@ -53,10 +55,13 @@ impl<S: Store> AppState<S> {
             config.login_window,
             config.login_max_failures,
         ));
+        let pokes = Pokes::new();
+        store.forward_pokes(pokes.clone());
         AppState {
             store,
             config,
             limiter,
+            pokes,
         }
     }
 }
@@ -70,6 +75,7 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
         .route("/api/v1/me", get(me))
         .route("/api/v1/sync/push", post(push::<S>))
         .route("/api/v1/sync/pull", get(pull::<S>))
+        .route("/api/v1/sync/stream", get(stream::<S>))
         .fallback(not_found)
         // Enforced by the body extractors, so an oversized body gets the usual JSON error.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -359,7 +365,14 @@ async fn push<S: Store>(
         flow_versions,
         events: request.events,
     };
+    let team = user.team_id;
     let settled = state.store.push(user, batch, unix_now()).await?;
+    if settled.latest > settled.latest_before {
+        state.pokes.send(Poke {
+            team,
+            latest: settled.latest,
+        });
+    }
     tracing::info!(
         stored = settled.events_stored,
         acknowledged = settled.events_acknowledged_through,
@@ -413,4 +426,16 @@ async fn pull<S: Store>(
     }
     let page = state.store.pull(user, query.since, limit).await?;
     Ok(Json(page))
+}
+
+/// Server-sent events telling the team's online replicas to pull (see `poke.rs`). Every role of
+/// the team may listen; a poke carries no data of the team.
+#[tracing::instrument(skip_all, fields(route = "sync.stream", user = %user.id))]
+async fn stream<S: Store>(
+    State(state): State<AppState<S>>,
+    Authenticated(user): Authenticated,
+) -> Result<impl axum::response::IntoResponse, AppError> {
+    let receiver = state.pokes.subscribe();
+    let latest = state.store.team_latest(user.team_id).await?;
+    Ok(state.pokes.stream(user.team_id, latest, receiver))
 }

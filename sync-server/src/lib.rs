@@ -6,6 +6,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod flows;
+pub mod poke;
 pub mod postgres;
 pub mod store;
 
@@ -21,7 +22,12 @@ pub async fn serve<S: Store>(
     state: AppState<S>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let pokes = state.pokes.clone();
     axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Poke streams never end by themselves; end them so in-flight requests can finish.
+            pokes.close();
+        })
         .await
 }

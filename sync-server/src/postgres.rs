@@ -325,6 +325,7 @@ impl Store for PostgresStore {
                     .into(),
             ));
         }
+        let latest_before = team_latest(&mut transaction, &team).await?;
         let mutations: Vec<rf_core::sync::Mutation> = batch
             .mutations
             .iter()
@@ -491,6 +492,14 @@ impl Store for PostgresStore {
                 });
             }
         }
+        let latest = team_latest(&mut transaction, &team).await?;
+        if latest > latest_before {
+            // Delivered at commit to every server process listening (PostgresStore::listen).
+            sqlx::query("SELECT pg_notify('rf_sync', $1)")
+                .bind(format!("{team} {latest}"))
+                .execute(&mut *transaction)
+                .await?;
+        }
         transaction.commit().await?;
         Ok(PushSettled {
             last_mutation_id,
@@ -499,7 +508,23 @@ impl Store for PostgresStore {
             events_stored: stored,
             conflicts,
             heads,
+            latest_before,
+            latest,
         })
+    }
+
+    async fn team_latest(&self, team: Uuid) -> StoreResult<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT seq FROM team_sequences WHERE team_id = $1")
+                .bind(team.to_string())
+                .fetch_optional(&self.pool)
+                .await?
+                .unwrap_or(0),
+        )
+    }
+
+    fn forward_pokes(&self, pokes: crate::poke::Pokes) {
+        self.listen(pokes);
     }
 
     async fn pull(&self, user: User, since: i64, limit: i64) -> StoreResult<PullResponse> {
@@ -634,6 +659,64 @@ impl Store for PostgresStore {
 
 type Tx<'a> = Transaction<'a, Postgres>;
 
+/// Holds the team's sequence row until commit: the team's writers take turns from here on.
+async fn lock_team(transaction: &mut Tx<'_>, team: &str) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO team_sequences (team_id, seq) VALUES ($1, 0) ON CONFLICT (team_id) DO NOTHING",
+    )
+    .bind(team)
+    .execute(&mut **transaction)
+    .await?;
+    sqlx::query("SELECT seq FROM team_sequences WHERE team_id = $1 FOR UPDATE")
+        .bind(team)
+        .execute(&mut **transaction)
+        .await?;
+    Ok(())
+}
+
+/// The team's latest sequence number (0 before its first change).
+async fn team_latest(transaction: &mut Tx<'_>, team: &str) -> StoreResult<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT seq FROM team_sequences WHERE team_id = $1")
+            .bind(team)
+            .fetch_optional(&mut **transaction)
+            .await?
+            .unwrap_or(0),
+    )
+}
+
+impl PostgresStore {
+    /// Forwards `NOTIFY rf_sync` from every server process on this database to `pokes`, so
+    /// replicas connected to one process hear of writes made through another. Reconnects
+    /// after a dropped connection (a missed poke only delays a pull until the next one).
+    pub fn listen(&self, pokes: crate::poke::Pokes) {
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            loop {
+                match sqlx::postgres::PgListener::connect_with(&pool).await {
+                    Ok(mut listener) => {
+                        if let Err(error) = listener.listen("rf_sync").await {
+                            tracing::warn!(%error, "cannot listen for pokes");
+                        } else {
+                            while let Ok(notification) = listener.recv().await {
+                                let mut parts = notification.payload().split(' ');
+                                if let (Some(Ok(team)), Some(Ok(latest))) = (
+                                    parts.next().map(Uuid::parse_str),
+                                    parts.next().map(str::parse::<i64>),
+                                ) {
+                                    pokes.send(crate::poke::Poke { team, latest });
+                                }
+                            }
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "cannot connect to listen for pokes"),
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        });
+    }
+}
+
 /// The team's next change number. The sequence row stays locked until commit, so numbers
 /// become visible in order.
 async fn next_team_seq(transaction: &mut Tx<'_>, team: &str) -> StoreResult<i64> {
@@ -674,6 +757,9 @@ async fn insert_version(
 ) -> StoreResult<bool> {
     let flow = document.flow_id.to_string();
     let version = document.version.to_string();
+    // Concurrent pushes may carry the same version: decide "new or not" under the team's lock,
+    // or both would see it missing and the second insert would fail.
+    lock_team(transaction, team).await?;
     let exists: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM flow_versions WHERE team_id = $1 AND flow_id = $2 AND version_id = $3)",
     )
@@ -785,16 +871,7 @@ async fn apply_mutation(
         Checked::Put { document, base } => {
             // Flow changes of a team are decided one at a time (a new flow has no row to lock
             // yet), by holding the team's sequence row until commit.
-            sqlx::query(
-                "INSERT INTO team_sequences (team_id, seq) VALUES ($1, 0) ON CONFLICT (team_id) DO NOTHING",
-            )
-            .bind(team)
-            .execute(&mut **transaction)
-            .await?;
-            sqlx::query("SELECT seq FROM team_sequences WHERE team_id = $1 FOR UPDATE")
-                .bind(team)
-                .execute(&mut **transaction)
-                .await?;
+            lock_team(transaction, team).await?;
             let head = load_head(transaction, team, document.flow_id).await?;
             let base_document = match base {
                 Some(base) => load_document(transaction, team, document.flow_id, *base).await?,

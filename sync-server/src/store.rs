@@ -93,6 +93,9 @@ pub struct PushSettled {
     pub conflicts: usize,
     /// The current head of every flow the batch's flow versions were for.
     pub heads: Vec<rf_core::sync::PulledFlow>,
+    /// The team's latest sequence number before and after the push (equal: nothing changed).
+    pub latest_before: i64,
+    pub latest: i64,
 }
 
 impl PushBatch {
@@ -164,6 +167,11 @@ pub trait Store: Clone + Send + Sync + 'static {
         batch: PushBatch,
         now: i64,
     ) -> impl Future<Output = StoreResult<PushSettled>> + Send;
+    /// The team's latest change number (0 before its first change).
+    fn team_latest(&self, team: Uuid) -> impl Future<Output = StoreResult<i64>> + Send;
+    /// Forwards pokes from other server processes sharing this store (PostgreSQL `NOTIFY`);
+    /// an embedded store has no other processes.
+    fn forward_pokes(&self, _pokes: crate::poke::Pokes) {}
     /// The team's changes with `since < team_seq <= since + limit`, in one consistent read.
     fn pull(
         &self,
@@ -412,6 +420,20 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn team_latest(&self, team: Uuid) -> StoreResult<i64> {
+        self.with(move |connection| {
+            Ok(connection
+                .query_row(
+                    "SELECT seq FROM team_sequences WHERE team_id = ?1",
+                    [team.to_string()],
+                    |row| row.get(0),
+                )
+                .optional()?
+                .unwrap_or(0))
+        })
+        .await
+    }
+
     async fn pull(
         &self,
         user: User,
@@ -498,6 +520,18 @@ fn next_team_seq(transaction: &rusqlite::Transaction<'_>, team: &str) -> rusqlit
         [team],
         |row| row.get(0),
     )
+}
+
+/// The team's latest sequence number (0 before its first change).
+fn team_latest(transaction: &rusqlite::Transaction<'_>, team: &str) -> rusqlite::Result<i64> {
+    Ok(transaction
+        .query_row(
+            "SELECT seq FROM team_sequences WHERE team_id = ?1",
+            [team],
+            |row| row.get(0),
+        )
+        .optional()?
+        .unwrap_or(0))
 }
 
 /// Takes `count` consecutive numbers of the team's sequence; returns the last.
@@ -763,6 +797,7 @@ impl SqliteStore {
         let device = batch.device_id.to_string();
         let team = user.team_id.to_string();
         let (mut last_mutation_id, mut acked) = claim_device(&transaction, user, &device, now)?;
+        let latest_before = team_latest(&transaction, &team)?;
         let mutations: Vec<rf_core::sync::Mutation> = batch
             .mutations
             .iter()
@@ -891,6 +926,7 @@ impl SqliteStore {
                 .optional()?;
             heads.extend(head);
         }
+        let latest = team_latest(&transaction, &team)?;
         transaction.commit()?;
         Ok(PushSettled {
             last_mutation_id,
@@ -899,6 +935,8 @@ impl SqliteStore {
             events_stored: stored,
             conflicts,
             heads,
+            latest_before,
+            latest,
         })
     }
 

@@ -55,6 +55,13 @@ pub enum Command {
     Sync {
         #[arg(long)]
         json: bool,
+        /// Keep syncing: after each round wait for the server's poke (a teammate's change) or
+        /// --period, then sync again; back off with jitter while offline. Stop with Ctrl-C
+        #[arg(long)]
+        watch: bool,
+        /// With --watch: sync at least this often, in seconds, pokes or not
+        #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+        period: u64,
         #[command(flatten)]
         store: TokenStoreArg,
     },

@@ -175,7 +175,47 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Sync { json, store } => {
+        Command::Sync {
+            json,
+            store,
+            watch: true,
+            period,
+        } => {
+            let tokens = token_store(&replica, store.kind)?;
+            let account = replica
+                .sync_account()?
+                .ok_or_else(|| anyhow!("not logged in; run rf login --server URL --email E"))?;
+            let syncer = client::Syncer::new(&account.server_url, sync_options())?;
+            let stop = || false;
+            let mut report = |result: &Result<client::SyncReport, ReplicaError>| {
+                let stamp = time::OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default();
+                let line = match (result, json) {
+                    (Ok(report), true) => serde_json::to_string(report).unwrap_or_default(),
+                    (Ok(report), false) => format!(
+                        "{stamp} synced: pushed {} change(s) and {} event(s), pulled {} event(s); {} pending, {} conflict(s)",
+                        report.mutations_applied,
+                        report.events_acknowledged,
+                        report.pulled.events,
+                        report.pending,
+                        report.conflicts
+                    ),
+                    (Err(error), _) => format!("{stamp} {error}"),
+                };
+                let _ = writeln!(out, "{line}");
+                let _ = out.flush();
+            };
+            syncer.watch(
+                &mut replica,
+                tokens.as_ref(),
+                std::time::Duration::from_secs(period.max(1)),
+                &stop,
+                &mut report,
+            );
+            Err(anyhow!("the login is no longer valid; run rf login again"))
+        }
+        Command::Sync { json, store, .. } => {
             let tokens = token_store(&replica, store.kind)?;
             let report = client::sync(&mut replica, tokens.as_ref(), sync_options())?;
             if json {

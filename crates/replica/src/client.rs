@@ -300,17 +300,24 @@ impl SyncClient {
         session: &mut Session<'_>,
         build: impl Fn(&Client, &str) -> reqwest::blocking::RequestBuilder,
     ) -> Result<T> {
+        self.authorized_response(session, build)?
+            .json()
+            .map_err(|error| self.offline(&format!("unreadable answer: {error}")))
+    }
+
+    /// Sends with the session's access token, renewing it once if the server refuses it.
+    fn authorized_response(
+        &self,
+        session: &mut Session<'_>,
+        build: impl Fn(&Client, &str) -> reqwest::blocking::RequestBuilder,
+    ) -> Result<Response> {
         for fresh in [false, true] {
             if fresh {
                 session.renew(self)?;
             }
             let token = session.access_token(self)?;
             match self.send(|http| build(http, &token)) {
-                Ok(response) => {
-                    return response
-                        .json()
-                        .map_err(|error| self.offline(&format!("unreadable answer: {error}")));
-                }
+                Ok(response) => return Ok(response),
                 Err(Failure::Unauthorized(_)) if !fresh => continue,
                 Err(failure) => return Err(self.permanent(failure)),
             }
@@ -407,6 +414,105 @@ impl Syncer {
             let _ = replica.record_sync_result(Some(&error.to_string()));
         }
         result
+    }
+}
+
+/// What waiting on the poke stream ended with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// The team has changes this replica has not pulled.
+    Poke,
+    /// Nothing arrived within the wait; a periodic sync is due anyway.
+    Timeout,
+}
+
+impl Syncer {
+    /// Waits on the team's poke stream (`/api/v1/sync/stream`) until there is something to
+    /// pull or `wait` passes. A stream that opens while the team is already ahead of this
+    /// replica wakes at once, so nothing made between the last pull and the stream is missed.
+    pub fn wait_for_changes(
+        &self,
+        replica: &Replica,
+        store: &dyn TokenStore,
+        wait: Duration,
+    ) -> Result<Wake> {
+        use std::io::BufRead;
+        let credentials = store
+            .load()?
+            .ok_or_else(|| ReplicaError::LoginRequired("no saved login for this replica".into()))?;
+        let mut session = Session { store, credentials };
+        let url = format!("{}/api/v1/sync/stream", self.client.server_url());
+        let response = self
+            .client
+            .authorized_response(&mut session, |http, token| {
+                http.get(&url)
+                    .bearer_auth(token)
+                    .header(reqwest::header::ACCEPT, "text/event-stream")
+                    .timeout(wait)
+            })?;
+        let pulled = replica
+            .sync_account()?
+            .map_or(0, |account| account.pulled_seq);
+        let mut event = String::new();
+        for line in std::io::BufReader::new(response).lines() {
+            let Ok(line) = line else {
+                // The wait ran out (or the connection dropped): time for a periodic sync.
+                return Ok(Wake::Timeout);
+            };
+            if let Some(name) = line.strip_prefix("event:") {
+                event = name.trim().to_owned();
+            } else if let Some(data) = line.strip_prefix("data:") {
+                let latest = serde_json::from_str::<serde_json::Value>(data.trim())
+                    .ok()
+                    .and_then(|value| value.get("latest").and_then(serde_json::Value::as_i64));
+                match (event.as_str(), latest) {
+                    // A poke of unknown extent (the server fell behind) always means pull.
+                    ("poke", None) => return Ok(Wake::Poke),
+                    ("poke" | "ready", Some(latest)) if latest > pulled => return Ok(Wake::Poke),
+                    _ => {}
+                }
+            }
+        }
+        Ok(Wake::Timeout)
+    }
+
+    /// Background sync until `stop` says so: a round, then wait for a poke (or `period`), and
+    /// again. Failures back off exponentially with jitter (capped at `options.max_wait`);
+    /// `report` hears of every round.
+    pub fn watch(
+        &self,
+        replica: &mut Replica,
+        store: &dyn TokenStore,
+        period: Duration,
+        stop: &dyn Fn() -> bool,
+        report: &mut dyn FnMut(&Result<SyncReport>),
+    ) {
+        let mut failures: u32 = 0;
+        while !stop() {
+            let result = self.sync(replica, store);
+            let failed = result.is_err();
+            report(&result);
+            if matches!(result, Err(ReplicaError::LoginRequired(_))) {
+                return;
+            }
+            if failed {
+                failures = failures.saturating_add(1);
+                let ceiling = self
+                    .client
+                    .options
+                    .backoff
+                    .saturating_mul(1 << failures.min(16))
+                    .min(self.client.options.max_wait);
+                std::thread::sleep(rand::rng().random_range(Duration::ZERO..=ceiling));
+                continue;
+            }
+            failures = 0;
+            if let Err(error) = self.wait_for_changes(replica, store, period) {
+                let result = Err(error);
+                report(&result);
+                std::thread::sleep(self.client.options.backoff);
+            }
+        }
     }
 }
 

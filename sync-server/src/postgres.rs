@@ -359,7 +359,10 @@ impl Store for PostgresStore {
             .execute(&mut *transaction)
             .await?;
         for document in &batch.flow_versions {
-            insert_version(&mut transaction, &team, &user, document, now).await?;
+            // Usually the team has it already: check without the team's lock first.
+            if !version_exists(&mut transaction, &team, document).await? {
+                insert_version(&mut transaction, &team, &user, document, now).await?;
+            }
         }
         // Ownership first: every session of the batch belongs to this user (or is new).
         let mut sessions: Vec<String> = batch
@@ -414,7 +417,30 @@ impl Store for PostgresStore {
             .iter()
             .filter(|event| seen.insert(event.device_seq))
             .collect();
+        // Acknowledgement before the team's numbers are taken, so the team's lock is held only
+        // for the insert: the contiguous prefix over what was stored and what this batch adds.
         let stored = fresh.len();
+        let mut held: std::collections::BTreeSet<i64> = sqlx::query_scalar(
+            "SELECT device_seq FROM session_events WHERE device_id = $1 AND device_seq > $2",
+        )
+        .bind(&device)
+        .bind(acked)
+        .fetch_all(&mut *transaction)
+        .await?
+        .into_iter()
+        .collect();
+        held.extend(fresh.iter().map(|event| event.device_seq));
+        for seq in held {
+            if seq != acked + 1 {
+                break;
+            }
+            acked = seq;
+        }
+        sqlx::query("UPDATE devices SET acked_event_seq = $2 WHERE device_id = $1")
+            .bind(&device)
+            .bind(acked)
+            .execute(&mut *transaction)
+            .await?;
         if stored > 0 {
             // One block of the team's numbers for the batch. The sequence row stays locked
             // until commit, so numbers become visible in order.
@@ -456,24 +482,6 @@ impl Store for PostgresStore {
             .execute(&mut *transaction)
             .await?;
         }
-        let beyond: Vec<i64> = sqlx::query_scalar(
-            "SELECT device_seq FROM session_events WHERE device_id = $1 AND device_seq > $2 ORDER BY device_seq",
-        )
-        .bind(&device)
-        .bind(acked)
-        .fetch_all(&mut *transaction)
-        .await?;
-        for seq in beyond {
-            if seq != acked + 1 {
-                break;
-            }
-            acked = seq;
-        }
-        sqlx::query("UPDATE devices SET acked_event_seq = $2 WHERE device_id = $1")
-            .bind(&device)
-            .bind(acked)
-            .execute(&mut *transaction)
-            .await?;
         let mut heads = Vec::new();
         for flow_id in batch.flows_touched() {
             let row = sqlx::query(
@@ -745,6 +753,21 @@ fn json_at(row: &sqlx::postgres::PgRow, index: usize) -> StoreResult<serde_json:
     let text: String = row.try_get(index)?;
     serde_json::from_str(&text)
         .map_err(|error| StoreError::Internal(format!("stored JSON: {error}")))
+}
+
+async fn version_exists(
+    transaction: &mut Tx<'_>,
+    team: &str,
+    document: &CheckedDocument,
+) -> StoreResult<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM flow_versions WHERE team_id = $1 AND flow_id = $2 AND version_id = $3)",
+    )
+    .bind(team)
+    .bind(document.flow_id.to_string())
+    .bind(document.version.to_string())
+    .fetch_one(&mut **transaction)
+    .await?)
 }
 
 /// Stores a version of a team's flow unless it is there already; true when it was new.

@@ -1,5 +1,5 @@
 //! Sync benchmarks: a load generator over real HTTP on loopback, printing figures for
-//! docs/PERFORMANCE.md (on stderr). `cargo bench -p rf-tests --bench sync [-- initial|roundtrip|ingest]`.
+//! docs/PERFORMANCE.md (on stderr). `cargo bench -p rf-tests --bench sync [-- initial|roundtrip|poke|ingest]`.
 //! Runs on SQLite, and on PostgreSQL too when `RF_TEST_DATABASE_URL` is set (./dev starts one:
 //! see docs/PERFORMANCE.md).
 //!
@@ -7,6 +7,7 @@
 //!   each, ~420k events) synced into an empty replica, beside the time to bulk-insert the same
 //!   rows straight into a replica database in one transaction (the ratio is the figure of merit).
 //! - roundtrip: one finished session pushed by a replica and pulled by another; p50/p95/p99.
+//! - poke: a change on one online replica visible on another waiting on the poke stream.
 //! - ingest: 50 concurrent clients pushing session events; events per second.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A benchmark fails loudly on purpose.
@@ -410,6 +411,82 @@ fn roundtrip(backend: Backend, runtime: &tokio::runtime::Runtime) {
     runtime.block_on(server.stop());
 }
 
+/// A change on one online replica visible on another that waits on the poke stream: from the
+/// writer starting its push to the reader having pulled the session.
+fn poke(backend: Backend, runtime: &tokio::runtime::Runtime) {
+    let server = runtime.block_on(TestServer::start(backend));
+    let (writer_dir, writer_store) = logged_in(&server, runtime, "ada@contoso.example");
+    let (reader_dir, reader_store) = logged_in(&server, runtime, "bob@contoso.example");
+    let mut writer = Replica::open(writer_dir.path()).unwrap();
+    let flow = generated_flow(0);
+    let flow_id = flow.id.unwrap();
+    writer.import_flow(flow, WriteSource::Import).unwrap();
+    let writer_syncer = client::Syncer::new(&server.base, ClientOptions::default()).unwrap();
+    writer_syncer.sync(&mut writer, &writer_store).unwrap();
+    let rounds = 100;
+    let (started_tx, started_rx) = std::sync::mpsc::channel::<Instant>();
+    let (seen_tx, seen_rx) = std::sync::mpsc::channel::<Duration>();
+    let base = server.base.clone();
+    let reader = std::thread::spawn(move || {
+        let mut replica = Replica::open(reader_dir.path()).unwrap();
+        let syncer = client::Syncer::new(&base, ClientOptions::default()).unwrap();
+        syncer.sync(&mut replica, &reader_store).unwrap();
+        seen_tx.send(Duration::ZERO).unwrap(); // ready
+        let mut done = 0;
+        while done < rounds {
+            syncer
+                .wait_for_changes(&replica, &reader_store, Duration::from_secs(30))
+                .unwrap();
+            let report = syncer.sync(&mut replica, &reader_store).unwrap();
+            if report.pulled.events > 0 {
+                let started = started_rx.recv().unwrap();
+                seen_tx.send(started.elapsed()).unwrap();
+                done += 1;
+            }
+        }
+    });
+    seen_rx.recv().unwrap();
+    let mut times = Vec::new();
+    for round in 0..rounds {
+        let id = writer
+            .start_session(
+                flow_id,
+                StartRequest {
+                    ticket: format!("P-{round}"),
+                    client: "Contoso".into(),
+                    engineer: "bench".into(),
+                    ..StartRequest::default()
+                },
+            )
+            .unwrap()
+            .id;
+        writer
+            .run_commands(
+                id,
+                vec![Command::Finish {
+                    outcome: Outcome::Resolved,
+                    summary: None,
+                    next_steps: None,
+                }],
+            )
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(20)); // the reader is waiting on its stream
+        started_tx.send(Instant::now()).unwrap();
+        writer_syncer.sync(&mut writer, &writer_store).unwrap();
+        times.push(seen_rx.recv().unwrap());
+    }
+    reader.join().unwrap();
+    times.sort();
+    eprintln!(
+        "change on one replica visible on another (poke, pull) [{backend:?}]: n={} p50={:.1} ms p95={:.1} ms p99={:.1} ms",
+        times.len(),
+        percentile(&times, 0.5).as_secs_f64() * 1e3,
+        percentile(&times, 0.95).as_secs_f64() * 1e3,
+        percentile(&times, 0.99).as_secs_f64() * 1e3,
+    );
+    runtime.block_on(server.stop());
+}
+
 fn ingest(backend: Backend, runtime: &tokio::runtime::Runtime) {
     let server = runtime.block_on(TestServer::start(backend));
     let flow = generated_flow(0);
@@ -518,6 +595,9 @@ fn main() {
     for backend in backends {
         if wanted("roundtrip") {
             roundtrip(backend, &runtime);
+        }
+        if wanted("poke") {
+            poke(backend, &runtime);
         }
         if wanted("ingest") {
             ingest(backend, &runtime);

@@ -175,6 +175,27 @@ async fn viewers_and_other_engineers_change_nothing(backend: Backend) {
         server.count("SELECT COUNT(*) FROM flow_versions").await,
         before
     );
+    // Neither can smuggle a document in as a session's flow version.
+    let smuggled = flow("Smuggled");
+    for token in [&vic, &bob] {
+        let mut request = push_of(Uuid::new_v4(), Vec::new());
+        request
+            .flow_versions
+            .push(rf_core::sync::PushedFlowVersion {
+                flow_id: smuggled.id.unwrap(),
+                version: VersionId::of(&smuggled),
+                document: serde_json::to_value(&smuggled).unwrap(),
+            });
+        let (status, body) = server.post("/api/v1/sync/push", Some(token), request).await;
+        assert!(
+            status == StatusCode::FORBIDDEN || status == StatusCode::UNPROCESSABLE_ENTITY,
+            "{status} {body}"
+        );
+    }
+    assert_eq!(
+        server.count("SELECT COUNT(*) FROM flow_versions").await,
+        before
+    );
     // The viewer still reads everything of the team.
     let page = pull(&server, &vic, 0).await;
     assert_eq!(page.flows[0].head, VersionId::of(&first));

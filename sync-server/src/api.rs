@@ -299,7 +299,11 @@ async fn push<S: Store>(
     use rf_core::sync::PushResponse;
     let Json(request) = body?;
     negotiated(request.protocol)?;
-    if user.role == Role::Viewer && !(request.events.is_empty() && request.mutations.is_empty()) {
+    if user.role == Role::Viewer
+        && !(request.events.is_empty()
+            && request.mutations.is_empty()
+            && request.flow_versions.is_empty())
+    {
         return Err(AppError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
@@ -341,8 +345,37 @@ async fn push<S: Store>(
             ));
         }
     }
+    // Flow documents ride along only for the sessions in this batch: a version no event of the
+    // batch runs is not the client's to store (flows change through put_version).
+    let referenced: std::collections::HashSet<rf_core::FlowRef> = request
+        .events
+        .iter()
+        .filter(|event| {
+            matches!(
+                event
+                    .payload
+                    .get("type")
+                    .and_then(serde_json::Value::as_str),
+                Some("started" | "subflow_entered")
+            )
+        })
+        .filter_map(|event| serde_json::from_value(event.payload.get("flow")?.clone()).ok())
+        .collect();
     let mut flow_versions = Vec::with_capacity(request.flow_versions.len());
     for (index, version) in request.flow_versions.iter().enumerate() {
+        let reference = rf_core::FlowRef {
+            flow_id: version.flow_id,
+            version: version.version,
+        };
+        if !referenced.contains(&reference) {
+            return Err(AppError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                format!(
+                    "flow version {index} is not run by any session event of this push; send a flow change as a put_version mutation"
+                ),
+            ));
+        }
         flow_versions.push(check_session_version(version).map_err(|reason| {
             AppError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -208,3 +208,14 @@ pub fn plan_put(
         },
     }
 }
+
+/// Whether `user` may decide a conflict: a team admin, the flow's author, or the engineer whose
+/// edit clashed (`raised_by`). Viewers never.
+pub fn may_resolve(user: &User, raised_by: &str, author: &str) -> bool {
+    let me = user.id.to_string();
+    match user.role {
+        Role::SuperAdmin | Role::TeamAdmin => true,
+        Role::Engineer => raised_by == me || author == me,
+        Role::Viewer => false,
+    }
+}

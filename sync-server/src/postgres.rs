@@ -974,9 +974,7 @@ async fn apply_mutation(
             let author: String = row.try_get(1)?;
             let resolution: Option<String> = row.try_get(2)?;
             let me = user.id.to_string();
-            let allowed = matches!(user.role, Role::SuperAdmin | Role::TeamAdmin)
-                || (user.role == Role::Engineer && (raised_by == me || author == me));
-            if !allowed {
+            if !crate::flows::may_resolve(user, &raised_by, &author) {
                 return Ok(Err(
                     "only the flow's author, the engineer whose edit clashed, or a team admin can resolve this conflict".into(),
                 ));

@@ -762,9 +762,7 @@ fn apply_mutation(
                 )));
             };
             let me = user.id.to_string();
-            let allowed = matches!(user.role, Role::SuperAdmin | Role::TeamAdmin)
-                || (user.role == Role::Engineer && (raised_by == me || author == me));
-            if !allowed {
+            if !crate::flows::may_resolve(user, &raised_by, &author) {
                 return Ok(Err(
                     "only the flow's author, the engineer whose edit clashed, or a team admin can resolve this conflict".into(),
                 ));

@@ -174,24 +174,10 @@ pub(crate) fn import_in(
     let stamp = timestamp(now());
     // A document this replica already holds (an earlier version re-imported, or one that
     // arrived by sync) becomes the head again; otherwise it is stored as the next ordinal.
-    let known: Option<u32> = transaction
-        .query_row(
-            "SELECT version FROM flow_versions WHERE flow_id = ?1 AND content_hash = ?2
-             ORDER BY version LIMIT 1",
-            params![id_text, hash],
-            |row| row.get(0),
-        )
-        .optional()?;
+    let known = held_version(transaction, &id_text, &hash)?;
     let version = match known {
         Some(version) => version,
-        None => {
-            let next: u32 = transaction.query_row(
-                "SELECT COALESCE(MAX(version), 0) + 1 FROM flow_versions WHERE flow_id = ?1",
-                [&id_text],
-                |row| row.get(0),
-            )?;
-            next
-        }
+        None => next_ordinal(transaction, &id_text)?,
     };
     let tags = serde_json::to_string(&flow.tags).unwrap_or_else(|_| "[]".into());
     if status == ImportStatus::Created {
@@ -253,6 +239,27 @@ pub(crate) fn import_in(
     })
 }
 
+/// The local ordinal of a version this replica holds, by version id.
+fn held_version(transaction: &Transaction<'_>, flow_id: &str, hash: &str) -> Result<Option<u32>> {
+    Ok(transaction
+        .query_row(
+            "SELECT version FROM flow_versions WHERE flow_id = ?1 AND content_hash = ?2
+             ORDER BY version LIMIT 1",
+            params![flow_id, hash],
+            |row| row.get(0),
+        )
+        .optional()?)
+}
+
+/// The ordinal a new version of the flow gets here.
+fn next_ordinal(transaction: &Transaction<'_>, flow_id: &str) -> Result<u32> {
+    Ok(transaction.query_row(
+        "SELECT COALESCE(MAX(version), 0) + 1 FROM flow_versions WHERE flow_id = ?1",
+        [flow_id],
+        |row| row.get(0),
+    )?)
+}
+
 /// Stores a version that arrived from the sync server, unless this replica holds it already;
 /// a flow this replica has never seen is created with it as its head. Returns the local ordinal.
 pub(crate) fn store_synced_version(
@@ -263,22 +270,10 @@ pub(crate) fn store_synced_version(
 ) -> Result<u32> {
     let id_text = flow_id.to_string();
     let hash = version_id.to_string();
-    let known: Option<u32> = transaction
-        .query_row(
-            "SELECT version FROM flow_versions WHERE flow_id = ?1 AND content_hash = ?2
-             ORDER BY version LIMIT 1",
-            params![id_text, hash],
-            |row| row.get(0),
-        )
-        .optional()?;
-    if let Some(version) = known {
+    if let Some(version) = held_version(transaction, &id_text, &hash)? {
         return Ok(version);
     }
-    let version: u32 = transaction.query_row(
-        "SELECT COALESCE(MAX(version), 0) + 1 FROM flow_versions WHERE flow_id = ?1",
-        [&id_text],
-        |row| row.get(0),
-    )?;
+    let version = next_ordinal(transaction, &id_text)?;
     let stamp = timestamp(now());
     let mut document = flow.clone();
     document.id = Some(flow_id);

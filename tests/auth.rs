@@ -7,18 +7,8 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use rf_sync_server::ApiConfig;
-use rf_tests::{Backend, PASSWORD, TestServer, on_every_backend};
-use serde_json::{Value, json};
-
-fn assert_error_shape(body: &Value, code: &str) {
-    assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|message| !message.is_empty()),
-        "{body}"
-    );
-}
+use rf_tests::{Backend, PASSWORD, TestServer, assert_error_shape, on_every_backend};
+use serde_json::json;
 
 async fn login_gives_tokens_that_identify_the_user(backend: Backend) {
     let server = TestServer::start(backend).await;

@@ -5,12 +5,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
+use tower_http::compression::CompressionLayer;
+use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{IntoParams, OpenApi, ToSchema};
@@ -22,7 +25,8 @@ use crate::error::{AppError, ErrorBody};
 use crate::flows::{check_mutation, check_session_version};
 use crate::store::{IssuedTokens, MAX_PULL_LIMIT, PushBatch, Role, Rotation, Store, User};
 
-/// Largest request body accepted (sync batches are paged well below this).
+/// Largest request body accepted, counted after decompression (sync batches are paged well
+/// below this).
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// Settings of the HTTP layer.
@@ -139,10 +143,35 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(Extension(OpenApiJson(document.into())))
-        // Enforced by the body extractors, so an oversized body gets the usual JSON error.
+        // Enforced by the body extractors on the body as they read it, which is the
+        // decompressed body: a small gzip bomb stops at the limit with the usual JSON 413.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(RequestDecompressionLayer::new())
+        .layer(axum::middleware::from_fn(refuse_unknown_content_encoding))
+        // Sync pages are JSON and compress many times over; gzip or br as the client accepts.
+        .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Refuses a body in an encoding the server cannot read before the decompression layer does,
+/// because that layer's refusal has no body and every error here has the JSON shape.
+async fn refuse_unknown_content_encoding(request: Request, next: Next) -> Response {
+    match request.headers().get(header::CONTENT_ENCODING) {
+        Some(encoding) if !matches!(encoding.as_bytes(), b"gzip" | b"identity") => {
+            let mut response = AppError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body uncompressed or with `Content-Encoding: gzip`",
+            )
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
+            response
+        }
+        _ => next.run(request).await,
+    }
 }
 
 async fn not_found() -> AppError {
@@ -259,10 +288,10 @@ fn issue(config: &ApiConfig, now: i64) -> (String, String, IssuedTokens) {
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Logged in", body = TokenResponse),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 400, description = "The body is not JSON, or not gzip as its `Content-Encoding` says", body = ErrorBody),
         (status = 401, description = "Wrong e-mail or password", body = ErrorBody),
-        (status = 413, description = "The body is larger than 4 MiB", body = ErrorBody),
-        (status = 415, description = "The body is not sent as `application/json`", body = ErrorBody),
+        (status = 413, description = "The body is larger than 4 MiB (after decompression)", body = ErrorBody),
+        (status = 415, description = "The body is not sent as `application/json`, or in an encoding other than gzip", body = ErrorBody),
         (status = 422, description = "The JSON does not have the fields this endpoint needs", body = ErrorBody),
         (
             status = 429,
@@ -324,10 +353,10 @@ async fn login<S: Store>(
     request_body = RefreshRequest,
     responses(
         (status = 200, description = "A new token pair", body = TokenResponse),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 400, description = "The body is not JSON, or not gzip as its `Content-Encoding` says", body = ErrorBody),
         (status = 401, description = "The refresh token is unknown, expired or already used", body = ErrorBody),
-        (status = 413, description = "The body is larger than 4 MiB", body = ErrorBody),
-        (status = 415, description = "The body is not sent as `application/json`", body = ErrorBody),
+        (status = 413, description = "The body is larger than 4 MiB (after decompression)", body = ErrorBody),
+        (status = 415, description = "The body is not sent as `application/json`, or in an encoding other than gzip", body = ErrorBody),
         (status = 422, description = "The JSON does not have the fields this endpoint needs", body = ErrorBody),
         (status = 500, description = "The server failed; the cause is in its log", body = ErrorBody),
     )
@@ -453,11 +482,11 @@ pub const MAX_PUSH_MUTATIONS: usize = 1_000;
     request_body = rf_core::sync::PushRequest,
     responses(
         (status = 200, description = "What the server now holds of this client's work", body = rf_core::sync::PushResponse),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 400, description = "The body is not JSON, or not gzip as its `Content-Encoding` says", body = ErrorBody),
         (status = 401, description = "No bearer token, or one that is not valid or has expired", body = ErrorBody),
         (status = 403, description = "A viewer tried to change something, or the device or a session belongs to another user", body = ErrorBody),
-        (status = 413, description = "The body is larger than 4 MiB, or has more than 5000 events or 1000 mutations", body = ErrorBody),
-        (status = 415, description = "The body is not sent as `application/json`", body = ErrorBody),
+        (status = 413, description = "The body is larger than 4 MiB (after decompression), or has more than 5000 events or 1000 mutations", body = ErrorBody),
+        (status = 415, description = "The body is not sent as `application/json`, or in an encoding other than gzip", body = ErrorBody),
         (status = 422, description = "The push is malformed (fields, events, flow versions), or the client's protocol is newer than the server's (`server_too_old`)", body = ErrorBody),
         (status = 426, description = "The client's protocol is older than the server supports; update the client", body = ErrorBody),
         (status = 500, description = "The server failed; the cause is in its log", body = ErrorBody),

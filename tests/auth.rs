@@ -72,6 +72,24 @@ async fn wrong_credentials_and_missing_tokens_get_the_error_shape(backend: Backe
     server.stop().await;
 }
 
+/// PostgreSQL text cannot hold NUL, and passing one to it was an internal error (500): such
+/// an e-mail names no account on any back end, so it is a wrong login like any other.
+async fn an_email_with_a_nul_is_a_wrong_login(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    for email in [
+        "ada\u{0}@contoso.example",
+        "\u{0}",
+        "ada@contoso.example\u{0}",
+    ] {
+        let (status, body) = server.login(email, PASSWORD).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{email:?}: {body}");
+        assert_error_shape(&body, "unauthorized");
+    }
+    let (status, _) = server.login("ada@contoso.example", PASSWORD).await;
+    assert_eq!(status, StatusCode::OK);
+    server.stop().await;
+}
+
 async fn refresh_tokens_rotate_and_a_replayed_one_ends_the_login(backend: Backend) {
     let server = TestServer::start(backend).await;
     let (_, first) = server.login("ada@contoso.example", PASSWORD).await;
@@ -197,6 +215,7 @@ async fn oversized_bodies_are_refused(backend: Backend) {
 on_every_backend!(
     login_gives_tokens_that_identify_the_user,
     wrong_credentials_and_missing_tokens_get_the_error_shape,
+    an_email_with_a_nul_is_a_wrong_login,
     refresh_tokens_rotate_and_a_replayed_one_ends_the_login,
     access_tokens_expire,
     repeated_failed_logins_are_slowed_down,

@@ -137,7 +137,8 @@ async fn run_with<S: Store>(store: S, command: Command) -> anyhow::Result<()> {
                 format!("unknown role {role:?}; use super_admin, team_admin, engineer or viewer")
             })?;
             let email = email.trim().to_lowercase();
-            if !email.contains('@') || email.contains(char::is_whitespace) {
+            if !email.contains('@') || email.contains(|c: char| c.is_whitespace() || c.is_control())
+            {
                 bail!("{email:?} is not an e-mail address");
             }
             if team.trim().is_empty() {

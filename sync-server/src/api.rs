@@ -623,9 +623,7 @@ async fn pull<S: Store>(
     query: Result<Query<PullQuery>, QueryRejection>,
 ) -> Result<Json<rf_core::sync::PullResponse>, AppError> {
     let Query(query) = query.map_err(|rejection| AppError::bad_request(rejection.body_text()))?;
-    if let Some(protocol) = query.protocol {
-        negotiated(protocol)?;
-    }
+    // A malformed request is a 400 whoever sends it; only a well-formed one is negotiated.
     if query.since < 0 {
         return Err(AppError::bad_request(
             "`since` must be 0 or a sequence number",
@@ -636,6 +634,9 @@ async fn pull<S: Store>(
         return Err(AppError::bad_request(format!(
             "`limit` must be between 1 and {MAX_PULL_LIMIT}"
         )));
+    }
+    if let Some(protocol) = query.protocol {
+        negotiated(protocol)?;
     }
     let page = state.store.pull(user, query.since, limit).await?;
     Ok(Json(page))

@@ -1,24 +1,33 @@
-//! The HTTP API under `/api/v1`: health, login, token refresh, and who-am-I.
+//! The HTTP API under `/api/v1`: health, login, token refresh, who-am-I, push and pull, and the
+//! OpenAPI document of all of them, generated from the handlers below.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
+use tower_http::compression::CompressionLayer;
+use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::{LoginLimiter, new_token, token_hash, verify_password};
-use crate::error::AppError;
+use crate::error::{AppError, ErrorBody};
 use crate::flows::{check_mutation, check_session_version};
 use crate::poke::{Poke, Pokes};
 use crate::store::{IssuedTokens, MAX_PULL_LIMIT, PushBatch, Role, Rotation, Store, User};
 
-/// Largest request body accepted (sync batches are paged well below this).
+/// Largest request body accepted, counted after decompression (sync batches are paged well
+/// below this).
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// Settings of the HTTP layer.
@@ -66,21 +75,109 @@ impl<S: Store> AppState<S> {
     }
 }
 
+/// The parts of the OpenAPI document that no handler states: title, tags, the bearer scheme.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "ResolutionFlow sync server",
+        description = "Accounts, login and the sync protocol (docs/SYNC.md). Every error has the \
+                       body `{\"error\": {\"code\", \"message\"}}`."
+    ),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "meta", description = "Health and this document"),
+        (name = "auth", description = "Login and token refresh"),
+        (name = "sync", description = "Push local changes, pull the team's"),
+    )
+)]
+struct ApiDocument;
+
+/// The name under which handlers ask for a bearer access token.
+const BEARER: &str = "bearer";
+
+#[derive(Debug)]
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, document: &mut utoipa::openapi::OpenApi) {
+        let mut scheme = Http::new(HttpAuthScheme::Bearer);
+        scheme.description =
+            Some("An access token from /api/v1/auth/login or /api/v1/auth/refresh".into());
+        document
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(BEARER, SecurityScheme::Http(scheme));
+    }
+}
+
+/// Every route, each registered together with its OpenAPI operation, so the document lists
+/// exactly what is served. Add routes here only through `routes!`.
+fn documented_routes<S: Store>() -> OpenApiRouter<AppState<S>> {
+    OpenApiRouter::with_openapi(ApiDocument::openapi())
+        .routes(routes!(health))
+        .routes(routes!(openapi_document))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(me))
+        .routes(routes!(push))
+        .routes(routes!(pull))
+        .routes(routes!(stream))
+}
+
+/// The OpenAPI document of the API, as `/api/v1/openapi.json` serves it.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    documented_routes::<crate::SqliteStore>().into_openapi()
+}
+
+/// The serialised OpenAPI document, made once when the router is built.
+#[derive(Debug, Clone)]
+struct OpenApiJson(Arc<str>);
+
 /// The whole API. Tests call it over a real socket through [`crate::serve`].
 pub fn router<S: Store>(state: AppState<S>) -> Router {
-    Router::new()
-        .route("/api/v1/health", get(health))
-        .route("/api/v1/auth/login", post(login::<S>))
-        .route("/api/v1/auth/refresh", post(refresh::<S>))
-        .route("/api/v1/me", get(me))
-        .route("/api/v1/sync/push", post(push::<S>))
-        .route("/api/v1/sync/pull", get(pull::<S>))
-        .route("/api/v1/sync/stream", get(stream::<S>))
+    let (routes, document) = documented_routes::<S>().split_for_parts();
+    let document = match document.to_json() {
+        Ok(json) => json,
+        Err(error) => {
+            // Serialising plain structs of strings and maps does not fail; if it ever did,
+            // the route answers 500 rather than the server refusing to start.
+            tracing::error!(%error, "cannot serialise the OpenAPI document");
+            String::new()
+        }
+    };
+    routes
         .fallback(not_found)
-        // Enforced by the body extractors, so an oversized body gets the usual JSON error.
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(Extension(OpenApiJson(document.into())))
+        // Enforced by the body extractors on the body as they read it, which is the
+        // decompressed body: a small gzip bomb stops at the limit with the usual JSON 413.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(RequestDecompressionLayer::new())
+        .layer(axum::middleware::from_fn(refuse_unknown_content_encoding))
+        // Sync pages are JSON and compress many times over; gzip or br as the client accepts.
+        .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Refuses a body in an encoding the server cannot read before the decompression layer does,
+/// because that layer's refusal has no body and every error here has the JSON shape.
+async fn refuse_unknown_content_encoding(request: Request, next: Next) -> Response {
+    match request.headers().get(header::CONTENT_ENCODING) {
+        Some(encoding) if !matches!(encoding.as_bytes(), b"gzip" | b"identity") => {
+            let mut response = AppError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body uncompressed or with `Content-Encoding: gzip`",
+            )
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
+            response
+        }
+        _ => next.run(request).await,
+    }
 }
 
 async fn not_found() -> AppError {
@@ -91,13 +188,52 @@ async fn not_found() -> AppError {
     )
 }
 
-#[derive(Debug, Serialize)]
+async fn method_not_allowed() -> AppError {
+    AppError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method; see /api/v1/openapi.json",
+    )
+}
+
+/// The OpenAPI 3.1 document of this API.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    tag = "meta",
+    responses(
+        (status = 200, description = "This document", body = Object, content_type = "application/json"),
+        (status = 500, description = "The server failed; the cause is in its log", body = ErrorBody),
+    )
+)]
+async fn openapi_document(Extension(OpenApiJson(document)): Extension<OpenApiJson>) -> Response {
+    if document.is_empty() {
+        return AppError::internal().into_response();
+    }
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        document.to_string(),
+    )
+        .into_response()
+}
+
+#[derive(Debug, Serialize, ToSchema)]
 struct Health {
+    /// Always `ok` when the server answers.
     status: &'static str,
+    /// The newest sync protocol version the server speaks.
     protocol: u32,
+    /// The server's version.
     version: &'static str,
 }
 
+/// Liveness and the protocol version; needs no login.
+#[utoipa::path(
+    get,
+    path = "/api/v1/health",
+    tag = "meta",
+    responses((status = 200, description = "The server is up", body = Health))
+)]
 async fn health() -> Json<Health> {
     Json(Health {
         status: "ok",
@@ -106,23 +242,26 @@ async fn health() -> Json<Health> {
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TokenResponse {
+    /// Sent as `Authorization: Bearer <access_token>`.
     pub access_token: String,
+    /// Works once, at /api/v1/auth/refresh, for the next pair.
     pub refresh_token: String,
+    /// Always `Bearer`.
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: u64,
@@ -147,6 +286,28 @@ fn issue(config: &ApiConfig, now: i64) -> (String, String, IssuedTokens) {
     (access, refresh, issued)
 }
 
+/// Exchanges an e-mail and password for an access token and a refresh token.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/login",
+    tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in", body = TokenResponse),
+        (status = 400, description = "The body is not JSON, or not gzip as its `Content-Encoding` says", body = ErrorBody),
+        (status = 401, description = "Wrong e-mail or password", body = ErrorBody),
+        (status = 413, description = "The body is larger than 4 MiB (after decompression)", body = ErrorBody),
+        (status = 415, description = "The body is not sent as `application/json`, or in an encoding other than gzip", body = ErrorBody),
+        (status = 422, description = "The JSON does not have the fields this endpoint needs", body = ErrorBody),
+        (
+            status = 429,
+            description = "Too many failed logins for this account lately",
+            body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until the account may try again")),
+        ),
+        (status = 500, description = "The server failed; the cause is in its log", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(skip_all, fields(route = "login"))]
 async fn login<S: Store>(
     State(state): State<AppState<S>>,
@@ -189,6 +350,23 @@ async fn login<S: Store>(
     }))
 }
 
+/// Spends a refresh token for a new token pair. A refresh token works once; presenting a spent
+/// one ends its login.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/refresh",
+    tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new token pair", body = TokenResponse),
+        (status = 400, description = "The body is not JSON, or not gzip as its `Content-Encoding` says", body = ErrorBody),
+        (status = 401, description = "The refresh token is unknown, expired or already used", body = ErrorBody),
+        (status = 413, description = "The body is larger than 4 MiB (after decompression)", body = ErrorBody),
+        (status = 415, description = "The body is not sent as `application/json`, or in an encoding other than gzip", body = ErrorBody),
+        (status = 422, description = "The JSON does not have the fields this endpoint needs", body = ErrorBody),
+        (status = 500, description = "The server failed; the cause is in its log", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(skip_all, fields(route = "refresh"))]
 async fn refresh<S: Store>(
     State(state): State<AppState<S>>,
@@ -254,6 +432,18 @@ impl<S: Store> FromRequestParts<AppState<S>> for Authenticated {
     }
 }
 
+/// The account behind the access token.
+#[utoipa::path(
+    get,
+    path = "/api/v1/me",
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The logged-in user", body = User),
+        (status = 401, description = "No bearer token, or one that is not valid or has expired", body = ErrorBody),
+        (status = 500, description = "The server failed; the cause is in its log", body = ErrorBody),
+    )
+)]
 async fn me(Authenticated(user): Authenticated) -> Json<User> {
     Json(user)
 }
@@ -290,6 +480,24 @@ pub const MAX_PUSH_MUTATIONS: usize = 1_000;
 
 /// Applies a replica's outbox mutations (flow versions, conflict resolutions) in order and stores
 /// its session events (each once), then answers what is settled.
+#[utoipa::path(
+    post,
+    path = "/api/v1/sync/push",
+    tag = "sync",
+    security(("bearer" = [])),
+    request_body = rf_core::sync::PushRequest,
+    responses(
+        (status = 200, description = "What the server now holds of this client's work", body = rf_core::sync::PushResponse),
+        (status = 400, description = "The body is not JSON, or not gzip as its `Content-Encoding` says", body = ErrorBody),
+        (status = 401, description = "No bearer token, or one that is not valid or has expired", body = ErrorBody),
+        (status = 403, description = "A viewer tried to change something, or the device or a session belongs to another user", body = ErrorBody),
+        (status = 413, description = "The body is larger than 4 MiB (after decompression), or has more than 5000 events or 1000 mutations", body = ErrorBody),
+        (status = 415, description = "The body is not sent as `application/json`, or in an encoding other than gzip", body = ErrorBody),
+        (status = 422, description = "The push is malformed (fields, events, flow versions), or the client's protocol is newer than the server's (`server_too_old`)", body = ErrorBody),
+        (status = 426, description = "The client's protocol is older than the server supports; update the client", body = ErrorBody),
+        (status = 500, description = "The server failed; the cause is in its log", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(skip_all, fields(route = "sync.push", user = %user.id))]
 async fn push<S: Store>(
     State(state): State<AppState<S>>,
@@ -422,13 +630,16 @@ async fn push<S: Store>(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PullQuery {
     /// The last team sequence number the client has applied (0 for none).
     #[serde(default)]
+    #[param(minimum = 0)]
     pub since: i64,
-    /// Most team changes to span; at most [`MAX_PULL_LIMIT`].
+    /// Most team changes to span, 1 to 5000 (the default).
+    #[param(minimum = 1, maximum = 5000)]
     pub limit: Option<i64>,
     /// The client's protocol version.
     pub protocol: Option<u32>,
@@ -436,6 +647,21 @@ pub struct PullQuery {
 
 /// One page of the team's changes after `since`, read in one consistent snapshot. Every role
 /// of the team may read; nothing of another team is visible.
+#[utoipa::path(
+    get,
+    path = "/api/v1/sync/pull",
+    tag = "sync",
+    security(("bearer" = [])),
+    params(PullQuery),
+    responses(
+        (status = 200, description = "One page of the team's changes; ask again from `until` while it is below `latest`", body = rf_core::sync::PullResponse),
+        (status = 400, description = "A query parameter is malformed, unknown or out of range", body = ErrorBody),
+        (status = 401, description = "No bearer token, or one that is not valid or has expired", body = ErrorBody),
+        (status = 422, description = "The client's protocol is newer than the server's (`server_too_old`)", body = ErrorBody),
+        (status = 426, description = "The client's protocol is older than the server supports; update the client", body = ErrorBody),
+        (status = 500, description = "The server failed; the cause is in its log", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(skip_all, fields(route = "sync.pull", user = %user.id))]
 async fn pull<S: Store>(
     State(state): State<AppState<S>>,
@@ -443,9 +669,7 @@ async fn pull<S: Store>(
     query: Result<Query<PullQuery>, QueryRejection>,
 ) -> Result<Json<rf_core::sync::PullResponse>, AppError> {
     let Query(query) = query.map_err(|rejection| AppError::bad_request(rejection.body_text()))?;
-    if let Some(protocol) = query.protocol {
-        negotiated(protocol)?;
-    }
+    // A malformed request is a 400 whoever sends it; only a well-formed one is negotiated.
     if query.since < 0 {
         return Err(AppError::bad_request(
             "`since` must be 0 or a sequence number",
@@ -457,12 +681,31 @@ async fn pull<S: Store>(
             "`limit` must be between 1 and {MAX_PULL_LIMIT}"
         )));
     }
+    if let Some(protocol) = query.protocol {
+        negotiated(protocol)?;
+    }
     let page = state.store.pull(user, query.since, limit).await?;
     Ok(Json(page))
 }
 
 /// Server-sent events telling the team's online replicas to pull (see `poke.rs`). Every role of
 /// the team may listen; a poke carries no data of the team.
+#[utoipa::path(
+    get,
+    path = "/api/v1/sync/stream",
+    tag = "sync",
+    security(("bearer" = [])),
+    responses(
+        (
+            status = 200,
+            description = "An endless stream of server-sent events: `ready` (data `{\"latest\": N}`, the team's latest change number) once, then `poke` (data `{\"latest\": N}`, or `{\"latest\": null}` when some were missed) after each change of the team; a comment every 15 s keeps it open",
+            content_type = "text/event-stream",
+            body = String
+        ),
+        (status = 401, description = "No valid access token", body = ErrorBody),
+        (status = 500, description = "The server failed; the cause is in its log", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(skip_all, fields(route = "sync.stream", user = %user.id))]
 async fn stream<S: Store>(
     State(state): State<AppState<S>>,

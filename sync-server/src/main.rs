@@ -37,6 +37,8 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8787", env = "RF_LISTEN")]
         listen: SocketAddr,
     },
+    /// Print the OpenAPI document that `serve` publishes at /api/v1/openapi.json
+    Openapi,
     /// Manage accounts
     User {
         #[command(subcommand)]
@@ -90,6 +92,12 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Openapi = cli.command {
+        // Needs no database: the document is made from the handlers alone.
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", rf_sync_server::api::openapi().to_pretty_json()?)?;
+        return Ok(());
+    }
     match &cli.database_url {
         Some(url) => {
             let store = PostgresStore::connect(url)
@@ -121,6 +129,7 @@ async fn run_with<S: Store>(store: S, command: Command) -> anyhow::Result<()> {
             .await?;
             tracing::info!("stopped");
         }
+        Command::Openapi => {}
         Command::User {
             command: UserCommand::Add { email, team, role },
         } => {
@@ -128,7 +137,8 @@ async fn run_with<S: Store>(store: S, command: Command) -> anyhow::Result<()> {
                 format!("unknown role {role:?}; use super_admin, team_admin, engineer or viewer")
             })?;
             let email = email.trim().to_lowercase();
-            if !email.contains('@') || email.contains(char::is_whitespace) {
+            if !email.contains('@') || email.contains(|c: char| c.is_whitespace() || c.is_control())
+            {
                 bail!("{email:?} is not an e-mail address");
             }
             if team.trim().is_empty() {

@@ -199,6 +199,11 @@ impl Store for PostgresStore {
     }
 
     async fn credentials(&self, email: String) -> StoreResult<Option<(User, String)>> {
+        // PostgreSQL text cannot hold NUL, so no account has such an e-mail; asking would be
+        // an encoding error, which a login must not turn into a 500.
+        if email.contains('\0') {
+            return Ok(None);
+        }
         let row = sqlx::query(concat!(
             "SELECT ",
             user_columns!(),

@@ -102,6 +102,21 @@ fn administrators_add_and_list_users_from_the_command_line() {
         !no_password.status.success(),
         "no RF_PASSWORD and no terminal: refused"
     );
+    // A control character is no part of an e-mail (and PostgreSQL text cannot hold NUL).
+    let control = run(
+        &[
+            "user",
+            "add",
+            "--email",
+            "z\u{1}@contoso.example",
+            "--team",
+            "T",
+            "--role",
+            "viewer",
+        ],
+        Some(PASSWORD),
+    );
+    assert!(String::from_utf8_lossy(&control.stderr).contains("is not an e-mail address"));
     let listed = run(&["user", "list", "--json"], None);
     let users: Value = serde_json::from_slice(&listed.stdout).unwrap();
     assert_eq!(users.as_array().unwrap().len(), 1);

@@ -26,6 +26,17 @@ pub const ACCOUNTS: &[(&str, &str, Role)] = &[
     ("viv@fabrikam.example", "Fabrikam IT", Role::Viewer),
 ];
 
+/// Asserts the one JSON error shape, `{"error": {"code", "message"}}`, with this code.
+pub fn assert_error_shape(body: &Value, code: &str) {
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|message| !message.is_empty()),
+        "{body}"
+    );
+}
+
 /// Which store the server runs on.
 #[derive(Debug, Clone, Copy)]
 pub enum Backend {

@@ -24,6 +24,7 @@ pub const PROTOCOL_VERSION: u32 = 1;
 
 /// One local change waiting in a replica's outbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Mutation {
     /// Per-client, strictly increasing, never reused.
     pub mutation_id: i64,
@@ -123,6 +124,7 @@ pub fn negotiate(client: u32, supported: std::ops::RangeInclusive<u32>) -> Negot
 /// Where two concurrent edits touched the same field: the server's value was kept, the other
 /// is stored here for an author to resolve.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldConflict {
     /// A JSON-pointer-like path: `/title`, `/nodes/<node id>/body`, `/nodes/<node id>`.
     pub path: String,
@@ -338,6 +340,7 @@ fn merged_order(base: &[String], server: &[String], other: &[String]) -> Vec<Str
 /// A pushed session event, identified everywhere by its device and device sequence number, so a
 /// retried upload is stored once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushedEvent {
     pub device_id: Uuid,
     pub device_seq: i64,
@@ -348,6 +351,7 @@ pub struct PushedEvent {
 
 /// One push from a replica: its outbox mutations in order and its unacknowledged events.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushRequest {
     pub protocol: u32,
     /// The replica's schema version, so the server can refuse clients it cannot understand.
@@ -365,6 +369,7 @@ pub struct PushRequest {
 
 /// A flow document a pushed session refers to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushedFlowVersion {
     pub flow_id: Uuid,
     pub version: VersionId,
@@ -379,6 +384,7 @@ pub const RESOLVE_CONFLICT: &str = "resolve";
 /// Which side of a conflict an author keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Keep {
     /// The edit that was not applied (`other`). The replica publishes it as a new version
     /// before the resolution, so the resolution itself only closes the conflict.
@@ -396,6 +402,7 @@ pub struct ResolveConflict {
 /// consistent snapshot. `latest` is the team's highest number at that moment; the reader asks
 /// again from `until` while `until < latest`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PullResponse {
     pub protocol: u32,
     pub since: i64,
@@ -410,6 +417,7 @@ pub struct PullResponse {
 /// A flow version the team holds. `number` is the server's label (1, 2, … per flow, in the
 /// order it accepted them).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PulledVersion {
     pub flow_id: Uuid,
     pub version: VersionId,
@@ -420,6 +428,7 @@ pub struct PulledVersion {
 
 /// A flow's head as of `team_seq`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PulledFlow {
     pub flow_id: Uuid,
     pub head: VersionId,
@@ -428,6 +437,7 @@ pub struct PulledFlow {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PulledEvent {
     pub device_id: Uuid,
     pub device_seq: i64,
@@ -440,6 +450,7 @@ pub struct PulledEvent {
 /// A recorded conflict: `kept` is in the head `kept_version`; `other` was in `other_version`,
 /// pushed by `raised_by`, and was not applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PulledConflict {
     pub id: Uuid,
     pub flow_id: Uuid,
@@ -508,6 +519,7 @@ pub fn set_at_path(document: &mut Value, path: &str, value: Option<Value>) -> bo
 
 /// A mutation the server will never apply (invalid, forbidden), with the reason to show.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rejection {
     pub mutation_id: i64,
     pub reason: String,
@@ -515,6 +527,7 @@ pub struct Rejection {
 
 /// The server's answer to a push.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushResponse {
     /// Every mutation up to this number is settled: applied, or listed in `rejected`.
     pub mutations_settled_through: i64,

@@ -85,6 +85,23 @@ impl<'de> Deserialize<'de> for VersionId {
     }
 }
 
+/// In the OpenAPI document a version id is what it is on the wire: 64 lowercase hex digits.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for VersionId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^[0-9a-f]{64}$"))
+            .description(Some(
+                "A flow version id: the SHA-256 of the version's canonical document, in lowercase hex.",
+            ))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for VersionId {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,5 +139,16 @@ mod tests {
             assert!(bad.parse::<VersionId>().is_err(), "{bad:?}");
         }
         assert!(serde_json::from_str::<VersionId>("3").is_err());
+    }
+
+    #[cfg(feature = "openapi")]
+    #[test]
+    fn the_openapi_schema_describes_the_text_form() {
+        let schema = serde_json::to_value(<VersionId as utoipa::PartialSchema>::schema()).unwrap();
+        assert_eq!(schema["type"], "string");
+        let pattern = regex::Regex::new(schema["pattern"].as_str().unwrap()).unwrap();
+        let id = VersionId::of(&Flow::parse(FLOW).unwrap());
+        assert!(pattern.is_match(&id.to_string()));
+        assert!(!pattern.is_match(&id.to_string().to_uppercase()));
     }
 }

@@ -22,6 +22,8 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("post", "/api/v1/sync/push"),
     ("get", "/api/v1/sync/pull"),
     ("get", "/api/v1/sync/stream"),
+    ("get", "/api/v1/users"),
+    ("post", "/api/v1/users"),
 ];
 
 const METHODS: &[&str] = &["get", "post", "put", "patch", "delete"];
@@ -75,6 +77,7 @@ async fn the_document_is_served_without_a_login_and_lists_every_endpoint() {
             "/api/v1/sync/push",
             "/api/v1/sync/pull",
             "/api/v1/sync/stream",
+            "/api/v1/users",
         ]
         .contains(path)
         {

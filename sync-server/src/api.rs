@@ -122,6 +122,7 @@ fn documented_routes<S: Store>() -> OpenApiRouter<AppState<S>> {
         .routes(routes!(push))
         .routes(routes!(pull))
         .routes(routes!(stream))
+        .routes(routes!(crate::users::list_users, crate::users::add_user))
 }
 
 /// The OpenAPI document of the API, as `/api/v1/openapi.json` serves it.

@@ -9,6 +9,7 @@ pub mod flows;
 pub mod poke;
 pub mod postgres;
 pub mod store;
+pub mod users;
 
 use std::future::Future;
 

@@ -24,6 +24,8 @@ pub const ACCOUNTS: &[(&str, &str, Role)] = &[
     ("vic@contoso.example", "Contoso MSP", Role::Viewer),
     ("eve@fabrikam.example", "Fabrikam IT", Role::Engineer),
     ("viv@fabrikam.example", "Fabrikam IT", Role::Viewer),
+    ("tia@contoso.example", "Contoso MSP", Role::TeamAdmin),
+    ("root@msp.example", "MSP operators", Role::SuperAdmin),
 ];
 
 /// Asserts the one JSON error shape, `{"error": {"code", "message"}}`, with this code.

@@ -195,6 +195,18 @@ async fn malformed_pushes_and_old_clients_get_clear_answers(backend: Backend) {
             .contains("stays saved")
     );
 
+    // A replica whose database predates content-addressed versions is told to update.
+    let mut stale = batch.clone();
+    stale.schema = 4;
+    let (status, body) = push(&server, &token, &stale).await;
+    assert_eq!(status, StatusCode::UPGRADE_REQUIRED, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("schema 4")
+    );
+
     let mut foreign = batch.clone();
     foreign.events[0].device_id = uuid::Uuid::new_v4();
     let (status, _) = push(&server, &token, &foreign).await;
@@ -280,9 +292,90 @@ async fn concurrent_pushes_carrying_one_version_all_succeed(backend: Backend) {
 }
 
 on_every_backend!(
+    a_reader_never_skips_past_a_late_commit,
     concurrent_pushes_carrying_one_version_all_succeed,
     events_arrive_once_however_often_they_are_sent,
     a_gap_holds_acknowledgement_until_it_is_filled,
     nobody_writes_what_is_not_theirs,
     malformed_pushes_and_old_clients_get_clear_answers
 );
+
+/// Readers page by team sequence number while many devices push at once: a reader that pulls
+/// from its mark over and over must end with every stored event, none skipped because a number
+/// became visible before a smaller one (on PostgreSQL the pushes commit in parallel).
+async fn a_reader_never_skips_past_a_late_commit(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut batches = Vec::new();
+    let mut dirs = Vec::new();
+    for _ in 0..6 {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut replica, _) = replica_with_session(dir.path());
+        // Each event alone, so every push is its own transaction racing the others.
+        for _ in 0..9 {
+            let batch = replica.next_push(0, 1).unwrap().unwrap();
+            replica
+                .apply_push_response(
+                    &batch,
+                    &PushResponse {
+                        mutations_settled_through: 0,
+                        rejected: Vec::new(),
+                        events_acknowledged_through: batch.events[0].device_seq,
+                        heads: Vec::new(),
+                    },
+                )
+                .unwrap();
+            batches.push(batch);
+        }
+        dirs.push(dir);
+    }
+    let writer = server.token("ada@contoso.example").await;
+    let reader = server.token("bob@contoso.example").await;
+    let total = batches.len();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pushes = {
+        let done = done.clone();
+        let server = &server;
+        let writer = &writer;
+        async move {
+            let all = batches.iter().map(|batch| push(server, writer, batch));
+            for (status, body) in futures_util::future::join_all(all).await {
+                assert_eq!(status, StatusCode::OK, "{body}");
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    };
+    let reads = async {
+        let mut mark = 0;
+        let mut seen = std::collections::BTreeSet::new();
+        loop {
+            let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+            let (status, body) = server
+                .get(
+                    &format!("/api/v1/sync/pull?since={mark}&limit=3"),
+                    Some(&reader),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let page: rf_core::sync::PullResponse = serde_json::from_value(body).unwrap();
+            for event in &page.events {
+                assert!(
+                    seen.insert(event.team_seq),
+                    "team_seq {} twice",
+                    event.team_seq
+                );
+            }
+            mark = page.until;
+            if finished && page.until == page.latest {
+                break seen;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    let ((), seen) = tokio::join!(pushes, reads);
+    assert_eq!(seen.len(), total, "the reader saw every event exactly once");
+    assert_eq!(
+        server.count("SELECT COUNT(*) FROM session_events").await as usize,
+        total
+    );
+    server.stop().await;
+}

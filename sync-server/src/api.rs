@@ -449,6 +449,10 @@ async fn me(Authenticated(user): Authenticated) -> Json<User> {
     Json(user)
 }
 
+/// The oldest replica database schema whose pushes this server understands: schema 7 names
+/// flow versions by content (`VersionId`) in every event and mutation it sends.
+pub const MIN_REPLICA_SCHEMA: i64 = 7;
+
 /// Refuses a client whose protocol this server does not speak, saying who must upgrade.
 fn negotiated(protocol: u32) -> Result<(), AppError> {
     use rf_core::sync::{Negotiation, negotiate};
@@ -495,7 +499,7 @@ pub const MAX_PUSH_MUTATIONS: usize = 1_000;
         (status = 413, description = "The body is larger than 4 MiB (after decompression), or has more than 5000 events or 1000 mutations", body = ErrorBody),
         (status = 415, description = "The body is not sent as `application/json`, or in an encoding other than gzip", body = ErrorBody),
         (status = 422, description = "The push is malformed (fields, events, flow versions), or the client's protocol is newer than the server's (`server_too_old`)", body = ErrorBody),
-        (status = 426, description = "The client's protocol is older than the server supports; update the client", body = ErrorBody),
+        (status = 426, description = "The client's protocol (or, for a push, its replica schema) is older than the server supports; update the client", body = ErrorBody),
         (status = 500, description = "The server failed; the cause is in its log", body = ErrorBody),
     )
 )]
@@ -508,6 +512,17 @@ async fn push<S: Store>(
     use rf_core::sync::PushResponse;
     let Json(request) = body?;
     negotiated(request.protocol)?;
+    if request.schema < MIN_REPLICA_SCHEMA {
+        return Err(AppError::new(
+            StatusCode::UPGRADE_REQUIRED,
+            "upgrade_required",
+            format!(
+                "this replica's database is schema {}, and the server needs {MIN_REPLICA_SCHEMA} or later (flow versions named by content); \
+                 update ResolutionFlow — your work stays saved on this device until then",
+                request.schema
+            ),
+        ));
+    }
     if user.role == Role::Viewer
         && !(request.events.is_empty()
             && request.mutations.is_empty()

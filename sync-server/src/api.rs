@@ -561,7 +561,7 @@ async fn push<S: Store>(
                 format!("event {index} has an invalid sequence number"),
             ));
         }
-        if let Err(error) = serde_json::from_value::<rf_core::SessionEvent>(event.payload.clone()) {
+        if let Err(error) = rf_core::SessionEvent::deserialize(&event.payload) {
             return Err(AppError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid",
@@ -583,7 +583,7 @@ async fn push<S: Store>(
                 Some("started" | "subflow_entered")
             )
         })
-        .filter_map(|event| serde_json::from_value(event.payload.get("flow")?.clone()).ok())
+        .filter_map(|event| rf_core::FlowRef::deserialize(event.payload.get("flow")?).ok())
         .collect();
     let mut flow_versions = Vec::with_capacity(request.flow_versions.len());
     for (index, version) in request.flow_versions.iter().enumerate() {

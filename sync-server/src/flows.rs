@@ -7,6 +7,7 @@ use rf_core::sync::{
     PutFlowVersion, RESOLVE_CONFLICT, ResolveConflict, merge_flow,
 };
 use rf_core::{Flow, VersionId};
+use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -91,7 +92,7 @@ pub fn check_mutation(mutation: &Mutation) -> Checked {
     };
     match (mutation.entity.as_str(), mutation.operation.as_str()) {
         ("flow", PUT_FLOW_VERSION) => {
-            let put: PutFlowVersion = match serde_json::from_value(mutation.payload.clone()) {
+            let put: PutFlowVersion = match PutFlowVersion::deserialize(&mutation.payload) {
                 Ok(put) => put,
                 Err(error) => {
                     return Checked::Invalid(format!("not a flow version: {error}"));

@@ -12,7 +12,7 @@ use crate::store::{
 };
 use rf_core::VersionId;
 use rf_core::sync::{
-    FieldConflict, Keep, PullResponse, PulledConflict, PulledEvent, PulledFlow, PulledVersion,
+    FieldConflict, PullResponse, PulledConflict, PulledEvent, PulledFlow, PulledVersion,
 };
 
 /// Every migration of the PostgreSQL back end, in order (checked against the folder by a test).
@@ -648,11 +648,7 @@ impl Store for PostgresStore {
                 other_version: version_at(&row, 7)?,
                 raised_by: row.try_get(8)?,
                 created_at: row.try_get(9)?,
-                resolution: match resolution.as_deref() {
-                    Some("mine") => Some(Keep::Mine),
-                    Some("theirs") => Some(Keep::Theirs),
-                    _ => None,
-                },
+                resolution: resolution.as_deref().and_then(rf_core::sync::Keep::parse),
                 team_seq: row.try_get(11)?,
             });
         }
@@ -986,10 +982,7 @@ async fn apply_mutation(
             }
             if resolution.is_none() {
                 let team_seq = next_team_seq(transaction, team).await?;
-                let keep = match keep {
-                    Keep::Mine => "mine",
-                    Keep::Theirs => "theirs",
-                };
+                let keep = keep.as_str();
                 sqlx::query(
                     "UPDATE flow_conflicts SET resolution = $2, resolved_by = $3, resolved_at = $4, team_seq = $5
                      WHERE id = $1",

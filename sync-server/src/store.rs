@@ -423,17 +423,8 @@ impl Store for SqliteStore {
     }
 
     async fn team_latest(&self, team: Uuid) -> StoreResult<i64> {
-        self.with(move |connection| {
-            Ok(connection
-                .query_row(
-                    "SELECT seq FROM team_sequences WHERE team_id = ?1",
-                    [team.to_string()],
-                    |row| row.get(0),
-                )
-                .optional()?
-                .unwrap_or(0))
-        })
-        .await
+        self.with(move |connection| Ok(team_latest(connection, &team.to_string())?))
+            .await
     }
 
     async fn pull(
@@ -525,8 +516,8 @@ fn next_team_seq(transaction: &rusqlite::Transaction<'_>, team: &str) -> rusqlit
 }
 
 /// The team's latest sequence number (0 before its first change).
-fn team_latest(transaction: &rusqlite::Transaction<'_>, team: &str) -> rusqlite::Result<i64> {
-    Ok(transaction
+fn team_latest(connection: &Connection, team: &str) -> rusqlite::Result<i64> {
+    Ok(connection
         .query_row(
             "SELECT seq FROM team_sequences WHERE team_id = ?1",
             [team],
@@ -771,10 +762,7 @@ fn apply_mutation(
             }
             if resolution.is_none() {
                 let team_seq = next_team_seq(transaction, team)?;
-                let keep = match keep {
-                    rf_core::sync::Keep::Mine => "mine",
-                    rf_core::sync::Keep::Theirs => "theirs",
-                };
+                let keep = keep.as_str();
                 transaction.execute(
                     "UPDATE flow_conflicts SET resolution = ?2, resolved_by = ?3, resolved_at = ?4, team_seq = ?5
                      WHERE id = ?1",
@@ -1037,11 +1025,7 @@ impl SqliteStore {
                     other_version: version_column(row, 7)?,
                     raised_by: row.get(8)?,
                     created_at: row.get(9)?,
-                    resolution: match resolution.as_deref() {
-                        Some("mine") => Some(rf_core::sync::Keep::Mine),
-                        Some("theirs") => Some(rf_core::sync::Keep::Theirs),
-                        _ => None,
-                    },
+                    resolution: resolution.as_deref().and_then(rf_core::sync::Keep::parse),
                     team_seq: row.get(11)?,
                 })
             })?

@@ -393,6 +393,22 @@ pub enum Keep {
     Theirs,
 }
 
+impl Keep {
+    /// The stored and JSON name: `mine` or `theirs`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Keep::Mine => "mine",
+            Keep::Theirs => "theirs",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Keep> {
+        [Keep::Mine, Keep::Theirs]
+            .into_iter()
+            .find(|keep| keep.as_str() == text)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResolveConflict {
     pub keep: Keep,

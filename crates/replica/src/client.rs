@@ -53,6 +53,19 @@ impl Default for ClientOptions {
     }
 }
 
+impl ClientOptions {
+    /// How long to wait before retry number `attempt` (0 first): exponential backoff from
+    /// `backoff`, capped at `max_wait`, with full jitter so clients that failed together do not
+    /// come back together.
+    pub fn backoff_delay(&self, attempt: u32) -> Duration {
+        let ceiling = self
+            .backoff
+            .saturating_mul(1 << attempt.min(16))
+            .min(self.max_wait);
+        rand::rng().random_range(Duration::ZERO..=ceiling)
+    }
+}
+
 /// What one sync round did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SyncReport {
@@ -227,13 +240,8 @@ impl SyncClient {
                     tracing::debug!(attempt, %message, "sync request failed; retrying");
                     last = message;
                     if attempt + 1 < self.options.attempts {
-                        let ceiling = self
-                            .options
-                            .backoff
-                            .saturating_mul(1 << attempt.min(16))
-                            .min(self.options.max_wait);
-                        let jittered = rand::rng().random_range(Duration::ZERO..=ceiling);
-                        std::thread::sleep(wait.unwrap_or(jittered).min(self.options.max_wait));
+                        let delay = wait.unwrap_or_else(|| self.options.backoff_delay(attempt));
+                        std::thread::sleep(delay.min(self.options.max_wait));
                     }
                 }
                 Err(other) => return Err(other),
@@ -497,13 +505,7 @@ impl Syncer {
             }
             if failed {
                 failures = failures.saturating_add(1);
-                let ceiling = self
-                    .client
-                    .options
-                    .backoff
-                    .saturating_mul(1 << failures.min(16))
-                    .min(self.client.options.max_wait);
-                std::thread::sleep(rand::rng().random_range(Duration::ZERO..=ceiling));
+                std::thread::sleep(self.client.options.backoff_delay(failures));
                 continue;
             }
             failures = 0;

@@ -187,20 +187,7 @@ pub(crate) fn import_in(
             params![id_text, flow.kind.as_str(), flow.title, flow.category, tags, version, stamp],
         )?;
     } else {
-        transaction.execute(
-            "UPDATE flows SET kind = ?2, title = ?3, category = ?4, tags = ?5, latest_version = ?6,
-                              updated_at = ?7
-             WHERE id = ?1",
-            params![
-                id_text,
-                flow.kind.as_str(),
-                flow.title,
-                flow.category,
-                tags,
-                version,
-                stamp
-            ],
-        )?;
+        move_head(transaction, &id_text, &flow, version)?;
     }
     if known.is_none() {
         let document = flow.to_json_compact();
@@ -261,17 +248,18 @@ fn next_ordinal(transaction: &Transaction<'_>, flow_id: &str) -> Result<u32> {
 }
 
 /// Stores a version that arrived from the sync server, unless this replica holds it already;
-/// a flow this replica has never seen is created with it as its head. Returns the local ordinal.
+/// a flow this replica has never seen is created with it as its head. Returns whether it was
+/// new here.
 pub(crate) fn store_synced_version(
     transaction: &Transaction<'_>,
     flow_id: Uuid,
     version_id: VersionId,
     flow: &Flow,
-) -> Result<u32> {
+) -> Result<bool> {
     let id_text = flow_id.to_string();
     let hash = version_id.to_string();
-    if let Some(version) = held_version(transaction, &id_text, &hash)? {
-        return Ok(version);
+    if held_version(transaction, &id_text, &hash)?.is_some() {
+        return Ok(false);
     }
     let version = next_ordinal(transaction, &id_text)?;
     let stamp = timestamp(now());
@@ -298,7 +286,7 @@ pub(crate) fn store_synced_version(
     if new_flow {
         index_for_search(transaction, &id_text, &document)?;
     }
-    Ok(version)
+    Ok(true)
 }
 
 /// Makes a version this replica holds the flow's head (the team's head, from the server).
@@ -322,6 +310,20 @@ pub(crate) fn adopt_head(
     };
     let flow: Flow = serde_json::from_str(&document)
         .map_err(ReplicaError::corrupt(format!("flow {flow_id}")))?;
+    if move_head(transaction, &id_text, &flow, version)? {
+        index_for_search(transaction, &id_text, &flow)?;
+    }
+    Ok(true)
+}
+
+/// Makes local version `version` (whose document is `flow`) the flow's head, with the flow row's
+/// title, kind, category and tags taken from it. Returns false when it already was the head.
+fn move_head(
+    transaction: &Transaction<'_>,
+    id_text: &str,
+    flow: &Flow,
+    version: u32,
+) -> Result<bool> {
     let changed = transaction.execute(
         "UPDATE flows SET kind = ?2, title = ?3, category = ?4, tags = ?5, latest_version = ?6,
                           updated_at = ?7
@@ -336,10 +338,7 @@ pub(crate) fn adopt_head(
             timestamp(now())
         ],
     )?;
-    if changed > 0 {
-        index_for_search(transaction, &id_text, &flow)?;
-    }
-    Ok(true)
+    Ok(changed > 0)
 }
 
 /// The version id of a flow version named the old way, by this replica's ordinal: computed

@@ -11,7 +11,7 @@ use rf_core::session::{EventKind, SessionEvent, SessionState};
 use rf_core::sync::{FieldConflict, Keep, PullResponse, PulledConflict};
 use rf_core::{Flow, VersionId};
 use rusqlite::{OptionalExtension, Transaction, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{ReplicaError, Result};
@@ -77,13 +77,6 @@ fn json_at(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Option<ser
             .map(Some)
             .map_err(|error| corrupt_column(index, error)),
         None => Ok(None),
-    }
-}
-
-fn keep_name(keep: Keep) -> &'static str {
-    match keep {
-        Keep::Mine => "mine",
-        Keep::Theirs => "theirs",
     }
 }
 
@@ -175,7 +168,7 @@ impl Replica {
         // answer): skipping them keeps a late copy from rolling a head back.
         let fresh = |team_seq: i64| team_seq > mark;
         for version in page.versions.iter().filter(|row| fresh(row.team_seq)) {
-            let flow: Flow = serde_json::from_value(version.document.clone()).map_err(
+            let flow: Flow = Flow::deserialize(&version.document).map_err(
                 ReplicaError::corrupt(format!("flow {} from the server", version.flow_id)),
             )?;
             if VersionId::of(&flow) != version.version {
@@ -185,14 +178,9 @@ impl Replica {
                     version.version.short()
                 )));
             }
-            let before: i64 =
-                transaction
-                    .query_row("SELECT COUNT(*) FROM flow_versions", [], |row| row.get(0))?;
-            store_synced_version(&transaction, version.flow_id, version.version, &flow)?;
-            let after: i64 =
-                transaction
-                    .query_row("SELECT COUNT(*) FROM flow_versions", [], |row| row.get(0))?;
-            report.versions += usize::from(after > before);
+            let stored =
+                store_synced_version(&transaction, version.flow_id, version.version, &flow)?;
+            report.versions += usize::from(stored);
         }
         for flow in page.flows.iter().filter(|row| fresh(row.team_seq)) {
             record_team_head(&transaction, flow)?;
@@ -208,7 +196,7 @@ impl Replica {
             if device == own {
                 continue;
             }
-            let parsed: SessionEvent = serde_json::from_value(event.payload.clone()).map_err(
+            let parsed: SessionEvent = SessionEvent::deserialize(&event.payload).map_err(
                 ReplicaError::corrupt(format!("a pulled event of session {}", event.session_id)),
             )?;
             by_session
@@ -268,11 +256,7 @@ impl Replica {
                 kept_version: version_at(row, 7)?,
                 other_version: version_at(row, 8)?,
                 raised_by: row.get(9)?,
-                resolution: match resolution.as_deref() {
-                    Some("mine") => Some(Keep::Mine),
-                    Some("theirs") => Some(Keep::Theirs),
-                    _ => None,
-                },
+                resolution: resolution.as_deref().and_then(Keep::parse),
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -333,7 +317,7 @@ fn store_conflict(transaction: &Transaction<'_>, conflict: &PulledConflict) -> R
             conflict.other_version.to_string(),
             conflict.raised_by,
             conflict.created_at,
-            conflict.resolution.map(keep_name),
+            conflict.resolution.map(Keep::as_str),
             conflict.team_seq
         ],
     )?;
@@ -553,7 +537,7 @@ impl Replica {
         )?;
         transaction.execute(
             "UPDATE conflicts SET resolution = ?2 WHERE id = ?1",
-            params![id.to_string(), keep_name(keep)],
+            params![id.to_string(), keep.as_str()],
         )?;
         transaction.commit()?;
         Ok(ConflictRecord {

@@ -21,6 +21,7 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("get", "/api/v1/me"),
     ("post", "/api/v1/sync/push"),
     ("get", "/api/v1/sync/pull"),
+    ("get", "/api/v1/sync/snapshot"),
     ("get", "/api/v1/sync/stream"),
     ("get", "/api/v1/users"),
     ("post", "/api/v1/users"),
@@ -76,6 +77,7 @@ async fn the_document_is_served_without_a_login_and_lists_every_endpoint() {
             "/api/v1/me",
             "/api/v1/sync/push",
             "/api/v1/sync/pull",
+            "/api/v1/sync/snapshot",
             "/api/v1/sync/stream",
             "/api/v1/users",
         ]
@@ -95,6 +97,12 @@ async fn the_document_is_served_without_a_login_and_lists_every_endpoint() {
         "#/components/schemas/ErrorBody"
     );
     assert!(login["429"]["headers"]["Retry-After"].is_object());
+    // A snapshot is newline-delimited JSON, each line a pull page.
+    let snapshot = &document["paths"]["/api/v1/sync/snapshot"]["get"]["responses"]["200"];
+    assert_eq!(
+        snapshot["content"]["application/x-ndjson"]["schema"]["$ref"],
+        "#/components/schemas/PullResponse"
+    );
     server.stop().await;
 }
 

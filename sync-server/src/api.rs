@@ -1,5 +1,5 @@
-//! The HTTP API under `/api/v1`: health, login, token refresh, who-am-I, push and pull, and the
-//! OpenAPI document of all of them, generated from the handlers below.
+//! The HTTP API under `/api/v1`: health, login, token refresh, who-am-I, push, pull and
+//! snapshot, and the OpenAPI document of all of them, generated from the handlers below.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -121,6 +121,7 @@ fn documented_routes<S: Store>() -> OpenApiRouter<AppState<S>> {
         .routes(routes!(me))
         .routes(routes!(push))
         .routes(routes!(pull))
+        .routes(routes!(snapshot))
         .routes(routes!(stream))
         .routes(routes!(crate::users::list_users, crate::users::add_user))
 }
@@ -684,8 +685,15 @@ async fn pull<S: Store>(
     Authenticated(user): Authenticated,
     query: Result<Query<PullQuery>, QueryRejection>,
 ) -> Result<Json<rf_core::sync::PullResponse>, AppError> {
+    let (since, limit) = pull_range(query)?;
+    let page = state.store.pull(user, since, limit).await?;
+    Ok(Json(page))
+}
+
+/// Checks a pull or snapshot query: `(since, limit)`. A malformed request is a 400 whoever
+/// sends it; only a well-formed one is negotiated.
+fn pull_range(query: Result<Query<PullQuery>, QueryRejection>) -> Result<(i64, i64), AppError> {
     let Query(query) = query.map_err(|rejection| AppError::bad_request(rejection.body_text()))?;
-    // A malformed request is a 400 whoever sends it; only a well-formed one is negotiated.
     if query.since < 0 {
         return Err(AppError::bad_request(
             "`since` must be 0 or a sequence number",
@@ -700,8 +708,99 @@ async fn pull<S: Store>(
     if let Some(protocol) = query.protocol {
         negotiated(protocol)?;
     }
-    let page = state.store.pull(user, query.since, limit).await?;
-    Ok(Json(page))
+    Ok((query.since, limit))
+}
+
+/// The media type of a snapshot: one JSON document per line.
+pub const NDJSON: &str = "application/x-ndjson";
+
+/// The team's state as of this request (`as_of`, its latest change number), for a replica's
+/// first sync: every change after `since` up to `as_of`, streamed in one answer as pull pages,
+/// one JSON `PullResponse` per line, in order, the last one ending at `as_of`.
+///
+/// Each page is read in its own short consistent read, exactly as `pull` reads it (the
+/// embedded store has one connection, so one long read would stall every other request), and
+/// is written while the client applies the one before: no round trip per page. A replica
+/// applies each page as it arrives, atomically, so a stream cut short loses nothing: it pages
+/// on from the last page it applied with `pull`, and pulls the changes made after `as_of` the
+/// same way.
+#[utoipa::path(
+    get,
+    path = "/api/v1/sync/snapshot",
+    tag = "sync",
+    security(("bearer" = [])),
+    params(PullQuery),
+    responses(
+        (
+            status = 200,
+            description = "Newline-delimited JSON: one pull page per line (the schema is one line's), from `since` to the team's latest change when asked, each page spanning at most `limit` changes; the last line's `until` is that change number. Continue with `/api/v1/sync/pull` from the last `until` applied",
+            content_type = "application/x-ndjson",
+            body = rf_core::sync::PullResponse
+        ),
+        (status = 400, description = "A query parameter is malformed, unknown or out of range", body = ErrorBody),
+        (status = 401, description = "No bearer token, or one that is not valid or has expired", body = ErrorBody),
+        (status = 422, description = "The client's protocol is newer than the server's (`server_too_old`)", body = ErrorBody),
+        (status = 426, description = "The client's protocol is older than the server supports; update the client", body = ErrorBody),
+        (status = 500, description = "The server failed; the cause is in its log", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all, fields(route = "sync.snapshot", user = %user.id))]
+async fn snapshot<S: Store>(
+    State(state): State<AppState<S>>,
+    Authenticated(user): Authenticated,
+    query: Result<Query<PullQuery>, QueryRejection>,
+) -> Result<Response, AppError> {
+    use tracing::Instrument;
+    let (since, limit) = pull_range(query)?;
+    let as_of = state.store.team_latest(user.team_id).await?;
+    let store = state.store.clone();
+    let span = tracing::Span::current();
+    // State: where the next page starts, or `None` once the page ending at `as_of` is sent.
+    let pages = futures_util::stream::unfold(Some(since), move |next| {
+        let (store, user) = (store.clone(), user.clone());
+        async move {
+            let since = next?;
+            let page = if since >= as_of {
+                // Nothing (more) up to `as_of`: one empty page says so.
+                Ok(rf_core::sync::PullResponse {
+                    protocol: rf_core::sync::PROTOCOL_VERSION,
+                    since,
+                    until: since,
+                    latest: as_of,
+                    versions: Vec::new(),
+                    flows: Vec::new(),
+                    events: Vec::new(),
+                    conflicts: Vec::new(),
+                })
+            } else {
+                store.pull(user, since, limit.min(as_of - since)).await
+            };
+            let line = page.map_err(|error| error.to_string()).and_then(|page| {
+                let mut line = serde_json::to_vec(&page).map_err(|error| error.to_string())?;
+                line.push(b'\n');
+                Ok((line, page.until))
+            });
+            match line {
+                Ok((line, until)) => {
+                    let next = (until < as_of).then_some(until);
+                    Some((Ok(axum::body::Bytes::from(line)), next))
+                }
+                Err(message) => {
+                    // Ends the answer without its last line: the client sees a cut stream and
+                    // pages on with `pull`, losing nothing.
+                    tracing::error!(%message, since, as_of, "snapshot page failed; stream cut");
+                    Some((Err(std::io::Error::other(message)), None))
+                }
+            }
+        }
+        .instrument(span.clone())
+    });
+    Ok((
+        [(header::CONTENT_TYPE, HeaderValue::from_static(NDJSON))],
+        // Fused: `Unfold` panics when polled after its end, which the body machinery may do.
+        axum::body::Body::from_stream(futures_util::StreamExt::fuse(pages)),
+    )
+        .into_response())
 }
 
 /// Server-sent events telling the team's online replicas to pull (see `poke.rs`). Every role of

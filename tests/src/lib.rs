@@ -3,6 +3,8 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test harness: failures should be loud.
 
+pub mod device;
+
 use reqwest::StatusCode;
 use rf_sync_server::auth::hash_password;
 use rf_sync_server::store::NewUser;

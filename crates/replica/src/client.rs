@@ -1,5 +1,6 @@
 //! The sync client: logs in, keeps the tokens in a [`TokenStore`], and runs sync rounds (push
-//! the outbox and event log in batches, then pull the team's changes page by page) over HTTP.
+//! the outbox and event log in batches, then pull the team's changes page by page, or, into an
+//! empty replica, as one streamed snapshot) over HTTP.
 //! Every decision about what a message means is in `push.rs` and `pull.rs`; this only moves
 //! messages, retries what failed in transit (backing off with jitter, honouring
 //! `Retry-After`), and refreshes tokens.
@@ -37,6 +38,9 @@ pub struct ClientOptions {
     pub push_events: usize,
     /// Team changes per pull page.
     pub pull_limit: i64,
+    /// An empty replica's first pull asks for the team's snapshot (one streamed answer)
+    /// rather than paging; either way it ends in the same state.
+    pub snapshot: bool,
 }
 
 impl Default for ClientOptions {
@@ -49,6 +53,7 @@ impl Default for ClientOptions {
             push_mutations: PUSH_MUTATIONS,
             push_events: PUSH_EVENTS,
             pull_limit: PULL_LIMIT,
+            snapshot: true,
         }
     }
 }
@@ -74,10 +79,22 @@ pub struct SyncReport {
     pub events_acknowledged: usize,
     pub pulled: PullReport,
     pub pages: usize,
+    /// Of `pages`, those that came in the snapshot stream of a first sync.
+    pub snapshot_pages: usize,
     /// Still waiting to go up after the round (0 when everything was acknowledged).
     pub pending: u64,
     /// Unresolved conflicts of the team.
     pub conflicts: usize,
+}
+
+impl SyncReport {
+    fn add_page(&mut self, applied: PullReport) {
+        self.pages += 1;
+        self.pulled.versions += applied.versions;
+        self.pulled.heads += applied.heads;
+        self.pulled.events += applied.events;
+        self.pulled.conflicts += applied.conflicts;
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -559,6 +576,10 @@ fn sync_round(
             break;
         }
     }
+    if options.snapshot && account.pulled_seq == 0 {
+        pull_snapshot(client, &mut session, replica, pull_limit, &mut report)?;
+    }
+    // Pages on from wherever the snapshot ended (or was cut), up to the team's latest.
     let pull_url = format!("{}/api/v1/sync/pull", client.server_url());
     loop {
         let since = replica
@@ -572,12 +593,7 @@ fn sync_round(
                     ("protocol", rf_core::sync::PROTOCOL_VERSION.to_string()),
                 ])
             })?;
-        let applied = replica.apply_pull(&page)?;
-        report.pages += 1;
-        report.pulled.versions += applied.versions;
-        report.pulled.heads += applied.heads;
-        report.pulled.events += applied.events;
-        report.pulled.conflicts += applied.conflicts;
+        report.add_page(replica.apply_pull(&page)?);
         if page.until >= page.latest {
             break;
         }
@@ -585,4 +601,60 @@ fn sync_round(
     report.pending = replica.sync_backlog()?.pending();
     report.conflicts = replica.conflicts(false)?.len();
     Ok(report)
+}
+
+/// A first sync: the team's snapshot, one streamed answer of pull pages, each applied (in its
+/// own transaction, as a pulled page is) as it arrives. A thread reads and parses the next page
+/// while this one is written. A stream cut short is not an error here: every page applied
+/// stays applied, and the caller pages on from there with `pull`. A server without snapshots
+/// (404) is paged from the start.
+fn pull_snapshot(
+    client: &SyncClient,
+    session: &mut Session<'_>,
+    replica: &mut Replica,
+    limit: i64,
+    report: &mut SyncReport,
+) -> Result<()> {
+    use std::io::BufRead;
+    let url = format!("{}/api/v1/sync/snapshot", client.server_url());
+    let response = match client.authorized_response(session, |http, token| {
+        http.get(&url).bearer_auth(token).query(&[
+            ("since", "0".to_owned()),
+            ("limit", limit.to_string()),
+            ("protocol", rf_core::sync::PROTOCOL_VERSION.to_string()),
+        ])
+    }) {
+        Ok(response) => response,
+        Err(ReplicaError::Server { status: 404, .. }) => return Ok(()),
+        Err(error) => return Err(error),
+    };
+    let (pages, received) = std::sync::mpsc::sync_channel::<
+        std::result::Result<rf_core::sync::PullResponse, String>,
+    >(1);
+    // Detached on purpose: if applying fails, this returns at once and the reader stops after
+    // the line it is reading (its send fails), or at the connection's read timeout.
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::with_capacity(1 << 16, response).lines() {
+            let page = line
+                .map_err(|error| error.to_string())
+                .and_then(|line| serde_json::from_str(&line).map_err(|error| error.to_string()));
+            let last = page.is_err();
+            if pages.send(page).is_err() || last {
+                break;
+            }
+        }
+    });
+    for page in received {
+        match page {
+            Ok(page) => {
+                report.add_page(replica.apply_pull(&page)?);
+                report.snapshot_pages += 1;
+            }
+            Err(message) => {
+                tracing::info!(%message, "the snapshot stream was cut; paging on from the last page applied");
+                break;
+            }
+        }
+    }
+    Ok(())
 }

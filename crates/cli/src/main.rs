@@ -25,6 +25,8 @@ use crate::args::{
 
 /// Exit code for input that was understood but refused (invalid flow files, bad values).
 const EXIT_INVALID: u8 = 2;
+/// How long `rf status` waits for the sync server's health check before calling it offline.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -92,6 +94,9 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
                 device_id: replica.device_id().to_string(),
                 schema_version: replica.schema_version()?,
                 pending: replica.sync_backlog()?,
+                online: replica
+                    .sync_account()?
+                    .map(|account| client::server_reachable(&account.server_url, PROBE_TIMEOUT)),
                 sync: replica.sync_account()?,
                 conflicts: replica.conflicts(false)?.len(),
             };
@@ -117,6 +122,14 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
                     None => writeln!(out, "sync: not logged in (rf login --server URL --email E)")?,
                     Some(account) => {
                         writeln!(out, "sync: {} as {}", account.server_url, account.email)?;
+                        if status.online == Some(false) {
+                            writeln!(
+                                out,
+                                "server: offline (cannot reach it now; work stays here and syncs when it is back)"
+                            )?;
+                        } else {
+                            writeln!(out, "server: online")?;
+                        }
                         writeln!(
                             out,
                             "last sync: {}",
@@ -357,6 +370,8 @@ struct StatusJson {
     pending: rf_replica::SyncBacklog,
     /// The sync account, `null` before `rf login`.
     sync: Option<rf_replica::SyncAccount>,
+    /// Whether the sync server answered its health check just now (`null` before `rf login`).
+    online: Option<bool>,
     /// Unresolved conflicts of the team.
     conflicts: usize,
 }

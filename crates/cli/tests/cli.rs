@@ -23,12 +23,18 @@ impl Rf {
     }
 
     fn run(&self, args: &[&str]) -> Run {
+        self.run_env(args, &[])
+    }
+
+    /// Runs with extra environment variables.
+    fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let output = Command::new(env!("CARGO_BIN_EXE_rf"))
             .arg("--data-dir")
             .arg(self.data.path())
             .args(args)
             .env("RF_ENGINEER", "Ada Lovelace")
             .env_remove("RF_DATA_DIR")
+            .envs(env.iter().copied())
             .output()
             .unwrap();
         Run {
@@ -531,4 +537,107 @@ fn logout_through_the_keyring_on_a_fresh_replica_finds_no_login() {
         rf.ok(&["logout", "--token-store", "keyring"]),
         "not logged in\n"
     );
+}
+
+#[test]
+fn login_sync_status_and_logout_through_the_keyring_against_a_real_server() {
+    // Needs a Secret Service: `./dev test` provides one and sets RF_TEST_KEYRING.
+    if std::env::var_os("RF_TEST_KEYRING").is_none() {
+        eprintln!("skipped: RF_TEST_KEYRING is unset (`./dev test` sets it)");
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = runtime.block_on(rf_tests::TestServer::start(rf_tests::Backend::Sqlite));
+    let keyring = [
+        ("RF_PASSWORD", rf_tests::PASSWORD),
+        ("RF_TOKEN_STORE", "keyring"),
+    ];
+    let status = |rf: &Rf| -> serde_json::Value {
+        let run = rf.run_env(&["status", "--json"], &keyring);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        serde_json::from_str(&run.stdout).unwrap()
+    };
+    let (ada, bob) = (Rf::new(), Rf::new());
+    let before = status(&ada);
+    assert!(before["sync"].is_null() && before["online"].is_null());
+    for (rf, email) in [(&ada, "ada@contoso.example"), (&bob, "bob@contoso.example")] {
+        let run = rf.run_env(
+            &["login", "--server", &server.base, "--email", email],
+            &keyring,
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(
+            !rf.data.path().join("login.json").exists(),
+            "the tokens are in the keyring, not in a file"
+        );
+    }
+
+    // Ada's flow and session reach the server, and Bob's replica.
+    let file = ada.data.path().join("share.flow.json");
+    std::fs::write(&file, SHARE).unwrap();
+    ada.ok(&["flow", "import", file.to_str().unwrap()]);
+    let started = ada.ok(&[
+        "session",
+        "start",
+        "6c0d",
+        "--ticket",
+        "T-9",
+        "--client",
+        "C",
+        "--var",
+        "server=fs01",
+    ]);
+    let id = started.lines().last().unwrap().to_owned();
+    ada.ok(&["session", "note", &id, "checked the switch port"]);
+    let run = ada.run_env(&["sync", "--json"], &keyring);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["pending"], 0, "{report}");
+    let online = status(&ada);
+    assert_eq!(online["online"], true);
+    assert_eq!(online["sync"]["email"], "ada@contoso.example");
+    assert!(online["sync"]["last_sync_at"].is_string(), "{online}");
+    assert_eq!(
+        online["pending"],
+        serde_json::json!({"mutations": 0, "events": 0, "rejected": 0})
+    );
+    let run = bob.run_env(&["sync"], &keyring);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        bob.ok(&["flow", "list"])
+            .contains("User cannot open a mapped drive")
+    );
+
+    // The server goes away: status says so at once, sync fails clearly, nothing is lost.
+    runtime.block_on(server.stop());
+    ada.ok(&["session", "note", &id, "written offline"]);
+    let offline = status(&ada);
+    assert_eq!(offline["online"], false);
+    assert!(
+        ada.run_env(&["status"], &keyring)
+            .stdout
+            .contains("server: offline")
+    );
+    let run = ada.run_env(&["sync"], &keyring);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cannot reach the sync server"),
+        "{}",
+        run.stderr
+    );
+    let offline = status(&ada);
+    assert!(offline["sync"]["last_error"].is_string(), "{offline}");
+    assert_eq!(offline["pending"]["events"], 1);
+
+    // Logging out removes the keyring's entry; the pending note stays.
+    let run = ada.run_env(&["logout"], &keyring);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = ada.run_env(&["sync"], &keyring);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("rf login"), "{}", run.stderr);
+    assert_eq!(status(&ada)["pending"]["events"], 1);
 }

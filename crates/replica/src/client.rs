@@ -417,6 +417,20 @@ pub fn sync(
     Syncer::new(&server_url, options)?.sync(replica, store)
 }
 
+/// Whether the sync server at `server_url` answers its health check within `timeout`: what
+/// "online" means in a replica's status. Never an error: anything but a timely 200 is offline.
+pub fn server_reachable(server_url: &str, timeout: Duration) -> bool {
+    let Ok(base) = normalise_server_url(server_url) else {
+        return false;
+    };
+    Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .build()
+        .and_then(|http| http.get(format!("{base}/api/v1/health")).send())
+        .is_ok_and(|response| response.status().is_success())
+}
+
 /// A sync client kept between rounds (the desktop's background sync), so its HTTP connections
 /// are reused.
 #[derive(Debug)]

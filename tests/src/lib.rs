@@ -185,12 +185,22 @@ impl TestServer {
         };
         match &self.running {
             Running::Sqlite(store) => {
-                let (user, _) = store.credentials(email.into()).await.unwrap().unwrap();
-                store.create_login(user.id, issued, now).await.unwrap();
+                let (user, hash) = store.credentials(email.into()).await.unwrap().unwrap();
+                assert!(
+                    store
+                        .create_login(user.id, hash, issued, now)
+                        .await
+                        .unwrap()
+                );
             }
             Running::Postgres(store) => {
-                let (user, _) = store.credentials(email.into()).await.unwrap().unwrap();
-                store.create_login(user.id, issued, now).await.unwrap();
+                let (user, hash) = store.credentials(email.into()).await.unwrap().unwrap();
+                assert!(
+                    store
+                        .create_login(user.id, hash, issued, now)
+                        .await
+                        .unwrap()
+                );
             }
         }
         access

@@ -25,6 +25,8 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("get", "/api/v1/sync/stream"),
     ("get", "/api/v1/users"),
     ("post", "/api/v1/users"),
+    ("patch", "/api/v1/users/{id}"),
+    ("delete", "/api/v1/users/{id}"),
 ];
 
 const METHODS: &[&str] = &["get", "post", "put", "patch", "delete"];
@@ -80,6 +82,7 @@ async fn the_document_is_served_without_a_login_and_lists_every_endpoint() {
             "/api/v1/sync/snapshot",
             "/api/v1/sync/stream",
             "/api/v1/users",
+            "/api/v1/users/{id}",
         ]
         .contains(path)
         {

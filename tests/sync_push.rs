@@ -5,65 +5,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
 
 use reqwest::StatusCode;
-use rf_core::session::{Choice, Command, StartRequest};
 use rf_core::sync::{PushRequest, PushResponse};
-use rf_core::{Flow, Outcome};
 use rf_replica::{Replica, WriteSource};
-use rf_tests::{Backend, TestServer, on_every_backend};
+use rf_tests::{Backend, TestServer, on_every_backend, printer_flow, replica_with_session};
 
 const PUSH: &str = "/api/v1/sync/push";
-
-fn flow() -> Flow {
-    Flow::parse(
-        r#"{"format": "resolutionflow/v1", "id": "3f1a2b3c-4d5e-4f60-8a71-92b3c4d5e6f7",
-            "kind": "troubleshooting", "title": "Printer offline", "start": "ping",
-            "nodes": [
-              {"id": "ping", "type": "question", "title": "Does the printer answer ping?",
-               "answers": [{"label": "Yes", "next": "ok"}, {"label": "No", "next": "power"}]},
-              {"id": "power", "type": "action", "title": "Check power and cabling", "next": "ping"},
-              {"id": "ok", "type": "resolution", "title": "Printer back", "outcome": "resolved"}
-            ]}"#,
-    )
-    .unwrap()
-}
-
-/// A replica with one finished session: start 2, three answers 2 each, finish 1 = 9 events;
-/// and one flow mutation.
-fn replica_with_session(dir: &std::path::Path) -> (Replica, uuid::Uuid) {
-    let mut replica = Replica::open(dir).unwrap();
-    let flow_id = replica
-        .import_flow(flow(), WriteSource::Import)
-        .unwrap()
-        .flow_id;
-    let request = StartRequest {
-        ticket: "CW-1".into(),
-        client: "Contoso".into(),
-        engineer: "ada".into(),
-        ..StartRequest::default()
-    };
-    let session = replica.start_session(flow_id, request).unwrap().id;
-    for choice in ["no", "done", "yes"] {
-        replica
-            .run_command(
-                session,
-                Command::Answer {
-                    choice: Choice::parse(choice),
-                },
-            )
-            .unwrap();
-    }
-    replica
-        .run_command(
-            session,
-            Command::Finish {
-                outcome: Outcome::Resolved,
-                summary: None,
-                next_steps: None,
-            },
-        )
-        .unwrap();
-    (replica, session)
-}
 
 async fn push(
     server: &TestServer,
@@ -239,7 +185,7 @@ async fn malformed_pushes_and_old_clients_get_clear_answers(backend: Backend) {
     // is refused for good with the reason, and changes nothing on the server.
     let other_dir = tempfile::tempdir().unwrap();
     let mut other = Replica::open(other_dir.path()).unwrap();
-    let mut edited = flow();
+    let mut edited = printer_flow();
     edited.title = "Printer offline (edited)".into();
     other.import_flow(edited, WriteSource::Import).unwrap();
     let mut tampered = other.next_push(10, 10).unwrap().unwrap();

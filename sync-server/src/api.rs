@@ -88,6 +88,7 @@ impl<S: Store> AppState<S> {
         (name = "meta", description = "Health and this document"),
         (name = "auth", description = "Login and token refresh"),
         (name = "sync", description = "Push local changes, pull the team's"),
+        (name = "users", description = "Team members: list, add, change and remove accounts"),
     )
 )]
 struct ApiDocument;
@@ -124,6 +125,10 @@ fn documented_routes<S: Store>() -> OpenApiRouter<AppState<S>> {
         .routes(routes!(snapshot))
         .routes(routes!(stream))
         .routes(routes!(crate::users::list_users, crate::users::add_user))
+        .routes(routes!(
+            crate::users::update_user,
+            crate::users::remove_user
+        ))
 }
 
 /// The OpenAPI document of the API, as `/api/v1/openapi.json` serves it.
@@ -270,7 +275,7 @@ pub struct TokenResponse {
     pub user: User,
 }
 
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
@@ -327,6 +332,8 @@ async fn login<S: Store>(
         error.retry_after_seconds = Some(seconds);
         return Err(error);
     }
+    // A removed account has no credentials: it gets the wrong-password answer, after the same
+    // time, so answers do not tell which accounts exist.
     let found = state.store.credentials(email.clone()).await?;
     let password = request.password;
     let hash = found.as_ref().map(|(_, hash)| hash.clone());
@@ -334,14 +341,23 @@ async fn login<S: Store>(
     let valid = tokio::task::spawn_blocking(move || verify_password(&password, hash.as_deref()))
         .await
         .map_err(|_| AppError::internal())?;
-    let (Some((user, _)), true) = (found, valid) else {
+    let (Some((user, verified_hash)), true) = (found, valid) else {
         state.limiter.record_failure(&email);
         return Err(AppError::unauthorized("wrong e-mail or password"));
     };
-    state.limiter.record_success(&email);
     let now = unix_now();
     let (access_token, refresh_token, issued) = issue(&state.config, now);
-    state.store.create_login(user.id, issued, now).await?;
+    // The store starts the login only if the account is still active with this password: one
+    // removed or given a new password while the hash was checked is refused like a wrong one.
+    if !state
+        .store
+        .create_login(user.id, verified_hash, issued, now)
+        .await?
+    {
+        state.limiter.record_failure(&email);
+        return Err(AppError::unauthorized("wrong e-mail or password"));
+    }
+    state.limiter.record_success(&email);
     tracing::info!(user = %user.id, "login");
     Ok(Json(TokenResponse {
         access_token,
@@ -401,6 +417,15 @@ async fn refresh<S: Store>(
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` header.
+pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
 /// The user behind the request's bearer token; rejects the request otherwise.
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub User);
@@ -412,15 +437,9 @@ impl<S: Store> FromRequestParts<AppState<S>> for Authenticated {
         parts: &mut Parts,
         state: &AppState<S>,
     ) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or_else(|| {
-                AppError::unauthorized("send the access token as `Authorization: Bearer <token>`")
-            })?;
+        let token = bearer_token(&parts.headers).ok_or_else(|| {
+            AppError::unauthorized("send the access token as `Authorization: Bearer <token>`")
+        })?;
         match state
             .store
             .authenticate(token_hash(token), unix_now())

@@ -17,6 +17,8 @@ pub enum StoreError {
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
     Invalid(String),
     #[error("internal error: {0}")]
     Internal(String),
@@ -85,6 +87,9 @@ impl From<StoreError> for AppError {
             StoreError::Forbidden(message) => {
                 AppError::new(StatusCode::FORBIDDEN, "forbidden", message)
             }
+            StoreError::NotFound(message) => {
+                AppError::new(StatusCode::NOT_FOUND, "not_found", message)
+            }
             StoreError::Invalid(message) => {
                 AppError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
             }
@@ -105,6 +110,19 @@ impl From<axum::extract::rejection::JsonRejection> for AppError {
             _ => "bad_request",
         };
         AppError::new(status, code, rejection.body_text())
+    }
+}
+
+impl From<axum::extract::rejection::PathRejection> for AppError {
+    fn from(rejection: axum::extract::rejection::PathRejection) -> AppError {
+        // A path segment that does not parse is the client's mistake; a route whose parameters
+        // do not match its handler would be ours.
+        if rejection.status() == StatusCode::BAD_REQUEST {
+            AppError::bad_request(rejection.body_text())
+        } else {
+            tracing::error!(error = %rejection.body_text(), "path extraction failed");
+            AppError::internal()
+        }
     }
 }
 

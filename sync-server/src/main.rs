@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use rf_sync_server::auth::hash_password;
-use rf_sync_server::store::NewUser;
+use rf_sync_server::store::{Actor, NewUser, User, UserUpdate};
 use rf_sync_server::{ApiConfig, AppState, PostgresStore, Role, SqliteStore, Store, serve};
 
 #[derive(Debug, Parser)]
@@ -58,10 +58,24 @@ enum UserCommand {
         #[arg(long)]
         role: String,
     },
-    /// List users
+    /// List users (removed accounts are not listed)
     List {
         #[arg(long)]
         json: bool,
+    },
+    /// Change a user's role
+    SetRole {
+        #[arg(long)]
+        email: String,
+        /// super_admin, team_admin, engineer or viewer
+        #[arg(long)]
+        role: String,
+    },
+    /// Remove a user's access: they can no longer log in and their tokens stop working; their
+    /// sessions, events, devices and flows stay as the team's records
+    Remove {
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -133,9 +147,7 @@ async fn run_with<S: Store>(store: S, command: Command) -> anyhow::Result<()> {
         Command::User {
             command: UserCommand::Add { email, team, role },
         } => {
-            let role = Role::parse(&role).with_context(|| {
-                format!("unknown role {role:?}; use super_admin, team_admin, engineer or viewer")
-            })?;
+            let role = parse_role(&role)?;
             let email = email.trim().to_lowercase();
             if !email.contains('@') || email.contains(|c: char| c.is_whitespace() || c.is_control())
             {
@@ -176,12 +188,60 @@ async fn run_with<S: Store>(store: S, command: Command) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::User {
+            command: UserCommand::SetRole { email, role },
+        } => {
+            let role = parse_role(&role)?;
+            let user = active_user(&store, &email).await?;
+            let update = UserUpdate {
+                role: Some(role),
+                password_hash: None,
+            };
+            let changed = store
+                .update_user(Actor::Operator, user.id, update, unix_now())
+                .await?;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{}", user_line(&changed))?;
+        }
+        Command::User {
+            command: UserCommand::Remove { email },
+        } => {
+            let user = active_user(&store, &email).await?;
+            store
+                .remove_user(Actor::Operator, user.id, unix_now())
+                .await?;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{}", user_line(&user))?;
+        }
     }
     Ok(())
 }
 
+fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn parse_role(role: &str) -> anyhow::Result<Role> {
+    Role::parse(role).with_context(|| {
+        format!("unknown role {role:?}; use super_admin, team_admin, engineer or viewer")
+    })
+}
+
+/// The active account with this e-mail (any case).
+async fn active_user<S: Store>(store: &S, email: &str) -> anyhow::Result<User> {
+    let email = email.trim().to_lowercase();
+    store
+        .users()
+        .await?
+        .into_iter()
+        .find(|user| user.email == email)
+        .with_context(|| {
+            format!("there is no account with the e-mail {email:?} (or it was removed)")
+        })
+}
+
 /// One user as a tab-separated line: id, e-mail, team, role.
-fn user_line(user: &rf_sync_server::store::User) -> String {
+fn user_line(user: &User) -> String {
     format!(
         "{}\t{}\t{}\t{}",
         user.id,

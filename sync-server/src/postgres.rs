@@ -8,8 +8,10 @@ use uuid::Uuid;
 use crate::error::{StoreError, StoreResult};
 use crate::flows::{Checked, CheckedDocument, Head, PutPlan, plan_put};
 use crate::store::{
-    IssuedTokens, MAX_PULL_LIMIT, NewUser, PushBatch, PushSettled, Role, Rotation, Store, User,
+    Actor, IssuedTokens, MAX_PULL_LIMIT, NewUser, PushBatch, PushSettled, Role, Rotation, Store,
+    User, UserUpdate,
 };
+use crate::users::{Change, check_change, no_such_account};
 use rf_core::VersionId;
 use rf_core::sync::{
     FieldConflict, PullResponse, PulledConflict, PulledEvent, PulledFlow, PulledVersion,
@@ -31,6 +33,11 @@ pub const POSTGRES_MIGRATIONS: &[rf_sqlite::Migration] = &[
         version: 3,
         name: "0003_flows.sql",
         sql: include_str!("../../migrations/server-postgres/0003_flows.sql"),
+    },
+    rf_sqlite::Migration {
+        version: 4,
+        name: "0004_removed_accounts.sql",
+        sql: include_str!("../../migrations/server-postgres/0004_removed_accounts.sql"),
     },
 ];
 
@@ -118,6 +125,92 @@ impl PostgresStore {
     }
 }
 
+/// An account with whether it was removed, or `None` when the id is unknown.
+async fn load_account(transaction: &mut Tx<'_>, id: &str) -> StoreResult<Option<(User, bool)>> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        user_columns!(),
+        ", u.disabled_at IS NOT NULL FROM users u JOIN teams t ON t.id = u.team_id WHERE u.id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut **transaction)
+    .await?;
+    match row {
+        Some(row) => Ok(Some((user_from_row(&row)?, row.try_get(5)?))),
+        None => Ok(None),
+    }
+}
+
+/// The target of an account change, once [`check_change`] allows `actor` to make it. The
+/// rows of both accounts are locked first (in id order, so two admins changing each other
+/// wait rather than deadlock), and the rules decide on them as they are then.
+async fn checked_target(
+    transaction: &mut Tx<'_>,
+    actor: &Actor,
+    id: Uuid,
+    change: Change,
+) -> StoreResult<User> {
+    let mut ids = vec![id.to_string()];
+    if let Actor::Account { user_id, .. } = actor {
+        ids.push(user_id.to_string());
+    }
+    sqlx::query("SELECT id FROM users WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .bind(&ids)
+        .execute(&mut **transaction)
+        .await?;
+    let Some((target, removed)) = load_account(transaction, &id.to_string()).await? else {
+        return Err(no_such_account());
+    };
+    let actor = match actor {
+        Actor::Operator => None,
+        Actor::Account { user_id, .. } => {
+            match load_account(transaction, &user_id.to_string()).await? {
+                Some((user, false)) => Some(user),
+                _ => return Err(StoreError::Forbidden("your account was removed".into())),
+            }
+        }
+    };
+    check_change(actor.as_ref(), &target, removed, change)?;
+    Ok(target)
+}
+
+/// Ends every login of `user_id` except the one `keep_access_hash` belongs to (if it is one
+/// of theirs): their refresh tokens stop working and their access tokens are deleted.
+async fn revoke_logins(
+    transaction: &mut Tx<'_>,
+    user_id: &str,
+    keep_access_hash: Option<&str>,
+    now: i64,
+) -> StoreResult<()> {
+    let keep: Option<String> = match keep_access_hash {
+        Some(hash) => {
+            sqlx::query_scalar("SELECT login_id FROM access_tokens WHERE token_hash = $1")
+                .bind(hash)
+                .fetch_optional(&mut **transaction)
+                .await?
+        }
+        None => None,
+    };
+    sqlx::query(
+        "UPDATE logins SET revoked_at = $2
+         WHERE user_id = $1 AND revoked_at IS NULL AND id IS DISTINCT FROM $3",
+    )
+    .bind(user_id)
+    .bind(now)
+    .bind(&keep)
+    .execute(&mut **transaction)
+    .await?;
+    sqlx::query(
+        "DELETE FROM access_tokens WHERE login_id IN
+             (SELECT id FROM logins WHERE user_id = $1 AND id IS DISTINCT FROM $2)",
+    )
+    .bind(user_id)
+    .bind(&keep)
+    .execute(&mut **transaction)
+    .await?;
+    Ok(())
+}
+
 async fn insert_tokens(
     transaction: &mut Transaction<'_, Postgres>,
     login_id: &str,
@@ -191,7 +284,8 @@ impl Store for PostgresStore {
         let rows = sqlx::query(concat!(
             "SELECT ",
             user_columns!(),
-            " FROM users u JOIN teams t ON t.id = u.team_id ORDER BY t.name, u.email"
+            " FROM users u JOIN teams t ON t.id = u.team_id
+             WHERE u.disabled_at IS NULL ORDER BY t.name, u.email"
         ))
         .fetch_all(&self.pool)
         .await?;
@@ -207,7 +301,8 @@ impl Store for PostgresStore {
         let row = sqlx::query(concat!(
             "SELECT ",
             user_columns!(),
-            ", u.password_hash FROM users u JOIN teams t ON t.id = u.team_id WHERE u.email = $1"
+            ", u.password_hash FROM users u JOIN teams t ON t.id = u.team_id
+             WHERE u.email = $1 AND u.disabled_at IS NULL"
         ))
         .bind(&email)
         .fetch_optional(&self.pool)
@@ -218,8 +313,82 @@ impl Store for PostgresStore {
         }
     }
 
-    async fn create_login(&self, user_id: Uuid, tokens: IssuedTokens, now: i64) -> StoreResult<()> {
+    async fn update_user(
+        &self,
+        actor: Actor,
+        id: Uuid,
+        update: UserUpdate,
+        now: i64,
+    ) -> StoreResult<User> {
         let mut transaction = self.pool.begin().await?;
+        let target = checked_target(
+            &mut transaction,
+            &actor,
+            id,
+            Change::Update { role: update.role },
+        )
+        .await?;
+        let target_id = target.id.to_string();
+        if let Some(role) = update.role {
+            sqlx::query("UPDATE users SET role = $2 WHERE id = $1")
+                .bind(&target_id)
+                .bind(role.as_str())
+                .execute(&mut *transaction)
+                .await?;
+        }
+        if let Some(password_hash) = &update.password_hash {
+            sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+                .bind(&target_id)
+                .bind(password_hash)
+                .execute(&mut *transaction)
+                .await?;
+            let keep = match &actor {
+                Actor::Account { access_hash, .. } => Some(access_hash.as_str()),
+                Actor::Operator => None,
+            };
+            revoke_logins(&mut transaction, &target_id, keep, now).await?;
+        }
+        let (updated, _) = load_account(&mut transaction, &target_id)
+            .await?
+            .ok_or_else(no_such_account)?;
+        transaction.commit().await?;
+        Ok(updated)
+    }
+
+    async fn remove_user(&self, actor: Actor, id: Uuid, now: i64) -> StoreResult<()> {
+        let mut transaction = self.pool.begin().await?;
+        let target = checked_target(&mut transaction, &actor, id, Change::Remove).await?;
+        let target_id = target.id.to_string();
+        sqlx::query("UPDATE users SET disabled_at = $2 WHERE id = $1")
+            .bind(&target_id)
+            .bind(now)
+            .execute(&mut *transaction)
+            .await?;
+        revoke_logins(&mut transaction, &target_id, None, now).await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    async fn create_login(
+        &self,
+        user_id: Uuid,
+        password_hash: String,
+        tokens: IssuedTokens,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let mut transaction = self.pool.begin().await?;
+        // FOR SHARE: a concurrent removal or password change waits for this login to commit,
+        // then revokes it; or it committed first, and this login is not started.
+        let active = sqlx::query(
+            "SELECT 1 FROM users WHERE id = $1 AND password_hash = $2 AND disabled_at IS NULL FOR SHARE",
+        )
+        .bind(user_id.to_string())
+        .bind(&password_hash)
+        .fetch_optional(&mut *transaction)
+        .await?;
+        if active.is_none() {
+            return Ok(false);
+        }
         let login_id = Uuid::new_v4().to_string();
         sqlx::query("INSERT INTO logins (id, user_id, created_at) VALUES ($1, $2, $3)")
             .bind(&login_id)
@@ -229,7 +398,7 @@ impl Store for PostgresStore {
             .await?;
         insert_tokens(&mut transaction, &login_id, &tokens).await?;
         transaction.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     async fn rotate_refresh(
@@ -241,8 +410,10 @@ impl Store for PostgresStore {
         let mut transaction = self.pool.begin().await?;
         // FOR UPDATE: two concurrent refreshes with one token are decided one after the other.
         let found = sqlx::query(
-            "SELECT r.login_id, r.expires_at, r.rotated_at, l.revoked_at
-             FROM refresh_tokens r JOIN logins l ON l.id = r.login_id WHERE r.token_hash = $1 FOR UPDATE",
+            "SELECT r.login_id, r.expires_at, r.rotated_at,
+                    l.revoked_at IS NOT NULL OR u.disabled_at IS NOT NULL
+             FROM refresh_tokens r JOIN logins l ON l.id = r.login_id JOIN users u ON u.id = l.user_id
+             WHERE r.token_hash = $1 FOR UPDATE OF r, l",
         )
         .bind(&presented_hash)
         .fetch_optional(&mut *transaction)
@@ -253,8 +424,9 @@ impl Store for PostgresStore {
         let login_id: String = found.try_get(0)?;
         let expires_at: i64 = found.try_get(1)?;
         let rotated_at: Option<i64> = found.try_get(2)?;
-        let revoked_at: Option<i64> = found.try_get(3)?;
-        if revoked_at.is_some() || expires_at <= now {
+        // Ended: the login was revoked, or its account removed.
+        let ended: bool = found.try_get(3)?;
+        if ended || expires_at <= now {
             return Ok(Rotation::Invalid);
         }
         if rotated_at.is_some() {
@@ -296,7 +468,8 @@ impl Store for PostgresStore {
             user_columns!(),
             " FROM access_tokens a JOIN logins l ON l.id = a.login_id
              JOIN users u ON u.id = l.user_id JOIN teams t ON t.id = u.team_id
-             WHERE a.token_hash = $1 AND a.expires_at > $2 AND l.revoked_at IS NULL"
+             WHERE a.token_hash = $1 AND a.expires_at > $2 AND l.revoked_at IS NULL
+               AND u.disabled_at IS NULL"
         ))
         .bind(&access_hash)
         .bind(now)

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::error::{StoreError, StoreResult};
 use crate::flows::{Checked, CheckedDocument, Head, PutPlan, plan_put};
+use crate::users::{Change, check_change, no_such_account};
 
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
@@ -60,6 +61,26 @@ pub struct NewUser {
     pub team: String,
     pub role: Role,
     pub password_hash: String,
+}
+
+/// Who asks for a change to an account.
+#[derive(Debug, Clone)]
+pub enum Actor {
+    /// A logged-in account: the rules of [`crate::users::check_change`] apply, decided inside
+    /// the change's transaction. `access_hash` names the login that asks, which a change of
+    /// the account's own password keeps.
+    Account { user_id: Uuid, access_hash: String },
+    /// The server's operator at the command line (`rf-sync-server user …`), who may change
+    /// any account, as they may add any.
+    Operator,
+}
+
+/// A change to an account's role, password or both (at least one).
+#[derive(Debug, Clone)]
+pub struct UserUpdate {
+    pub role: Option<Role>,
+    /// Already hashed; a new password ends every login of the account but the asking one.
+    pub password_hash: Option<String>,
 }
 
 /// The hashes and expiry times (Unix seconds) of a freshly issued token pair.
@@ -133,19 +154,43 @@ pub const MAX_PULL_LIMIT: i64 = 5_000;
 /// Everything the server stores. Implementations must make each method atomic.
 pub trait Store: Clone + Send + Sync + 'static {
     fn create_user(&self, user: NewUser) -> impl Future<Output = StoreResult<User>> + Send;
+    /// Every active account (removed ones are not listed), by team and e-mail.
     fn users(&self) -> impl Future<Output = StoreResult<Vec<User>>> + Send;
-    /// The user with this e-mail (any case) and their password hash.
+    /// Changes an account's role or password in one transaction, if `actor` may
+    /// ([`crate::users::check_change`]); a new password revokes every login of the account
+    /// but the one `actor` asks from. Unknown, removed or (for a team admin) another team's
+    /// accounts are `NotFound`.
+    fn update_user(
+        &self,
+        actor: Actor,
+        id: Uuid,
+        update: UserUpdate,
+        now: i64,
+    ) -> impl Future<Output = StoreResult<User>> + Send;
+    /// Removes an account's access in one transaction, if `actor` may: marks it disabled and
+    /// revokes all its logins. Its row stays, with the devices, sessions, events and flows
+    /// that point at it.
+    fn remove_user(
+        &self,
+        actor: Actor,
+        id: Uuid,
+        now: i64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// The active user with this e-mail (any case) and their password hash.
     fn credentials(
         &self,
         email: String,
     ) -> impl Future<Output = StoreResult<Option<(User, String)>>> + Send;
-    /// Starts a login for `user_id` with its first token pair.
+    /// Starts a login for `user_id` with its first token pair, if the account is still active
+    /// and its password hash is still `password_hash` (the one just verified): a login checked
+    /// against a password that was changed meanwhile is not started. False when it was not.
     fn create_login(
         &self,
         user_id: Uuid,
+        password_hash: String,
         tokens: IssuedTokens,
         now: i64,
-    ) -> impl Future<Output = StoreResult<()>> + Send;
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
     /// Spends a refresh token and stores the next pair, in one transaction.
     fn rotate_refresh(
         &self,
@@ -153,7 +198,7 @@ pub trait Store: Clone + Send + Sync + 'static {
         next: IssuedTokens,
         now: i64,
     ) -> impl Future<Output = StoreResult<Rotation>> + Send;
-    /// The user behind a live access token.
+    /// The active user behind a live access token.
     fn authenticate(
         &self,
         access_hash: String,
@@ -205,6 +250,11 @@ pub const SQLITE_MIGRATIONS: &[rf_sqlite::Migration] = &[
         version: 3,
         name: "0003_flows.sql",
         sql: include_str!("../../migrations/server-sqlite/0003_flows.sql"),
+    },
+    rf_sqlite::Migration {
+        version: 4,
+        name: "0004_removed_accounts.sql",
+        sql: include_str!("../../migrations/server-sqlite/0004_removed_accounts.sql"),
     },
 ];
 
@@ -270,6 +320,72 @@ fn user_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
     })
 }
 
+/// An account with whether it was removed, or `None` when the id is unknown.
+fn load_account(connection: &Connection, id: &str) -> rusqlite::Result<Option<(User, bool)>> {
+    connection
+        .query_row(
+            &format!(
+                "SELECT {USER_COLUMNS}, u.disabled_at IS NOT NULL FROM users u
+                 JOIN teams t ON t.id = u.team_id WHERE u.id = ?1"
+            ),
+            [id],
+            |row| Ok((user_from_row(row)?, row.get(5)?)),
+        )
+        .optional()
+}
+
+/// The target of an account change, once [`check_change`] allows `actor` to make it, decided
+/// on the rows inside the change's transaction.
+fn checked_target(
+    transaction: &rusqlite::Transaction<'_>,
+    actor: &Actor,
+    id: Uuid,
+    change: Change,
+) -> StoreResult<User> {
+    let Some((target, removed)) = load_account(transaction, &id.to_string())? else {
+        return Err(no_such_account());
+    };
+    let actor = match actor {
+        Actor::Operator => None,
+        Actor::Account { user_id, .. } => match load_account(transaction, &user_id.to_string())? {
+            Some((user, false)) => Some(user),
+            _ => return Err(StoreError::Forbidden("your account was removed".into())),
+        },
+    };
+    check_change(actor.as_ref(), &target, removed, change)?;
+    Ok(target)
+}
+
+/// Ends every login of `user_id` except the one `keep_access_hash` belongs to (if it is one
+/// of theirs): their refresh tokens stop working and their access tokens are deleted.
+fn revoke_logins(
+    transaction: &rusqlite::Transaction<'_>,
+    user_id: &str,
+    keep_access_hash: Option<&str>,
+    now: i64,
+) -> rusqlite::Result<()> {
+    let keep: Option<String> = match keep_access_hash {
+        Some(hash) => transaction
+            .query_row(
+                "SELECT login_id FROM access_tokens WHERE token_hash = ?1",
+                [hash],
+                |row| row.get(0),
+            )
+            .optional()?,
+        None => None,
+    };
+    transaction.execute(
+        "UPDATE logins SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL AND id IS NOT ?3",
+        params![user_id, now, keep],
+    )?;
+    transaction.execute(
+        "DELETE FROM access_tokens WHERE login_id IN
+             (SELECT id FROM logins WHERE user_id = ?1 AND id IS NOT ?2)",
+        params![user_id, keep],
+    )?;
+    Ok(())
+}
+
 fn insert_tokens(
     transaction: &rusqlite::Transaction<'_>,
     login_id: &str,
@@ -328,7 +444,8 @@ impl Store for SqliteStore {
     async fn users(&self) -> StoreResult<Vec<User>> {
         self.with(|connection| {
             let mut statement = connection.prepare(&format!(
-                "SELECT {USER_COLUMNS} FROM users u JOIN teams t ON t.id = u.team_id ORDER BY t.name, u.email"
+                "SELECT {USER_COLUMNS} FROM users u JOIN teams t ON t.id = u.team_id
+                 WHERE u.disabled_at IS NULL ORDER BY t.name, u.email"
             ))?;
             let rows = statement.query_map([], user_from_row)?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -342,7 +459,7 @@ impl Store for SqliteStore {
                 .query_row(
                     &format!(
                         "SELECT {USER_COLUMNS}, u.password_hash FROM users u JOIN teams t ON t.id = u.team_id
-                         WHERE u.email = ?1"
+                         WHERE u.email = ?1 AND u.disabled_at IS NULL"
                     ),
                     [&email],
                     |row| Ok((user_from_row(row)?, row.get(5)?)),
@@ -352,10 +469,83 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn create_login(&self, user_id: Uuid, tokens: IssuedTokens, now: i64) -> StoreResult<()> {
+    async fn update_user(
+        &self,
+        actor: Actor,
+        id: Uuid,
+        update: UserUpdate,
+        now: i64,
+    ) -> StoreResult<User> {
         self.with(move |connection| {
             let transaction =
                 connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let target = checked_target(
+                &transaction,
+                &actor,
+                id,
+                Change::Update { role: update.role },
+            )?;
+            let target_id = target.id.to_string();
+            if let Some(role) = update.role {
+                transaction.execute(
+                    "UPDATE users SET role = ?2 WHERE id = ?1",
+                    params![target_id, role.as_str()],
+                )?;
+            }
+            if let Some(password_hash) = &update.password_hash {
+                transaction.execute(
+                    "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+                    params![target_id, password_hash],
+                )?;
+                let keep = match &actor {
+                    Actor::Account { access_hash, .. } => Some(access_hash.as_str()),
+                    Actor::Operator => None,
+                };
+                revoke_logins(&transaction, &target_id, keep, now)?;
+            }
+            let (updated, _) =
+                load_account(&transaction, &target_id)?.ok_or_else(no_such_account)?;
+            transaction.commit()?;
+            Ok(updated)
+        })
+        .await
+    }
+
+    async fn remove_user(&self, actor: Actor, id: Uuid, now: i64) -> StoreResult<()> {
+        self.with(move |connection| {
+            let transaction =
+                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let target = checked_target(&transaction, &actor, id, Change::Remove)?;
+            let target_id = target.id.to_string();
+            transaction.execute(
+                "UPDATE users SET disabled_at = ?2 WHERE id = ?1",
+                params![target_id, now],
+            )?;
+            revoke_logins(&transaction, &target_id, None, now)?;
+            transaction.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_login(
+        &self,
+        user_id: Uuid,
+        password_hash: String,
+        tokens: IssuedTokens,
+        now: i64,
+    ) -> StoreResult<bool> {
+        self.with(move |connection| {
+            let transaction =
+                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let active: bool = transaction.query_row(
+                "SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1 AND password_hash = ?2 AND disabled_at IS NULL)",
+                params![user_id.to_string(), password_hash],
+                |row| row.get(0),
+            )?;
+            if !active {
+                return Ok(false);
+            }
             let login_id = Uuid::new_v4().to_string();
             transaction.execute(
                 "INSERT INTO logins (id, user_id, created_at) VALUES (?1, ?2, ?3)",
@@ -363,7 +553,7 @@ impl Store for SqliteStore {
             )?;
             insert_tokens(&transaction, &login_id, &tokens)?;
             transaction.commit()?;
-            Ok(())
+            Ok(true)
         })
         .await
     }
@@ -376,18 +566,21 @@ impl Store for SqliteStore {
     ) -> StoreResult<Rotation> {
         self.with(move |connection| {
             let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let found: Option<(String, i64, Option<i64>, Option<i64>)> = transaction
+            // Ended: the login was revoked, or its account removed.
+            let found: Option<(String, i64, Option<i64>, bool)> = transaction
                 .query_row(
-                    "SELECT r.login_id, r.expires_at, r.rotated_at, l.revoked_at
-                     FROM refresh_tokens r JOIN logins l ON l.id = r.login_id WHERE r.token_hash = ?1",
+                    "SELECT r.login_id, r.expires_at, r.rotated_at,
+                            l.revoked_at IS NOT NULL OR u.disabled_at IS NOT NULL
+                     FROM refresh_tokens r JOIN logins l ON l.id = r.login_id JOIN users u ON u.id = l.user_id
+                     WHERE r.token_hash = ?1",
                     [&presented_hash],
                     |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
                 )
                 .optional()?;
-            let Some((login_id, expires_at, rotated_at, revoked_at)) = found else {
+            let Some((login_id, expires_at, rotated_at, ended)) = found else {
                 return Ok(Rotation::Invalid);
             };
-            if revoked_at.is_some() || expires_at <= now {
+            if ended || expires_at <= now {
                 return Ok(Rotation::Invalid);
             }
             if rotated_at.is_some() {
@@ -444,7 +637,8 @@ impl Store for SqliteStore {
                     &format!(
                         "SELECT {USER_COLUMNS} FROM access_tokens a JOIN logins l ON l.id = a.login_id
                          JOIN users u ON u.id = l.user_id JOIN teams t ON t.id = u.team_id
-                         WHERE a.token_hash = ?1 AND a.expires_at > ?2 AND l.revoked_at IS NULL"
+                         WHERE a.token_hash = ?1 AND a.expires_at > ?2 AND l.revoked_at IS NULL
+                           AND u.disabled_at IS NULL"
                     ),
                     params![access_hash, now],
                     user_from_row,

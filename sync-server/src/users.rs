@@ -1,18 +1,20 @@
-//! Team members over the API: team admins list and add the members of their own team; super
-//! admins any team's. Engineers and viewers manage nobody, and nobody makes an account above
-//! their own role.
+//! Team members over the API: team admins list, add, change and remove the members of their
+//! own team; super admins any team's. Engineers and viewers manage nobody, nobody makes or
+//! touches an account above their own role, and nobody changes their own role or removes
+//! themselves, so a team cannot lock itself out by accident.
 
 use axum::Json;
-use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
-use axum::http::StatusCode;
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use utoipa::ToSchema;
+use uuid::Uuid;
 
-use crate::api::{AppState, Authenticated};
-use crate::auth::hash_password;
-use crate::error::{AppError, ErrorBody};
-use crate::store::{NewUser, Role, Store, User};
+use crate::api::{AppState, Authenticated, bearer_token, unix_now};
+use crate::auth::{hash_password, token_hash};
+use crate::error::{AppError, ErrorBody, StoreError, StoreResult};
+use crate::store::{Actor, NewUser, Role, Store, User, UserUpdate};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -26,8 +28,98 @@ pub struct NewUserRequest {
     pub team: Option<String>,
 }
 
+/// A change to an account: its role, its password, or both.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserUpdateRequest {
+    /// The new role: not above the caller's, and not for the caller's own account.
+    pub role: Option<Role>,
+    /// A new password of at least 12 characters. It ends every login of the account (for the
+    /// caller's own account, every login but the one asking).
+    pub password: Option<String>,
+}
+
+const ONLY_ADMINS: &str = "only team admins manage users; ask yours to add or change an account";
+
 fn forbidden(message: &str) -> AppError {
     AppError::new(StatusCode::FORBIDDEN, "forbidden", message)
+}
+
+/// What a change to an account asks for, as the rules see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Perhaps a new role (a new password needs no rule of its own).
+    Update {
+        role: Option<Role>,
+    },
+    Remove,
+}
+
+/// The answer for an id that is unknown, removed, or of another team when a team admin asks:
+/// the same in each case, so ids of other teams are not confirmed.
+pub fn no_such_account() -> StoreError {
+    StoreError::NotFound(
+        "there is no account with this id among those you manage; GET /api/v1/users lists them"
+            .into(),
+    )
+}
+
+/// Whether `actor` may make `change` to `target` (`None`: the server's operator at the command
+/// line, who may change anyone). Decided without storage, so both back ends apply the same
+/// rules inside the change's transaction, on the rows as they are then.
+pub fn check_change(
+    actor: Option<&User>,
+    target: &User,
+    target_removed: bool,
+    change: Change,
+) -> StoreResult<()> {
+    if target_removed {
+        return Err(no_such_account());
+    }
+    let Some(actor) = actor else {
+        return Ok(());
+    };
+    match actor.role {
+        Role::Engineer | Role::Viewer => return Err(StoreError::Forbidden(ONLY_ADMINS.into())),
+        Role::TeamAdmin if target.team_id != actor.team_id => return Err(no_such_account()),
+        Role::SuperAdmin | Role::TeamAdmin => {}
+    }
+    if target.id == actor.id {
+        return match change {
+            Change::Remove => Err(StoreError::Forbidden(
+                "you cannot remove your own account; ask another admin to, so the team keeps one"
+                    .into(),
+            )),
+            Change::Update { role: Some(role) } if role != actor.role => {
+                Err(StoreError::Forbidden(
+                    "you cannot change your own role; ask another admin to".into(),
+                ))
+            }
+            Change::Update { .. } => Ok(()),
+        };
+    }
+    // Roles order from super_admin (highest) to viewer.
+    if target.role < actor.role {
+        return Err(StoreError::Forbidden(
+            "you cannot change or remove an account whose role is above yours".into(),
+        ));
+    }
+    if let Change::Update { role: Some(role) } = change
+        && role < actor.role
+    {
+        return Err(StoreError::Forbidden(
+            "nobody can give an account a higher role than their own".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The caller as the store's rules see them, with the login they ask from.
+fn actor(user: &User, headers: &HeaderMap) -> Actor {
+    Actor::Account {
+        user_id: user.id,
+        access_hash: bearer_token(headers).map(token_hash).unwrap_or_default(),
+    }
 }
 
 /// The members of the caller's team (a super admin: every team's).
@@ -37,7 +129,7 @@ fn forbidden(message: &str) -> AppError {
     tag = "users",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The team's members, by team and e-mail", body = Vec<User>),
+        (status = 200, description = "The team's members, by team and e-mail; removed accounts are not listed", body = Vec<User>),
         (status = 401, description = "No valid access token", body = ErrorBody),
         (status = 403, description = "Only team admins manage users", body = ErrorBody),
         (status = 500, description = "The server failed; the cause is in its log", body = ErrorBody),
@@ -56,9 +148,7 @@ pub async fn list_users<S: Store>(
                 .filter(|member| member.team_id == user.team_id)
                 .collect(),
         )),
-        Role::Engineer | Role::Viewer => Err(forbidden(
-            "only team admins manage users; ask yours to add or change an account",
-        )),
+        Role::Engineer | Role::Viewer => Err(forbidden(ONLY_ADMINS)),
     }
 }
 
@@ -74,7 +164,7 @@ pub async fn list_users<S: Store>(
         (status = 400, description = "The body is not JSON, or not gzip as its `Content-Encoding` says", body = ErrorBody),
         (status = 401, description = "No valid access token", body = ErrorBody),
         (status = 403, description = "Not a team admin, another team, or a role above the caller's", body = ErrorBody),
-        (status = 409, description = "An account with this e-mail exists", body = ErrorBody),
+        (status = 409, description = "An account with this e-mail exists (a removed account keeps its e-mail)", body = ErrorBody),
         (status = 413, description = "The body is larger than 4 MiB (after decompression)", body = ErrorBody),
         (status = 415, description = "The body is not sent as `application/json`, or in an encoding other than gzip", body = ErrorBody),
         (status = 422, description = "Missing or invalid fields: an e-mail address, a password of at least 12 characters, a known role", body = ErrorBody),
@@ -103,9 +193,7 @@ pub async fn add_user<S: Store>(
             ));
         }
         (Role::Engineer | Role::Viewer, _) => {
-            return Err(forbidden(
-                "only team admins manage users; ask yours to add or change an account",
-            ));
+            return Err(forbidden(ONLY_ADMINS));
         }
     };
     // Roles order from super_admin (highest) to viewer: nobody grants more than they hold.
@@ -140,4 +228,222 @@ pub async fn add_user<S: Store>(
         .await?;
     tracing::info!(created = %created.id, role = created.role.as_str(), "user added");
     Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Changes an account's role, password or both. A new password ends every login of the
+/// account at once (changing your own keeps the login you ask from).
+#[utoipa::path(
+    patch,
+    path = "/api/v1/users/{id}",
+    tag = "users",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The account's id")),
+    request_body = UserUpdateRequest,
+    responses(
+        (status = 200, description = "The changed account", body = User),
+        (status = 400, description = "The id is not a UUID, or the body is not JSON, or not gzip as its `Content-Encoding` says", body = ErrorBody),
+        (status = 401, description = "No valid access token", body = ErrorBody),
+        (status = 403, description = "Not a team admin, an account or a role above the caller's, or the caller's own role", body = ErrorBody),
+        (status = 404, description = "No such account, removed, or (for a team admin) in another team", body = ErrorBody),
+        (status = 413, description = "The body is larger than 4 MiB (after decompression)", body = ErrorBody),
+        (status = 415, description = "The body is not sent as `application/json`, or in an encoding other than gzip", body = ErrorBody),
+        (status = 422, description = "Neither a role nor a password, a password shorter than 12 characters, an unknown role or field", body = ErrorBody),
+        (status = 500, description = "The server failed; the cause is in its log", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all, fields(route = "users.update", user = %user.id))]
+pub async fn update_user<S: Store>(
+    State(state): State<AppState<S>>,
+    Authenticated(user): Authenticated,
+    headers: HeaderMap,
+    id: Result<Path<Uuid>, PathRejection>,
+    body: Result<Json<UserUpdateRequest>, JsonRejection>,
+) -> Result<Json<User>, AppError> {
+    let Path(id) = id?;
+    let Json(request) = body?;
+    // Refused before the slow hashing; the store checks every rule again in its transaction.
+    if matches!(user.role, Role::Engineer | Role::Viewer) {
+        return Err(forbidden(ONLY_ADMINS));
+    }
+    if request.role.is_none() && request.password.is_none() {
+        return Err(AppError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "give a new `role`, a new `password`, or both",
+        ));
+    }
+    let password_hash = match request.password {
+        Some(password) => Some(
+            tokio::task::spawn_blocking(move || hash_password(&password))
+                .await
+                .map_err(|_| AppError::internal())??,
+        ),
+        None => None,
+    };
+    let password_changed = password_hash.is_some();
+    let updated = state
+        .store
+        .update_user(
+            actor(&user, &headers),
+            id,
+            UserUpdate {
+                role: request.role,
+                password_hash,
+            },
+            unix_now(),
+        )
+        .await?;
+    tracing::info!(
+        changed = %updated.id,
+        role = updated.role.as_str(),
+        password_changed,
+        "user changed"
+    );
+    Ok(Json(updated))
+}
+
+/// Removes an account's access: it can no longer log in and its tokens stop working at once.
+/// Its sessions, events, devices and flows stay, as the team's records; its e-mail stays
+/// taken (adding it again answers 409).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/{id}",
+    tag = "users",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The account's id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 400, description = "The id is not a UUID", body = ErrorBody),
+        (status = 401, description = "No valid access token", body = ErrorBody),
+        (status = 403, description = "Not a team admin, an account above the caller's role, or the caller's own", body = ErrorBody),
+        (status = 404, description = "No such account, already removed, or (for a team admin) in another team", body = ErrorBody),
+        (status = 500, description = "The server failed; the cause is in its log", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all, fields(route = "users.remove", user = %user.id))]
+pub async fn remove_user<S: Store>(
+    State(state): State<AppState<S>>,
+    Authenticated(user): Authenticated,
+    headers: HeaderMap,
+    id: Result<Path<Uuid>, PathRejection>,
+) -> Result<StatusCode, AppError> {
+    let Path(id) = id?;
+    state
+        .store
+        .remove_user(actor(&user, &headers), id, unix_now())
+        .await?;
+    tracing::info!(removed = %id, "user removed");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(name: &str, team: u128, role: Role) -> User {
+        // Distinct names give distinct ids (the names here are short).
+        let id = name
+            .bytes()
+            .fold(0u128, |id, byte| (id << 8) | u128::from(byte));
+        User {
+            id: Uuid::from_u128(id),
+            email: format!("{name}@example.test"),
+            team_id: Uuid::from_u128(team),
+            team: format!("team {team}"),
+            role,
+        }
+    }
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Answer {
+        Allowed,
+        Forbidden,
+        NotFound,
+    }
+
+    fn answer(result: StoreResult<()>) -> Answer {
+        match result {
+            Ok(()) => Answer::Allowed,
+            Err(StoreError::Forbidden(_)) => Answer::Forbidden,
+            Err(StoreError::NotFound(_)) => Answer::NotFound,
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn account_changes_follow_the_rules() {
+        use Answer::{Allowed, Forbidden, NotFound};
+        let root = account("root", 9, Role::SuperAdmin);
+        let other_root = account("other-root", 9, Role::SuperAdmin);
+        let tia = account("tia", 1, Role::TeamAdmin);
+        let tom = account("tom", 1, Role::TeamAdmin);
+        let ada = account("ada", 1, Role::Engineer);
+        let vic = account("vic", 1, Role::Viewer);
+        let boss = account("boss", 1, Role::SuperAdmin);
+        let eve = account("eve", 2, Role::Engineer);
+        let remove = Change::Remove;
+        let password = Change::Update { role: None };
+        let to = |role| Change::Update { role: Some(role) };
+        let cases: &[(&User, &User, bool, Change, Answer)] = &[
+            // Super admins change and remove anyone but themselves, in any team.
+            (&root, &eve, false, to(Role::Viewer), Allowed),
+            (&root, &eve, false, remove, Allowed),
+            (&root, &tia, false, to(Role::SuperAdmin), Allowed),
+            (&root, &other_root, false, remove, Allowed),
+            (&root, &root, false, password, Allowed),
+            (&root, &root, false, to(Role::SuperAdmin), Allowed),
+            (&root, &root, false, to(Role::TeamAdmin), Forbidden),
+            (&root, &root, false, remove, Forbidden),
+            // Team admins: their own team, nobody above them, no role above theirs.
+            (&tia, &ada, false, to(Role::Viewer), Allowed),
+            (&tia, &ada, false, to(Role::TeamAdmin), Allowed),
+            (&tia, &ada, false, password, Allowed),
+            (&tia, &ada, false, remove, Allowed),
+            (&tia, &tom, false, to(Role::Engineer), Allowed),
+            (&tia, &tom, false, remove, Allowed),
+            (&tia, &ada, false, to(Role::SuperAdmin), Forbidden),
+            (&tia, &boss, false, password, Forbidden),
+            (&tia, &boss, false, remove, Forbidden),
+            (&tia, &eve, false, password, NotFound),
+            (&tia, &eve, false, remove, NotFound),
+            (&tia, &root, false, to(Role::Viewer), NotFound),
+            (&tia, &tia, false, password, Allowed),
+            (&tia, &tia, false, to(Role::Engineer), Forbidden),
+            (&tia, &tia, false, remove, Forbidden),
+            // Engineers and viewers manage nobody, themselves included.
+            (&ada, &vic, false, password, Forbidden),
+            (&ada, &ada, false, password, Forbidden),
+            (&vic, &ada, false, remove, Forbidden),
+            // A removed account is gone for everyone.
+            (&root, &ada, true, password, NotFound),
+            (&tia, &ada, true, remove, NotFound),
+        ];
+        for (actor, target, removed, change, expected) in cases {
+            assert_eq!(
+                answer(check_change(Some(actor), target, *removed, *change)),
+                *expected,
+                "{} {change:?} {}",
+                actor.email,
+                target.email
+            );
+        }
+        // The operator at the command line may do anything to an account that exists.
+        assert_eq!(answer(check_change(None, &root, false, remove)), Allowed);
+        assert_eq!(answer(check_change(None, &root, true, remove)), NotFound);
+    }
+
+    #[test]
+    fn another_teams_account_answers_like_an_unknown_one() {
+        let tia = account("tia", 1, Role::TeamAdmin);
+        let eve = account("eve", 2, Role::Engineer);
+        let Err(StoreError::NotFound(message)) =
+            check_change(Some(&tia), &eve, false, Change::Remove)
+        else {
+            panic!("not a 404");
+        };
+        let StoreError::NotFound(unknown) = no_such_account() else {
+            panic!("not a 404");
+        };
+        assert_eq!(message, unknown);
+    }
 }

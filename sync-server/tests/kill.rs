@@ -4,85 +4,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
+use common::{PASSWORD, add_user, count, flow, server, sessions};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rf_core::session::{Choice, Command as SessionCommand, StartRequest};
-use rf_core::{Flow, Outcome};
 use rf_replica::client::{self, ClientOptions};
 use rf_replica::tokens::FileTokenStore;
 use rf_replica::{Replica, WriteSource};
-use uuid::Uuid;
 
 const SEEDS: u64 = 10;
-const PASSWORD: &str = "a long enough test password";
-const FLOW_ID: &str = "7e6d5c4b-3a29-4817-9605-f4e3d2c1b0a9";
-
-fn flow() -> Flow {
-    Flow::parse(&format!(
-        r#"{{"format": "resolutionflow/v1", "id": "{FLOW_ID}",
-            "kind": "troubleshooting", "title": "Printer shows offline", "start": "ping",
-            "nodes": [
-              {{"id": "ping", "type": "question", "title": "Does the printer answer ping?",
-               "answers": [{{"label": "Yes", "next": "queue"}}, {{"label": "No", "next": "power"}}]}},
-              {{"id": "power", "type": "action", "title": "Power-cycle the printer", "next": "ping"}},
-              {{"id": "queue", "type": "action", "title": "Clear the print queue", "next": "ok"}},
-              {{"id": "ok", "type": "resolution", "title": "Printing again", "outcome": "resolved"}}
-            ]}}"#
-    ))
-    .unwrap()
-}
-
-fn sessions(replica: &mut Replica, count: usize) {
-    for index in 0..count {
-        let request = StartRequest {
-            ticket: format!("T-{index}"),
-            client: "Litware".into(),
-            engineer: "kill-test".into(),
-            ..StartRequest::default()
-        };
-        let id = replica
-            .start_session(Uuid::parse_str(FLOW_ID).unwrap(), request)
-            .unwrap()
-            .id;
-        for choice in ["no", "done", "yes", "done"] {
-            replica
-                .run_command(
-                    id,
-                    SessionCommand::Answer {
-                        choice: Choice::parse(choice),
-                    },
-                )
-                .unwrap();
-        }
-        replica
-            .run_command(
-                id,
-                SessionCommand::Finish {
-                    outcome: Outcome::Resolved,
-                    summary: None,
-                    next_steps: None,
-                },
-            )
-            .unwrap();
-    }
-}
-
-fn server(data: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_rf-sync-server"));
-    command
-        .arg("--data-dir")
-        .arg(data)
-        .env("RF_PASSWORD", PASSWORD)
-        .env("RF_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    command
-}
-
 fn free_address() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().to_string()
@@ -114,11 +49,6 @@ fn integrity(data: &Path) {
     assert_eq!(result, "ok");
 }
 
-fn count(data: &Path, sql: &str) -> i64 {
-    let connection = rusqlite::Connection::open(data.join("server.sqlite3")).unwrap();
-    connection.query_row(sql, [], |row| row.get(0)).unwrap()
-}
-
 fn options() -> ClientOptions {
     ClientOptions {
         attempts: 1,
@@ -134,22 +64,7 @@ fn sigkill_of_the_server_mid_push_loses_and_doubles_nothing() {
     let work = tempfile::tempdir().unwrap();
     let data = work.path().join("server");
     let replica_dir: PathBuf = work.path().join("replica");
-    assert!(
-        server(&data)
-            .args([
-                "user",
-                "add",
-                "--email",
-                "ada@litware.example",
-                "--team",
-                "Litware",
-                "--role",
-                "engineer"
-            ])
-            .status()
-            .unwrap()
-            .success()
-    );
+    add_user(&data, "ada@litware.example", "Litware", "engineer");
     let address = free_address();
     let mut process = start(&data, &address);
     let base = format!("http://{address}");

@@ -1,4 +1,4 @@
-//! The `rf-sync-server user` commands as an administrator runs them.
+//! The `rf-sync-server user` commands as an administrator runs them: add, list, set-role, remove.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
 
@@ -124,4 +124,120 @@ fn administrators_add_and_list_users_from_the_command_line() {
         (users[0]["email"].as_str(), users[0]["role"].as_str()),
         (Some("lead@contoso.example"), Some("team_admin"))
     );
+}
+
+#[test]
+fn administrators_change_roles_and_remove_users_from_the_command_line() {
+    let data = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_rf-sync-server"))
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(args)
+            .env("RF_LOG", "warn")
+            .env("RF_PASSWORD", PASSWORD)
+            .output()
+            .unwrap()
+    };
+    let stderr =
+        |output: &std::process::Output| String::from_utf8_lossy(&output.stderr).into_owned();
+    for (email, role) in [
+        ("lead@contoso.example", "team_admin"),
+        ("ada@contoso.example", "engineer"),
+    ] {
+        let added = run(&[
+            "user",
+            "add",
+            "--email",
+            email,
+            "--team",
+            "Contoso MSP",
+            "--role",
+            role,
+        ]);
+        assert!(added.status.success(), "{}", stderr(&added));
+    }
+    let listed = |run: &dyn Fn(&[&str]) -> std::process::Output| -> Vec<(String, String)> {
+        let users: Value =
+            serde_json::from_slice(&run(&["user", "list", "--json"]).stdout).unwrap();
+        users
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|user| {
+                (
+                    user["email"].as_str().unwrap().to_owned(),
+                    user["role"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+
+    let changed = run(&[
+        "user",
+        "set-role",
+        "--email",
+        "ADA@contoso.example",
+        "--role",
+        "viewer",
+    ]);
+    assert!(changed.status.success(), "{}", stderr(&changed));
+    assert!(String::from_utf8_lossy(&changed.stdout).contains("\tviewer"));
+    let bad_role = run(&[
+        "user",
+        "set-role",
+        "--email",
+        "ada@contoso.example",
+        "--role",
+        "god",
+    ]);
+    assert!(stderr(&bad_role).contains("unknown role"));
+    let unknown = run(&[
+        "user",
+        "set-role",
+        "--email",
+        "nobody@contoso.example",
+        "--role",
+        "viewer",
+    ]);
+    assert!(!unknown.status.success());
+    assert!(stderr(&unknown).contains("there is no account"));
+    assert_eq!(
+        listed(&run),
+        [
+            ("ada@contoso.example".to_owned(), "viewer".to_owned()),
+            ("lead@contoso.example".to_owned(), "team_admin".to_owned()),
+        ]
+    );
+
+    // A removed account is no longer listed, cannot be removed again, and keeps its e-mail.
+    let removed = run(&["user", "remove", "--email", "ada@contoso.example"]);
+    assert!(removed.status.success(), "{}", stderr(&removed));
+    assert_eq!(
+        listed(&run),
+        [("lead@contoso.example".to_owned(), "team_admin".to_owned())]
+    );
+    let again = run(&["user", "remove", "--email", "ada@contoso.example"]);
+    assert!(!again.status.success());
+    assert!(stderr(&again).contains("there is no account"));
+    let re_added = run(&[
+        "user",
+        "add",
+        "--email",
+        "ada@contoso.example",
+        "--team",
+        "Contoso MSP",
+        "--role",
+        "engineer",
+    ]);
+    assert!(stderr(&re_added).contains("already exists"));
+    let connection = rusqlite::Connection::open(data.path().join("server.sqlite3")).unwrap();
+    let disabled: i64 = connection
+        .query_row(
+            "SELECT COUNT(*) FROM users WHERE disabled_at IS NOT NULL",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(disabled, 1, "the row stays, marked removed");
 }

@@ -187,12 +187,22 @@ impl TestServer {
         };
         match &self.running {
             Running::Sqlite(store) => {
-                let (user, _) = store.credentials(email.into()).await.unwrap().unwrap();
-                store.create_login(user.id, issued, now).await.unwrap();
+                let (user, hash) = store.credentials(email.into()).await.unwrap().unwrap();
+                assert!(
+                    store
+                        .create_login(user.id, hash, issued, now)
+                        .await
+                        .unwrap()
+                );
             }
             Running::Postgres(store) => {
-                let (user, _) = store.credentials(email.into()).await.unwrap().unwrap();
-                store.create_login(user.id, issued, now).await.unwrap();
+                let (user, hash) = store.credentials(email.into()).await.unwrap().unwrap();
+                assert!(
+                    store
+                        .create_login(user.id, hash, issued, now)
+                        .await
+                        .unwrap()
+                );
             }
         }
         access
@@ -241,6 +251,35 @@ impl TestServer {
         body: impl serde::Serialize,
     ) -> (StatusCode, Value) {
         let mut request = self.client.post(format!("{}{path}", self.base)).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn patch(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: impl serde::Serialize,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .patch(format!("{}{path}", self.base))
+            .json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A DELETE; the body is `Null` when there is none (204).
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        let mut request = self.client.delete(format!("{}{path}", self.base));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -332,6 +371,60 @@ macro_rules! on_every_backend {
             })*
         }
     };
+}
+
+/// The small printer flow the push and account tests record sessions on.
+pub fn printer_flow() -> rf_core::Flow {
+    rf_core::Flow::parse(
+        r#"{"format": "resolutionflow/v1", "id": "3f1a2b3c-4d5e-4f60-8a71-92b3c4d5e6f7",
+            "kind": "troubleshooting", "title": "Printer offline", "start": "ping",
+            "nodes": [
+              {"id": "ping", "type": "question", "title": "Does the printer answer ping?",
+               "answers": [{"label": "Yes", "next": "ok"}, {"label": "No", "next": "power"}]},
+              {"id": "power", "type": "action", "title": "Check power and cabling", "next": "ping"},
+              {"id": "ok", "type": "resolution", "title": "Printer back", "outcome": "resolved"}
+            ]}"#,
+    )
+    .unwrap()
+}
+
+/// A replica with one finished session: start 2, three answers 2 each, finish 1 = 9 events;
+/// and one flow mutation.
+pub fn replica_with_session(dir: &std::path::Path) -> (rf_replica::Replica, uuid::Uuid) {
+    use rf_core::session::{Choice, Command, StartRequest};
+    let mut replica = rf_replica::Replica::open(dir).unwrap();
+    let flow_id = replica
+        .import_flow(printer_flow(), rf_replica::WriteSource::Import)
+        .unwrap()
+        .flow_id;
+    let request = StartRequest {
+        ticket: "CW-1".into(),
+        client: "Contoso".into(),
+        engineer: "ada".into(),
+        ..StartRequest::default()
+    };
+    let session = replica.start_session(flow_id, request).unwrap().id;
+    for choice in ["no", "done", "yes"] {
+        replica
+            .run_command(
+                session,
+                Command::Answer {
+                    choice: Choice::parse(choice),
+                },
+            )
+            .unwrap();
+    }
+    replica
+        .run_command(
+            session,
+            Command::Finish {
+                outcome: rf_core::Outcome::Resolved,
+                summary: None,
+                next_steps: None,
+            },
+        )
+        .unwrap();
+    (replica, session)
 }
 
 /// Everything that must be identical on every replica of a team once they have all synced:

@@ -1,5 +1,5 @@
-//! Compression over real HTTP: gzip request bodies are read, responses are compressed for
-//! clients that accept it, and the 4 MiB body limit counts decompressed bytes, so a small gzip
+//! Compression over real HTTP: gzip request bodies are read, responses (the streamed snapshot
+//! too) are compressed for clients that accept it, and the 4 MiB body limit counts decompressed bytes, so a small gzip
 //! bomb gets a JSON 413 instead of the server's memory.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
@@ -124,6 +124,27 @@ async fn a_gzip_push_is_stored_and_a_pull_comes_back_compressed(backend: Backend
     assert!(response.headers().get("content-encoding").is_none());
     let page: PullResponse = response.json().await.unwrap();
     assert_eq!(page.events.len(), events);
+
+    // A first sync's snapshot is compressed the same way: gzip of its NDJSON lines.
+    let response = raw_client()
+        .get(format!("{}/api/v1/sync/snapshot?limit=1", server.base))
+        .bearer_auth(&token)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+    let text = String::from_utf8(gunzip(&response.bytes().await.unwrap())).unwrap();
+    let pages: Vec<PullResponse> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(
+        pages.iter().map(|page| page.events.len()).sum::<usize>(),
+        events
+    );
+    assert!(pages.len() > events, "one change per page with limit=1");
     server.stop().await;
 }
 

@@ -661,9 +661,65 @@ async fn refused_account_changes_change_nothing(backend: Backend) {
     server.stop().await;
 }
 
+const OWN_PASSWORD: &str = "/api/v1/me/password";
+
+async fn everyone_sets_their_own_password_given_the_current_one(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let root = server.issue_token("root@msp.example").await;
+    let (asking, _) = login_tokens(&server, "ada@contoso.example", rf_tests::PASSWORD).await;
+    let (laptop, laptop_refresh) =
+        login_tokens(&server, "ada@contoso.example", rf_tests::PASSWORD).await;
+
+    // A wrong current password, a short new one, or no login: refused, nothing changed.
+    let before = accounts_fingerprint(&server, &root).await;
+    let wrong = json!({"current_password": "not my password!", "new_password": NEW_PASSWORD});
+    let (status, body) = server.post(OWN_PASSWORD, Some(&asking), &wrong).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_error_shape(&body, "wrong_password");
+    let short = json!({"current_password": rf_tests::PASSWORD, "new_password": "short"});
+    let (status, body) = server.post(OWN_PASSWORD, Some(&asking), &short).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let good = json!({"current_password": rf_tests::PASSWORD, "new_password": NEW_PASSWORD});
+    let (status, _) = server.post(OWN_PASSWORD, None, &good).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(accounts_fingerprint(&server, &root).await, before);
+
+    // An engineer changes theirs: the old password stops working, the other login ends, the
+    // asking one goes on.
+    let (status, body) = server.post(OWN_PASSWORD, Some(&asking), &good).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (status, _) = server
+        .login("ada@contoso.example", rf_tests::PASSWORD)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    login_tokens(&server, "ada@contoso.example", NEW_PASSWORD).await;
+    assert_eq!(me(&server, &asking).await, StatusCode::OK);
+    assert_eq!(me(&server, &laptop).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        refresh(&server, &laptop_refresh).await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // A viewer may too; neither may change anything else about their account.
+    let vic = server.token("vic@contoso.example").await;
+    let (status, body) = server.post(OWN_PASSWORD, Some(&vic), &good).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let ada_id = ids(&server, &root).await["ada@contoso.example"].clone();
+    let (status, body) = server
+        .patch(
+            &user_path(&ada_id),
+            Some(&asking),
+            &json!({"role": "team_admin"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    server.stop().await;
+}
+
 on_every_backend!(
     team_admins_manage_their_own_team_only,
     admins_change_roles_and_a_new_password_ends_every_login,
     a_removed_account_loses_access_at_once_and_its_records_stay,
     refused_account_changes_change_nothing,
+    everyone_sets_their_own_password_given_the_current_one,
 );

@@ -120,6 +120,7 @@ fn documented_routes<S: Store>() -> OpenApiRouter<AppState<S>> {
         .routes(routes!(login))
         .routes(routes!(refresh))
         .routes(routes!(me))
+        .routes(routes!(crate::users::change_own_password))
         .routes(routes!(push))
         .routes(routes!(pull))
         .routes(routes!(snapshot))

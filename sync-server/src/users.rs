@@ -39,6 +39,16 @@ pub struct UserUpdateRequest {
     pub password: Option<String>,
 }
 
+/// A change of the caller's own password.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChangeRequest {
+    /// The password in use now.
+    pub current_password: String,
+    /// The new one, at least 12 characters.
+    pub new_password: String,
+}
+
 const ONLY_ADMINS: &str = "only team admins manage users; ask yours to add or change an account";
 
 fn forbidden(message: &str) -> AppError {
@@ -79,6 +89,11 @@ pub fn check_change(
     let Some(actor) = actor else {
         return Ok(());
     };
+    // Everyone may set their own password (`POST /api/v1/me/password` asks for the current one
+    // first; PATCH is for admins).
+    if target.id == actor.id && change == (Change::Update { role: None }) {
+        return Ok(());
+    }
     match actor.role {
         Role::Engineer | Role::Viewer => return Err(StoreError::Forbidden(ONLY_ADMINS.into())),
         Role::TeamAdmin if target.team_id != actor.team_id => return Err(no_such_account()),
@@ -410,9 +425,13 @@ mod tests {
             (&tia, &tia, false, password, Allowed),
             (&tia, &tia, false, to(Role::Engineer), Forbidden),
             (&tia, &tia, false, remove, Forbidden),
-            // Engineers and viewers manage nobody, themselves included.
+            // Engineers and viewers manage nobody; they set only their own password.
             (&ada, &vic, false, password, Forbidden),
-            (&ada, &ada, false, password, Forbidden),
+            (&ada, &ada, false, password, Allowed),
+            (&vic, &vic, false, password, Allowed),
+            (&ada, &ada, false, to(Role::TeamAdmin), Forbidden),
+            (&ada, &ada, false, to(Role::Engineer), Forbidden),
+            (&ada, &ada, false, remove, Forbidden),
             (&vic, &ada, false, remove, Forbidden),
             // A removed account is gone for everyone.
             (&root, &ada, true, password, NotFound),
@@ -446,4 +465,82 @@ mod tests {
         };
         assert_eq!(message, unknown);
     }
+}
+
+/// Changes the caller's own password; any role may. The current password is asked for, so a
+/// borrowed access token cannot lock its owner out, and wrong ones count toward the same
+/// limit as failed logins. Every other login of the account ends; the asking one goes on.
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/password",
+    tag = "users",
+    security(("bearer" = [])),
+    request_body = PasswordChangeRequest,
+    responses(
+        (status = 204, description = "Changed; the account's other logins have ended"),
+        (status = 400, description = "The body is not JSON, or not gzip as its `Content-Encoding` says", body = ErrorBody),
+        (status = 401, description = "No valid access token", body = ErrorBody),
+        (status = 403, description = "The current password is wrong (`wrong_password`)", body = ErrorBody),
+        (status = 413, description = "The body is larger than 4 MiB (after decompression)", body = ErrorBody),
+        (status = 415, description = "The body is not sent as `application/json`, or in an encoding other than gzip", body = ErrorBody),
+        (status = 422, description = "Missing fields, or a new password shorter than 12 characters", body = ErrorBody),
+        (
+            status = 429,
+            description = "Too many wrong passwords or failed logins for this account lately",
+            body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until the account may try again")),
+        ),
+        (status = 500, description = "The server failed; the cause is in its log", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all, fields(route = "me.password", user = %user.id))]
+pub async fn change_own_password<S: Store>(
+    State(state): State<AppState<S>>,
+    Authenticated(user): Authenticated,
+    headers: HeaderMap,
+    body: Result<Json<PasswordChangeRequest>, JsonRejection>,
+) -> Result<StatusCode, AppError> {
+    let Json(request) = body?;
+    if let Err(seconds) = state.limiter.check(&user.email) {
+        let mut error = AppError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            format!("too many wrong passwords for this account; try again in {seconds} s"),
+        );
+        error.retry_after_seconds = Some(seconds);
+        return Err(error);
+    }
+    let hash = state
+        .store
+        .credentials(user.email.clone())
+        .await?
+        .map(|(_, hash)| hash);
+    let (current, new) = (request.current_password, request.new_password);
+    // Both are deliberately slow; keep them off the async workers.
+    let (valid, new_hash) = tokio::task::spawn_blocking(move || {
+        (
+            crate::auth::verify_password(&current, hash.as_deref()),
+            hash_password(&new),
+        )
+    })
+    .await
+    .map_err(|_| AppError::internal())?;
+    if !valid {
+        state.limiter.record_failure(&user.email);
+        return Err(AppError::new(
+            StatusCode::FORBIDDEN,
+            "wrong_password",
+            "the current password is wrong; nothing was changed",
+        ));
+    }
+    let update = UserUpdate {
+        role: None,
+        password_hash: Some(new_hash?),
+    };
+    state
+        .store
+        .update_user(actor(&user, &headers), user.id, update, unix_now())
+        .await?;
+    tracing::info!("own password changed");
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -45,6 +45,12 @@ pub enum Command {
         #[command(flatten)]
         store: TokenStoreArg,
     },
+    /// Change your password on the sync server (the current one from RF_PASSWORD, the new one
+    /// from RF_NEW_PASSWORD, else both prompted). Your other devices must log in again
+    Password {
+        #[command(flatten)]
+        store: TokenStoreArg,
+    },
     /// Forget this device's login (pending work stays here and syncs after the next login)
     Logout {
         #[command(flatten)]

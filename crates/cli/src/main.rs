@@ -176,6 +176,29 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
             )?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Password { store } => {
+            let tokens = token_store(&replica, store.kind)?;
+            let secret = |variable: &str, prompt: &str| -> anyhow::Result<String> {
+                match std::env::var(variable) {
+                    Ok(value) => Ok(value),
+                    Err(_) => rpassword::prompt_password(prompt)
+                        .with_context(|| format!("cannot read the password; set {variable}")),
+                }
+            };
+            let current = secret("RF_PASSWORD", "current password: ")?;
+            let new = secret("RF_NEW_PASSWORD", "new password (at least 12 characters): ")?;
+            if std::env::var_os("RF_NEW_PASSWORD").is_none()
+                && rpassword::prompt_password("new password again: ")? != new
+            {
+                return Err(anyhow!("the two new passwords differ; nothing was changed"));
+            }
+            client::change_password(&replica, tokens.as_ref(), &current, &new, sync_options())?;
+            writeln!(
+                out,
+                "password changed; your other devices must log in again (rf login)"
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Logout { store } => {
             let tokens = token_store(&replica, store.kind)?;
             if tokens.delete()? {

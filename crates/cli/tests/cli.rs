@@ -612,6 +612,36 @@ fn login_sync_status_and_logout_through_the_keyring_against_a_real_server() {
             .contains("User cannot open a mapped drive")
     );
 
+    // Ada changes her password: a wrong current one changes nothing; then Bob's device (another
+    // account) is untouched, and this device's login goes on.
+    let run = ada.run_env(
+        &["password"],
+        &[
+            ("RF_PASSWORD", "not the password"),
+            ("RF_NEW_PASSWORD", "a brand new passphrase"),
+            ("RF_TOKEN_STORE", "keyring"),
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the current password is wrong"),
+        "{}",
+        run.stderr
+    );
+    let run = ada.run_env(
+        &["password"],
+        &[
+            ("RF_PASSWORD", rf_tests::PASSWORD),
+            ("RF_NEW_PASSWORD", "a brand new passphrase"),
+            ("RF_TOKEN_STORE", "keyring"),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(ada.run_env(&["sync"], &keyring).code, 0);
+    let (answer, _) =
+        runtime.block_on(server.login("ada@contoso.example", "a brand new passphrase"));
+    assert_eq!(answer.as_u16(), 200);
+
     // The server goes away: status says so at once, sync fails clearly, nothing is lost.
     runtime.block_on(server.stop());
     ada.ok(&["session", "note", &id, "written offline"]);

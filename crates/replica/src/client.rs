@@ -417,6 +417,31 @@ pub fn sync(
     Syncer::new(&server_url, options)?.sync(replica, store)
 }
 
+/// Changes the account's password on the server, given the current one. The server ends the
+/// account's other logins; this one goes on, so the saved tokens stay as they are.
+pub fn change_password(
+    replica: &Replica,
+    store: &dyn TokenStore,
+    current: &str,
+    new: &str,
+    options: ClientOptions,
+) -> Result<()> {
+    let account = replica
+        .sync_account()?
+        .ok_or_else(|| ReplicaError::LoginRequired("this replica is not logged in".into()))?;
+    let credentials = store
+        .load()?
+        .ok_or_else(|| ReplicaError::LoginRequired("no saved login for this replica".into()))?;
+    let client = SyncClient::new(&account.server_url, options)?;
+    let mut session = Session { store, credentials };
+    let url = format!("{}/api/v1/me/password", client.server_url());
+    let body = serde_json::json!({ "current_password": current, "new_password": new });
+    client.authorized_response(&mut session, |http, token| {
+        http.post(&url).bearer_auth(token).json(&body)
+    })?;
+    Ok(())
+}
+
 /// Whether the sync server at `server_url` answers its health check within `timeout`: what
 /// "online" means in a replica's status. Never an error: anything but a timely 200 is offline.
 pub fn server_reachable(server_url: &str, timeout: Duration) -> bool {

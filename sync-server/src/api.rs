@@ -294,6 +294,17 @@ fn issue(config: &ApiConfig, now: i64) -> (String, String, IssuedTokens) {
     (access, refresh, issued)
 }
 
+/// The login limiter's answer: 429 with `Retry-After`.
+pub fn too_many_attempts(what: &str, seconds: u64) -> AppError {
+    let mut error = AppError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+        format!("too many {what} for this account; try again in {seconds} s"),
+    );
+    error.retry_after_seconds = Some(seconds);
+    error
+}
+
 /// Exchanges an e-mail and password for an access token and a refresh token.
 #[utoipa::path(
     post,
@@ -324,15 +335,10 @@ async fn login<S: Store>(
     let Json(request) = body?;
     // E-mails are stored lowercased; both back ends compare them that way.
     let email = request.email.trim().to_lowercase();
-    if let Err(seconds) = state.limiter.check(&email) {
-        let mut error = AppError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
-            format!("too many failed logins for this account; try again in {seconds} s"),
-        );
-        error.retry_after_seconds = Some(seconds);
-        return Err(error);
-    }
+    state
+        .limiter
+        .check(&email)
+        .map_err(|seconds| too_many_attempts("failed logins", seconds))?;
     // A removed account has no credentials: it gets the wrong-password answer, after the same
     // time, so answers do not tell which accounts exist.
     let found = state.store.credentials(email.clone()).await?;

@@ -501,15 +501,10 @@ pub async fn change_own_password<S: Store>(
     body: Result<Json<PasswordChangeRequest>, JsonRejection>,
 ) -> Result<StatusCode, AppError> {
     let Json(request) = body?;
-    if let Err(seconds) = state.limiter.check(&user.email) {
-        let mut error = AppError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
-            format!("too many wrong passwords for this account; try again in {seconds} s"),
-        );
-        error.retry_after_seconds = Some(seconds);
-        return Err(error);
-    }
+    state
+        .limiter
+        .check(&user.email)
+        .map_err(|seconds| crate::api::too_many_attempts("wrong passwords", seconds))?;
     let hash = state
         .store
         .credentials(user.email.clone())

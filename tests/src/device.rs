@@ -111,48 +111,10 @@ impl Device {
         .await;
     }
 
-    /// A whole session: start, answer "no", "done", "yes", "done", finish.
+    /// A whole session of [`flow`]: see [`record_session`].
     pub async fn run_session(&self, ticket: &'static str) -> Uuid {
-        self.with(move |replica| {
-            let flow_id = Uuid::parse_str(FLOW_ID).unwrap();
-            let request = StartRequest {
-                ticket: ticket.into(),
-                client: "Contoso".into(),
-                engineer: "tester".into(),
-                ..StartRequest::default()
-            };
-            let id = replica.start_session(flow_id, request).unwrap().id;
-            for choice in ["no", "done", "yes", "done"] {
-                replica
-                    .run_command(
-                        id,
-                        Command::Answer {
-                            choice: Choice::parse(choice),
-                        },
-                    )
-                    .unwrap();
-            }
-            replica
-                .run_command(
-                    id,
-                    Command::Note {
-                        text: format!("note on {ticket}"),
-                    },
-                )
-                .unwrap();
-            replica
-                .run_command(
-                    id,
-                    Command::Finish {
-                        outcome: Outcome::Resolved,
-                        summary: Some("reinstalled".into()),
-                        next_steps: None,
-                    },
-                )
-                .unwrap();
-            id
-        })
-        .await
+        self.with(move |replica| record_session(replica, ticket))
+            .await
     }
 
     pub async fn fingerprint(&self) -> Fingerprint {
@@ -178,4 +140,48 @@ pub async fn converged(devices: &[&Device]) -> Fingerprint {
     }
     assert_eq!(first.pending, 0);
     first
+}
+
+/// Records a whole session of [`flow`] on `replica`: start, answer "no", "done", "yes", "done",
+/// a note, finish (12 events).
+pub fn record_session(replica: &mut Replica, ticket: &str) -> Uuid {
+    let request = StartRequest {
+        ticket: ticket.into(),
+        client: "Contoso".into(),
+        engineer: "tester".into(),
+        ..StartRequest::default()
+    };
+    let id = replica
+        .start_session(Uuid::parse_str(FLOW_ID).unwrap(), request)
+        .unwrap()
+        .id;
+    for choice in ["no", "done", "yes", "done"] {
+        replica
+            .run_command(
+                id,
+                Command::Answer {
+                    choice: Choice::parse(choice),
+                },
+            )
+            .unwrap();
+    }
+    replica
+        .run_command(
+            id,
+            Command::Note {
+                text: format!("note on {ticket}"),
+            },
+        )
+        .unwrap();
+    replica
+        .run_command(
+            id,
+            Command::Finish {
+                outcome: Outcome::Resolved,
+                summary: Some("reinstalled".into()),
+                next_steps: None,
+            },
+        )
+        .unwrap();
+    id
 }

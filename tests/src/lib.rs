@@ -90,6 +90,18 @@ enum Running {
     Postgres(PostgresStore),
 }
 
+/// Sends a request, with the bearer token if there is one: the status and the JSON body
+/// (`Null` when there is none).
+async fn answer(request: reqwest::RequestBuilder, token: Option<&str>) -> (StatusCode, Value) {
+    let request = match token {
+        Some(token) => request.bearer_auth(token),
+        None => request,
+    };
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
 #[derive(Debug)]
 pub struct TestServer {
     pub base: String,
@@ -250,13 +262,8 @@ impl TestServer {
         token: Option<&str>,
         body: impl serde::Serialize,
     ) -> (StatusCode, Value) {
-        let mut request = self.client.post(format!("{}{path}", self.base)).json(&body);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
+        let request = self.client.post(format!("{}{path}", self.base)).json(&body);
+        answer(request, token).await
     }
 
     pub async fn patch(
@@ -265,37 +272,20 @@ impl TestServer {
         token: Option<&str>,
         body: impl serde::Serialize,
     ) -> (StatusCode, Value) {
-        let mut request = self
+        let request = self
             .client
             .patch(format!("{}{path}", self.base))
             .json(&body);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
+        answer(request, token).await
     }
 
     /// A DELETE; the body is `Null` when there is none (204).
     pub async fn delete(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
-        let mut request = self.client.delete(format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
+        answer(self.client.delete(format!("{}{path}", self.base)), token).await
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
-        let mut request = self.client.get(format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
+        answer(self.client.get(format!("{}{path}", self.base)), token).await
     }
 
     pub async fn login(&self, email: &str, password: &str) -> (StatusCode, Value) {

@@ -11,65 +11,18 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rf_core::session::{Choice, Command as SessionCommand, StartRequest};
-use rf_core::{Flow, Outcome};
 use rf_replica::client::{self, ClientOptions};
 use rf_replica::tokens::FileTokenStore;
 use rf_replica::{Replica, WriteSource};
+use rf_tests::device::{flow, record_session};
 use rf_tests::{Backend, PASSWORD, TestServer, fingerprint};
-use uuid::Uuid;
 
 const SEEDS: u64 = 20;
-const FLOW_ID: &str = "2d4e6f80-1a3b-4c5d-8e7f-90a1b2c3d4e5";
-
-fn flow() -> Flow {
-    Flow::parse(&format!(
-        r#"{{"format": "resolutionflow/v1", "id": "{FLOW_ID}",
-            "kind": "troubleshooting", "title": "Mapped drive missing", "start": "vpn",
-            "nodes": [
-              {{"id": "vpn", "type": "question", "title": "Is the user on the VPN?",
-               "answers": [{{"label": "Yes", "next": "gpo"}}, {{"label": "No", "next": "connect"}}]}},
-              {{"id": "connect", "type": "action", "title": "Connect the VPN", "next": "vpn"}},
-              {{"id": "gpo", "type": "action", "title": "Run gpupdate /force and log off", "next": "ok"}},
-              {{"id": "ok", "type": "resolution", "title": "Drive is back", "outcome": "resolved"}}
-            ]}}"#
-    ))
-    .unwrap()
-}
-
+/// Records `count` finished sessions of the test flow on the replica in `dir`.
 fn sessions(dir: &Path, count: usize) {
     let mut replica = Replica::open(dir).unwrap();
     for index in 0..count {
-        let request = StartRequest {
-            ticket: format!("T-{index}"),
-            client: "Northwind".into(),
-            engineer: "kill-test".into(),
-            ..StartRequest::default()
-        };
-        let id = replica
-            .start_session(Uuid::parse_str(FLOW_ID).unwrap(), request)
-            .unwrap()
-            .id;
-        for choice in ["no", "done", "yes", "done"] {
-            replica
-                .run_command(
-                    id,
-                    SessionCommand::Answer {
-                        choice: Choice::parse(choice),
-                    },
-                )
-                .unwrap();
-        }
-        replica
-            .run_command(
-                id,
-                SessionCommand::Finish {
-                    outcome: Outcome::Resolved,
-                    summary: None,
-                    next_steps: None,
-                },
-            )
-            .unwrap();
+        record_session(&mut replica, &format!("T-{index}"));
     }
 }
 

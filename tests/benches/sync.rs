@@ -256,6 +256,20 @@ fn initial(backend: Backend, runtime: &tokio::runtime::Runtime) {
     let sync = started.elapsed();
     assert_eq!(report.pulled.events, events, "every event arrived");
     assert_eq!(report.pulled.versions, FLOWS);
+    assert!(report.snapshot_pages > 0, "a first sync takes the snapshot");
+
+    // The same first sync paging with pull (as before the snapshot, and as a replica that has
+    // synced before catches up), for comparison.
+    let (paged_dir, paged_store) = logged_in(&server, runtime, "vic@contoso.example");
+    let mut paged_replica = Replica::open(paged_dir.path()).unwrap();
+    let started = Instant::now();
+    let paging = ClientOptions {
+        snapshot: false,
+        ..ClientOptions::default()
+    };
+    let paged_report = client::sync(&mut paged_replica, &paged_store, paging).unwrap();
+    let paged = started.elapsed();
+    assert_eq!(paged_report.pulled.events, events);
 
     // The same rows straight into a fresh replica database, one transaction.
     let bulk_dir = tempfile::tempdir().unwrap();
@@ -338,12 +352,15 @@ fn initial(backend: Backend, runtime: &tokio::runtime::Runtime) {
         started.elapsed()
     };
     eprintln!(
-        "initial sync [{backend:?}]: {FLOWS} flows ({} nodes), {} sessions, {events} events: {:.2} s over {} pages; \
+        "initial sync [{backend:?}]: {FLOWS} flows ({} nodes), {} sessions, {events} events: {:.2} s by snapshot \
+         ({} pages streamed), {:.2} s paging with pull ({} pages); \
          bulk insert of the same rows: {:.2} s; ratio {:.1}x (seeding the server took {:.1} s)",
         FLOWS * NODES,
         sessions.len(),
         sync.as_secs_f64(),
-        report.pages,
+        report.snapshot_pages,
+        paged.as_secs_f64(),
+        paged_report.pages,
         bulk.as_secs_f64(),
         sync.as_secs_f64() / bulk.as_secs_f64(),
         seeding.as_secs_f64()

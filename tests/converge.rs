@@ -202,9 +202,28 @@ async fn an_authors_stale_edit_is_merged_and_the_clash_resolved(backend: Backend
 /// A replica in background sync hears of a teammate's change by poke, long before its period.
 async fn a_change_reaches_a_watching_replica_by_poke(backend: Backend) {
     let server = TestServer::start(backend).await;
+    a_change_reaches_a_watcher(&server, &server).await;
+    // Shutdown ends open poke streams instead of waiting for them.
+    server.stop().await;
+}
+
+/// Several servers share one PostgreSQL database: a change pushed through one wakes a replica
+/// watching another, by `NOTIFY` (each server has its own store and poke listener).
+#[tokio::test]
+async fn a_poke_crosses_servers_sharing_one_postgresql_database() {
+    let first = TestServer::start(Backend::Postgres).await;
+    let second = first.beside().await;
+    a_change_reaches_a_watcher(&first, &second).await;
+    second.stop().await;
+    first.stop().await;
+}
+
+/// Ada's changes, pushed to `writer`, reach Bob's replica watching `watched` long before its
+/// period: only a poke can wake it.
+async fn a_change_reaches_a_watcher(writer: &TestServer, watched: &TestServer) {
     let (ada, bob) = (Device::new(), Device::new());
-    ada.login(&server, "ada@contoso.example").await;
-    bob.login(&server, "bob@contoso.example").await;
+    ada.login(writer, "ada@contoso.example").await;
+    bob.login(watched, "bob@contoso.example").await;
     ada.import(flow()).await;
     ada.sync().await.unwrap();
 
@@ -212,7 +231,7 @@ async fn a_change_reaches_a_watching_replica_by_poke(backend: Backend) {
     let rounds = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let watcher = {
         let (dir, stop, rounds) = (bob.path(), stop.clone(), rounds.clone());
-        let base = server.base.clone();
+        let base = watched.base.clone();
         tokio::task::spawn_blocking(move || {
             let mut replica = Replica::open(&dir).unwrap();
             let store = FileTokenStore::in_data_dir(&dir);
@@ -262,8 +281,6 @@ async fn a_change_reaches_a_watching_replica_by_poke(backend: Backend) {
     ada.run_session("T-WAKE").await;
     ada.sync().await.unwrap();
     watcher.await.unwrap();
-    // Shutdown ends open poke streams instead of waiting for them.
-    server.stop().await;
 }
 
 /// The client says clearly when it is not logged in, and loses nothing.

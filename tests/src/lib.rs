@@ -156,6 +156,33 @@ impl TestServer {
         }
     }
 
+    /// Another server on the same PostgreSQL database, as several stateless servers behind a
+    /// load balancer run: its own store, connection pool and poke listener, so what one hears
+    /// of the other's changes comes through PostgreSQL (`NOTIFY`).
+    pub async fn beside(&self) -> TestServer {
+        let Database::Postgres(url) = &self.database else {
+            panic!("only servers on PostgreSQL share a database");
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = Running::Postgres(PostgresStore::connect(url).await.unwrap());
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        let task = spawn_server(&running, listener, self.config.clone(), shutdown);
+        TestServer {
+            base,
+            client: reqwest::Client::new(),
+            database: Database::Postgres(url.clone()),
+            running,
+            config: self.config.clone(),
+            _data: tempfile::tempdir().unwrap(),
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
     /// Stops serving (in-flight requests finish); the data stays for [`TestServer::resume`].
     pub async fn pause(&mut self) {
         if let Some(stop) = self.stop.take() {

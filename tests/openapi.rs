@@ -24,6 +24,9 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("get", "/api/v1/sync/pull"),
     ("get", "/api/v1/sync/snapshot"),
     ("get", "/api/v1/sync/stream"),
+    ("put", "/api/v1/attachments/{sha256}"),
+    ("get", "/api/v1/attachments/{sha256}"),
+    ("post", "/api/v1/attachments/missing"),
     ("get", "/api/v1/users"),
     ("post", "/api/v1/users"),
     ("patch", "/api/v1/users/{id}"),
@@ -83,6 +86,8 @@ async fn the_document_is_served_without_a_login_and_lists_every_endpoint() {
             "/api/v1/sync/pull",
             "/api/v1/sync/snapshot",
             "/api/v1/sync/stream",
+            "/api/v1/attachments/{sha256}",
+            "/api/v1/attachments/missing",
             "/api/v1/users",
             "/api/v1/users/{id}",
         ]

@@ -37,6 +37,8 @@ pub struct ApiConfig {
     pub refresh_ttl: Duration,
     pub login_window: Duration,
     pub login_max_failures: u32,
+    /// Where session attachments are kept (`attachments.rs`).
+    pub attachments_dir: std::path::PathBuf,
 }
 
 impl Default for ApiConfig {
@@ -46,6 +48,7 @@ impl Default for ApiConfig {
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             login_window: Duration::from_secs(5 * 60),
             login_max_failures: 10,
+            attachments_dir: std::path::PathBuf::from("data").join("attachments"),
         }
     }
 }
@@ -56,6 +59,7 @@ pub struct AppState<S> {
     pub config: ApiConfig,
     pub limiter: Arc<LoginLimiter>,
     pub pokes: Pokes,
+    pub attachments: crate::attachments::Attachments,
 }
 
 impl<S: Store> AppState<S> {
@@ -66,11 +70,13 @@ impl<S: Store> AppState<S> {
         ));
         let pokes = Pokes::new();
         store.forward_pokes(pokes.clone());
+        let attachments = crate::attachments::Attachments::new(config.attachments_dir.clone());
         AppState {
             store,
             config,
             limiter,
             pokes,
+            attachments,
         }
     }
 }
@@ -89,6 +95,7 @@ impl<S: Store> AppState<S> {
         (name = "auth", description = "Login and token refresh"),
         (name = "sync", description = "Push local changes, pull the team's"),
         (name = "users", description = "Team members: list, add, change and remove accounts"),
+        (name = "attachments", description = "Files attached to sessions, named by their SHA-256"),
     )
 )]
 struct ApiDocument;
@@ -125,6 +132,11 @@ fn documented_routes<S: Store>() -> OpenApiRouter<AppState<S>> {
         .routes(routes!(pull))
         .routes(routes!(snapshot))
         .routes(routes!(stream))
+        .routes(routes!(
+            crate::attachments::put_attachment,
+            crate::attachments::get_attachment
+        ))
+        .routes(routes!(crate::attachments::missing_attachments))
         .routes(routes!(crate::users::list_users, crate::users::add_user))
         .routes(routes!(
             crate::users::update_user,

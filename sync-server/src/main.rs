@@ -23,6 +23,10 @@ struct Cli {
         value_name = "DIR"
     )]
     data_dir: PathBuf,
+    /// Where session attachments are kept (default: DIR/attachments under --data-dir). Servers
+    /// sharing one PostgreSQL database must share this directory too
+    #[arg(long, global = true, env = "RF_ATTACHMENTS_DIR", value_name = "DIR")]
+    attachments_dir: Option<PathBuf>,
     /// Use PostgreSQL instead of the embedded SQLite (postgres://user:password@host/database)
     #[arg(long, global = true, env = "RF_DATABASE_URL", value_name = "URL")]
     database_url: Option<String>,
@@ -112,35 +116,37 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         writeln!(out, "{}", rf_sync_server::api::openapi().to_pretty_json()?)?;
         return Ok(());
     }
+    let config = ApiConfig {
+        attachments_dir: cli
+            .attachments_dir
+            .clone()
+            .unwrap_or_else(|| cli.data_dir.join("attachments")),
+        ..ApiConfig::default()
+    };
     match &cli.database_url {
         Some(url) => {
             let store = PostgresStore::connect(url)
                 .await
                 .context("cannot open the PostgreSQL database given by --database-url")?;
-            run_with(store, cli.command).await
+            run_with(store, cli.command, config.clone()).await
         }
         None => {
             let store = SqliteStore::open(&cli.data_dir).with_context(|| {
                 format!("cannot open the data directory {}", cli.data_dir.display())
             })?;
-            run_with(store, cli.command).await
+            run_with(store, cli.command, config.clone()).await
         }
     }
 }
 
-async fn run_with<S: Store>(store: S, command: Command) -> anyhow::Result<()> {
+async fn run_with<S: Store>(store: S, command: Command, config: ApiConfig) -> anyhow::Result<()> {
     match command {
         Command::Serve { listen } => {
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
             tracing::info!(address = %listener.local_addr()?, "serving");
-            serve(
-                listener,
-                AppState::new(store, ApiConfig::default()),
-                shutdown_signal(),
-            )
-            .await?;
+            serve(listener, AppState::new(store, config), shutdown_signal()).await?;
             tracing::info!("stopped");
         }
         Command::Openapi => {}

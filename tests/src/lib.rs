@@ -119,8 +119,9 @@ impl TestServer {
         TestServer::start_with(backend, ApiConfig::default()).await
     }
 
-    pub async fn start_with(backend: Backend, config: ApiConfig) -> TestServer {
+    pub async fn start_with(backend: Backend, mut config: ApiConfig) -> TestServer {
         let data = tempfile::tempdir().unwrap();
+        config.attachments_dir = data.path().join("attachments");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -12,6 +12,14 @@ use uuid::Uuid;
 use crate::error::{ReplicaError, Result};
 use crate::{ATTACHMENTS_DIR, Replica, SessionRecord, now, timestamp};
 
+/// An attachment this replica has pulled events for but not the file yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentDownload {
+    pub sha256: String,
+    pub name: String,
+    pub size: i64,
+}
+
 fn media_type(name: &str) -> String {
     mime_guess::from_path(name)
         .first_raw()
@@ -19,14 +27,16 @@ fn media_type(name: &str) -> String {
         .to_owned()
 }
 
+/// Where the attachment with this content hash lives in the data directory `data_dir`.
+pub(crate) fn attachment_file(data_dir: &Path, sha256: &str) -> PathBuf {
+    let shard = sha256.get(..2).unwrap_or("00");
+    data_dir.join(ATTACHMENTS_DIR).join(shard).join(sha256)
+}
+
 impl Replica {
     /// Where the attachment with this content hash lives.
     pub fn attachment_path(&self, sha256: &str) -> PathBuf {
-        let shard = sha256.get(..2).unwrap_or("00");
-        self.data_dir()
-            .join(ATTACHMENTS_DIR)
-            .join(shard)
-            .join(sha256)
+        attachment_file(self.data_dir(), sha256)
     }
 
     /// Copies a file into the attachment store and records it on the session's current step.
@@ -84,6 +94,54 @@ impl Replica {
             },
         )?;
         Ok((record, attachment))
+    }
+
+    /// Attachments of pulled sessions whose files this replica does not have yet.
+    pub fn attachment_downloads(&self) -> Result<Vec<AttachmentDownload>> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT sha256, name, size FROM attachment_downloads ORDER BY sha256",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok(AttachmentDownload {
+                sha256: row.get(0)?,
+                name: row.get(1)?,
+                size: row.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Stores a downloaded attachment file, if its content is its name, and crosses it off the
+    /// list of downloads. A file whose content does not match is refused and nothing changes.
+    pub fn store_downloaded_attachment(
+        &mut self,
+        wanted: &AttachmentDownload,
+        bytes: &[u8],
+    ) -> Result<()> {
+        if hex::encode(Sha256::digest(bytes)) != wanted.sha256 {
+            return Err(ReplicaError::Invalid(format!(
+                "the sync server sent attachment {} ({}) with other content; it was not kept",
+                wanted.name, wanted.sha256
+            )));
+        }
+        self.store_blob(&wanted.sha256, bytes)?;
+        let transaction = self.write_transaction()?;
+        transaction.execute(
+            "INSERT INTO attachments (sha256, size, media_type, created_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (sha256) DO NOTHING",
+            (
+                &wanted.sha256,
+                bytes.len() as i64,
+                media_type(&wanted.name),
+                timestamp(now()),
+            ),
+        )?;
+        transaction.execute(
+            "DELETE FROM attachment_downloads WHERE sha256 = ?1",
+            [&wanted.sha256],
+        )?;
+        transaction.commit()?;
+        Ok(())
     }
 
     fn store_blob(&self, sha256: &str, bytes: &[u8]) -> Result<()> {

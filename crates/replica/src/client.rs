@@ -81,6 +81,12 @@ pub struct SyncReport {
     pub pages: usize,
     /// Of `pages`, those that came in the snapshot stream of a first sync.
     pub snapshot_pages: usize,
+    /// Attachment files sent to the team, and fetched from it.
+    pub attachments_uploaded: usize,
+    pub attachments_downloaded: usize,
+    /// Attachments of pulled sessions the server does not have yet (their device has not
+    /// uploaded them); fetched in a later round.
+    pub attachments_waiting: usize,
     /// Still waiting to go up after the round (0 when everything was acknowledged).
     pub pending: u64,
     /// Unresolved conflicts of the team.
@@ -95,6 +101,14 @@ impl SyncReport {
         self.pulled.events += applied.events;
         self.pulled.conflicts += applied.conflicts;
     }
+}
+
+/// Names per `attachments/missing` question (the server takes up to 1,000).
+const ATTACHMENTS_PER_QUESTION: usize = 500;
+
+#[derive(Debug, Deserialize)]
+struct MissingAttachments {
+    missing: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -601,6 +615,8 @@ fn sync_round(
     let mut report = SyncReport::default();
     let push_url = format!("{}/api/v1/sync/push", client.server_url());
     while let Some(batch) = replica.next_push(push_mutations, push_events)? {
+        // Files before the events that name them, so the team can fetch what it pulls.
+        report.attachments_uploaded += upload_attachments(client, &mut session, replica, &batch)?;
         let answer: rf_core::sync::PushResponse = client
             .authorized(&mut session, |http, token| {
                 http.post(&push_url).bearer_auth(token).json(&batch)
@@ -637,9 +653,101 @@ fn sync_round(
             break;
         }
     }
+    download_attachments(client, &mut session, replica, &mut report)?;
     report.pending = replica.sync_backlog()?.pending();
     report.conflicts = replica.conflicts(false)?.len();
     Ok(report)
+}
+
+/// Uploads the files of the batch's attachment events that the team does not have yet.
+/// Returns how many went up. A file missing here or not matching its name (damaged on this
+/// disk) cannot be sent: it is skipped with a warning rather than holding the events back
+/// for ever; the events still say what was attached.
+fn upload_attachments(
+    client: &SyncClient,
+    session: &mut Session<'_>,
+    replica: &Replica,
+    batch: &rf_core::sync::PushRequest,
+) -> Result<usize> {
+    use rf_core::session::{EventKind, SessionEvent};
+    let mut names: Vec<String> = batch
+        .events
+        .iter()
+        .filter_map(|event| SessionEvent::deserialize(&event.payload).ok())
+        .filter_map(|event| match event.kind {
+            EventKind::AttachmentAdded { attachment } => Some(attachment.sha256),
+            _ => None,
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    let mut uploaded = 0;
+    for chunk in names.chunks(ATTACHMENTS_PER_QUESTION) {
+        let url = format!("{}/api/v1/attachments/missing", client.server_url());
+        let answer: MissingAttachments = client.authorized(session, |http, token| {
+            http.post(&url)
+                .bearer_auth(token)
+                .json(&serde_json::json!({ "sha256": chunk }))
+        })?;
+        for sha256 in answer.missing {
+            let path = replica.attachment_path(&sha256);
+            let bytes = match std::fs::read(&path) {
+                Ok(bytes) => bytes,
+                Err(error) => {
+                    tracing::warn!(%sha256, path = %path.display(), %error, "an attachment's file is missing here; its events go up without it");
+                    continue;
+                }
+            };
+            let url = format!("{}/api/v1/attachments/{sha256}", client.server_url());
+            match client.authorized_response(session, |http, token| {
+                http.put(&url)
+                    .bearer_auth(token)
+                    .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                    .body(bytes.clone())
+            }) {
+                Ok(_) => uploaded += 1,
+                Err(ReplicaError::Server { status: 422, .. }) => {
+                    tracing::warn!(%sha256, path = %path.display(), "an attachment's file does not match its name (damaged on this disk); its events go up without it");
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+    Ok(uploaded)
+}
+
+/// Downloads the files of pulled attachment events that this replica does not have. One the
+/// server does not have yet (its device has not uploaded it) stays on the list for the next
+/// round.
+fn download_attachments(
+    client: &SyncClient,
+    session: &mut Session<'_>,
+    replica: &mut Replica,
+    report: &mut SyncReport,
+) -> Result<()> {
+    for wanted in replica.attachment_downloads()? {
+        let url = format!(
+            "{}/api/v1/attachments/{}",
+            client.server_url(),
+            wanted.sha256
+        );
+        let response = match client
+            .authorized_response(session, |http, token| http.get(&url).bearer_auth(token))
+        {
+            Ok(response) => response,
+            Err(ReplicaError::Server { status: 404, .. }) => {
+                report.attachments_waiting += 1;
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
+        let bytes = response
+            .bytes()
+            .map_err(|error| client.offline(&format!("attachment download cut short: {error}")))?;
+        replica.store_downloaded_attachment(&wanted, &bytes)?;
+        report.attachments_downloaded += 1;
+    }
+    Ok(())
 }
 
 /// A first sync: the team's snapshot, one streamed answer of pull pages, each applied (in its

@@ -21,6 +21,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use attachments::AttachmentDownload;
 pub use error::{ReplicaError, Result};
 pub use flows::{FlowSummary, ImportOutcome, ImportStatus, SearchHit, StoredFlow};
 pub use pull::{ConflictRecord, PullReport, SyncAccount};

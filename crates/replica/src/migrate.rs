@@ -40,6 +40,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0007_sync_state.sql",
         sql: include_str!("../../../migrations/replica/0007_sync_state.sql"),
     },
+    Migration {
+        version: 8,
+        name: "0008_attachment_downloads.sql",
+        sql: include_str!("../../../migrations/replica/0008_attachment_downloads.sql"),
+    },
 ];
 
 pub fn latest_version() -> i64 {

@@ -150,6 +150,7 @@ impl Replica {
     #[tracing::instrument(skip_all, err, fields(since = page.since, until = page.until))]
     pub fn apply_pull(&mut self, page: &PullResponse) -> Result<PullReport> {
         let own = self.device_id.to_string();
+        let data_dir = self.data_dir().to_owned();
         let transaction = self.write_transaction()?;
         let mark: i64 = transaction
             .query_row("SELECT pulled_seq FROM sync_state", [], |row| row.get(0))
@@ -199,6 +200,18 @@ impl Replica {
             let parsed: SessionEvent = SessionEvent::deserialize(&event.payload).map_err(
                 ReplicaError::corrupt(format!("a pulled event of session {}", event.session_id)),
             )?;
+            if let EventKind::AttachmentAdded { attachment } = &parsed.kind
+                && !crate::attachments::attachment_file(&data_dir, &attachment.sha256).exists()
+            {
+                transaction.execute(
+                    "INSERT OR IGNORE INTO attachment_downloads (sha256, name, size) VALUES (?1, ?2, ?3)",
+                    params![
+                        attachment.sha256,
+                        attachment.name,
+                        i64::try_from(attachment.size).unwrap_or(i64::MAX)
+                    ],
+                )?;
+            }
             by_session
                 .entry(event.session_id)
                 .or_default()

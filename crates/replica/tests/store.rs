@@ -545,6 +545,7 @@ fn running_path_statistics_equal_a_full_replay_and_survive_a_rebuild() {
             "DROP TABLE path_stats_flows; DROP TABLE path_stats_nodes; DROP TABLE path_stats_answers;
              DROP INDEX flow_versions_by_flow_hash;
              DROP TABLE sync_state; DROP TABLE conflicts; DROP TABLE pulled_events;
+             DROP TABLE attachment_downloads;
              ALTER TABLE flows DROP COLUMN team_head; ALTER TABLE flows DROP COLUMN team_head_seq;
              ALTER TABLE device DROP COLUMN sent_mutation_id;
              DELETE FROM schema_migrations WHERE version >= 4;",

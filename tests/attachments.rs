@@ -1,0 +1,208 @@
+//! Session attachments across replicas, over real HTTP on both back ends: a file attached on
+//! one laptop reaches every replica of the team byte for byte; the server keeps only what its
+//! name (SHA-256) says, per team, and refuses viewers, other teams, oversized and mismatched
+//! uploads; a file lost on its laptop does not hold back the session's events.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
+
+use reqwest::StatusCode;
+use rf_core::Outcome;
+use rf_core::session::{Command, StartRequest};
+use rf_tests::device::{Device, FLOW_ID, converged, flow};
+use rf_tests::{Backend, TestServer, assert_error_shape, on_every_backend};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// Starts a session on `device`, attaches a file with `content`, and finishes it. Returns the
+/// attachment's SHA-256.
+async fn session_with_attachment(device: &Device, content: &'static [u8]) -> String {
+    device
+        .with(move |replica| {
+            let request = StartRequest {
+                ticket: "T-ATT".into(),
+                client: "Contoso".into(),
+                engineer: "tester".into(),
+                ..StartRequest::default()
+            };
+            let id = replica
+                .start_session(Uuid::parse_str(FLOW_ID).unwrap(), request)
+                .unwrap()
+                .id;
+            let file = replica.data_dir().join("ipconfig.txt");
+            std::fs::write(&file, content).unwrap();
+            let (_, attachment) = replica.attach_file(id, &file).unwrap();
+            replica
+                .run_command(
+                    id,
+                    Command::Finish {
+                        outcome: Outcome::Resolved,
+                        summary: None,
+                        next_steps: None,
+                    },
+                )
+                .unwrap();
+            attachment.sha256
+        })
+        .await
+}
+
+async fn file_of(device: &Device, sha256: &str) -> Option<Vec<u8>> {
+    let sha256 = sha256.to_owned();
+    device
+        .with(move |replica| std::fs::read(replica.attachment_path(&sha256)).ok())
+        .await
+}
+
+const CONTENT: &[u8] = b"Windows IP Configuration\r\n   IPv4 Address. . . : 10.0.4.17\r\n";
+
+async fn an_attachment_reaches_every_replica(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (ada, bob, vic) = (Device::new(), Device::new(), Device::new());
+    ada.login(&server, "ada@contoso.example").await;
+    bob.login(&server, "bob@contoso.example").await;
+    vic.login(&server, "vic@contoso.example").await;
+    ada.import(flow()).await;
+    let sha256 = session_with_attachment(&ada, CONTENT).await;
+
+    let report = ada.sync().await.unwrap();
+    assert_eq!((report.attachments_uploaded, report.pending), (1, 0));
+    for device in [&bob, &vic] {
+        let report = device.sync().await.unwrap();
+        assert_eq!(report.attachments_downloaded, 1, "{report:?}");
+        assert_eq!(file_of(device, &sha256).await.as_deref(), Some(CONTENT));
+    }
+    // Nothing goes up or down twice.
+    for device in [&ada, &bob, &vic] {
+        let report = device.sync().await.unwrap();
+        assert_eq!(
+            (report.attachments_uploaded, report.attachments_downloaded),
+            (0, 0)
+        );
+    }
+    converged(&[&ada, &bob, &vic]).await;
+    server.stop().await;
+}
+
+async fn a_file_lost_on_its_laptop_does_not_hold_back_the_session(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (ada, bob) = (Device::new(), Device::new());
+    ada.login(&server, "ada@contoso.example").await;
+    bob.login(&server, "bob@contoso.example").await;
+    ada.import(flow()).await;
+    let sha256 = session_with_attachment(&ada, CONTENT).await;
+    let lost = sha256.clone();
+    ada.with(move |replica| std::fs::remove_file(replica.attachment_path(&lost)).unwrap())
+        .await;
+
+    let report = ada.sync().await.unwrap();
+    assert_eq!((report.attachments_uploaded, report.pending), (0, 0));
+    let report = bob.sync().await.unwrap();
+    assert_eq!(report.attachments_waiting, 1, "{report:?}");
+    assert_eq!(file_of(&bob, &sha256).await, None);
+    converged(&[&ada, &bob]).await;
+    server.stop().await;
+}
+
+async fn put(
+    server: &TestServer,
+    token: Option<&str>,
+    name: &str,
+    body: Vec<u8>,
+) -> (StatusCode, serde_json::Value) {
+    let mut request = server
+        .client
+        .put(format!("{}/api/v1/attachments/{name}", server.base))
+        .header("content-type", "application/octet-stream")
+        .body(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (
+        status,
+        response.json().await.unwrap_or(serde_json::Value::Null),
+    )
+}
+
+async fn get(server: &TestServer, token: &str, name: &str) -> (StatusCode, Vec<u8>) {
+    let response = server
+        .client
+        .get(format!("{}/api/v1/attachments/{name}", server.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.bytes().await.unwrap().to_vec())
+}
+
+fn sha256_of(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+async fn the_server_keeps_only_what_the_name_says_per_team(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ada = server.token("ada@contoso.example").await;
+    let vic = server.token("vic@contoso.example").await;
+    let eve = server.token("eve@fabrikam.example").await;
+    let name = sha256_of(CONTENT);
+
+    // Refused, and nothing kept: content that is not its name, a name that is not a hash, a
+    // viewer, no login, a file over 25 MiB.
+    let (status, body) = put(&server, Some(&ada), &name, b"something else".to_vec()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_error_shape(&body, "hash_mismatch");
+    for bad in ["not-a-hash", &name.to_uppercase(), &name[..63]] {
+        let (status, body) = put(&server, Some(&ada), bad, CONTENT.to_vec()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert_error_shape(&body, "bad_request");
+    }
+    let (status, body) = put(&server, Some(&vic), &name, CONTENT.to_vec()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, _) = put(&server, None, &name, CONTENT.to_vec()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let huge = vec![b'x'; 25 * 1024 * 1024 + 1];
+    let (status, body) = put(&server, Some(&ada), &sha256_of(&huge), huge).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(get(&server, &ada, &name).await.0, StatusCode::NOT_FOUND);
+
+    // Stored once; the same upload again changes nothing.
+    let (status, body) = put(&server, Some(&ada), &name, CONTENT.to_vec()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, _) = put(&server, Some(&ada), &name, CONTENT.to_vec()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        get(&server, &vic, &name).await,
+        (StatusCode::OK, CONTENT.to_vec())
+    );
+
+    // Another team neither sees it nor learns that it exists.
+    assert_eq!(get(&server, &eve, &name).await.0, StatusCode::NOT_FOUND);
+    let question = json!({"sha256": [name, "0".repeat(64)]});
+    let (status, body) = server
+        .post("/api/v1/attachments/missing", Some(&eve), &question)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["missing"], json!([name, "0".repeat(64)]));
+    let (_, body) = server
+        .post("/api/v1/attachments/missing", Some(&ada), &question)
+        .await;
+    assert_eq!(body["missing"], json!(["0".repeat(64)]));
+    for bad in [
+        json!({"sha256": ["nope"]}),
+        json!({"sha256": vec![name.clone(); 1001]}),
+    ] {
+        let (status, body) = server
+            .post("/api/v1/attachments/missing", Some(&ada), &bad)
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    }
+    server.stop().await;
+}
+
+on_every_backend!(
+    an_attachment_reaches_every_replica,
+    a_file_lost_on_its_laptop_does_not_hold_back_the_session,
+    the_server_keeps_only_what_the_name_says_per_team,
+);

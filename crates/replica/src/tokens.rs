@@ -1,6 +1,7 @@
 //! Where a replica keeps its login: the access token and the rotating refresh token.
 //!
-//! The OS keyring (the Secret Service on Linux) is the place for them: [`KeyringTokenStore`].
+//! The OS keyring (the Secret Service on Linux, the Keychain on macOS, the Credential Manager
+//! on Windows) is the place for them: [`KeyringTokenStore`].
 //! Where none exists, a file readable only by the user (mode 0600), [`FileTokenStore`], is
 //! used, but only when the user chose it (`--token-store file` or `RF_TOKEN_STORE=file`),
 //! never silently.
@@ -85,11 +86,35 @@ impl KeyringTokenStore {
         Ok(keyring::Entry::new_with_credential(Box::new(credential)))
     }
 
-    #[cfg(not(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd")))]
+    /// The macOS login keychain's generic password entry.
+    #[cfg(target_os = "macos")]
+    fn entry(&self) -> Result<keyring::Entry> {
+        let credential =
+            keyring::macos::MacCredential::new_with_target(None, KEYRING_SERVICE, &self.account)
+                .map_err(|error| keyring_error("name the login's entry", error))?;
+        Ok(keyring::Entry::new_with_credential(Box::new(credential)))
+    }
+
+    /// The Windows Credential Manager's generic credential.
+    #[cfg(target_os = "windows")]
+    fn entry(&self) -> Result<keyring::Entry> {
+        let credential =
+            keyring::windows::WinCredential::new_with_target(None, KEYRING_SERVICE, &self.account)
+                .map_err(|error| keyring_error("name the login's entry", error))?;
+        Ok(keyring::Entry::new_with_credential(Box::new(credential)))
+    }
+
+    #[cfg(not(any(
+        target_os = "linux",
+        target_os = "freebsd",
+        target_os = "openbsd",
+        target_os = "macos",
+        target_os = "windows"
+    )))]
     fn entry(&self) -> Result<keyring::Entry> {
         Err(ReplicaError::KeyringUnavailable {
-            reason: "this build of rf reaches the OS keyring only through the Secret Service \
-                     (Linux and the BSDs)"
+            reason: "this build of rf knows the OS keyring of Linux and the BSDs (Secret \
+                     Service), macOS (Keychain) and Windows (Credential Manager) only"
                 .into(),
         })
     }
@@ -127,7 +152,13 @@ impl TokenStore for KeyringTokenStore {
     }
 
     fn describe(&self) -> String {
-        "the OS keyring (Secret Service)".into()
+        if cfg!(target_os = "macos") {
+            "the OS keyring (macOS Keychain)".into()
+        } else if cfg!(target_os = "windows") {
+            "the OS keyring (Windows Credential Manager)".into()
+        } else {
+            "the OS keyring (Secret Service)".into()
+        }
     }
 }
 

@@ -11,7 +11,6 @@ use rf_core::session::{Command, StartRequest};
 use rf_tests::device::{Device, FLOW_ID, converged, flow};
 use rf_tests::{Backend, TestServer, assert_error_shape, on_every_backend};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 /// Starts a session on `device`, attaches a file with `content`, and finishes it. Returns the
@@ -137,16 +136,12 @@ async fn get(server: &TestServer, token: &str, name: &str) -> (StatusCode, Vec<u
     (response.status(), response.bytes().await.unwrap().to_vec())
 }
 
-fn sha256_of(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
 async fn the_server_keeps_only_what_the_name_says_per_team(backend: Backend) {
     let server = TestServer::start(backend).await;
     let ada = server.token("ada@contoso.example").await;
     let vic = server.token("vic@contoso.example").await;
     let eve = server.token("eve@fabrikam.example").await;
-    let name = sha256_of(CONTENT);
+    let name = rf_core::sha256_hex(CONTENT);
 
     // Refused, and nothing kept: content that is not its name, a name that is not a hash, a
     // viewer, no login, a file over 25 MiB.
@@ -163,7 +158,7 @@ async fn the_server_keeps_only_what_the_name_says_per_team(backend: Backend) {
     let (status, _) = put(&server, None, &name, CONTENT.to_vec()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let huge = vec![b'x'; 25 * 1024 * 1024 + 1];
-    let (status, body) = put(&server, Some(&ada), &sha256_of(&huge), huge).await;
+    let (status, body) = put(&server, Some(&ada), &rf_core::sha256_hex(&huge), huge).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert_eq!(get(&server, &ada, &name).await.0, StatusCode::NOT_FOUND);
 

@@ -35,13 +35,6 @@ pub struct Attachments {
     root: PathBuf,
 }
 
-fn is_sha256(name: &str) -> bool {
-    name.len() == 64
-        && name
-            .bytes()
-            .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte))
-}
-
 fn bad_name() -> AppError {
     AppError::bad_request(
         "an attachment is named by the SHA-256 of its content: 64 lowercase hex digits",
@@ -150,7 +143,7 @@ async fn write_checked(path: &Path, sha256: &str, body: Body) -> Result<(), AppE
 
 fn checked_name(name: Result<UrlPath<String>, PathRejection>) -> Result<String, AppError> {
     let UrlPath(name) = name?;
-    if is_sha256(&name) {
+    if rf_core::is_sha256_hex(&name) {
         Ok(name)
     } else {
         Err(bad_name())
@@ -283,7 +276,10 @@ pub async fn missing_attachments<S: Store>(
 ) -> Result<Json<MissingResponse>, AppError> {
     let Json(request) = body?;
     if request.sha256.len() > MAX_MISSING_QUERY
-        || !request.sha256.iter().all(|name| is_sha256(name))
+        || !request
+            .sha256
+            .iter()
+            .all(|name| rf_core::is_sha256_hex(name))
     {
         return Err(AppError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -300,18 +296,4 @@ pub async fn missing_attachments<S: Store>(
         }
     }
     Ok(Json(MissingResponse { missing }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_lowercase_sha256_names_are_names() {
-        assert!(is_sha256(&"ab".repeat(32)));
-        assert!(!is_sha256(&"AB".repeat(32)));
-        assert!(!is_sha256(&"ab".repeat(31)));
-        assert!(!is_sha256("../../etc/passwd"));
-        assert!(!is_sha256(&format!("{}/x", "a".repeat(62))));
-    }
 }

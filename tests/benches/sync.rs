@@ -368,6 +368,19 @@ fn initial(backend: Backend, runtime: &tokio::runtime::Runtime) {
     runtime.block_on(server.stop());
 }
 
+/// Prints `what [backend]: n=… p50=… p95=… p99=…` for the timings.
+fn print_percentiles(what: &str, backend: Backend, times: &mut [Duration]) {
+    times.sort();
+    let ms = |fraction| percentile(times, fraction).as_secs_f64() * 1e3;
+    eprintln!(
+        "{what} [{backend:?}]: n={} p50={:.1} ms p95={:.1} ms p99={:.1} ms",
+        times.len(),
+        ms(0.5),
+        ms(0.95),
+        ms(0.99),
+    );
+}
+
 fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
     sorted[((sorted.len() as f64 * fraction) as usize).min(sorted.len() - 1)]
 }
@@ -417,13 +430,10 @@ fn roundtrip(backend: Backend, runtime: &tokio::runtime::Runtime) {
         times.push(started.elapsed());
         assert_eq!(report.pulled.events, 21);
     }
-    times.sort();
-    eprintln!(
-        "one finished session pushed and pulled [{backend:?}]: n={} p50={:.1} ms p95={:.1} ms p99={:.1} ms",
-        times.len(),
-        percentile(&times, 0.5).as_secs_f64() * 1e3,
-        percentile(&times, 0.95).as_secs_f64() * 1e3,
-        percentile(&times, 0.99).as_secs_f64() * 1e3,
+    print_percentiles(
+        "one finished session pushed and pulled",
+        backend,
+        &mut times,
     );
     runtime.block_on(server.stop());
 }
@@ -493,13 +503,10 @@ fn poke(backend: Backend, runtime: &tokio::runtime::Runtime) {
         times.push(seen_rx.recv().unwrap());
     }
     reader.join().unwrap();
-    times.sort();
-    eprintln!(
-        "change on one replica visible on another (poke, pull) [{backend:?}]: n={} p50={:.1} ms p95={:.1} ms p99={:.1} ms",
-        times.len(),
-        percentile(&times, 0.5).as_secs_f64() * 1e3,
-        percentile(&times, 0.95).as_secs_f64() * 1e3,
-        percentile(&times, 0.99).as_secs_f64() * 1e3,
+    print_percentiles(
+        "change on one replica visible on another (poke, pull)",
+        backend,
+        &mut times,
     );
     runtime.block_on(server.stop());
 }

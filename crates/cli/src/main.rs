@@ -89,15 +89,16 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
         Command::Flow { command } => run_flow(&mut replica, command, out),
         Command::Session { command } => run_session(&mut replica, command, out),
         Command::Status { json } => {
+            let sync = replica.sync_account()?;
             let status = StatusJson {
                 data_dir: replica.data_dir().display().to_string(),
                 device_id: replica.device_id().to_string(),
                 schema_version: replica.schema_version()?,
                 pending: replica.sync_backlog()?,
-                online: replica
-                    .sync_account()?
+                online: sync
+                    .as_ref()
                     .map(|account| client::server_reachable(&account.server_url, PROBE_TIMEOUT)),
-                sync: replica.sync_account()?,
+                sync,
                 conflicts: replica.conflicts(false)?.len(),
             };
             if json {

@@ -18,4 +18,4 @@ pub use session::{
     StartRequest,
 };
 pub use validate::{Problem, ProblemLocation};
-pub use version::VersionId;
+pub use version::{VersionId, is_sha256_hex, sha256_hex};

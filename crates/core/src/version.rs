@@ -11,6 +11,20 @@ use sha2::{Digest, Sha256};
 
 use crate::flow::Flow;
 
+/// The SHA-256 of `bytes` in 64 lowercase hex digits: how content-addressed things are named
+/// (flow versions, session attachments).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Whether `text` is a SHA-256 as [`sha256_hex`] writes it: 64 lowercase hex digits.
+pub fn is_sha256_hex(text: &str) -> bool {
+    text.len() == 64
+        && text
+            .bytes()
+            .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte))
+}
+
 /// The content address of one flow version. Written as 64 lowercase hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct VersionId([u8; 32]);
@@ -63,7 +77,7 @@ impl FromStr for VersionId {
         let error = || VersionIdError {
             given: text.chars().take(80).collect(),
         };
-        if text.len() != 64 || text.bytes().any(|byte| byte.is_ascii_uppercase()) {
+        if !is_sha256_hex(text) {
             return Err(error());
         }
         let mut bytes = [0u8; 32];
@@ -105,6 +119,16 @@ impl utoipa::ToSchema for VersionId {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_lowercase_sha256_hex_names_a_hash() {
+        assert!(is_sha256_hex(&sha256_hex(b"anything")));
+        assert!(is_sha256_hex(&"ab".repeat(32)));
+        assert!(!is_sha256_hex(&"AB".repeat(32)));
+        assert!(!is_sha256_hex(&"ab".repeat(31)));
+        assert!(!is_sha256_hex("../../etc/passwd"));
+        assert!(!is_sha256_hex(&format!("{}/x", "a".repeat(62))));
+    }
 
     const FLOW: &str = r#"{"format":"resolutionflow/v1","kind":"troubleshooting","title":"T",
         "start":"a","nodes":[{"id":"a","type":"resolution","title":"Done","outcome":"resolved"}]}"#;

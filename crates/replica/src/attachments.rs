@@ -6,7 +6,6 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use rf_core::session::{AttachmentRef, Command};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::{ReplicaError, Result};
@@ -74,7 +73,7 @@ impl Replica {
         let attachment = AttachmentRef {
             media_type: media_type(&name),
             name,
-            sha256: hex::encode(Sha256::digest(&bytes)),
+            sha256: rf_core::sha256_hex(&bytes),
             size: bytes.len() as u64,
         };
         self.store_blob(&attachment.sha256, &bytes)?;
@@ -118,7 +117,7 @@ impl Replica {
         wanted: &AttachmentDownload,
         bytes: &[u8],
     ) -> Result<()> {
-        if hex::encode(Sha256::digest(bytes)) != wanted.sha256 {
+        if rf_core::sha256_hex(bytes) != wanted.sha256 {
             return Err(ReplicaError::Invalid(format!(
                 "the sync server sent attachment {} ({}) with other content; it was not kept",
                 wanted.name, wanted.sha256

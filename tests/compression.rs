@@ -1,5 +1,5 @@
 //! Compression over real HTTP: gzip request bodies are read, responses (the streamed snapshot
-//! too) are compressed for clients that accept it, and the 4 MiB body limit counts decompressed bytes, so a small gzip
+//! too) are compressed for clients that accept it, and the 16 MiB body limit counts decompressed bytes, so a small gzip
 //! bomb gets a JSON 413 instead of the server's memory.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
@@ -151,8 +151,8 @@ async fn a_gzip_push_is_stored_and_a_pull_comes_back_compressed(backend: Backend
 async fn a_gzip_bomb_is_refused_at_the_body_limit(backend: Backend) {
     let server = TestServer::start(backend).await;
     let token = server.token("ada@contoso.example").await;
-    // 64 MiB of one byte inside a JSON string: about 64 KiB compressed, 16 times the limit
-    // decompressed. The server stops reading at 4 MiB.
+    // 64 MiB of one byte inside a JSON string: about 64 KiB compressed, 4 times the limit
+    // decompressed. The server stops reading at 16 MiB.
     let mut body = br#"{"protocol": 1, "schema": 1, "client_id": ""#.to_vec();
     body.extend(std::iter::repeat_n(b'a', 64 * 1024 * 1024));
     body.extend(br#"", "mutations": [], "events": []}"#);

@@ -292,10 +292,74 @@ async fn syncing_without_a_login_says_what_to_do() {
     assert!(error.to_string().contains("rf login"), "{error}");
 }
 
+async fn pinned(device: &Device) -> Vec<Uuid> {
+    device
+        .with(|replica| {
+            replica
+                .pinned_flows()
+                .unwrap()
+                .into_iter()
+                .map(|flow| flow.id)
+                .collect()
+        })
+        .await
+}
+
+/// Pins are the user's own: one pinned on a laptop appears on the same user's other devices,
+/// never on a teammate's; an unpin travels the same way; a viewer's pins sync too (and nothing
+/// else of theirs is accepted). `rf flow pin` used to be refused by the server every time.
+async fn pins_follow_the_user_across_their_devices_only(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (laptop, desktop, bob, vic) = (Device::new(), Device::new(), Device::new(), Device::new());
+    laptop.login(&server, "ada@contoso.example").await;
+    desktop.login(&server, "ada@contoso.example").await;
+    bob.login(&server, "bob@contoso.example").await;
+    vic.login(&server, "vic@contoso.example").await;
+    laptop.import(flow()).await;
+    laptop.sync().await.unwrap();
+    let flow_id = Uuid::parse_str(FLOW_ID).unwrap();
+    for device in [&desktop, &bob, &vic] {
+        device.sync().await.unwrap();
+    }
+    laptop
+        .with(move |replica| assert!(replica.pin_flow(flow_id).unwrap()))
+        .await;
+    vic.with(move |replica| assert!(replica.pin_flow(flow_id).unwrap()))
+        .await;
+    for device in [&laptop, &vic, &desktop, &bob] {
+        let report = device.sync().await.unwrap();
+        assert_eq!(
+            (report.pending, report.mutations_rejected),
+            (0, 0),
+            "{report:?}"
+        );
+    }
+    assert_eq!(pinned(&desktop).await, vec![flow_id]);
+    assert!(
+        pinned(&bob).await.is_empty(),
+        "a teammate's pins stay theirs"
+    );
+    assert_eq!(pinned(&vic).await, vec![flow_id]);
+    desktop
+        .with(move |replica| assert!(replica.unpin_flow(flow_id).unwrap()))
+        .await;
+    desktop.sync().await.unwrap();
+    let report = laptop.sync().await.unwrap();
+    assert_eq!(report.pulled.pins, 1);
+    assert!(pinned(&laptop).await.is_empty());
+    assert_eq!(
+        pinned(&vic).await,
+        vec![flow_id],
+        "the viewer's own pin stays"
+    );
+    server.stop().await;
+}
+
 on_every_backend!(
     a_change_reaches_a_watching_replica_by_poke,
     flows_and_sessions_converge_across_three_replicas,
     a_session_recorded_while_the_server_is_down_arrives_later,
     an_edit_of_someone_elses_flow_is_refused_and_the_team_head_restored,
-    an_authors_stale_edit_is_merged_and_the_clash_resolved
+    an_authors_stale_edit_is_merged_and_the_clash_resolved,
+    pins_follow_the_user_across_their_devices_only
 );

@@ -1,6 +1,8 @@
 //! Pushing session events from real replicas to a real sync server over HTTP: stored once
 //! whatever is retried, lost or reordered; owned by the engineer who recorded them; refused
-//! (with nothing changed) when the role, the device or the session says no.
+//! (with nothing changed) when the role, the device or the session says no; an event that
+//! breaks rf-core's rules refused alone, with its reason, never reaching the team; batches
+//! split when a server finds them too large.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
 
@@ -158,17 +160,6 @@ async fn malformed_pushes_and_old_clients_get_clear_answers(backend: Backend) {
     let (status, _) = push(&server, &token, &foreign).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
-    let mut garbage = batch.clone();
-    garbage.events[1].payload = serde_json::json!({"type": "teleported"});
-    let (status, body) = push(&server, &token, &garbage).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("event 1 is not a session event")
-    );
-
     let (status, _) = server.post(PUSH, None, &batch).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     // Nothing of the refused pushes was stored, and the replica still holds all its work.
@@ -237,13 +228,134 @@ async fn concurrent_pushes_carrying_one_version_all_succeed(backend: Backend) {
     server.stop().await;
 }
 
+/// Events tampered on the way (or written by a broken client) are refused one by one with
+/// their reason, before they are stored; the rest of the batch is stored, the device's later
+/// events are not held behind them, a retry is answered the same way, and teammates pulling
+/// the session never see them.
+async fn a_malformed_event_is_refused_alone_and_never_reaches_the_team(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.token("ada@contoso.example").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut replica, session) = replica_with_session(dir.path());
+    let batch = replica.next_push(100, 100).unwrap().unwrap();
+    assert_eq!(batch.events.len(), 9);
+    let mut tampered = batch.clone();
+    let bad_attachment = serde_json::json!({
+        "at": "2026-12-01T10:00:00Z", "type": "attachment_added",
+        "attachment": {"name": "x.txt", "sha256": "not-a-hash", "size": 3, "media_type": "text/plain"}
+    });
+    tampered.events[4].payload = bad_attachment;
+    tampered.events[6].payload = serde_json::json!({"type": "teleported"});
+    tampered.events[7].payload["text"] = "x".repeat(300 * 1024).into();
+    let (status, body) = push(&server, &token, &tampered).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let answer = response(body);
+    assert_eq!(answer.events_acknowledged_through, 9);
+    let refused: Vec<(i64, &str)> = answer
+        .refused_events
+        .iter()
+        .map(|refusal| (refusal.device_seq, refusal.reason.as_str()))
+        .collect();
+    assert_eq!(refused.len(), 3, "{refused:?}");
+    assert!(refused[0].1.contains("SHA-256"), "{refused:?}");
+    assert!(refused[1].1.contains("newer version"), "{refused:?}");
+    assert!(refused[2].1.contains("the limit is"), "{refused:?}");
+    assert!(
+        answer
+            .refused_events
+            .iter()
+            .all(|refusal| refusal.session_id == session)
+    );
+    // Stored: the six good ones; kept aside: the three, never served.
+    assert_eq!(server.count("SELECT COUNT(*) FROM session_events").await, 6);
+    assert_eq!(server.count("SELECT COUNT(*) FROM refused_events").await, 3);
+    // A retry (its answer was lost) is answered the same way and stores nothing twice.
+    let (_, body) = push(&server, &token, &tampered).await;
+    let again = response(body);
+    assert_eq!(again.refused_events, answer.refused_events);
+    assert_eq!(again.events_acknowledged_through, 9);
+    assert_eq!(server.count("SELECT COUNT(*) FROM session_events").await, 6);
+    replica.apply_push_response(&tampered, &again).unwrap();
+    let backlog = replica.sync_backlog().unwrap();
+    assert_eq!((backlog.events, backlog.refused_events), (0, 3));
+    // A teammate's pull carries the six and nothing of the three.
+    let reader = server.token("bob@contoso.example").await;
+    let (status, body) = server.get("/api/v1/sync/pull?since=0", Some(&reader)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let page: rf_core::sync::PullResponse = serde_json::from_value(body).unwrap();
+    assert_eq!(page.events.len(), 6);
+    assert!(
+        page.events
+            .iter()
+            .all(|event| rf_core::received::read_event(&event.payload).is_ok())
+    );
+    server.stop().await;
+}
+
+/// A server with a smaller body limit than the replica expects (an older or stricter one):
+/// batches are split until they fit, a single change still too large is withdrawn with its
+/// reason while every later change settles, and nothing recorded is dropped.
+async fn a_server_with_a_smaller_body_limit_gets_smaller_batches(backend: Backend) {
+    use rf_core::session::Command;
+    let config = rf_sync_server::ApiConfig {
+        max_body_bytes: 256 * 1024,
+        ..rf_sync_server::ApiConfig::default()
+    };
+    let server = TestServer::start_with(backend, config).await;
+    let device = rf_tests::device::Device::new();
+    device.login(&server, "ada@contoso.example").await;
+    device.import(rf_tests::device::flow()).await;
+    // Twenty outputs of 60 KiB (1.2 MB of events) in one session, and a flow far larger than
+    // the server's limit, queued between two small changes.
+    device
+        .with(|replica| {
+            let flow_id = uuid::Uuid::parse_str(rf_tests::device::FLOW_ID).unwrap();
+            let session = replica
+                .start_session(flow_id, rf_core::StartRequest::default())
+                .unwrap()
+                .id;
+            for index in 0..20 {
+                let text = format!("{index} {}", "log line\n".repeat(6 * 1024));
+                replica
+                    .run_command(session, Command::PasteOutput { text })
+                    .unwrap();
+            }
+        })
+        .await;
+    let mut huge = printer_flow();
+    huge.id = Some(uuid::Uuid::new_v4());
+    huge.description = Some("d".repeat(400 * 1024));
+    device.import(huge).await;
+    device.import(printer_flow()).await;
+    let report = device.sync().await.unwrap();
+    assert_eq!(report.pending, 0, "{report:?}");
+    assert_eq!(report.mutations_rejected, 1, "{report:?}");
+    let rejected = device
+        .with(|replica| replica.rejected_mutations().unwrap())
+        .await;
+    assert!(
+        rejected[0].reason.contains("larger than"),
+        "{}",
+        rejected[0].reason
+    );
+    // Started (2 events) and twenty outputs, all stored; both small flows, not the huge one.
+    assert_eq!(
+        server.count("SELECT COUNT(*) FROM session_events").await,
+        22
+    );
+    assert_eq!(server.count("SELECT COUNT(*) FROM flows").await, 2);
+    server.stop().await;
+}
+
 on_every_backend!(
     a_reader_never_skips_past_a_late_commit,
     concurrent_pushes_carrying_one_version_all_succeed,
     events_arrive_once_however_often_they_are_sent,
     a_gap_holds_acknowledgement_until_it_is_filled,
     nobody_writes_what_is_not_theirs,
-    malformed_pushes_and_old_clients_get_clear_answers
+    malformed_pushes_and_old_clients_get_clear_answers,
+    a_malformed_event_is_refused_alone_and_never_reaches_the_team,
+    a_server_with_a_smaller_body_limit_gets_smaller_batches
 );
 
 /// Readers page by team sequence number while many devices push at once: a reader that pulls
@@ -267,6 +379,7 @@ async fn a_reader_never_skips_past_a_late_commit(backend: Backend) {
                         rejected: Vec::new(),
                         events_acknowledged_through: batch.events[0].device_seq,
                         heads: Vec::new(),
+                        refused_events: vec![],
                     },
                 )
                 .unwrap();

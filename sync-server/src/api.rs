@@ -28,7 +28,7 @@ use crate::store::{IssuedTokens, MAX_PULL_LIMIT, PushBatch, Role, Rotation, Stor
 
 /// Largest request body accepted, counted after decompression (sync batches are paged well
 /// below this).
-pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+pub const MAX_BODY_BYTES: usize = rf_core::sync::MAX_REQUEST_BYTES;
 
 /// Settings of the HTTP layer.
 #[derive(Debug, Clone)]
@@ -39,6 +39,10 @@ pub struct ApiConfig {
     pub login_max_failures: u32,
     /// Where session attachments are kept (`attachments.rs`).
     pub attachments_dir: std::path::PathBuf,
+    /// Largest request body, counted after decompression. Below [`MAX_BODY_BYTES`] some items
+    /// a replica accepts cannot sync (it splits batches on 413, and withdraws a single
+    /// mutation that is still too large); tests lower it to see that happen.
+    pub max_body_bytes: usize,
 }
 
 impl Default for ApiConfig {
@@ -49,6 +53,7 @@ impl Default for ApiConfig {
             login_window: Duration::from_secs(5 * 60),
             login_max_failures: 10,
             attachments_dir: std::path::PathBuf::from("data").join("attachments"),
+            max_body_bytes: MAX_BODY_BYTES,
         }
     }
 }
@@ -155,6 +160,7 @@ struct OpenApiJson(Arc<str>);
 
 /// The whole API. Tests call it over a real socket through [`crate::serve`].
 pub fn router<S: Store>(state: AppState<S>) -> Router {
+    let max_body_bytes = state.config.max_body_bytes;
     let (routes, document) = documented_routes::<S>().split_for_parts();
     let document = match document.to_json() {
         Ok(json) => json,
@@ -171,7 +177,7 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
         .layer(Extension(OpenApiJson(document.into())))
         // Enforced by the body extractors on the body as they read it, which is the
         // decompressed body: a small gzip bomb stops at the limit with the usual JSON 413.
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(RequestDecompressionLayer::new())
         .layer(axum::middleware::from_fn(refuse_unknown_content_encoding))
         // Sync pages are JSON and compress many times over; gzip or br as the client accepts.
@@ -327,7 +333,7 @@ pub fn too_many_attempts(what: &str, seconds: u64) -> AppError {
         (status = 200, description = "Logged in", body = TokenResponse),
         (status = 400, description = "The body is not JSON, or not gzip as its `Content-Encoding` says", body = ErrorBody),
         (status = 401, description = "Wrong e-mail or password", body = ErrorBody),
-        (status = 413, description = "The body is larger than 4 MiB (after decompression)", body = ErrorBody),
+        (status = 413, description = "The body is larger than 16 MiB (after decompression)", body = ErrorBody),
         (status = 415, description = "The body is not sent as `application/json`, or in an encoding other than gzip", body = ErrorBody),
         (status = 422, description = "The JSON does not have the fields this endpoint needs", body = ErrorBody),
         (
@@ -398,7 +404,7 @@ async fn login<S: Store>(
         (status = 200, description = "A new token pair", body = TokenResponse),
         (status = 400, description = "The body is not JSON, or not gzip as its `Content-Encoding` says", body = ErrorBody),
         (status = 401, description = "The refresh token is unknown, expired or already used", body = ErrorBody),
-        (status = 413, description = "The body is larger than 4 MiB (after decompression)", body = ErrorBody),
+        (status = 413, description = "The body is larger than 16 MiB (after decompression)", body = ErrorBody),
         (status = 415, description = "The body is not sent as `application/json`, or in an encoding other than gzip", body = ErrorBody),
         (status = 422, description = "The JSON does not have the fields this endpoint needs", body = ErrorBody),
         (status = 500, description = "The server failed; the cause is in its log", body = ErrorBody),
@@ -535,9 +541,9 @@ pub const MAX_PUSH_MUTATIONS: usize = 1_000;
         (status = 400, description = "The body is not JSON, or not gzip as its `Content-Encoding` says", body = ErrorBody),
         (status = 401, description = "No bearer token, or one that is not valid or has expired", body = ErrorBody),
         (status = 403, description = "A viewer tried to change something, or the device or a session belongs to another user", body = ErrorBody),
-        (status = 413, description = "The body is larger than 4 MiB (after decompression), or has more than 5000 events or 1000 mutations", body = ErrorBody),
+        (status = 413, description = "The body is larger than 16 MiB (after decompression), or has more than 5000 events or 1000 mutations", body = ErrorBody),
         (status = 415, description = "The body is not sent as `application/json`, or in an encoding other than gzip", body = ErrorBody),
-        (status = 422, description = "The push is malformed (fields, events, flow versions), or the client's protocol is newer than the server's (`server_too_old`)", body = ErrorBody),
+        (status = 422, description = "The push is malformed (its fields, or an event from another device or with an invalid number; events that break the session rules are refused one by one in the answer instead), or the client's protocol is newer than the server's (`server_too_old`)", body = ErrorBody),
         (status = 426, description = "The client's protocol (or, for a push, its replica schema) is older than the server supports; update the client", body = ErrorBody),
         (status = 500, description = "The server failed; the cause is in its log", body = ErrorBody),
     )
@@ -562,10 +568,13 @@ async fn push<S: Store>(
             ),
         ));
     }
+    // Viewers keep their own pins in step across their devices; they change nothing else.
+    let only_own_settings = request
+        .mutations
+        .iter()
+        .all(|mutation| mutation.entity == rf_core::sync::PIN_ENTITY);
     if user.role == Role::Viewer
-        && !(request.events.is_empty()
-            && request.mutations.is_empty()
-            && request.flow_versions.is_empty())
+        && !(request.events.is_empty() && only_own_settings && request.flow_versions.is_empty())
     {
         return Err(AppError::new(
             StatusCode::FORBIDDEN,
@@ -600,52 +609,46 @@ async fn push<S: Store>(
                 format!("event {index} has an invalid sequence number"),
             ));
         }
-        if let Err(error) = rf_core::SessionEvent::deserialize(&event.payload) {
-            return Err(AppError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid",
-                format!("event {index} is not a session event: {error}"),
-            ));
+    }
+    // Each event is read with rf-core's own types and limits; one that breaks them is refused
+    // with its reason (kept aside, never served to the team) while the rest are stored.
+    // Flow documents ride along only for the sessions in this batch: a version no accepted
+    // event runs is not the client's to store (flows change through put_version).
+    let mut events = Vec::with_capacity(request.events.len());
+    let mut refused_events = Vec::new();
+    let mut referenced = std::collections::HashSet::new();
+    for event in request.events {
+        match rf_core::received::read_event(&event.payload) {
+            Ok(parsed) => {
+                if let rf_core::EventKind::Started { flow, .. }
+                | rf_core::EventKind::SubflowEntered { flow, .. } = parsed.kind
+                {
+                    referenced.insert(flow);
+                }
+                events.push(event);
+            }
+            Err(defect) => refused_events.push((event, defect.to_string())),
         }
     }
-    // Flow documents ride along only for the sessions in this batch: a version no event of the
-    // batch runs is not the client's to store (flows change through put_version).
-    let referenced: std::collections::HashSet<rf_core::FlowRef> = request
-        .events
-        .iter()
-        .filter(|event| {
-            matches!(
-                event
-                    .payload
-                    .get("type")
-                    .and_then(serde_json::Value::as_str),
-                Some("started" | "subflow_entered")
-            )
-        })
-        .filter_map(|event| rf_core::FlowRef::deserialize(event.payload.get("flow")?).ok())
-        .collect();
+    // A document no accepted event runs, or one that is not valid, is not stored (flows change
+    // through put_version); it is skipped rather than refusing the push, so a refused event's
+    // document cannot hold back the rest of the batch.
     let mut flow_versions = Vec::with_capacity(request.flow_versions.len());
-    for (index, version) in request.flow_versions.iter().enumerate() {
+    for version in &request.flow_versions {
         let reference = rf_core::FlowRef {
             flow_id: version.flow_id,
             version: version.version,
         };
         if !referenced.contains(&reference) {
-            return Err(AppError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid",
-                format!(
-                    "flow version {index} is not run by any session event of this push; send a flow change as a put_version mutation"
-                ),
-            ));
+            tracing::warn!(flow = %version.flow_id, version = %version.version.short(), "a pushed flow document no accepted event runs; not stored");
+            continue;
         }
-        flow_versions.push(check_session_version(version).map_err(|reason| {
-            AppError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid",
-                format!("flow version {index} cannot be stored: {reason}"),
-            )
-        })?);
+        match check_session_version(version) {
+            Ok(checked) => flow_versions.push(checked),
+            Err(reason) => {
+                tracing::warn!(flow = %version.flow_id, version = %version.version.short(), %reason, "a pushed flow document is not valid; not stored");
+            }
+        }
     }
     let mutations = request
         .mutations
@@ -659,7 +662,8 @@ async fn push<S: Store>(
         device_id: request.client_id,
         mutations,
         flow_versions,
-        events: request.events,
+        events,
+        refused_events,
     };
     let team = user.team_id;
     let settled = state.store.push(user, batch, unix_now()).await?;
@@ -682,6 +686,7 @@ async fn push<S: Store>(
         rejected: settled.rejected,
         events_acknowledged_through: settled.events_acknowledged_through,
         heads: settled.heads,
+        refused_events: settled.refused_events,
     }))
 }
 
@@ -809,6 +814,7 @@ async fn snapshot<S: Store>(
                     flows: Vec::new(),
                     events: Vec::new(),
                     conflicts: Vec::new(),
+                    pins: Vec::new(),
                 })
             } else {
                 store.pull(user, since, limit.min(as_of - since)).await

@@ -25,7 +25,7 @@ use crate::error::{AppError, ErrorBody};
 use crate::store::{Role, Store};
 
 /// Largest attachment accepted: the replica's own limit.
-pub const MAX_ATTACHMENT_BYTES: u64 = 25 * 1024 * 1024;
+pub const MAX_ATTACHMENT_BYTES: u64 = rf_core::received::MAX_ATTACHMENT_BYTES;
 /// Most names one `missing` question may carry.
 pub const MAX_MISSING_QUERY: usize = 1_000;
 
@@ -262,7 +262,7 @@ pub struct MissingResponse {
         (status = 200, description = "The names the team does not have", body = MissingResponse),
         (status = 400, description = "The body is not JSON, or not gzip as its `Content-Encoding` says", body = ErrorBody),
         (status = 401, description = "No valid access token", body = ErrorBody),
-        (status = 413, description = "The body is larger than 4 MiB (after decompression)", body = ErrorBody),
+        (status = 413, description = "The body is larger than 16 MiB (after decompression)", body = ErrorBody),
         (status = 415, description = "The body is not sent as `application/json`, or in an encoding other than gzip", body = ErrorBody),
         (status = 422, description = "A name that is not a SHA-256, or more than 1,000 names", body = ErrorBody),
         (status = 500, description = "The server failed; the cause is in its log", body = ErrorBody),

@@ -3,8 +3,9 @@
 //! [`plan_put`] decides a `put_version` against the flow's current head, inside one.
 
 use rf_core::sync::{
-    CONFLICT_ENTITY, FieldConflict, Keep, Mutation, PUT_FLOW_VERSION, PushedFlowVersion,
-    PutFlowVersion, RESOLVE_CONFLICT, ResolveConflict, merge_flow,
+    CONFLICT_ENTITY, FieldConflict, Keep, Mutation, PIN, PIN_ENTITY, PUT_FLOW_VERSION,
+    PushedFlowVersion, PutFlowVersion, RESOLVE_CONFLICT, ResolveConflict, UNPIN, WITHDRAWN,
+    merge_flow,
 };
 use rf_core::{Flow, VersionId};
 use serde::Deserialize;
@@ -33,6 +34,11 @@ pub enum Checked {
     Resolve {
         conflict_id: Uuid,
         keep: Keep,
+    },
+    /// The pushing user pins (or unpins) a flow; their own setting, for their devices.
+    Pin {
+        flow_id: Uuid,
+        pinned: bool,
     },
     /// Never applicable: settled as a permanent rejection with this reason.
     Invalid(String),
@@ -91,6 +97,9 @@ pub fn check_mutation(mutation: &Mutation) -> Checked {
         }
     };
     match (mutation.entity.as_str(), mutation.operation.as_str()) {
+        (_, WITHDRAWN) => Checked::Invalid(
+            "withdrawn by its device: it was larger than this server accepts".to_owned(),
+        ),
         ("flow", PUT_FLOW_VERSION) => {
             let put: PutFlowVersion = match PutFlowVersion::deserialize(&mutation.payload) {
                 Ok(put) => put,
@@ -106,6 +115,10 @@ pub fn check_mutation(mutation: &Mutation) -> Checked {
                 Err(reason) => Checked::Invalid(reason),
             }
         }
+        (PIN_ENTITY, operation @ (PIN | UNPIN)) => Checked::Pin {
+            flow_id: entity_id,
+            pinned: operation == PIN,
+        },
         (CONFLICT_ENTITY, RESOLVE_CONFLICT) => {
             match serde_json::from_value::<ResolveConflict>(mutation.payload.clone()) {
                 Ok(resolve) => Checked::Resolve {

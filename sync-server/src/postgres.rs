@@ -9,7 +9,7 @@ use crate::error::{StoreError, StoreResult};
 use crate::flows::{Checked, CheckedDocument, Head, PutPlan, plan_put};
 use crate::store::{
     Actor, IssuedTokens, MAX_PULL_LIMIT, NewUser, PushBatch, PushSettled, Role, Rotation, Store,
-    User, UserUpdate,
+    User, UserUpdate, batch_range, page_sizes_sql, page_until,
 };
 use crate::users::{Change, check_change, no_such_account};
 use rf_core::VersionId;
@@ -38,6 +38,16 @@ pub const POSTGRES_MIGRATIONS: &[rf_sqlite::Migration] = &[
         version: 4,
         name: "0004_removed_accounts.sql",
         sql: include_str!("../../migrations/server-postgres/0004_removed_accounts.sql"),
+    },
+    rf_sqlite::Migration {
+        version: 5,
+        name: "0005_refused_events.sql",
+        sql: include_str!("../../migrations/server-postgres/0005_refused_events.sql"),
+    },
+    rf_sqlite::Migration {
+        version: 6,
+        name: "0006_user_pins.sql",
+        sql: include_str!("../../migrations/server-postgres/0006_user_pins.sql"),
     },
 ];
 
@@ -598,8 +608,46 @@ impl Store for PostgresStore {
         // Acknowledgement before the team's numbers are taken, so the team's lock is held only
         // for the insert: the contiguous prefix over what was stored and what this batch adds.
         let stored = fresh.len();
+        // Refused events are kept aside under their number (unless a good event already holds
+        // it), so the prefix can pass them and a retry is answered the same way.
+        if !batch.refused_events.is_empty() {
+            let (seqs, sessions, reasons, payloads): (
+                Vec<i64>,
+                Vec<String>,
+                Vec<String>,
+                Vec<String>,
+            ) = batch.refused_events.iter().fold(
+                Default::default(),
+                |(mut seqs, mut sessions, mut reasons, mut payloads), (event, reason)| {
+                    seqs.push(event.device_seq);
+                    sessions.push(event.session_id.to_string());
+                    reasons.push(reason.clone());
+                    payloads.push(event.payload.to_string());
+                    (seqs, sessions, reasons, payloads)
+                },
+            );
+            sqlx::query(
+                "INSERT INTO refused_events (device_id, device_seq, session_id, team_id, reason, payload, refused_at)
+                 SELECT $1, device_seq, session_id, $2, reason, payload, $3
+                 FROM UNNEST($4::bigint[], $5::text[], $6::text[], $7::text[])
+                      AS batch (device_seq, session_id, reason, payload)
+                 WHERE NOT EXISTS (SELECT 1 FROM session_events e
+                                   WHERE e.device_id = $1 AND e.device_seq = batch.device_seq)
+                 ON CONFLICT (device_id, device_seq) DO NOTHING",
+            )
+            .bind(&device)
+            .bind(&team)
+            .bind(now)
+            .bind(&seqs)
+            .bind(&sessions)
+            .bind(&reasons)
+            .bind(&payloads)
+            .execute(&mut *transaction)
+            .await?;
+        }
         let mut held: std::collections::BTreeSet<i64> = sqlx::query_scalar(
-            "SELECT device_seq FROM session_events WHERE device_id = $1 AND device_seq > $2",
+            "SELECT device_seq FROM session_events WHERE device_id = $1 AND device_seq > $2
+             UNION SELECT device_seq FROM refused_events WHERE device_id = $1 AND device_seq > $2",
         )
         .bind(&device)
         .bind(acked)
@@ -678,6 +726,27 @@ impl Store for PostgresStore {
                 });
             }
         }
+        let refused_events = match batch_range(&batch) {
+            None => Vec::new(),
+            Some((low, high)) => sqlx::query(
+                "SELECT device_seq, session_id, reason FROM refused_events
+                 WHERE device_id = $1 AND device_seq BETWEEN $2 AND $3 ORDER BY device_seq",
+            )
+            .bind(&device)
+            .bind(low)
+            .bind(high)
+            .fetch_all(&mut *transaction)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(rf_core::sync::RefusedEvent {
+                    device_seq: row.try_get(0)?,
+                    session_id: uuid_at(row, 1)?,
+                    reason: row.try_get(2)?,
+                })
+            })
+            .collect::<StoreResult<_>>()?,
+        };
         let latest = team_latest(&mut transaction, &team).await?;
         if latest > latest_before {
             // Delivered at commit to every server process listening (PostgresStore::listen).
@@ -694,6 +763,7 @@ impl Store for PostgresStore {
             events_stored: stored,
             conflicts,
             heads,
+            refused_events,
             latest_before,
             latest,
         })
@@ -731,6 +801,20 @@ impl Store for PostgresStore {
                 .saturating_add(limit.clamp(1, MAX_PULL_LIMIT))
                 .min(latest),
         );
+        // At most MAX_PULL_LIMIT changes' sizes: a few numbers each, never their content.
+        let sizes: Vec<(i64, Option<i32>)> = sqlx::query_as(page_sizes_sql!("$1", "$2", "$3"))
+            .bind(&team)
+            .bind(since)
+            .bind(until)
+            .fetch_all(&mut *transaction)
+            .await?;
+        let until = page_until(
+            until,
+            rf_core::sync::PULL_PAGE_BYTES as u64,
+            sizes
+                .into_iter()
+                .map(|(seq, bytes)| Ok((seq, i64::from(bytes.unwrap_or(0))))),
+        )?;
         let mut versions = Vec::new();
         for row in sqlx::query(
             "SELECT flow_id, version_id, number, document, team_seq FROM flow_versions
@@ -825,6 +909,24 @@ impl Store for PostgresStore {
                 team_seq: row.try_get(11)?,
             });
         }
+        let mut pins = Vec::new();
+        for row in sqlx::query(
+            "SELECT flow_id, pinned, team_seq FROM user_pins
+             WHERE team_id = $1 AND team_seq > $2 AND team_seq <= $3 AND user_id = $4 ORDER BY team_seq",
+        )
+        .bind(&team)
+        .bind(since)
+        .bind(until)
+        .bind(user.id.to_string())
+        .fetch_all(&mut *transaction)
+        .await?
+        {
+            pins.push(rf_core::sync::PulledPin {
+                flow_id: uuid_at(&row, 0)?,
+                pinned: row.try_get(1)?,
+                team_seq: row.try_get(2)?,
+            });
+        }
         transaction.commit().await?;
         Ok(PullResponse {
             protocol: rf_core::sync::PROTOCOL_VERSION,
@@ -835,6 +937,7 @@ impl Store for PostgresStore {
             flows,
             events,
             conflicts,
+            pins,
         })
     }
 }
@@ -1168,6 +1271,22 @@ async fn apply_mutation(
                 .execute(&mut **transaction)
                 .await?;
             }
+            Ok(Ok(0))
+        }
+        Checked::Pin { flow_id, pinned } => {
+            let team_seq = next_team_seq(transaction, team).await?;
+            sqlx::query(
+                "INSERT INTO user_pins (user_id, flow_id, team_id, pinned, team_seq)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (user_id, flow_id) DO UPDATE SET pinned = excluded.pinned, team_seq = excluded.team_seq",
+            )
+            .bind(user.id.to_string())
+            .bind(flow_id.to_string())
+            .bind(team)
+            .bind(*pinned)
+            .bind(team_seq)
+            .execute(&mut **transaction)
+            .await?;
             Ok(Ok(0))
         }
     }

@@ -116,9 +116,24 @@ pub struct PushSettled {
     pub conflicts: usize,
     /// The current head of every flow the batch's flow versions were for.
     pub heads: Vec<rf_core::sync::PulledFlow>,
+    /// The refused events among this batch's numbers (refused now or by an earlier push).
+    pub refused_events: Vec<rf_core::sync::RefusedEvent>,
     /// The team's latest sequence number before and after the push (equal: nothing changed).
     pub latest_before: i64,
     pub latest: i64,
+}
+
+/// The lowest and highest device sequence number a batch carries, refused events included.
+pub fn batch_range(batch: &PushBatch) -> Option<(i64, i64)> {
+    let numbers = batch
+        .events
+        .iter()
+        .chain(batch.refused_events.iter().map(|(event, _)| event))
+        .map(|event| event.device_seq);
+    numbers.fold(None, |range, seq| match range {
+        None => Some((seq, seq)),
+        Some((low, high)) => Some((low.min(seq), high.max(seq))),
+    })
 }
 
 impl PushBatch {
@@ -146,10 +161,73 @@ pub struct PushBatch {
     pub mutations: Vec<(rf_core::sync::Mutation, Checked)>,
     pub flow_versions: Vec<CheckedDocument>,
     pub events: Vec<rf_core::sync::PushedEvent>,
+    /// Events refused by rf-core's rules, with the reason: kept aside, acknowledged, never
+    /// served to the team.
+    pub refused_events: Vec<(rf_core::sync::PushedEvent, String)>,
 }
 
 /// Most team changes one pull page may span.
 pub const MAX_PULL_LIMIT: i64 = 5_000;
+
+/// The size query both back ends run for a pull page: every row of the team's changes in
+/// `($2, $3]` (`?2`, `?3` on SQLite), as `(team_seq, bytes)` in order. `octet_length` reads a
+/// value's stored length, not the value, so sizing a page never loads it.
+macro_rules! page_sizes_sql {
+    ($team:literal, $since:literal, $until:literal) => {
+        concat!(
+            "SELECT team_seq, octet_length(document) FROM flow_versions WHERE team_id = ", $team,
+            " AND team_seq > ", $since, " AND team_seq <= ", $until,
+            " UNION ALL SELECT team_seq, 0 FROM flows WHERE team_id = ", $team,
+            " AND team_seq > ", $since, " AND team_seq <= ", $until,
+            " UNION ALL SELECT team_seq, octet_length(payload) FROM session_events WHERE team_id = ", $team,
+            " AND team_seq > ", $since, " AND team_seq <= ", $until,
+            " UNION ALL SELECT team_seq, COALESCE(octet_length(base), 0) + COALESCE(octet_length(kept), 0)",
+            " + COALESCE(octet_length(other), 0) FROM flow_conflicts WHERE team_id = ", $team,
+            " AND team_seq > ", $since, " AND team_seq <= ", $until,
+            " ORDER BY 1"
+        )
+    };
+}
+pub(crate) use page_sizes_sql;
+
+/// What one pulled row adds to a page beyond its document or payload: ids, numbers, names.
+const PULLED_ROW_OVERHEAD_BYTES: u64 = 256;
+
+/// Where a pull page ends, decided once for both back ends: after `since`, as many whole
+/// changes as fit in `budget` bytes (a change is every row with one team number), and at
+/// least one, however large, so a page always moves on. `sizes` are `(team_seq, bytes)` rows
+/// in order, all at most `until`; reading stops at the first change that does not fit.
+pub fn page_until(
+    until: i64,
+    budget: u64,
+    sizes: impl IntoIterator<Item = StoreResult<(i64, i64)>>,
+) -> StoreResult<i64> {
+    let mut used: u64 = 0;
+    let mut current: Option<(i64, u64)> = None;
+    for row in sizes {
+        let (seq, bytes) = row?;
+        let bytes = u64::try_from(bytes).unwrap_or(0) + PULLED_ROW_OVERHEAD_BYTES;
+        match current {
+            Some((open, size)) if open == seq => current = Some((open, size + bytes)),
+            _ => {
+                if let Some((closed, size)) = current {
+                    if used > 0 && used + size > budget {
+                        return Ok(closed - 1);
+                    }
+                    used += size;
+                }
+                current = Some((seq, bytes));
+            }
+        }
+        if let Some((open, size)) = current
+            && used > 0
+            && used + size > budget
+        {
+            return Ok(open - 1);
+        }
+    }
+    Ok(until)
+}
 
 /// Everything the server stores. Implementations must make each method atomic.
 pub trait Store: Clone + Send + Sync + 'static {
@@ -255,6 +333,16 @@ pub const SQLITE_MIGRATIONS: &[rf_sqlite::Migration] = &[
         version: 4,
         name: "0004_removed_accounts.sql",
         sql: include_str!("../../migrations/server-sqlite/0004_removed_accounts.sql"),
+    },
+    rf_sqlite::Migration {
+        version: 5,
+        name: "0005_refused_events.sql",
+        sql: include_str!("../../migrations/server-sqlite/0005_refused_events.sql"),
+    },
+    rf_sqlite::Migration {
+        version: 6,
+        name: "0006_user_pins.sql",
+        sql: include_str!("../../migrations/server-sqlite/0006_user_pins.sql"),
     },
 ];
 
@@ -965,6 +1053,16 @@ fn apply_mutation(
             }
             Ok(Ok(0))
         }
+        Checked::Pin { flow_id, pinned } => {
+            let team_seq = next_team_seq(transaction, team)?;
+            transaction.execute(
+                "INSERT INTO user_pins (user_id, flow_id, team_id, pinned, team_seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (user_id, flow_id) DO UPDATE SET pinned = excluded.pinned, team_seq = excluded.team_seq",
+                params![user.id.to_string(), flow_id.to_string(), team, pinned, team_seq],
+            )?;
+            Ok(Ok(0))
+        }
     }
 }
 
@@ -1071,11 +1169,34 @@ impl SqliteStore {
                 ])?;
             }
         }
-        // Advance over everything stored without a gap, including events that arrived earlier
-        // beyond a gap this push has now filled.
+        // Refused events are kept aside under their number (unless a good event already holds
+        // it), so the prefix can pass them and a retry is answered the same way.
+        {
+            let mut insert = transaction.prepare_cached(
+                "INSERT INTO refused_events (device_id, device_seq, session_id, team_id, reason, payload, refused_at)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
+                 WHERE NOT EXISTS (SELECT 1 FROM session_events WHERE device_id = ?1 AND device_seq = ?2)
+                 ON CONFLICT (device_id, device_seq) DO NOTHING",
+            )?;
+            for (event, reason) in &batch.refused_events {
+                insert.execute(params![
+                    device,
+                    event.device_seq,
+                    event.session_id.to_string(),
+                    team,
+                    reason,
+                    event.payload.to_string(),
+                    now
+                ])?;
+            }
+        }
+        // Advance over everything stored or refused without a gap, including events that
+        // arrived earlier beyond a gap this push has now filled.
         {
             let mut beyond = transaction.prepare_cached(
-                "SELECT device_seq FROM session_events WHERE device_id = ?1 AND device_seq > ?2 ORDER BY device_seq",
+                "SELECT device_seq FROM session_events WHERE device_id = ?1 AND device_seq > ?2
+                 UNION SELECT device_seq FROM refused_events WHERE device_id = ?1 AND device_seq > ?2
+                 ORDER BY device_seq",
             )?;
             let mut rows = beyond.query(params![device, acked])?;
             while let Some(row) = rows.next()? {
@@ -1108,6 +1229,22 @@ impl SqliteStore {
                 .optional()?;
             heads.extend(head);
         }
+        let refused_events = match batch_range(batch) {
+            None => Vec::new(),
+            Some((low, high)) => transaction
+                .prepare_cached(
+                    "SELECT device_seq, session_id, reason FROM refused_events
+                     WHERE device_id = ?1 AND device_seq BETWEEN ?2 AND ?3 ORDER BY device_seq",
+                )?
+                .query_map(params![device, low, high], |row| {
+                    Ok(rf_core::sync::RefusedEvent {
+                        device_seq: row.get(0)?,
+                        session_id: uuid_column(row, 1)?,
+                        reason: row.get(2)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?,
+        };
         let latest = team_latest(&transaction, &team)?;
         transaction.commit()?;
         Ok(PushSettled {
@@ -1117,6 +1254,7 @@ impl SqliteStore {
             events_stored: stored,
             conflicts,
             heads,
+            refused_events,
             latest_before,
             latest,
         })
@@ -1145,6 +1283,20 @@ impl SqliteStore {
                 .saturating_add(limit.clamp(1, MAX_PULL_LIMIT))
                 .min(latest),
         );
+        let until = {
+            let mut statement = transaction.prepare_cached(page_sizes_sql!("?1", "?2", "?3"))?;
+            let rows = statement.query_map(params![team, since, until], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, Option<i64>>(1)?.unwrap_or(0),
+                ))
+            })?;
+            page_until(
+                until,
+                rf_core::sync::PULL_PAGE_BYTES as u64,
+                rows.map(|row| row.map_err(StoreError::from)),
+            )?
+        };
         let range = params![team, since, until];
         let versions = transaction
             .prepare_cached(
@@ -1224,6 +1376,19 @@ impl SqliteStore {
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
+        let pins = transaction
+            .prepare_cached(
+                "SELECT flow_id, pinned, team_seq FROM user_pins
+                 WHERE team_id = ?1 AND team_seq > ?2 AND team_seq <= ?3 AND user_id = ?4 ORDER BY team_seq",
+            )?
+            .query_map(params![team, since, until, user.id.to_string()], |row| {
+                Ok(rf_core::sync::PulledPin {
+                    flow_id: uuid_column(row, 0)?,
+                    pinned: row.get(1)?,
+                    team_seq: row.get(2)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         transaction.commit()?;
         Ok(PullResponse {
             protocol: rf_core::sync::PROTOCOL_VERSION,
@@ -1234,6 +1399,7 @@ impl SqliteStore {
             flows,
             events,
             conflicts,
+            pins,
         })
     }
 }
@@ -1246,6 +1412,49 @@ mod tests {
     fn the_migration_list_matches_its_folder() {
         let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/server-sqlite");
         rf_sqlite::check_listing(SQLITE_MIGRATIONS, &folder).unwrap();
+    }
+
+    #[test]
+    fn pull_pages_end_where_the_byte_budget_does() {
+        let overhead = PULLED_ROW_OVERHEAD_BYTES as i64;
+        // (name, rows as (team_seq, bytes), budget, until asked, until answered)
+        type Case = (&'static str, Vec<(i64, i64)>, u64, i64, i64);
+        let cases: Vec<Case> = vec![
+            ("nothing to read", vec![], 100, 9, 9),
+            ("everything fits", vec![(1, 10), (2, 10)], 10_000, 5, 5),
+            (
+                "the second change does not fit",
+                vec![(3, 600 - overhead), (7, 600 - overhead)],
+                1_000,
+                9,
+                6,
+            ),
+            (
+                "one change larger than the budget still goes, alone",
+                vec![(1, 5_000), (2, 10)],
+                1_000,
+                2,
+                1,
+            ),
+            (
+                "rows of one change are never split",
+                vec![(1, 100), (2, 300), (2, 300), (3, 10)],
+                1_000,
+                3,
+                1,
+            ),
+            (
+                "a change that fits exactly is kept",
+                vec![(1, 500 - overhead), (2, 500 - overhead), (3, 1)],
+                1_000,
+                3,
+                2,
+            ),
+        ];
+        for (name, rows, budget, until, expected) in cases {
+            let got = page_until(until, budget, rows.into_iter().map(Ok)).unwrap();
+            assert_eq!(got, expected, "{name}");
+        }
     }
 
     #[test]

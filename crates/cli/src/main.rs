@@ -50,7 +50,7 @@ fn main() -> ExitCode {
             {
                 return ExitCode::SUCCESS;
             }
-            let _ = writeln!(io::stderr(), "error: {error:#}");
+            let _ = writeln!(io::stderr(), "error: {}", error_text(&error));
             let invalid = error.downcast_ref::<ReplicaError>().is_some_and(|replica| {
                 matches!(
                     replica,
@@ -65,6 +65,23 @@ fn main() -> ExitCode {
             ExitCode::from(if invalid { EXIT_INVALID } else { 1 })
         }
     }
+}
+
+/// The error and its causes on one line, each said once: a cause whose text its parent's
+/// message already holds (thiserror's `{0}` beside `#[from]`) is not repeated.
+fn error_text(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let message = cause.to_string();
+        if message.is_empty() || text.contains(&message) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&message);
+    }
+    text
 }
 
 fn default_data_dir() -> anyhow::Result<PathBuf> {
@@ -117,6 +134,27 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
                         out,
                         "refused by the server: {} change(s)",
                         status.pending.rejected
+                    )?;
+                }
+                if status.pending.refused_events > 0 {
+                    writeln!(
+                        out,
+                        "refused by the server: {} session event(s) (they stay here; the team does not get them)",
+                        status.pending.refused_events
+                    )?;
+                }
+                if status.pending.set_aside > 0 {
+                    writeln!(
+                        out,
+                        "set aside: {} item(s) from the team that this device cannot use (damaged or malformed; the rest synced)",
+                        status.pending.set_aside
+                    )?;
+                }
+                if status.pending.needs_newer_version > 0 {
+                    writeln!(
+                        out,
+                        "needs a newer version: {} session event(s) written by a newer ResolutionFlow are kept and skipped; update to see them",
+                        status.pending.needs_newer_version
                     )?;
                 }
                 match &status.sync {

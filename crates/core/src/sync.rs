@@ -22,6 +22,23 @@ use crate::version::VersionId;
 /// The protocol this build speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
 
+/// The most JSON a replica puts in one push batch, unless its first item alone is larger.
+pub const PUSH_BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+/// The largest single item a push may carry: a session event at its limit with the flow
+/// document it runs at its limit (a `put_version` mutation is smaller: one document).
+pub const MAX_PUSH_ITEM_BYTES: usize =
+    crate::flow::MAX_FLOW_FILE_BYTES + crate::received::MAX_EVENT_BYTES + 64 * 1024;
+
+/// The sync server's request body limit (after decompression). It holds a full batch or a
+/// batch of one item at the largest size the replica accepts, so nothing recorded locally can
+/// be too large to sync; `tests` below hold the sum.
+pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+
+/// The most JSON the server puts in one pull page (or snapshot line), unless one change alone
+/// is larger (a flow document, at most `MAX_FLOW_FILE_BYTES`).
+pub const PULL_PAGE_BYTES: usize = 4 * 1024 * 1024;
+
 /// One local change waiting in a replica's outbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -49,6 +66,10 @@ pub struct PutFlowVersion {
     pub base: Option<VersionId>,
     pub document: Value,
 }
+
+/// The operation of a mutation its client withdrew (it could never be taken, e.g. larger than
+/// the server's limit): the server settles its number as a rejection and changes nothing.
+pub const WITHDRAWN: &str = "withdrawn";
 
 /// What the server does with one pushed mutation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -376,6 +397,12 @@ pub struct PushedFlowVersion {
     pub document: Value,
 }
 
+/// The entity of a per-user pin (entity id: the flow id) and its operations; the payload is
+/// empty. A pin is the user's own: it syncs to the user's other devices, never to teammates.
+pub const PIN_ENTITY: &str = "pin";
+pub const PIN: &str = "pin";
+pub const UNPIN: &str = "unpin";
+
 /// The entity and operation of a conflict resolution mutation; the payload is a
 /// [`ResolveConflict`].
 pub const CONFLICT_ENTITY: &str = "conflict";
@@ -428,6 +455,18 @@ pub struct PullResponse {
     pub flows: Vec<PulledFlow>,
     pub events: Vec<PulledEvent>,
     pub conflicts: Vec<PulledConflict>,
+    /// The asking user's own pins changed in this range (other users' pins are never sent).
+    #[serde(default)]
+    pub pins: Vec<PulledPin>,
+}
+
+/// One of the user's pins as of `team_seq`: pinned or not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PulledPin {
+    pub flow_id: Uuid,
+    pub pinned: bool,
+    pub team_seq: i64,
 }
 
 /// A flow version the team holds. `number` is the server's label (1, 2, … per flow, in the
@@ -556,6 +595,20 @@ pub struct PushResponse {
     /// replica learns at once what its edit became (accepted, merged or refused).
     #[serde(default)]
     pub heads: Vec<PulledFlow>,
+    /// Events of this batch the server refused for good (they break rf-core's rules, see
+    /// `received::read_event`), with the reason. They count as acknowledged, so the device's
+    /// later events are not held behind them; the replica keeps them and shows them.
+    #[serde(default)]
+    pub refused_events: Vec<RefusedEvent>,
+}
+
+/// A pushed event the server will never store for the team, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RefusedEvent {
+    pub device_seq: i64,
+    pub session_id: Uuid,
+    pub reason: String,
 }
 
 /// The contiguous prefix of a device's events the server can acknowledge: the highest
@@ -575,6 +628,15 @@ pub fn acknowledged_prefix(stored_before: i64, received: impl IntoIterator<Item 
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_limits_line_up() {
+        // A batch of one item at its largest, or a full batch, fits the server's body limit.
+        const {
+            assert!(MAX_REQUEST_BYTES >= MAX_PUSH_ITEM_BYTES + PUSH_BATCH_BYTES);
+            assert!(MAX_PUSH_ITEM_BYTES > crate::flow::MAX_FLOW_FILE_BYTES);
+        }
+    }
 
     fn mutation(id: i64) -> Mutation {
         Mutation {

@@ -45,11 +45,12 @@ impl Replica {
         session_id: Uuid,
         path: &Path,
     ) -> Result<(SessionRecord, AttachmentRef)> {
-        let name = path
-            .file_name()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "attachment".into());
-        let limit = self.options.max_attachment_bytes;
+        let name = shown_file_name(path);
+        // Never above the team's limit, or the file could never sync.
+        let limit = self
+            .options
+            .max_attachment_bytes
+            .min(rf_core::received::MAX_ATTACHMENT_BYTES);
         let file = std::fs::File::open(path).map_err(ReplicaError::io("cannot open", path))?;
         let size = file
             .metadata()
@@ -143,6 +144,25 @@ impl Replica {
         Ok(())
     }
 
+    /// Crosses a download off the list for good, keeping it with the reason among the items
+    /// set aside (`rf status` counts them): the server's file never matches its name, or the
+    /// name is not a SHA-256. The rest of the downloads go on.
+    pub fn set_aside_download(&mut self, wanted: &AttachmentDownload, reason: &str) -> Result<()> {
+        tracing::warn!(sha256 = %wanted.sha256, name = %wanted.name, reason, "set aside an attachment download");
+        let transaction = self.write_transaction()?;
+        transaction.execute(
+            "INSERT INTO set_aside (kind, item, team_seq, reason, payload, set_aside_at)
+             VALUES ('attachment', ?1, NULL, ?2, ?3, ?4) ON CONFLICT (kind, item) DO NOTHING",
+            (&wanted.sha256, reason, &wanted.name, timestamp(now())),
+        )?;
+        transaction.execute(
+            "DELETE FROM attachment_downloads WHERE sha256 = ?1",
+            [&wanted.sha256],
+        )?;
+        transaction.commit()?;
+        Ok(())
+    }
+
     fn store_blob(&self, sha256: &str, bytes: &[u8]) -> Result<()> {
         let destination = self.attachment_path(sha256);
         if destination.exists() {
@@ -173,4 +193,30 @@ impl Replica {
             .map_err(ReplicaError::io("cannot sync", &directory))?;
         Ok(())
     }
+}
+
+/// The name an attachment is shown and synced under: the file's name with control characters
+/// replaced and cut to the length every replica accepts (`rf_core::received::check_file_name`),
+/// so a file attached here can always reach the team.
+fn shown_file_name(path: &Path) -> String {
+    let original = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut name = String::new();
+    for character in original.chars() {
+        let character = if character.is_control() {
+            '_'
+        } else {
+            character
+        };
+        if name.len() + character.len_utf8() > rf_core::received::MAX_ATTACHMENT_NAME_BYTES {
+            break;
+        }
+        name.push(character);
+    }
+    if rf_core::received::check_file_name(&name).is_err() {
+        name = "attachment".to_owned();
+    }
+    name
 }

@@ -87,6 +87,8 @@ pub struct SyncReport {
     /// Attachments of pulled sessions the server does not have yet (their device has not
     /// uploaded them); fetched in a later round.
     pub attachments_waiting: usize,
+    /// Attachments the server will never give as named (set aside; `rf status` counts them).
+    pub attachments_set_aside: usize,
     /// Still waiting to go up after the round (0 when everything was acknowledged).
     pub pending: u64,
     /// Unresolved conflicts of the team.
@@ -100,6 +102,8 @@ impl SyncReport {
         self.pulled.heads += applied.heads;
         self.pulled.events += applied.events;
         self.pulled.conflicts += applied.conflicts;
+        self.pulled.set_aside += applied.set_aside;
+        self.pulled.pins += applied.pins;
     }
 }
 
@@ -614,13 +618,54 @@ fn sync_round(
     let mut session = Session { store, credentials };
     let mut report = SyncReport::default();
     let push_url = format!("{}/api/v1/sync/push", client.server_url());
-    while let Some(batch) = replica.next_push(push_mutations, push_events)? {
+    // Batches are bounded in bytes as well as counts; a server that still finds one too large
+    // (413: a smaller limit than ours) gets it split in half until it fits.
+    let (mut push_mutations, mut push_events, mut push_bytes) =
+        (push_mutations, push_events, rf_core::sync::PUSH_BATCH_BYTES);
+    while let Some(batch) = replica.next_push_within(push_mutations, push_events, push_bytes)? {
         // Files before the events that name them, so the team can fetch what it pulls.
         report.attachments_uploaded += upload_attachments(client, &mut session, replica, &batch)?;
-        let answer: rf_core::sync::PushResponse = client
+        let answer: rf_core::sync::PushResponse = match client
             .authorized(&mut session, |http, token| {
                 http.post(&push_url).bearer_auth(token).json(&batch)
-            })?;
+            }) {
+            Ok(answer) => answer,
+            Err(ReplicaError::Server {
+                status: 413,
+                code,
+                message,
+            }) => {
+                if batch.mutations.len() + batch.events.len() > 1 {
+                    push_mutations = (batch.mutations.len() / 2).max(1);
+                    push_events = (batch.events.len() / 2).max(1);
+                    push_bytes /= 2;
+                    tracing::info!(
+                        push_mutations,
+                        push_events,
+                        push_bytes,
+                        "the server found a push too large; splitting it"
+                    );
+                    continue;
+                }
+                // One item the server will not take at any size it accepts.
+                if let Some(mutation) = batch.mutations.first() {
+                    replica.reject_queued_mutation(
+                        mutation.mutation_id,
+                        &format!("larger than the sync server accepts ({message}); ask its administrator to raise the limit, then change it again"),
+                    )?;
+                    report.mutations_rejected += 1;
+                    continue;
+                }
+                return Err(ReplicaError::Server {
+                    status: 413,
+                    code,
+                    message: format!(
+                        "{message}; one session event is larger than this sync server accepts, so it stays queued here: ask its administrator to raise the limit"
+                    ),
+                });
+            }
+            Err(error) => return Err(error),
+        };
         let applied = replica.apply_push_response(&batch, &answer)?;
         report.mutations_applied += applied.applied;
         report.mutations_rejected += applied.rejected;
@@ -726,6 +771,11 @@ fn download_attachments(
     report: &mut SyncReport,
 ) -> Result<()> {
     for wanted in replica.attachment_downloads()? {
+        if !rf_core::is_sha256_hex(&wanted.sha256) {
+            // Listed by an older build that did not check names; never a path to follow.
+            replica.set_aside_download(&wanted, "its name is not a SHA-256")?;
+            continue;
+        }
         let url = format!(
             "{}/api/v1/attachments/{}",
             client.server_url(),
@@ -739,13 +789,41 @@ fn download_attachments(
                 report.attachments_waiting += 1;
                 continue;
             }
+            Err(ReplicaError::Server {
+                status, message, ..
+            }) if (400..500).contains(&status) => {
+                // The server will never give this file (a name it refuses, say): one bad item
+                // must not stop every later download.
+                replica.set_aside_download(
+                    &wanted,
+                    &format!("the server answered {status}: {message}"),
+                )?;
+                report.attachments_set_aside += 1;
+                continue;
+            }
             Err(error) => return Err(error),
         };
-        let bytes = response
-            .bytes()
+        // Never more than the largest attachment, whatever the server sends.
+        let limit = rf_core::received::MAX_ATTACHMENT_BYTES;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::Read::take(response, limit + 1), &mut bytes)
             .map_err(|error| client.offline(&format!("attachment download cut short: {error}")))?;
-        replica.store_downloaded_attachment(&wanted, &bytes)?;
-        report.attachments_downloaded += 1;
+        let stored = if bytes.len() as u64 > limit {
+            Err(format!("the server sent more than {limit} bytes"))
+        } else {
+            match replica.store_downloaded_attachment(&wanted, &bytes) {
+                Ok(()) => Ok(()),
+                Err(ReplicaError::Invalid(message)) => Err(message),
+                Err(error) => return Err(error),
+            }
+        };
+        match stored {
+            Ok(()) => report.attachments_downloaded += 1,
+            Err(reason) => {
+                replica.set_aside_download(&wanted, &reason)?;
+                report.attachments_set_aside += 1;
+            }
+        }
     }
     Ok(())
 }

@@ -119,6 +119,15 @@ pub(crate) fn import_in(
             problems.len()
         )));
     }
+    // The server parses what it receives with the same limit (`Flow::parse`), so a document
+    // larger than a flow file may be could never sync: refused here, at the door.
+    let size = flow.to_json_compact().len();
+    if size > rf_core::flow::MAX_FLOW_FILE_BYTES {
+        return Err(ReplicaError::Invalid(format!(
+            "the flow is {size} bytes as compact JSON; the limit is {} — split it into subflows",
+            rf_core::flow::MAX_FLOW_FILE_BYTES
+        )));
+    }
     let version_id = VersionId::of(&flow);
     let hash = version_id.to_string();
     // The flow's current head (local ordinal, version id), if the flow is known.
@@ -805,9 +814,9 @@ impl Replica {
         if inserted > 0 {
             enqueue(
                 &transaction,
-                "pin",
+                rf_core::sync::PIN_ENTITY,
                 &id.to_string(),
-                "pin",
+                rf_core::sync::PIN,
                 None,
                 &serde_json::json!({}),
             )?;
@@ -823,9 +832,9 @@ impl Replica {
         if removed > 0 {
             enqueue(
                 &transaction,
-                "pin",
+                rf_core::sync::PIN_ENTITY,
                 &id.to_string(),
-                "unpin",
+                rf_core::sync::UNPIN,
                 None,
                 &serde_json::json!({}),
             )?;

@@ -10,6 +10,7 @@ pub mod client;
 pub mod error;
 mod flows;
 pub mod migrate;
+mod private;
 mod pull;
 mod push;
 mod sessions;
@@ -33,7 +34,7 @@ pub const DATABASE_FILE: &str = "replica.sqlite3";
 /// The attachment store inside a data directory.
 pub const ATTACHMENTS_DIR: &str = "attachments";
 /// Default largest attachment: enough for logs, screenshots and small dumps.
-pub const DEFAULT_MAX_ATTACHMENT_BYTES: u64 = 25 * 1024 * 1024;
+pub const DEFAULT_MAX_ATTACHMENT_BYTES: u64 = rf_core::received::MAX_ATTACHMENT_BYTES;
 
 /// How to open a replica.
 #[derive(Debug, Clone)]
@@ -110,11 +111,24 @@ impl Replica {
 
     #[tracing::instrument(skip_all, err, fields(data_dir = %options.data_dir.display()))]
     pub fn open_with(options: ReplicaOptions) -> Result<Replica> {
-        std::fs::create_dir_all(&options.data_dir).map_err(ReplicaError::io(
-            "cannot create the data directory",
-            &options.data_dir,
-        ))?;
-        let mut connection = connect(&options.data_dir.join(DATABASE_FILE))?;
+        let database = options.data_dir.join(DATABASE_FILE);
+        private::prepare(&options.data_dir, &database)?;
+        let damaged = |error: ReplicaError| match error {
+            ReplicaError::Database(rusqlite::Error::SqliteFailure(failure, _))
+                if matches!(
+                    failure.code,
+                    rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt
+                ) =>
+            {
+                ReplicaError::Invalid(format!(
+                    "the replica database {} is damaged or is not a ResolutionFlow replica ({failure}). \
+                     Restore it from a backup, or move it away to start a new replica here; nothing was changed",
+                    database.display()
+                ))
+            }
+            other => other,
+        };
+        let mut connection = connect(&database).map_err(damaged)?;
         rf_sqlite::migrate::<ReplicaError>(
             &mut connection,
             migrate::MIGRATIONS,
@@ -124,7 +138,8 @@ impl Replica {
                 5 => flows::upgrade_version_refs(transaction),
                 _ => Ok(()),
             },
-        )?;
+        )
+        .map_err(damaged)?;
         let device_id = ensure_device(&mut connection)?;
         Ok(Replica {
             connection,

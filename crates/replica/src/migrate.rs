@@ -45,6 +45,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0008_attachment_downloads.sql",
         sql: include_str!("../../../migrations/replica/0008_attachment_downloads.sql"),
     },
+    Migration {
+        version: 9,
+        name: "0009_set_aside.sql",
+        sql: include_str!("../../../migrations/replica/0009_set_aside.sql"),
+    },
 ];
 
 pub fn latest_version() -> i64 {

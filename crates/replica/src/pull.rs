@@ -7,6 +7,7 @@
 //! other devices' events join the session log once their session is complete up to them; and
 //! the mark `pulled_seq` advances in the same transaction, so a page is applied once, whole.
 
+use rf_core::received::EventDefect;
 use rf_core::session::{EventKind, SessionEvent, SessionState};
 use rf_core::sync::{FieldConflict, Keep, PullResponse, PulledConflict};
 use rf_core::{Flow, VersionId};
@@ -38,6 +39,11 @@ pub struct PullReport {
     pub heads: usize,
     pub events: usize,
     pub conflicts: usize,
+    /// The user's pins that changed here because they changed on another of their devices.
+    pub pins: usize,
+    /// Items this replica cannot use (malformed, or not matching their name), set aside with
+    /// the reason instead of failing the page.
+    pub set_aside: usize,
 }
 
 /// A conflict as this replica shows it.
@@ -145,8 +151,9 @@ impl Replica {
     }
 
     /// Applies one page of the team's changes in one transaction. A page that does not follow
-    /// this replica's mark, or that carries a document not matching its version id, is refused
-    /// whole and changes nothing.
+    /// this replica's mark is refused whole and changes nothing. An item in it that this
+    /// replica cannot use (a malformed event, a document not matching its version id) is set
+    /// aside with its reason (`set_aside`), and the rest of the page applies.
     #[tracing::instrument(skip_all, err, fields(since = page.since, until = page.until))]
     pub fn apply_pull(&mut self, page: &PullResponse) -> Result<PullReport> {
         let own = self.device_id.to_string();
@@ -169,16 +176,26 @@ impl Replica {
         // answer): skipping them keeps a late copy from rolling a head back.
         let fresh = |team_seq: i64| team_seq > mark;
         for version in page.versions.iter().filter(|row| fresh(row.team_seq)) {
-            let flow: Flow = Flow::deserialize(&version.document).map_err(
-                ReplicaError::corrupt(format!("flow {} from the server", version.flow_id)),
-            )?;
-            if VersionId::of(&flow) != version.version {
-                return Err(ReplicaError::Invalid(format!(
-                    "the sync server sent flow {} version {} with a document that does not match it; nothing was changed",
-                    version.flow_id,
-                    version.version.short()
-                )));
-            }
+            let flow = match Flow::deserialize(&version.document) {
+                Ok(flow) if VersionId::of(&flow) == version.version => flow,
+                outcome => {
+                    let reason = match outcome {
+                        Ok(_) => "its document does not match its version id (altered or damaged)"
+                            .to_owned(),
+                        Err(error) => format!("its document is not a flow: {error}"),
+                    };
+                    set_aside(
+                        &transaction,
+                        "flow_version",
+                        &format!("{}/{}", version.flow_id, version.version),
+                        Some(version.team_seq),
+                        &reason,
+                        &version.document.to_string(),
+                    )?;
+                    report.set_aside += 1;
+                    continue;
+                }
+            };
             let stored =
                 store_synced_version(&transaction, version.flow_id, version.version, &flow)?;
             report.versions += usize::from(stored);
@@ -197,10 +214,26 @@ impl Replica {
             if device == own {
                 continue;
             }
-            let parsed: SessionEvent = SessionEvent::deserialize(&event.payload).map_err(
-                ReplicaError::corrupt(format!("a pulled event of session {}", event.session_id)),
-            )?;
-            if let EventKind::AttachmentAdded { attachment } = &parsed.kind
+            let parsed = match rf_core::received::read_event(&event.payload) {
+                Ok(parsed) => Some(parsed),
+                // A newer client's kind: kept in the session's log, skipped when replaying.
+                Err(EventDefect::NewerKind(_)) => None,
+                Err(defect) => {
+                    set_aside(
+                        &transaction,
+                        "event",
+                        &format!("{}/{}", event.device_id, event.device_seq),
+                        Some(event.team_seq),
+                        &defect.to_string(),
+                        &serde_json::to_string(event)
+                            .map_err(ReplicaError::corrupt("a pulled event"))?,
+                    )?;
+                    report.set_aside += 1;
+                    continue;
+                }
+            };
+            if let Some(EventKind::AttachmentAdded { attachment }) =
+                parsed.as_ref().map(|parsed| &parsed.kind)
                 && !crate::attachments::attachment_file(&data_dir, &attachment.sha256).exists()
             {
                 transaction.execute(
@@ -230,6 +263,9 @@ impl Replica {
         for conflict in page.conflicts.iter().filter(|row| fresh(row.team_seq)) {
             store_conflict(&transaction, conflict)?;
             report.conflicts += 1;
+        }
+        for pin in page.pins.iter().filter(|row| fresh(row.team_seq)) {
+            report.pins += apply_pulled_pin(&transaction, pin)?;
         }
         transaction.execute(
             "UPDATE sync_state SET pulled_seq = MAX(pulled_seq, ?1)",
@@ -312,6 +348,36 @@ pub(crate) fn follow_team_head(transaction: &Transaction<'_>, flow_id: Uuid) -> 
     }
 }
 
+/// The user pinned or unpinned a flow on another device: the same here, unless a pin change
+/// of that flow is still queued here (it reaches the server later and wins there too). A pin
+/// of a flow this replica does not hold is skipped. Returns 1 when a pin changed.
+fn apply_pulled_pin(
+    transaction: &Transaction<'_>,
+    pin: &rf_core::sync::PulledPin,
+) -> Result<usize> {
+    let flow = pin.flow_id.to_string();
+    let queued: bool = transaction.query_row(
+        "SELECT EXISTS (SELECT 1 FROM outbox WHERE entity = ?1 AND entity_id = ?2)",
+        params![rf_core::sync::PIN_ENTITY, flow],
+        |row| row.get(0),
+    )?;
+    if queued {
+        return Ok(0);
+    }
+    let changed = if pin.pinned {
+        transaction.execute(
+            "INSERT INTO pins (flow_id, position, pinned_at)
+             SELECT ?1, COALESCE((SELECT MAX(position) FROM pins), 0) + 1, ?2
+             WHERE EXISTS (SELECT 1 FROM flows WHERE id = ?1)
+             ON CONFLICT (flow_id) DO NOTHING",
+            params![flow, timestamp(now())],
+        )?
+    } else {
+        transaction.execute("DELETE FROM pins WHERE flow_id = ?1", [&flow])?
+    };
+    Ok(changed)
+}
+
 fn store_conflict(transaction: &Transaction<'_>, conflict: &PulledConflict) -> Result<()> {
     let json = |value: &Option<serde_json::Value>| value.as_ref().map(serde_json::Value::to_string);
     transaction.execute(
@@ -337,14 +403,56 @@ fn store_conflict(transaction: &Transaction<'_>, conflict: &PulledConflict) -> R
     Ok(())
 }
 
-/// An event of another device, from a page or from the stash.
+/// An event of another device, from a page or from the stash. `event` is `None` for a kind
+/// this build does not know (a newer client's): it joins the log and replays as nothing.
 struct Pulled {
     device: String,
     device_seq: i64,
     session_seq: i64,
     payload: String,
-    event: SessionEvent,
+    event: Option<SessionEvent>,
     stashed: bool,
+}
+
+impl Pulled {
+    fn kind(&self) -> String {
+        match &self.event {
+            Some(event) => event.kind.name().to_owned(),
+            None => serde_json::from_str::<serde_json::Value>(&self.payload)
+                .ok()
+                .and_then(|payload| payload.get("type")?.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+        }
+    }
+
+    /// When it happened, as stored beside the payload.
+    fn at(&self) -> String {
+        match &self.event {
+            Some(event) => timestamp(event.at),
+            None => serde_json::from_str::<serde_json::Value>(&self.payload)
+                .ok()
+                .and_then(|payload| payload.get("at")?.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// Keeps an item this replica cannot use, with the reason; a second copy changes nothing.
+fn set_aside(
+    transaction: &Transaction<'_>,
+    kind: &str,
+    item: &str,
+    team_seq: Option<i64>,
+    reason: &str,
+    payload: &str,
+) -> Result<()> {
+    tracing::warn!(kind, item, reason, "set aside an item from the sync server");
+    transaction.execute(
+        "INSERT INTO set_aside (kind, item, team_seq, reason, payload, set_aside_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (kind, item) DO NOTHING",
+        params![kind, item, team_seq, reason, payload, timestamp(now())],
+    )?;
+    Ok(())
 }
 
 /// Adds a session's events to its log while they continue it without a gap, and rewrites its
@@ -372,9 +480,15 @@ fn admit_pulled_events(
         })?
         .collect::<rusqlite::Result<_>>()?;
     for (device, device_seq, session_seq, payload) in stashed {
-        let event: SessionEvent = serde_json::from_str(&payload).map_err(ReplicaError::corrupt(
-            format!("a pulled event of session {id}"),
-        ))?;
+        let value: serde_json::Value = serde_json::from_str(&payload).map_err(
+            ReplicaError::corrupt(format!("a pulled event of session {id}")),
+        )?;
+        let event = match rf_core::received::read_event(&value) {
+            Ok(event) => Some(event),
+            Err(EventDefect::NewerKind(_)) => None,
+            // Stashed by an older build that did not check: it stays in the stash, unused.
+            Err(EventDefect::Malformed(_)) => continue,
+        };
         candidates.push(Pulled {
             device,
             device_seq,
@@ -411,7 +525,7 @@ fn admit_pulled_events(
         events.extend(
             candidates[..run]
                 .iter()
-                .map(|candidate| candidate.event.clone()),
+                .filter_map(|candidate| candidate.event.clone()),
         );
         // The session's flow version must be here for its projection row; the pushing replica
         // sends it with the session, so it arrives in the same or an earlier page.
@@ -439,8 +553,8 @@ fn admit_pulled_events(
                     candidate.device_seq,
                     id,
                     candidate.session_seq,
-                    candidate.event.kind.name(),
-                    timestamp(candidate.event.at),
+                    candidate.kind(),
+                    candidate.at(),
                     candidate.payload
                 ])?;
                 if candidate.stashed {
@@ -449,7 +563,10 @@ fn admit_pulled_events(
                         params![candidate.device, candidate.device_seq],
                     )?;
                 }
-                finished |= matches!(candidate.event.kind, EventKind::Finished { .. });
+                finished |= matches!(
+                    candidate.event.as_ref().map(|event| &event.kind),
+                    Some(EventKind::Finished { .. })
+                );
             }
             if finished {
                 add_to_path_statistics(transaction, &state)?;

@@ -37,6 +37,12 @@ pub struct SyncBacklog {
     pub events: u64,
     /// Mutations the server refused for good (kept for the engineer to act on).
     pub rejected: u64,
+    /// This device's session events the server refused for good (kept here, with the reason).
+    pub refused_events: u64,
+    /// Items from the team this replica could not use (malformed or damaged), set aside.
+    pub set_aside: u64,
+    /// Session events written by a newer version of ResolutionFlow: kept, skipped here.
+    pub needs_newer_version: u64,
 }
 
 impl SyncBacklog {
@@ -58,11 +64,26 @@ pub struct RejectedMutation {
 }
 
 impl Replica {
-    /// The next batch to push (oldest first), or `None` when nothing is pending.
+    /// The next batch to push (oldest first), or `None` when nothing is pending, within
+    /// [`PUSH_BATCH_BYTES`](rf_core::sync::PUSH_BATCH_BYTES).
     pub fn next_push(
         &mut self,
         max_mutations: usize,
         max_events: usize,
+    ) -> Result<Option<PushRequest>> {
+        self.next_push_within(max_mutations, max_events, rf_core::sync::PUSH_BATCH_BYTES)
+    }
+
+    /// The next batch to push: the oldest mutations, then the oldest unacknowledged events (each
+    /// with the flow documents it runs), as many as fit in `max_bytes` of JSON and the counts.
+    /// The first item always goes, however large: nothing the replica accepts is larger than
+    /// the server's body limit ([`MAX_PUSH_ITEM_BYTES`](rf_core::sync::MAX_PUSH_ITEM_BYTES)),
+    /// so a batch of one always fits.
+    pub fn next_push_within(
+        &mut self,
+        max_mutations: usize,
+        max_events: usize,
+        max_bytes: usize,
     ) -> Result<Option<PushRequest>> {
         let mut statement = self.connection.prepare_cached(
             "SELECT mutation_id, entity, entity_id, operation, base_version, payload
@@ -80,48 +101,67 @@ impl Replica {
                 ))
             })?
             .collect::<rusqlite::Result<_>>()?;
-        let mutations = rows
-            .into_iter()
-            .map(
-                |(mutation_id, entity, entity_id, operation, base_version, payload)| {
-                    Ok(Mutation {
-                        mutation_id,
-                        entity,
-                        entity_id,
-                        operation,
-                        base_version,
-                        payload: serde_json::from_str(&payload)
-                            .map_err(ReplicaError::corrupt("an outbox payload"))?,
-                    })
-                },
-            )
-            .collect::<Result<Vec<_>>>()?;
+        let mut budget = Budget::new(max_bytes);
+        let mut mutations = Vec::new();
+        for (mutation_id, entity, entity_id, operation, base_version, payload) in rows {
+            if !budget.take(payload.len() + entity.len() + entity_id.len() + operation.len()) {
+                break;
+            }
+            mutations.push(Mutation {
+                mutation_id,
+                entity,
+                entity_id,
+                operation,
+                base_version,
+                payload: serde_json::from_str(&payload)
+                    .map_err(ReplicaError::corrupt("an outbox payload"))?,
+            });
+        }
         let mut statement = self.connection.prepare_cached(
             "SELECT e.device_seq, e.session_id, e.session_seq, e.payload
              FROM session_events e, device d
              WHERE e.device_id = d.device_id AND e.device_seq > d.pushed_event_seq
              ORDER BY e.device_seq LIMIT ?1",
         )?;
-        let rows: Vec<(i64, String, i64, String)> = statement
-            .query_map([max_events as i64], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        let events = rows
-            .into_iter()
-            .map(|(device_seq, session_id, session_seq, payload)| {
-                Ok(PushedEvent {
-                    device_id: self.device_id,
-                    device_seq,
-                    session_id: Uuid::parse_str(&session_id).map_err(|error| {
-                        ReplicaError::Invalid(format!("stored session id {session_id:?}: {error}"))
-                    })?,
-                    session_seq,
-                    payload: serde_json::from_str(&payload)
-                        .map_err(ReplicaError::corrupt("an event payload"))?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let rows: Vec<(i64, String, i64, String)> = if budget.full {
+            Vec::new()
+        } else {
+            statement
+                .query_map([max_events as i64], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        let mut events = Vec::new();
+        let mut documents = std::collections::BTreeSet::new();
+        for (device_seq, session_id, session_seq, payload) in rows {
+            let payload: serde_json::Value = serde_json::from_str(&payload)
+                .map_err(ReplicaError::corrupt("an event payload"))?;
+            // The flow document a `started` or `subflow_entered` event brings along, once.
+            let document = match flow_run_by(&payload) {
+                Some(reference) if !documents.contains(&reference) => {
+                    Some((reference, self.document_size(reference)?))
+                }
+                _ => None,
+            };
+            let size =
+                payload.to_string().len() + document.map_or(0, |(_, document_size)| document_size);
+            if !budget.take(size) {
+                break;
+            }
+            if let Some((reference, _)) = document {
+                documents.insert(reference);
+            }
+            events.push(PushedEvent {
+                device_id: self.device_id,
+                device_seq,
+                session_id: Uuid::parse_str(&session_id).map_err(|error| {
+                    ReplicaError::Invalid(format!("stored session id {session_id:?}: {error}"))
+                })?,
+                session_seq,
+                payload,
+            });
+        }
         if mutations.is_empty() && events.is_empty() {
             return Ok(None);
         }
@@ -142,24 +182,29 @@ impl Replica {
         }))
     }
 
+    /// The size in bytes of a flow version's stored document (0 when this replica lacks it).
+    fn document_size(&self, reference: FlowRef) -> Result<usize> {
+        let size: Option<i64> = self
+            .connection
+            .prepare_cached(
+                "SELECT octet_length(document) FROM flow_versions
+                 WHERE flow_id = ?1 AND content_hash = ?2 LIMIT 1",
+            )?
+            .query_row(
+                params![reference.flow_id.to_string(), reference.version.to_string()],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(size.map_or(0, |size| usize::try_from(size).unwrap_or(usize::MAX)))
+    }
+
     /// The documents of the flow versions that `started` and `subflow_entered` events name, so
     /// the server holds every version a session ran even when its own `put_version` was refused.
     fn documents_for(&self, events: &[PushedEvent]) -> Result<Vec<PushedFlowVersion>> {
-        let mut wanted = std::collections::BTreeSet::new();
-        for event in events {
-            let kind = event
-                .payload
-                .get("type")
-                .and_then(serde_json::Value::as_str);
-            if !matches!(kind, Some("started" | "subflow_entered")) {
-                continue;
-            }
-            if let Some(flow) = event.payload.get("flow")
-                && let Ok(reference) = serde_json::from_value::<FlowRef>(flow.clone())
-            {
-                wanted.insert(reference);
-            }
-        }
+        let wanted: std::collections::BTreeSet<FlowRef> = events
+            .iter()
+            .filter_map(|event| flow_run_by(&event.payload))
+            .collect();
         let mut statement = self.connection.prepare_cached(
             "SELECT document FROM flow_versions WHERE flow_id = ?1 AND content_hash = ?2 LIMIT 1",
         )?;
@@ -219,7 +264,8 @@ impl Replica {
                 "INSERT INTO outbox_rejected (mutation_id, entity, entity_id, operation, base_version,
                                               payload, created_at, reason, rejected_at)
                  SELECT mutation_id, entity, entity_id, operation, base_version, payload, created_at, ?2, ?3
-                 FROM outbox WHERE mutation_id = ?1",
+                 FROM outbox WHERE mutation_id = ?1
+                 ON CONFLICT (mutation_id) DO NOTHING",
                 params![rejection.mutation_id, rejection.reason, stamp],
             )?;
         }
@@ -233,6 +279,18 @@ impl Replica {
             crate::pull::record_team_head(&transaction, head)?;
             crate::pull::follow_team_head(&transaction, head.flow_id)?;
         }
+        for refused in &response.refused_events {
+            transaction.execute(
+                "INSERT INTO refused_events (device_seq, session_id, reason, refused_at)
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (device_seq) DO NOTHING",
+                params![
+                    refused.device_seq,
+                    refused.session_id.to_string(),
+                    refused.reason,
+                    stamp
+                ],
+            )?;
+        }
         let after = before.max(response.events_acknowledged_through);
         transaction.execute("UPDATE device SET pushed_event_seq = ?1", [after])?;
         transaction.commit()?;
@@ -243,20 +301,73 @@ impl Replica {
         })
     }
 
+    /// Withdraws a queued mutation the server can never take (it is larger than the server's
+    /// limit): the change is kept among the refused ones with `reason` (visible in `rf status`),
+    /// and its number goes up as an empty `withdrawn` mutation, because the server settles a
+    /// client's numbers in order and a number never sent would stop every later one.
+    pub fn reject_queued_mutation(&mut self, mutation_id: i64, reason: &str) -> Result<()> {
+        let transaction = self.write_transaction()?;
+        transaction.execute(
+            "INSERT INTO outbox_rejected (mutation_id, entity, entity_id, operation, base_version,
+                                          payload, created_at, reason, rejected_at)
+             SELECT mutation_id, entity, entity_id, operation, base_version, payload, created_at, ?2, ?3
+             FROM outbox WHERE mutation_id = ?1
+             ON CONFLICT (mutation_id) DO NOTHING",
+            params![mutation_id, reason, timestamp(now())],
+        )?;
+        transaction.execute(
+            "UPDATE outbox SET operation = ?2, payload = '{}', base_version = NULL WHERE mutation_id = ?1",
+            params![mutation_id, rf_core::sync::WITHDRAWN],
+        )?;
+        transaction.commit()?;
+        Ok(())
+    }
+
     /// What is waiting for the sync server, read in one statement so the numbers agree.
     pub fn sync_backlog(&self) -> Result<SyncBacklog> {
-        let (mutations, events, rejected): (i64, i64, i64) = self.connection.query_row(
-            "SELECT (SELECT COUNT(*) FROM outbox),
-                    (SELECT last_event_seq - pushed_event_seq FROM device),
-                    (SELECT COUNT(*) FROM outbox_rejected)",
+        let known = rf_core::received::EVENT_KINDS
+            .iter()
+            .map(|kind| format!("'{kind}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let counts: [i64; 6] = self.connection.query_row(
+            &format!(
+                "SELECT (SELECT COUNT(*) FROM outbox),
+                        (SELECT last_event_seq - pushed_event_seq FROM device),
+                        (SELECT COUNT(*) FROM outbox_rejected),
+                        (SELECT COUNT(*) FROM refused_events),
+                        (SELECT COUNT(*) FROM set_aside),
+                        (SELECT COUNT(*) FROM session_events WHERE kind NOT IN ({known}))
+                            + (SELECT COUNT(*) FROM pulled_events
+                               WHERE json_extract(payload, '$.type') NOT IN ({known}))"
+            ),
             [],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            |row| {
+                Ok([
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                ])
+            },
         )?;
-        let count = |value: i64| u64::try_from(value).unwrap_or(0);
+        let [
+            mutations,
+            events,
+            rejected,
+            refused_events,
+            set_aside,
+            newer,
+        ] = counts.map(|value| u64::try_from(value).unwrap_or(0));
         Ok(SyncBacklog {
-            mutations: count(mutations),
-            events: count(events),
-            rejected: count(rejected),
+            mutations,
+            events,
+            rejected,
+            refused_events,
+            set_aside,
+            needs_newer_version: newer,
         })
     }
 
@@ -277,6 +388,47 @@ impl Replica {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+/// The flow version a `started` or `subflow_entered` event runs.
+fn flow_run_by(payload: &serde_json::Value) -> Option<FlowRef> {
+    let kind = payload.get("type").and_then(serde_json::Value::as_str);
+    if !matches!(kind, Some("started" | "subflow_entered")) {
+        return None;
+    }
+    serde_json::from_value::<FlowRef>(payload.get("flow")?.clone()).ok()
+}
+
+/// Bytes left in a push batch. The first item is always taken, whatever its size; after it,
+/// an item that would overflow closes the batch.
+struct Budget {
+    left: usize,
+    items: usize,
+    full: bool,
+}
+
+/// What one item adds to a batch beyond its payload: ids, numbers and JSON punctuation.
+const ITEM_OVERHEAD_BYTES: usize = 160;
+
+impl Budget {
+    fn new(bytes: usize) -> Budget {
+        Budget {
+            left: bytes,
+            items: 0,
+            full: false,
+        }
+    }
+
+    fn take(&mut self, size: usize) -> bool {
+        let size = size + ITEM_OVERHEAD_BYTES;
+        if self.full || (self.items > 0 && size > self.left) {
+            self.full = true;
+            return false;
+        }
+        self.left = self.left.saturating_sub(size);
+        self.items += 1;
+        true
     }
 }
 
@@ -315,6 +467,18 @@ fn check_response(
             return refuse(format!(
                 "rejects mutation {} which it did not settle",
                 rejection.mutation_id
+            ));
+        }
+    }
+    for refused in &response.refused_events {
+        if !request
+            .events
+            .iter()
+            .any(|event| event.device_seq == refused.device_seq)
+        {
+            return refuse(format!(
+                "refuses event {} which this push did not carry",
+                refused.device_seq
             ));
         }
     }

@@ -39,14 +39,15 @@ pub(crate) fn load_events(
     id: Uuid,
 ) -> Result<Vec<SessionEvent>> {
     let mut statement = connection.prepare_cached(
-        "SELECT payload FROM session_events WHERE session_id = ?1 ORDER BY session_seq",
+        "SELECT kind, payload FROM session_events WHERE session_id = ?1 ORDER BY session_seq",
     )?;
-    let payloads: Vec<String> = statement
-        .query_map([id.to_string()], |row| row.get(0))?
+    let rows: Vec<(String, String)> = statement
+        .query_map([id.to_string()], |row| Ok((row.get(0)?, row.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    payloads
-        .iter()
-        .map(|payload| {
+    rows.iter()
+        // Kinds a newer client wrote are kept in the log and skipped here.
+        .filter(|(kind, _)| rf_core::received::EVENT_KINDS.contains(&kind.as_str()))
+        .map(|(_, payload)| {
             serde_json::from_str(payload).or_else(|error| {
                 // Before schema 5 an event named its flow version by this replica's ordinal;
                 // migration hooks that replay sessions before 5's rewrite read them this way.
@@ -109,6 +110,13 @@ fn append(
     state: &SessionState,
     events: &[SessionEvent],
 ) -> Result<()> {
+    // Refused at the door by the rules every peer applies (the server before storing, a
+    // teammate's replica before using), so nothing recorded here can fail to sync.
+    for event in events {
+        rf_core::received::check_own_event(event).map_err(|reason| {
+            ReplicaError::Invalid(format!("this cannot be recorded: {reason}"))
+        })?;
+    }
     let count = events.len() as i64;
     let last_seq: i64 = transaction.query_row(
         "UPDATE device SET last_event_seq = last_event_seq + ?1 RETURNING last_event_seq",

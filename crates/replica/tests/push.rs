@@ -90,6 +90,7 @@ fn batches_come_out_in_order_and_acknowledgements_remove_them() {
         rejected: vec![],
         events_acknowledged_through: 3,
         heads: vec![],
+        refused_events: vec![],
     };
     let report = replica.apply_push_response(&batch, &response).unwrap();
     assert_eq!(
@@ -117,6 +118,7 @@ fn batches_come_out_in_order_and_acknowledgements_remove_them() {
                 rejected: vec![],
                 events_acknowledged_through: 5,
                 heads: vec![],
+                refused_events: vec![],
             },
         )
         .unwrap();
@@ -139,6 +141,7 @@ fn a_partial_event_acknowledgement_resends_the_rest() {
                 rejected: vec![],
                 events_acknowledged_through: 2,
                 heads: vec![],
+                refused_events: vec![],
             },
         )
         .unwrap();
@@ -159,6 +162,7 @@ fn rejections_are_kept_visible_and_do_not_wedge_the_queue() {
         }],
         events_acknowledged_through: 0,
         heads: vec![],
+        refused_events: vec![],
     };
     let report = replica.apply_push_response(&batch, &response).unwrap();
     assert_eq!((report.applied, report.rejected), (2, 1));
@@ -187,12 +191,14 @@ fn answers_that_settle_unsent_work_are_refused_and_change_nothing() {
             rejected: vec![],
             events_acknowledged_through: 0,
             heads: vec![],
+            refused_events: vec![],
         },
         PushResponse {
             mutations_settled_through: 1,
             rejected: vec![],
             events_acknowledged_through: 6,
             heads: vec![],
+            refused_events: vec![],
         },
         PushResponse {
             mutations_settled_through: 1,
@@ -202,6 +208,7 @@ fn answers_that_settle_unsent_work_are_refused_and_change_nothing() {
             }],
             events_acknowledged_through: 0,
             heads: vec![],
+            refused_events: vec![],
         },
     ];
     for response in hostile {
@@ -228,6 +235,7 @@ fn an_answer_covering_more_than_this_batch_is_accepted_after_a_lost_reply() {
                 rejected: vec![],
                 events_acknowledged_through: 5,
                 heads: vec![],
+                refused_events: vec![],
             },
         )
         .unwrap();
@@ -237,4 +245,161 @@ fn an_answer_covering_more_than_this_batch_is_accepted_after_a_lost_reply() {
         3,
         "only the flow mutations remain"
     );
+}
+
+/// A session with `outputs` pasted outputs of `bytes` bytes each.
+fn replica_with_large_outputs(dir: &std::path::Path, outputs: usize, bytes: usize) -> Replica {
+    let mut replica = Replica::open(dir).unwrap();
+    let flow_id = replica
+        .import_flow(flow("Logs"), WriteSource::Import)
+        .unwrap()
+        .flow_id;
+    let session = replica
+        .start_session(flow_id, StartRequest::default())
+        .unwrap()
+        .id;
+    for index in 0..outputs {
+        let text = format!("{index}: {}", "x".repeat(bytes));
+        replica
+            .run_command(session, Command::PasteOutput { text })
+            .unwrap();
+    }
+    replica
+}
+
+#[test]
+fn batches_are_bounded_in_bytes_and_one_large_item_goes_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    // 40 outputs of 200 KiB: 8 MB of events, each within the engine's limit.
+    let mut replica = replica_with_large_outputs(dir.path(), 40, 200 * 1024);
+    let budget = 1024 * 1024;
+    let mut sent = 0;
+    let mut acknowledged = 0;
+    while let Some(batch) = replica.next_push_within(100, 1_000, budget).unwrap() {
+        let size = serde_json::to_vec(&batch).unwrap().len();
+        let items = batch.mutations.len() + batch.events.len();
+        assert!(
+            size <= budget || items == 1,
+            "a batch of {items} items is {size} bytes"
+        );
+        sent += 1;
+        acknowledged = batch.events.last().map_or(acknowledged, |e| e.device_seq);
+        replica
+            .apply_push_response(
+                &batch,
+                &PushResponse {
+                    mutations_settled_through: batch.mutations.last().map_or(0, |m| m.mutation_id),
+                    rejected: vec![],
+                    events_acknowledged_through: acknowledged,
+                    heads: vec![],
+                    refused_events: vec![],
+                },
+            )
+            .unwrap();
+    }
+    assert!(sent >= 8, "{sent} batches");
+    assert_eq!(replica.pending_count().unwrap(), 0);
+
+    // Below the size of one item, each batch is that item alone: nothing is ever stuck.
+    let other = tempfile::tempdir().unwrap();
+    let mut replica = replica_with_large_outputs(other.path(), 3, 200 * 1024);
+    let batch = replica.next_push_within(100, 1_000, 1).unwrap().unwrap();
+    assert_eq!(batch.mutations.len() + batch.events.len(), 1);
+}
+
+#[test]
+fn the_engine_refuses_at_the_door_what_could_never_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut replica = Replica::open(dir.path()).unwrap();
+    let flow_id = replica
+        .import_flow(flow("Variables"), WriteSource::Import)
+        .unwrap()
+        .flow_id;
+    // A ticket field longer than any text a peer accepts.
+    let request = StartRequest {
+        ticket: "T".repeat(rf_core::session::MAX_TEXT_BYTES + 1),
+        ..StartRequest::default()
+    };
+    let error = replica.start_session(flow_id, request).unwrap_err();
+    assert!(error.to_string().contains("cannot be recorded"), "{error}");
+    assert!(replica.sessions().unwrap().is_empty());
+    assert_eq!(
+        replica.pending_count().unwrap(),
+        1,
+        "only the flow is queued"
+    );
+}
+
+#[test]
+fn events_the_server_refuses_are_kept_visible_and_do_not_hold_back_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut replica = replica_with_work(dir.path());
+    let batch = replica.next_push(0, 10).unwrap().unwrap();
+    let session = batch.events[0].session_id;
+    let refusing = |seq: i64| PushResponse {
+        mutations_settled_through: 0,
+        rejected: vec![],
+        events_acknowledged_through: 5,
+        heads: vec![],
+        refused_events: vec![rf_core::sync::RefusedEvent {
+            device_seq: seq,
+            session_id: session,
+            reason: "a malformed event: test".into(),
+        }],
+    };
+    // An answer refusing an event this push did not carry changes nothing.
+    let error = replica
+        .apply_push_response(&batch, &refusing(9))
+        .unwrap_err();
+    assert!(error.to_string().contains("did not carry"), "{error}");
+    assert_eq!(replica.sync_backlog().unwrap().refused_events, 0);
+    replica.apply_push_response(&batch, &refusing(3)).unwrap();
+    let backlog = replica.sync_backlog().unwrap();
+    assert_eq!((backlog.events, backlog.refused_events), (0, 1));
+    // The event itself stays in the session here.
+    assert_eq!(replica.session_events(session).unwrap().len(), 5);
+}
+
+#[test]
+fn a_withdrawn_mutation_keeps_its_number_and_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut replica = replica_with_work(dir.path());
+    replica
+        .reject_queued_mutation(2, "larger than the sync server accepts")
+        .unwrap();
+    let batch = replica.next_push(10, 0).unwrap().unwrap();
+    let numbers: Vec<(i64, &str)> = batch
+        .mutations
+        .iter()
+        .map(|m| (m.mutation_id, m.operation.as_str()))
+        .collect();
+    assert_eq!(
+        numbers,
+        vec![
+            (1, "put_version"),
+            (2, rf_core::sync::WITHDRAWN),
+            (3, "put_version")
+        ]
+    );
+    assert_eq!(batch.mutations[1].payload, serde_json::json!({}));
+    // The server settles it as a rejection; the original change and its reason stay visible.
+    replica
+        .apply_push_response(
+            &batch,
+            &PushResponse {
+                mutations_settled_through: 3,
+                rejected: vec![Rejection {
+                    mutation_id: 2,
+                    reason: "withdrawn by its device".into(),
+                }],
+                events_acknowledged_through: 0,
+                heads: vec![],
+                refused_events: vec![],
+            },
+        )
+        .unwrap();
+    let rejected = replica.rejected_mutations().unwrap();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0].operation, "put_version");
+    assert!(rejected[0].reason.contains("larger than"));
 }

@@ -545,7 +545,7 @@ fn running_path_statistics_equal_a_full_replay_and_survive_a_rebuild() {
             "DROP TABLE path_stats_flows; DROP TABLE path_stats_nodes; DROP TABLE path_stats_answers;
              DROP INDEX flow_versions_by_flow_hash;
              DROP TABLE sync_state; DROP TABLE conflicts; DROP TABLE pulled_events;
-             DROP TABLE attachment_downloads;
+             DROP TABLE attachment_downloads; DROP TABLE refused_events; DROP TABLE set_aside;
              ALTER TABLE flows DROP COLUMN team_head; ALTER TABLE flows DROP COLUMN team_head_seq;
              ALTER TABLE device DROP COLUMN sent_mutation_id;
              DELETE FROM schema_migrations WHERE version >= 4;",
@@ -585,4 +585,82 @@ fn re_importing_an_earlier_version_makes_it_the_head_again_without_a_new_row() {
         (payload.version, payload.base),
         (first.version_id, Some(second.version_id))
     );
+}
+
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[cfg(unix)]
+#[test]
+fn a_replica_is_private_to_its_user_and_old_ones_are_corrected() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut replica = Replica::open(&data).unwrap();
+    let flow_id = replica
+        .import_flow(share(), WriteSource::Import)
+        .unwrap()
+        .flow_id;
+    let id = replica.start_session(flow_id, request()).unwrap().id;
+    let log = dir.path().join("ipconfig.txt");
+    std::fs::write(&log, "IPv4 Address. . . : 10.1.2.3\n").unwrap();
+    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (_, attachment) = replica.attach_file(id, &log).unwrap();
+    let stored = replica.attachment_path(&attachment.sha256);
+    let database = data.join(rf_replica::DATABASE_FILE);
+    let wal = data.join(format!("{}-wal", rf_replica::DATABASE_FILE));
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&database), 0o600);
+    assert_eq!(
+        mode(&wal),
+        0o600,
+        "SQLite gives the WAL the database's mode"
+    );
+    assert_eq!(mode(&stored), 0o600);
+    drop(replica);
+
+    // A replica made before: everything readable by others, corrected when opened.
+    // (The WAL is gone once the last connection closes.)
+    for (path, open) in [
+        (&data, 0o755),
+        (&database, 0o644),
+        (&stored, 0o644),
+        (&stored.parent().unwrap().to_owned(), 0o755),
+    ] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(open)).unwrap();
+    }
+    let replica = Replica::open(&data).unwrap();
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&database), 0o600);
+    if wal.exists() {
+        assert_eq!(mode(&wal), 0o600);
+    }
+    assert_eq!(mode(&stored), 0o600);
+    assert_eq!(mode(stored.parent().unwrap()), 0o700);
+    assert_eq!(replica.sessions().unwrap().len(), 1);
+}
+
+#[test]
+fn an_empty_or_damaged_database_file_is_refused_not_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let database = data.join(rf_replica::DATABASE_FILE);
+    // Cut short to nothing (a failed copy, a full disk): never a silent new, empty replica.
+    std::fs::write(&database, b"").unwrap();
+    let error = Replica::open(&data).unwrap_err().to_string();
+    assert!(error.contains("empty (0 bytes)"), "{error}");
+    assert!(error.contains("Restore it from a backup"), "{error}");
+    assert_eq!(std::fs::metadata(&database).unwrap().len(), 0);
+    // Something that is not a database at all.
+    std::fs::write(&database, vec![0x5a_u8; 8192]).unwrap();
+    let error = Replica::open(&data).unwrap_err().to_string();
+    assert!(
+        error.contains("damaged or is not a ResolutionFlow replica"),
+        "{error}"
+    );
+    assert_eq!(std::fs::read(&database).unwrap(), vec![0x5a_u8; 8192]);
 }

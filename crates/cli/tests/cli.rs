@@ -444,7 +444,7 @@ fn status_counts_what_is_waiting_for_the_server() {
     let empty: serde_json::Value = serde_json::from_str(&rf.ok(&["status", "--json"])).unwrap();
     assert_eq!(
         empty["pending"],
-        serde_json::json!({"mutations": 0, "events": 0, "rejected": 0})
+        serde_json::json!({"mutations": 0, "events": 0, "rejected": 0, "refused_events": 0, "set_aside": 0, "needs_newer_version": 0})
     );
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("share.flow.json");
@@ -467,7 +467,7 @@ fn status_counts_what_is_waiting_for_the_server() {
     let status: serde_json::Value = serde_json::from_str(&rf.ok(&["status", "--json"])).unwrap();
     assert_eq!(
         status["pending"],
-        serde_json::json!({"mutations": 2, "events": 3, "rejected": 0})
+        serde_json::json!({"mutations": 2, "events": 3, "rejected": 0, "refused_events": 0, "set_aside": 0, "needs_newer_version": 0})
     );
     assert_eq!(status["schema_version"], 9);
     assert!(
@@ -603,7 +603,7 @@ fn login_sync_status_and_logout_through_the_keyring_against_a_real_server() {
     assert!(online["sync"]["last_sync_at"].is_string(), "{online}");
     assert_eq!(
         online["pending"],
-        serde_json::json!({"mutations": 0, "events": 0, "rejected": 0})
+        serde_json::json!({"mutations": 0, "events": 0, "rejected": 0, "refused_events": 0, "set_aside": 0, "needs_newer_version": 0})
     );
     let run = bob.run_env(&["sync"], &keyring);
     assert_eq!(run.code, 0, "{}", run.stderr);

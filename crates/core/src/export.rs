@@ -607,10 +607,12 @@ fn is_hidden(c: char) -> bool {
 
 /// Characters escaped wherever they appear in Markdown text: they open HTML and autolinks (`<`),
 /// entities (`&`, which could spell a hidden character back), links and images (`[`, `]`),
-/// emphasis and strikethrough (`*`, `_`, `~`), code spans (`` ` ``), tables (`|`), headings
-/// (`#`), block quotes (`>`), heading attributes (`{`, `}`), or escape the next one (`\`).
+/// emphasis, strikethrough, subscript and superscript (`*`, `_`, `~`, `^`), code spans (`` ` ``),
+/// tables (`|`), headings (`#`), block quotes (`>`), heading attributes (`{`, `}`), or escape
+/// the next one (`\`). `$` (math in some renderers) is left alone: it is everywhere in
+/// PowerShell, and math opens no markup.
 const MARKDOWN_SPECIAL: &[char] = &[
-    '\\', '`', '*', '_', '[', ']', '<', '>', '#', '|', '~', '&', '{', '}',
+    '\\', '`', '*', '_', '[', ']', '<', '>', '#', '|', '~', '^', '&', '{', '}',
 ];
 
 /// Literal text in Markdown on one line: line breaks folded and characters that would start

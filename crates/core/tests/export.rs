@@ -720,6 +720,7 @@ fn hostile_text() -> impl Strategy<Value = String> {
             "[a](javascript:alert(1))", "![i](javascript:x)", "<javascript:alert(1)>",
             "<https://e.com>", "[r]: javascript:x", "[r]", "[^1]", "[ ] ", "[[w]]", "> ",
             "# ", "## h", "---", "===", "***", "___", "- ", "+ ", "* ", "1. ", "2) ", ": ",
+            "\n  - ", "\n 3) ", "\n   # ", "\n  > ",
             "| a | b |", "|---|", "~~s~~", "*e*", "__s__", "`c`", "\\", "{#id onclick=x}",
             "^s^", "$x$", "\u{202E}", "\u{2066}", "\u{200B}", "\u{200D}", "\u{FEFF}",
             "\u{061C}", "\u{AD}", "\u{0}", "\u{7}", "\u{1B}[2J", "\u{85}", "\u{2028}",
@@ -968,6 +969,14 @@ fn attacks_stay_text_in_their_own_section() {
             markdown: &["    > \\---\\\n    > \\\n    > \\- not a list\\\n    > 1\\. nor this\n"],
             html: &["---\n\n- not a list"],
             text_note: &["        ---\n"],
+        },
+        Case {
+            name: "indented list markers in a note",
+            place: Place::Note,
+            text: "Checked:\n  - DNS\n   2) DHCP\n \t> quote",
+            markdown: &["    > Checked:\\\n    > \\- DNS\\\n    > 2\\) DHCP\\\n    > \\> quote\n"],
+            html: &["Checked:\n  - DNS"],
+            text_note: &["          - DNS\n"],
         },
         Case {
             name: "a note underlined as a setext heading",

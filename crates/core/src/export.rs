@@ -515,12 +515,20 @@ impl FieldCleaner {
             Some(redactor) => Cow::Owned(redactor.redact(&text)),
             None => text,
         };
-        show_hidden(&text).into_owned()
+        if let Cow::Owned(shown) = show_hidden(&text) {
+            return shown;
+        }
+        text.into_owned()
     }
 
     /// A field that is one line in every format (a title, a header value, an answer, a name).
     fn line(&mut self, text: &str) -> String {
-        one_line(&self.text(text)).trim().to_owned()
+        let text = self.text(text);
+        let unchanged = matches!(one_line(&text), Cow::Borrowed(_)) && text.trim() == text;
+        if unchanged {
+            return text;
+        }
+        one_line(&text).trim().to_owned()
     }
 }
 
@@ -551,7 +559,13 @@ fn one_line(text: &str) -> Cow<'_, str> {
 /// zero-width space that split a word to slip it past a filter. Redaction runs before, so its
 /// markers are never touched.
 fn show_hidden(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(is_hidden) {
+    // Most fields are plain ASCII, where only the controls can be hidden: a byte scan suffices.
+    let clean = if text.is_ascii() {
+        !text.bytes().any(|byte| is_hidden(char::from(byte)))
+    } else {
+        !text.chars().any(is_hidden)
+    };
+    if clean {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 16);
@@ -570,9 +584,13 @@ fn is_hidden(c: char) -> bool {
     if c == '\t' || c == '\n' {
         return false;
     }
-    // `is_control` is general category Cc: U+0000–U+001F, U+007F and U+0080–U+009F.
-    c.is_control()
-        || matches!(
+    // `is_control` is general category Cc: U+0000–U+001F, U+007F and U+0080–U+009F; below
+    // U+00AD nothing else is hidden.
+    if c.is_control() {
+        return true;
+    }
+    u32::from(c) >= 0xAD
+        && matches!(
             u32::from(c),
             // General category Cf (Unicode 16), with U+2028 and U+2029 (Zl, Zp) inside the
             // U+2028–U+202E range.

@@ -338,6 +338,9 @@ impl Block {
 /// tables, footnotes, rules, inline code...) is an error.
 fn markdown_blocks(markdown: &str) -> Result<Vec<Block>, String> {
     use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
+    // Not enabled: math (`$` stays unescaped on purpose, PowerShell is full of it, and math
+    // opens no markup), smart punctuation (it rewrites text, not structure) and metadata blocks
+    // (a note starts with the exporter's heading).
     let options = Options::ENABLE_TABLES
         | Options::ENABLE_FOOTNOTES
         | Options::ENABLE_STRIKETHROUGH

@@ -543,7 +543,7 @@ fn normalise_line_endings(text: &str) -> Cow<'_, str> {
 
 /// Line breaks (any spelling) folded into spaces, for fields that must stay on one line.
 fn one_line(text: &str) -> Cow<'_, str> {
-    if !text.contains(['\n', '\r']) {
+    if !text.bytes().any(|byte| byte == b'\n' || byte == b'\r') {
         return Cow::Borrowed(text);
     }
     Cow::Owned(text.replace("\r\n", " ").replace(['\n', '\r'], " "))
@@ -559,13 +559,11 @@ fn one_line(text: &str) -> Cow<'_, str> {
 /// zero-width space that split a word to slip it past a filter. Redaction runs before, so its
 /// markers are never touched.
 fn show_hidden(text: &str) -> Cow<'_, str> {
-    // Most fields are plain ASCII, where only the controls can be hidden: a byte scan suffices.
-    let clean = if text.is_ascii() {
-        !text.bytes().any(|byte| is_hidden(char::from(byte)))
-    } else {
-        !text.chars().any(is_hidden)
-    };
-    if clean {
+    // Most fields are printable ASCII, tabs and line feeds: one byte scan says so.
+    let printable_ascii = text
+        .bytes()
+        .all(|byte| matches!(byte, b' '..=b'~' | b'\t' | b'\n'));
+    if printable_ascii || !text.chars().any(is_hidden) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 16);

@@ -1,10 +1,22 @@
 //! Ticket notes: a session rendered as Markdown, plain text or HTML, optionally redacted first.
 //!
-//! [`TicketNote::build`] gathers the note's content from the session state and runs redaction
-//! over every text that came from a person or a flow; the three renderers then only lay it out.
-//! The HTML renderer escapes every piece of text it writes, so nothing in a flow, a note or a
-//! pasted output can add markup or script to the document.
+//! [`TicketNote::build`] gathers the note's content from the session state and cleans every text
+//! that came from a person, a flow or another device, in this order: line endings become `\n`
+//! (CommonMark ends a line at CR, LF and CRLF alike, so one spelling is the only safe one),
+//! redaction runs when asked (header values included, so the counts cover them), and characters a
+//! reader cannot see are written out visibly (see `show_hidden`). One-line fields (titles, header
+//! values, answers, attachment names) have their line breaks folded into spaces. The three
+//! renderers then only lay the note out, and each keeps every field inside its own section:
+//! - Markdown escapes every character that could open markup (HTML, links, emphasis, code spans,
+//!   tables, entities, heading attributes) and, at a line's start, anything that could open a
+//!   block (headings, lists, block quotes, setext underlines, thematic breaks, fences); multi-line
+//!   text is one paragraph with hard breaks, and pasted output sits in a backtick fence longer
+//!   than any backtick run inside it.
+//! - Plain text indents every multi-line field under its heading, so a field cannot draw a
+//!   header line or a section of its own.
+//! - HTML escapes every piece of text it writes, so nothing can add markup or script.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use pulldown_cmark_escape::{FmtWriter, escape_html};
@@ -63,7 +75,10 @@ pub struct NoteStep {
     pub attachments: Vec<String>,
 }
 
-/// The content of a ticket note, already redacted when asked.
+/// The content of a ticket note. Built by [`TicketNote::build`], every text is already cleaned:
+/// `\n` line endings only, redacted when asked, hidden characters shown, one-line fields on one
+/// line. The renderers still treat any line ending as one, so a note built by hand cannot break
+/// out of its sections either.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TicketNote {
     pub flow_title: String,
@@ -132,15 +147,17 @@ fn human_size(bytes: u64) -> String {
 
 impl TicketNote {
     pub fn build(state: &SessionState, options: ExportOptions) -> TicketNote {
-        let mut redactor = options.redact.then(Redactor::new);
-        let mut clean = |text: &str| match redactor.as_mut() {
-            Some(redactor) => redactor.redact(text),
-            None => text.to_owned(),
+        let mut clean = FieldCleaner {
+            redactor: options.redact.then(Redactor::new),
         };
         let outcome = match (state.status, state.outcome) {
             (SessionStatus::Finished, Some(outcome)) => outcome.as_str().to_owned(),
             _ => "in progress".to_owned(),
         };
+        let flow_title = clean.line(&state.flow_title);
+        let ticket = clean.line(&state.ticket);
+        let client = clean.line(&state.client);
+        let engineer = clean.line(&state.engineer);
         let steps = state
             .path
             .iter()
@@ -148,49 +165,51 @@ impl TicketNote {
                 kind: entry.kind,
                 time: clock(entry.at),
                 depth: entry.depth,
-                title: clean(&entry.title),
-                answer: entry.answer.as_deref().map(&mut clean),
-                value: entry.value.as_deref().map(&mut clean),
+                title: clean.line(&entry.title),
+                answer: entry.answer.as_deref().map(|answer| clean.line(answer)),
+                value: entry.value.as_deref().map(|value| clean.line(value)),
                 notes: entry
                     .notes
                     .iter()
-                    .map(|note| (clock(note.at), clean(&note.text)))
+                    .map(|note| (clock(note.at), clean.text(&note.text)))
                     .collect(),
                 outputs: entry
                     .outputs
                     .iter()
-                    .map(|output| (clock(output.at), clean(&output.text)))
+                    .map(|output| (clock(output.at), clean.text(&output.text)))
                     .collect(),
                 attachments: entry
                     .attachments
                     .iter()
                     .map(|attachment| {
+                        // The hash comes from an event like any text, so it is shown, not trusted;
+                        // it is not redacted because its prefix is what identifies the file.
+                        let hash: String = attachment.sha256.chars().take(12).collect();
                         format!(
                             "{} ({}, sha256 {})",
-                            clean(&attachment.name),
+                            clean.line(&attachment.name),
                             human_size(attachment.size),
-                            attachment.sha256.get(..12).unwrap_or(&attachment.sha256)
+                            one_line(&show_hidden(&normalise_line_endings(&hash)))
                         )
                     })
                     .collect(),
             })
             .collect();
-        let flow_title = clean(&state.flow_title);
-        let summary = state.summary.as_deref().map(&mut clean);
-        let next_steps = state.next_steps.as_deref().map(&mut clean);
+        let summary = state.summary.as_deref().map(|text| clean.text(text));
+        let next_steps = state.next_steps.as_deref().map(|text| clean.text(text));
         TicketNote {
             flow_title,
             flow_version: state.flow.version.short(),
-            ticket: state.ticket.clone(),
-            client: state.client.clone(),
-            engineer: state.engineer.clone(),
+            ticket,
+            client,
+            engineer,
             started: date_time(state.started_at),
             duration: human_duration(state.duration()),
             outcome,
             steps,
             summary,
             next_steps,
-            redactions: redactor.map(Redactor::into_counts),
+            redactions: clean.redactor.map(Redactor::into_counts),
         }
     }
 
@@ -241,12 +260,13 @@ impl TicketNote {
             let inner = format!("{indent}  ");
             for (time, note) in &step.notes {
                 let _ = writeln!(out, "{inner}- Note ({time}):");
-                for line in note.lines() {
-                    let _ = writeln!(out, "{inner}  > {}", markdown_inline(line));
+                for line in markdown_paragraph(note) {
+                    let _ = writeln!(out, "{inner}  > {line}");
                 }
             }
             for (time, output) in &step.outputs {
-                let fence = code_fence(output);
+                let output = normalise_line_endings(output);
+                let fence = code_fence(&output);
                 let _ = writeln!(out, "{inner}- Output ({time}):");
                 let _ = writeln!(out, "{inner}  {fence}");
                 for line in output.lines() {
@@ -261,9 +281,9 @@ impl TicketNote {
         for (heading, text) in [("Summary", &self.summary), ("Next steps", &self.next_steps)] {
             if let Some(text) = text {
                 let _ = write!(out, "\n### {heading}\n\n");
-                // Two trailing spaces keep the engineer's line breaks in rendered Markdown.
-                let lines: Vec<String> = text.trim_end().lines().map(markdown_inline).collect();
-                let _ = writeln!(out, "{}", lines.join("  \n"));
+                for line in markdown_paragraph(text) {
+                    let _ = writeln!(out, "{line}");
+                }
             }
         }
         if let Some(line) = self.redaction_line() {
@@ -274,14 +294,11 @@ impl TicketNote {
 
     pub fn to_text(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "{}", self.flow_title);
-        let _ = writeln!(
-            out,
-            "{}",
-            "=".repeat(self.flow_title.chars().count().clamp(3, 72))
-        );
+        let title = one_line(&self.flow_title);
+        let _ = writeln!(out, "{title}");
+        let _ = writeln!(out, "{}", "=".repeat(title.chars().count().clamp(3, 72)));
         for (label, value) in self.header_rows().iter().skip(1) {
-            let _ = writeln!(out, "{:<10}{value}", format!("{label}:"));
+            let _ = writeln!(out, "{:<10}{}", format!("{label}:"), one_line(value));
         }
         let _ = writeln!(out, "{:<10}{}", "Version:", self.flow_version);
         out.push_str("\nSteps taken\n-----------\n");
@@ -294,28 +311,27 @@ impl TicketNote {
             let inner = format!("{indent}      ");
             for (time, note) in &step.notes {
                 let _ = writeln!(out, "{inner}Note ({time}):");
-                for line in note.lines() {
+                for line in normalise_line_endings(note).lines() {
                     let _ = writeln!(out, "{inner}  {line}");
                 }
             }
             for (time, output) in &step.outputs {
                 let _ = writeln!(out, "{inner}Output ({time}):");
-                for line in output.lines() {
+                for line in normalise_line_endings(output).lines() {
                     let _ = writeln!(out, "{inner}  | {line}");
                 }
             }
             for attachment in &step.attachments {
-                let _ = writeln!(out, "{inner}Attachment: {attachment}");
+                let _ = writeln!(out, "{inner}Attachment: {}", one_line(attachment));
             }
         }
         for (heading, text) in [("Summary", &self.summary), ("Next steps", &self.next_steps)] {
             if let Some(text) = text {
-                let _ = write!(
-                    out,
-                    "\n{heading}\n{}\n{}\n",
-                    "-".repeat(heading.len()),
-                    text.trim_end()
-                );
+                let _ = writeln!(out, "\n{heading}\n{}", "-".repeat(heading.len()));
+                // Indented, so no line of the text can pass for a heading or a header row.
+                for line in normalise_line_endings(text.trim_end()).lines() {
+                    let _ = writeln!(out, "  {line}");
+                }
             }
         }
         if let Some(line) = self.redaction_line() {
@@ -425,11 +441,16 @@ fn step_prefix(kind: EntryKind) -> &'static str {
 }
 
 fn markdown_step_line(step: &NoteStep) -> String {
-    let mut line = format!(
-        "{}**{}**",
-        step_prefix(step.kind),
-        markdown_inline(&step.title)
-    );
+    // An empty title would leave `****`, which Markdown shows as four literal asterisks.
+    let mut line = if step.title.is_empty() {
+        step_prefix(step.kind).trim_end().to_owned()
+    } else {
+        format!(
+            "{}**{}**",
+            step_prefix(step.kind),
+            markdown_inline(&step.title)
+        )
+    };
     if let Some(answer) = &step.answer {
         let _ = write!(line, " → {}", markdown_inline(answer));
     }
@@ -443,12 +464,12 @@ fn markdown_step_line(step: &NoteStep) -> String {
 }
 
 fn plain_step_line(step: &NoteStep) -> String {
-    let mut line = format!("{}{}", step_prefix(step.kind), step.title);
+    let mut line = format!("{}{}", step_prefix(step.kind), one_line(&step.title));
     if let Some(answer) = &step.answer {
-        let _ = write!(line, " -> {answer}");
+        let _ = write!(line, " -> {}", one_line(answer));
     }
     if let Some(value) = &step.value {
-        let _ = write!(line, " - {value}");
+        let _ = write!(line, " - {}", one_line(value));
     }
     if step.kind == EntryKind::Custom {
         line.push_str(" (not in the flow)");
@@ -481,14 +502,144 @@ fn push_escaped(out: &mut String, text: &str) {
     let _ = escape_html(FmtWriter(&mut *out), text);
 }
 
-/// Literal text in Markdown: line breaks folded and characters that would start markup escaped,
-/// so a title like `*` or `<b>`, or a path like `\\fs02\share`, reads exactly as typed.
+/// Cleans the texts of one note, with one redactor so its counts cover every field.
+struct FieldCleaner {
+    redactor: Option<Redactor>,
+}
+
+impl FieldCleaner {
+    /// A field that may span lines (a note, an output, the summary, the next steps).
+    fn text(&mut self, text: &str) -> String {
+        let text = normalise_line_endings(text);
+        let text = match self.redactor.as_mut() {
+            Some(redactor) => Cow::Owned(redactor.redact(&text)),
+            None => text,
+        };
+        if let Cow::Owned(shown) = show_hidden(&text) {
+            return shown;
+        }
+        text.into_owned()
+    }
+
+    /// A field that is one line in every format (a title, a header value, an answer, a name).
+    fn line(&mut self, text: &str) -> String {
+        let text = self.text(text);
+        let unchanged = matches!(one_line(&text), Cow::Borrowed(_)) && text.trim() == text;
+        if unchanged {
+            return text;
+        }
+        one_line(&text).trim().to_owned()
+    }
+}
+
+/// CRLF and a lone CR become LF. CommonMark, terminals and browsers all end a line at a lone CR,
+/// so text that kept one could start a line the renderer did not write.
+fn normalise_line_endings(text: &str) -> Cow<'_, str> {
+    if !text.contains('\r') {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(text.replace("\r\n", "\n").replace('\r', "\n"))
+}
+
+/// Line breaks (any spelling) folded into spaces, for fields that must stay on one line.
+fn one_line(text: &str) -> Cow<'_, str> {
+    if !text.bytes().any(|byte| byte == b'\n' || byte == b'\r') {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(text.replace("\r\n", " ").replace(['\n', '\r'], " "))
+}
+
+/// Characters a reader cannot see, or that change how the text around them reads, written as
+/// `<U+XXXX>`: C0 and C1 controls other than tab and line feed, every Unicode format character
+/// (general category Cf: bidirectional embeddings, overrides and isolates, zero-width spaces and
+/// joiners, the word joiner and invisible operators, the byte-order mark, the Arabic letter mark,
+/// the soft hyphen, tag characters...), the line and paragraph separators, and the Hangul fillers
+/// that render as blank letters. They are shown rather than removed so a reader sees that
+/// something was there: a right-to-left override that made `exe.txt` read as `txt.exe`, or a
+/// zero-width space that split a word to slip it past a filter. Redaction runs before, so its
+/// markers are never touched.
+fn show_hidden(text: &str) -> Cow<'_, str> {
+    // Most fields are printable ASCII, tabs and line feeds: one byte scan says so.
+    let printable_ascii = text
+        .bytes()
+        .all(|byte| matches!(byte, b' '..=b'~' | b'\t' | b'\n'));
+    if printable_ascii || !text.chars().any(is_hidden) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if is_hidden(c) {
+            let _ = write!(out, "<U+{:04X}>", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Whether [`show_hidden`] writes `c` out as its code point.
+fn is_hidden(c: char) -> bool {
+    if c == '\t' || c == '\n' {
+        return false;
+    }
+    // `is_control` is general category Cc: U+0000–U+001F, U+007F and U+0080–U+009F; below
+    // U+00AD nothing else is hidden.
+    if c.is_control() {
+        return true;
+    }
+    u32::from(c) >= 0xAD
+        && matches!(
+            u32::from(c),
+            // General category Cf (Unicode 16), with U+2028 and U+2029 (Zl, Zp) inside the
+            // U+2028–U+202E range.
+            0x00AD
+                | 0x0600..=0x0605
+                | 0x061C
+                | 0x06DD
+                | 0x070F
+                | 0x0890..=0x0891
+                | 0x08E2
+                | 0x180E
+                | 0x200B..=0x200F
+                | 0x2028..=0x202E
+                | 0x2060..=0x2064
+                | 0x2066..=0x206F
+                | 0xFEFF
+                | 0xFFF9..=0xFFFB
+                | 0x110BD
+                | 0x110CD
+                | 0x13430..=0x1343F
+                | 0x1BCA0..=0x1BCA3
+                | 0x1D173..=0x1D17A
+                | 0xE0001
+                | 0xE0020..=0xE007F
+                // Hangul fillers: letters that draw nothing.
+                | 0x115F
+                | 0x1160
+                | 0x3164
+                | 0xFFA0
+        )
+}
+
+/// Characters escaped wherever they appear in Markdown text: they open HTML and autolinks (`<`),
+/// entities (`&`, which could spell a hidden character back), links and images (`[`, `]`),
+/// emphasis, strikethrough, subscript and superscript (`*`, `_`, `~`, `^`), code spans (`` ` ``),
+/// tables (`|`), headings (`#`), block quotes (`>`), heading attributes (`{`, `}`), or escape
+/// the next one (`\`). `$` (math in some renderers) is left alone: it is everywhere in
+/// PowerShell, and math opens no markup.
+const MARKDOWN_SPECIAL: &[char] = &[
+    '\\', '`', '*', '_', '[', ']', '<', '>', '#', '|', '~', '^', '&', '{', '}',
+];
+
+/// Literal text in Markdown on one line: line breaks folded and characters that would start
+/// markup escaped, so a title like `*` or `<b>`, or a path like `\\fs02\share`, reads exactly as
+/// typed. Only for text that follows something else on its line (a label, a list marker).
 fn markdown_inline(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+    let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         match c {
             '\n' | '\r' => out.push(' '),
-            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '|' => {
+            _ if MARKDOWN_SPECIAL.contains(&c) => {
                 out.push('\\');
                 out.push(c);
             }
@@ -498,7 +649,43 @@ fn markdown_inline(text: &str) -> String {
     out
 }
 
-/// A backtick fence longer than any run of backticks inside `text`.
+/// Multi-line text as the lines of one Markdown paragraph, each ending in a hard break (`\`)
+/// but the last, so the engineer's line breaks show and a blank line cannot end the paragraph.
+/// Each line is trimmed (four spaces would start indented code after a blank line) and escaped
+/// like [`markdown_inline`]; its first character is escaped too when it is ASCII punctuation
+/// (`-`, `+`, `=`, `:` open lists, setext underlines, thematic breaks and definition lists
+/// there), and so is the `.` or `)` after leading digits (an ordered list).
+fn markdown_paragraph(text: &str) -> Vec<String> {
+    let text = normalise_line_endings(text);
+    let mut lines: Vec<String> = text
+        .trim()
+        .lines()
+        .map(|line| {
+            let line = line.trim();
+            let digits = line.bytes().take_while(u8::is_ascii_digit).count();
+            let mut out = String::with_capacity(line.len() + 8);
+            for (index, c) in line.char_indices() {
+                let opens_block = (index == 0 && c.is_ascii_punctuation())
+                    || (digits > 0 && index == digits && matches!(c, '.' | ')'));
+                if opens_block || MARKDOWN_SPECIAL.contains(&c) {
+                    out.push('\\');
+                }
+                out.push(c);
+            }
+            out
+        })
+        .collect();
+    let last = lines.len().saturating_sub(1);
+    for line in lines.iter_mut().take(last) {
+        line.push('\\');
+    }
+    lines
+}
+
+/// A backtick fence longer than any run of backticks inside `text` (and at least three). Only a
+/// backtick run at least as long can close it; a tilde line cannot close a backtick fence at any
+/// length or indentation, and the content's line endings are LF only, so no line of the output
+/// is read at an indentation the exporter did not write.
 fn code_fence(text: &str) -> String {
     let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     "`".repeat(longest.max(2) + 1)
@@ -528,10 +715,60 @@ mod tests {
     fn fences_outgrow_backticks_in_the_output() {
         assert_eq!(code_fence("plain"), "```");
         assert_eq!(code_fence("a ```` b"), "`````");
+        assert_eq!(code_fence("   ````\n"), "`````");
+        // Tildes never close a backtick fence, so they do not lengthen it.
+        assert_eq!(code_fence("~~~~~~\n~~~"), "```");
     }
 
     #[test]
     fn inline_markdown_is_escaped() {
         assert_eq!(markdown_inline("a*b_c\n<i>"), "a\\*b\\_c \\<i\\>");
+        assert_eq!(
+            markdown_inline("&#x202E; ~~x~~ {#id onclick=y} a|b"),
+            "\\&\\#x202E; \\~\\~x\\~\\~ \\{\\#id onclick=y\\} a\\|b"
+        );
+    }
+
+    #[test]
+    fn line_endings_have_one_spelling() {
+        assert_eq!(normalise_line_endings("a\r\nb\rc\nd\r"), "a\nb\nc\nd\n");
+        assert!(matches!(normalise_line_endings("a\nb"), Cow::Borrowed(_)));
+        assert_eq!(one_line("a\r\nb\rc\nd"), "a b c d");
+    }
+
+    #[test]
+    fn hidden_characters_are_shown_by_code_point() {
+        assert_eq!(
+            show_hidden("invoice\u{202E}fdp.exe"),
+            "invoice<U+202E>fdp.exe"
+        );
+        assert_eq!(
+            show_hidden("pass\u{200B}word\u{FEFF}\u{0}\u{7}\u{1B}[31m\u{85}\u{AD}\u{E0041}"),
+            "pass<U+200B>word<U+FEFF><U+0000><U+0007><U+001B>[31m<U+0085><U+00AD><U+E0041>"
+        );
+        // Tabs, line feeds and ordinary non-ASCII text stay as they are.
+        assert!(matches!(show_hidden("a\tb\nü 東京 🙂"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn paragraph_lines_cannot_open_blocks() {
+        assert_eq!(
+            markdown_paragraph(
+                "# title\n---\n- item\n+ item\n1. one\n2) two\n    code\n\n=== \n: def"
+            ),
+            vec![
+                "\\# title\\",
+                "\\---\\",
+                "\\- item\\",
+                "\\+ item\\",
+                "1\\. one\\",
+                "2\\) two\\",
+                "code\\",
+                "\\",
+                "\\===\\",
+                "\\: def",
+            ]
+        );
+        assert_eq!(markdown_paragraph("plain"), vec!["plain"]);
     }
 }

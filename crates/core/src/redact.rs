@@ -659,6 +659,7 @@ macro_rules! secret_keyword {
           | wpa[23]?[\x20_-]?key | wi-?fi[\x20_-]?key | wireless[\x20_-]?key | keymaterial
           | wlan-?schl(?:ü|ue|u)ssel | cl[ée][\x20]wpa | cl[ée][\x20]wi-?fi | clave[\x20]wi-?fi
           | community[\x20_-]?(?:string|name) | communaut[ée][\x20]snmp | community | communaut[ée]
+          | (?:snmp[\x20_-]?)?r[ow][\x20_-]?string | snmp[\x20_-]?string
           | passphrase | passwd | password | passwort | kennwort | wachtwoord | mot[\x20-]de[\x20-]passe
           | contrase(?:ñ|n)a | parola[\x20]d'ordine | l(?:ö|o)senord(?:et)? | passord(?:et)?
           | adgangskoden? | salasana | has(?:ł|l)o | heslo | пароль | (?:ş|s)ifre | jelsz(?:ó|o)
@@ -687,7 +688,7 @@ macro_rules! verb_separator {
           | ist|lautet|lauten|war|wurde|wird|jetzt|nun|auf|neu
           | est|était|a|été|maintenant|changé|réinitialisé|à|en
           | es|era|ahora|cambiada|cambiado|restablecida|é|è|para|alterada
-          | nu|naar|op|gewijzigd|ingesteld|är|er|on|jest|je
+          | c'est|c’est|nu|naar|op|gewijzigd|ingesteld|är|er|on|jest|je
         )){1,4})[\x20\t]+"
     };
 }
@@ -729,7 +730,7 @@ static KEYWORD_FOR_SECRET: LazyLock<Regex> = LazyLock::new(|| {
     compile(concat!(
         "(?x)",
         secret_keyword!(),
-        r"(?:[\x20\t]+(?P<for>(?i:for|für|fuer|pour|de|du|del|para|per|voor|för|til|dla|pro|van|von)))?
+        r"(?:[\x20\t]+(?P<for>(?i:for|für|fuer|pour|de|du|del|para|per|voor|för|til|dla|pro|van|von|on|of|at|auf|sur|bei|vom)))?
         (?P<words>(?:[\x20\t]+[^\s:=]+){1,4}?)(?:",
         assign_separator!(),
         "|",
@@ -738,6 +739,10 @@ static KEYWORD_FOR_SECRET: LazyLock<Regex> = LazyLock::new(|| {
         secret_value!(),
     ))
 });
+
+/// Words that make a line about Wi-Fi, where `key X` names the network key.
+static WIFI_CONTEXT: LazyLock<Regex> =
+    LazyLock::new(|| compile(r"(?i)(?-u:\b)(?:ssid|wi-?fi|wlan|wpa[23]?|wireless)(?-u:\b)"));
 
 fn keyword_secrets_for_someone(haystack: &str, masks: &mut Vec<Mask>) {
     keyword_secrets_by(&KEYWORD_FOR_SECRET, haystack, masks);
@@ -765,18 +770,22 @@ fn keyword_secrets_by(regex: &Regex, haystack: &str, masks: &mut Vec<Mask>) {
             "p" => before == Some('/') && assigned,
             // Azure SAS signatures, only as a URL query parameter.
             "sig" => matches!(before, Some('?' | '&')),
-            // `key=` is netsh's Wi-Fi key and many URLs' API key; `key:` is usually a label.
+            // `key=` is netsh's Wi-Fi key and many URLs' API key; `key:` is usually a label,
+            // and `key X` is a Wi-Fi key only on a line about Wi-Fi.
             "key" => {
                 starts_word(before, first)
-                    && captures
+                    && (captures
                         .name("assign")
                         .is_some_and(|separator| separator.as_str().trim() == "=")
+                        || (captures.name("space").is_some()
+                            && WIFI_CONTEXT.is_match(line_around(haystack, keyword.range()))))
             }
             // Short keywords that end or start ordinary words (bypass, compass, spin, keyboard)
             // must start a word.
             "pass" | "pw" | "psk" | "credential" | "keycontent" | "networkkey"
             | "networksecuritykey" | "securitykey" | "pin" | "puk" | "seed" | "mdp" | "clave"
             | "community" | "communitystring" | "communityname" | "senha" | "heslo" | "haslo"
+            | "rostring" | "rwstring" | "snmprostring" | "snmprwstring" | "snmpstring"
             | "hasło" => starts_word(before, first),
             _ => true,
         };
@@ -813,7 +822,7 @@ fn keyword_secrets_by(regex: &Regex, haystack: &str, masks: &mut Vec<Mask>) {
         // Without a `for` word, words between the keyword and its colon are a label
         // (`password LAPS gave me: X`), which is trusted only before a value shaped like a secret.
         let label_words = captures.name("words").is_some() && captures.name("for").is_none();
-        if label_words && (!assigned || !looks_like_a_secret(text, next_word)) {
+        if label_words && (!(assigned || verb_separated) || !looks_like_a_secret(text, next_word)) {
             return None;
         }
         let quoted_literal = quoted && captures.name("close").is_none();
@@ -858,7 +867,9 @@ fn keyword_secrets_by(regex: &Regex, haystack: &str, masks: &mut Vec<Mask>) {
             | "sharedaccesssignature" => RedactionKind::ApiKey,
             "key" if matches!(before, Some('?' | '&')) => RedactionKind::ApiKey,
             community
-                if community.starts_with("communit") || community.starts_with("communaut") =>
+                if community.starts_with("communit")
+                    || community.starts_with("communaut")
+                    || community.ends_with("string") =>
             {
                 RedactionKind::SnmpCommunity
             }
@@ -2396,7 +2407,7 @@ mod tests {
 
     #[test]
     fn every_pattern_compiles() {
-        let patterns: [&LazyLock<Regex>; 31] = [
+        let patterns: [&LazyLock<Regex>; 32] = [
             &MARKER,
             &PRIVATE_KEY,
             &ADO_PASSWORD,
@@ -2415,6 +2426,7 @@ mod tests {
             &NOT_A_SECRET_SHAPE,
             &PUTTY_PRIVATE_LINES,
             &WEBHOOK_SECRET,
+            &WIFI_CONTEXT,
             &BITLOCKER_RECOVERY,
             &AUTHORIZATION_HEADER,
             &BEARER_TOKEN,

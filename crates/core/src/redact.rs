@@ -1,37 +1,66 @@
 //! Redaction of secrets and identifying details in session text before it is exported.
 //!
 //! Exporters run every free-text field through a [`Redactor`] before the generator sees it, so the
-//! Markdown, plain-text and HTML notes and the UI preview mask exactly the same things. The rules
-//! are conservative on purpose: a false positive costs the reader one word, a leak costs a client
-//! a password, so when a rule is unsure it masks.
+//! Markdown, plain-text and HTML notes and the UI preview mask exactly the same things. A leak
+//! costs a client a password while a false positive costs the reader one word, so where a secret
+//! is recognisable by its shape or position the rules mask; but a note full of masked words is
+//! useless, so a word of an ordinary sentence must not be taken for a secret. Both are measured
+//! against a corpus of pasted secrets and ordinary sentences (`tests/redaction_corpus.rs`; the
+//! figures and every decision below are in docs/REDACTION.md).
 //!
-//! Rules run in a fixed order (private keys, connection strings, keyword and command-line
-//! passwords, API keys and tokens, e-mail addresses, UNC paths, IP addresses), each on the text
-//! the earlier rules left. A masked span becomes a marker such as `[REDACTED:password]`. Rules
-//! see a marker as one opaque token: it still fills the slot it stands in (the value after
-//! `Password:`), but no rule reads its letters and no span inside it is masked again. That is why
-//! a connection string's password is counted once, as a connection string, and never again as a
-//! keyword password. The whole rule list repeats until a round masks nothing, so redacting
-//! already-redacted text is guaranteed to change nothing and count nothing.
+//! Rules run in a fixed order (private keys, connection strings and URL credentials, command-line
+//! passwords, SNMP communities, network device configs, BitLocker recovery passwords, product
+//! keys, AWS keys, user/password pairs, keyword secrets, an account followed by its password, API
+//! keys and tokens, e-mail addresses, UNC paths, IP addresses), each on the text the earlier rules
+//! left. A masked span becomes a marker such as `[REDACTED:password]`. Rules see a marker as one
+//! opaque token: it still fills the slot it stands in (the value after `Password:`), but no rule
+//! reads its letters and no span inside it is masked again. That is why a connection string's
+//! password is counted once, as a connection string, and never again as a keyword password. The
+//! whole rule list repeats until a round masks nothing, so redacting already-redacted text is
+//! guaranteed to change nothing and count nothing.
 //!
-//! Decisions for ambiguous text; where there was doubt, it fell on the side of masking:
-//! - A keyword needs a separator before its value is masked: `:`, `=`, `:=`, `=>`, a verb (`is`,
-//!   `are`, `was reset to`, `set to`, ...), an XML element (`<Password>x</Password>`), or up to
-//!   three words naming the owner (`password for jdoe is x`). A bare space is a separator only
-//!   after a command-line switch (`-Password x`, `-NewPassword x`, `--password x`, `-pw x`) or
-//!   before a quoted literal (`passphrase "a b c"`). So `The password policy requires 12
-//!   characters` stays untouched, while `The password is expired` masks "expired".
-//! - A keyword value that cannot be a secret (`true`, `false`, `null`, `none`, `n/a`, `yes`, `no`,
-//!   asterisks) stays, so `PasswordNeverExpires : False` style output remains readable; so does a
-//!   switch's variable or subexpression (`-Password $secure`, `-Password (Read-Host)`).
-//! - `pass`, `pw`, `psk`, `credential` and the Wi-Fi key labels must start a word (or a camelCase
-//!   or snake_case part), so `Bypass: none` and `compass:` stay; the longer keywords may be glued
-//!   to a prefix (`dbpassword=`, `clientSecret:`) because no English word ends in them. A lone `p`
-//!   counts only as the `/p:` switch, and `-p` only next to a `-u` user or after PsExec, plink or
-//!   sshpass, because elsewhere it is a port (`ssh -p 2222`) or a flag (`mkdir -p`).
+//! Decisions for ambiguous text:
+//! - Keywords are English and the words engineers use in German, French, Spanish, Portuguese,
+//!   Italian, Dutch, the Nordic languages, Polish, Czech, Russian and Turkish (`Passwort`,
+//!   `Kennwort`, `mot de passe`, `mdp`, `contraseña`, `clave`, `senha`, `wachtwoord`,
+//!   `lösenord`, `hasło`, `пароль`, ...), plus PINs and passcodes, SNMP communities, Wi-Fi keys
+//!   (`WPA2 key`, `Key Content`, `keyMaterial`, `WLAN-Schlüssel`) and TOTP seeds.
+//! - After `:`, `=`, `:=`, `=>` or inside an XML element (`<Password>x</Password>`) the value is
+//!   masked unless it is a word that says there is none: `true`, `false`, `none`, `n/a`,
+//!   asterisks, a `<placeholder>`, a count of one to three digits, or a word such as `see`,
+//!   `stored`, `unchanged`, `not`, `present`, `clear` (`Password: see IT Glue`, `key=clear`).
+//! - After a linking verb in any of those languages (`is`, `was reset to`, `lautet`, `ist
+//!   jetzt`, `wurde auf`, `est`, `a été réinitialisé à`, `es`, `é`, `is nu`, `är`, `on`, `je`),
+//!   after a bare space, or after words ending in a colon (`password LAPS gave me: X`), the value
+//!   is masked only when it looks like a secret: four characters or more with a digit or a symbol,
+//!   and not a date, time, version, hex error code, count with a unit, URL, SID or protocol name
+//!   (`SNMPv3`, `WPA2`). So `the token is valid now`, `set password to never expire` and `The
+//!   password is expired` stay, while `the password is Hunter2go`, `passcode 482913` and `pw
+//!   Spring#2025` are masked. A password of letters only after a verb (`the password is
+//!   bluebanana`) is the price: it stays. After a command-line switch (`-Password x`) or before
+//!   a quoted literal (`passphrase "a b c"`) any value is masked, as before.
+//! - A value that cannot be a secret stays visible: `PasswordNeverExpires : False`, `-Password
+//!   $secure`, `-Password (Read-Host)`.
+//! - `pass`, `pw`, `psk`, `pin`, `puk`, `seed`, `key`, `mdp`, `clave`, `community`,
+//!   `credential` and the Wi-Fi key labels must start a word (or a camelCase or snake_case part),
+//!   so `Bypass: none`, `spin` and `monkey=` stay; the longer keywords may be glued to a prefix
+//!   (`dbpassword=`, `clientSecret:`, `Administratorkennwort:`). A bare `key` counts only before
+//!   `=` (`netsh ... key=X`, `?key=AIza...`). A lone `p` counts only as the `/p:` switch, and `-p`
+//!   only next to a `-u` user or after PsExec, plink, sshpass or a glued `mysql -pX`, because
+//!   elsewhere it is a port (`ssh -p 2222`) or a flag (`mkdir -p`).
 //! - Positional passwords are masked where the command is unambiguous: `net user NAME PASSWORD`,
-//!   `net use ... PASSWORD`, `curl -u user:PASSWORD`, `ConvertTo-SecureString "PASSWORD"`, and
-//!   BitLocker recovery passwords (eight groups of six digits).
+//!   `net use ... PASSWORD`, `curl -u user:PASSWORD`, `ConvertTo-SecureString "PASSWORD"`,
+//!   `ldapsearch -w`, `smbclient -U user%PASSWORD`, `chpasswd`, `redis-cli -a`, `schtasks /RP`,
+//!   Winlogon's `DefaultPassword`, `snmpwalk -c`, `rocommunity`/`rwcommunity`/`com2sec`, Cisco
+//!   `snmp-server community`, `enable secret`, `username ... secret`, `tacacs-server key`,
+//!   `crypto isakmp key`, and FortiOS `set passwd|psksecret|passphrase` (those last with a
+//!   secret-shaped or quoted value, since `set password to never expire` is English).
+//! - A user and password pair is masked on its password side only: `creds: admin / X`, `login
+//!   admin/X`, `Credentials: jdoe:X`, `CONTOSO\jdoe X`, `jdoe@contoso.com / X`. After an account
+//!   without a keyword, the value must look like a secret (`CONTOSO\jdoe logged on` stays).
+//! - BitLocker recovery passwords (eight groups of six digits, with hyphens or spaces) and
+//!   product keys (five groups of five capitals and digits, with a digit; or six groups of four
+//!   digits) are masked by shape, wherever they are; `XXXXX-XXXXX-...` placeholders stay.
 //! - IPv4 CIDR suffixes and ports stay visible (`[REDACTED:ipv4]/24`, `[REDACTED:ipv4]:3389`):
 //!   they help the reader and identify nothing. Subnet masks (`255.255.255.0`), `0.0.0.0` and
 //!   dotted numbers right after a version word (`version 7.2.1.0`, `v1.2.3.4`) are not addresses.
@@ -75,6 +104,11 @@ pub enum RedactionKind {
     Ipv4,
     /// An IPv6 address.
     Ipv6,
+    /// An SNMP community string (v1/v2c), on a command line, in a device or agent config, or
+    /// after a keyword.
+    SnmpCommunity,
+    /// A software product key (`XXXXX-XXXXX-XXXXX-XXXXX-XXXXX` with digits) or serial number.
+    ProductKey,
 }
 
 impl RedactionKind {
@@ -89,6 +123,8 @@ impl RedactionKind {
             Self::UncPath => "UNC path",
             Self::Ipv4 => "IPv4 address",
             Self::Ipv6 => "IPv6 address",
+            Self::SnmpCommunity => "SNMP community string",
+            Self::ProductKey => "product key",
         }
     }
 
@@ -103,6 +139,8 @@ impl RedactionKind {
             Self::UncPath => "UNC paths",
             Self::Ipv4 => "IPv4 addresses",
             Self::Ipv6 => "IPv6 addresses",
+            Self::SnmpCommunity => "SNMP community strings",
+            Self::ProductKey => "product keys",
         }
     }
 
@@ -118,6 +156,8 @@ impl RedactionKind {
             Self::UncPath => "[REDACTED:unc_path]",
             Self::Ipv4 => "[REDACTED:ipv4]",
             Self::Ipv6 => "[REDACTED:ipv6]",
+            Self::SnmpCommunity => "[REDACTED:snmp_community]",
+            Self::ProductKey => "[REDACTED:product_key]",
         }
     }
 }
@@ -213,6 +253,11 @@ impl fmt::Display for RedactionCounts {
 
 /// Redacts one text; the counts say what was masked.
 pub fn redact(text: &str) -> (String, RedactionCounts) {
+    redact_in_rounds(text, true)
+}
+
+/// `redact`, with the clue checks switchable so a test can show they never change the result.
+fn redact_in_rounds(text: &str, use_clues: bool) -> (String, RedactionCounts) {
     let mut counts = RedactionCounts::default();
     let mut current = text.to_owned();
     // A round that masks something may expose a match that an earlier rule could not see (a
@@ -221,7 +266,11 @@ pub fn redact(text: &str) -> (String, RedactionCounts) {
     // at least one character of unmasked text into a marker, so the loop ends.
     loop {
         let mut masked_this_round = false;
-        for rule in RULES {
+        let clues = Clues::of(&current);
+        for (rule, may_match) in RULES {
+            if use_clues && !may_match(&clues) {
+                continue;
+            }
             if let Some(next) = apply_rule(&current, *rule, &mut counts) {
                 current = next;
                 masked_this_round = true;
@@ -286,28 +335,185 @@ struct Mask {
 /// read the marker's own letters as an address or a keyword.
 type Rule = fn(&str, &mut Vec<Mask>);
 
-/// The rules in the order they must run: a span masked by an earlier rule is invisible to the
-/// later ones, so the more specific reading of a secret wins and it is counted once.
-const RULES: &[Rule] = &[
-    private_keys,
-    ado_connection_strings,
-    url_credentials,
-    secure_string_literals,
-    command_line_passwords,
-    keyword_secrets_for_someone,
-    keyword_secrets,
-    bitlocker_recovery_passwords,
-    authorization_headers,
-    bearer_tokens,
-    aws_access_key_ids,
-    aws_secret_keys,
-    vendor_tokens,
-    high_entropy_blobs,
-    email_addresses,
-    unc_paths,
-    share_urls,
-    forward_slash_shares,
-    ip_addresses,
+/// Whether a rule can match at all, judged from what the text holds at the start of a round.
+/// Most notes hold no secret, and a regex search has a fixed cost however short the text, so
+/// each rule first asks for a word or character every one of its matches contains. Masking only
+/// turns text into markers, which no rule reads, so a clue absent at the start of a round is
+/// absent for the whole round: skipping is exact, never a missed secret.
+type MayMatch = fn(&Clues) -> bool;
+
+/// The text of one round in ASCII lower case, with the counts the clue checks need.
+struct Clues {
+    lower: String,
+    digits: usize,
+    hyphens: usize,
+    longest_blob_run: usize,
+    /// `ſ` and the Kelvin sign `K` match `s` and `k` in the case-insensitive patterns; a text with
+    /// either runs every rule, so the clues stay exact.
+    folds_to_ascii: bool,
+    /// Keywords in other scripts (`пароль`) fold case beyond ASCII; such text runs every rule.
+    has_non_ascii: bool,
+}
+
+impl Clues {
+    fn of(text: &str) -> Self {
+        let mut run = 0;
+        let mut longest_blob_run = 0;
+        for byte in text.bytes() {
+            if byte.is_ascii_alphanumeric() || matches!(byte, b'+' | b'/' | b'_' | b'-') {
+                run += 1;
+                longest_blob_run = longest_blob_run.max(run);
+            } else {
+                run = 0;
+            }
+        }
+        Self {
+            lower: text.to_ascii_lowercase(),
+            digits: text.bytes().filter(u8::is_ascii_digit).count(),
+            hyphens: text.bytes().filter(|byte| *byte == b'-').count(),
+            longest_blob_run,
+            folds_to_ascii: text.contains(['\u{17F}', '\u{212A}']),
+            has_non_ascii: !text.is_ascii(),
+        }
+    }
+
+    /// True when the text may hold one of `secret_keyword!`'s keywords: each keyword contains
+    /// one of these pieces (the lone `p` only as `/p:`, `sig` also inside `signature`).
+    fn may_hold_a_keyword(&self) -> bool {
+        self.has_non_ascii
+            || self.any(&[
+                "pass",
+                "pw",
+                "/p",
+                "secret",
+                "key",
+                "token",
+                "psk",
+                "credential",
+                "seed",
+                "pin",
+                "puk",
+                "code",
+                "sig",
+                "communit",
+                "communaut",
+                "string",
+                "kennwort",
+                "wachtwoord",
+                "mdp",
+                "contrase",
+                "cl",
+                "senha",
+                "parola",
+                "senord",
+                "adgangskode",
+                "salasana",
+                "has",
+                "heslo",
+                "ifre",
+                "jelsz",
+                "wlan",
+            ])
+    }
+
+    /// True when the text contains any of `words` (given in lower case), ignoring ASCII case.
+    fn any(&self, words: &[&str]) -> bool {
+        self.folds_to_ascii || words.iter().any(|word| self.lower.contains(word))
+    }
+}
+
+/// The rules in the order they must run, each with its clue: a span masked by an earlier rule is
+/// invisible to the later ones, so the more specific reading of a secret wins and it is counted
+/// once.
+const RULES: &[(Rule, MayMatch)] = &[
+    (private_keys, |clues| clues.any(&["private key"])),
+    (putty_private_keys, |clues| clues.any(&["private-lines:"])),
+    (ado_connection_strings, |clues| {
+        clues.any(&["password", "pwd"])
+    }),
+    (url_credentials, |clues| clues.any(&["://"])),
+    (secure_string_literals, |clues| {
+        clues.any(&["convertto-securestring"])
+    }),
+    (command_line_passwords, |clues| {
+        clues.any(&[
+            "net",
+            "curl",
+            "-p",
+            "-u",
+            "--user",
+            "ldap",
+            "%",
+            "chpasswd",
+            "-a",
+            "/rp",
+            "defaultpassword",
+        ])
+    }),
+    (snmp_communities, |clues| {
+        clues.any(&[
+            "snmp",
+            "community",
+            "com2sec",
+            "onesixtyone",
+            "braa",
+            "communities",
+        ])
+    }),
+    (network_device_secrets, |clues| {
+        clues.any(&[
+            "secret",
+            "password",
+            "key",
+            "passwd",
+            "passphrase",
+            "pwd",
+            "psk",
+        ])
+    }),
+    (bitlocker_recovery_passwords, |clues| clues.digits >= 48),
+    (product_keys, |clues| clues.hyphens >= 4),
+    (aws_access_key_ids, |clues| {
+        clues.any(&[
+            "akia", "asia", "abia", "acca", "agpa", "aida", "aipa", "anpa", "anva", "apka", "aroa",
+            "asca",
+        ])
+    }),
+    (aws_secret_keys, |clues| clues.any(&["aws"])),
+    (user_password_pairs, |clues| clues.any(&["/", ":"])),
+    (keyword_secrets_for_someone, Clues::may_hold_a_keyword),
+    (keyword_secrets, Clues::may_hold_a_keyword),
+    (account_then_password, |clues| clues.any(&["\\", "@"])),
+    (authorization_headers, |clues| clues.any(&["authorization"])),
+    (bearer_tokens, |clues| clues.any(&["bearer"])),
+    (vendor_tokens, |clues| {
+        clues.any(&[
+            "gh",
+            "github_pat_",
+            "gl",
+            "gr1348941",
+            "xox",
+            "xapp-",
+            "sk-",
+            "k_live_",
+            "k_test_",
+            "npm_",
+            "aiza",
+            "eyj",
+            "sg.",
+            "dop_v1_",
+            "q~",
+            "hooks.slack.com",
+            "webhook.office.com",
+            "discord",
+        ])
+    }),
+    (high_entropy_blobs, |clues| clues.longest_blob_run >= 32),
+    (email_addresses, |clues| clues.any(&["@"])),
+    (unc_paths, |clues| clues.any(&["\\\\"])),
+    (share_urls, |clues| clues.any(&["://"])),
+    (forward_slash_shares, |clues| clues.any(&["//"])),
+    (ip_addresses, |clues| clues.any(&[".", ":"])),
 ];
 
 /// Stands in for every byte of a marker while rules run. It is neither a letter, a digit, a space
@@ -337,6 +543,9 @@ fn apply_rule(text: &str, rule: Rule, counts: &mut RedactionCounts) -> Option<St
     };
     let mut found: Vec<Mask> = Vec::new();
     rule(&view, &mut found);
+    // A rule made of several patterns pushes each pattern's spans in turn; overlaps are then
+    // dropped below, the earlier span winning.
+    found.sort_by_key(|mask| mask.range.start);
     let mut masks: Vec<Mask> = Vec::new();
     let mut cursor = 0;
     for mask in found {
@@ -473,7 +682,7 @@ fn compile(pattern: &str) -> Regex {
 /// A marker this module writes. Text inside a marker is never looked at again.
 static MARKER: LazyLock<Regex> = LazyLock::new(|| {
     compile(
-        r"\[REDACTED:(?:private_key|connection_string|password|api_key|email|unc_path|ipv4|ipv6)\]",
+        r"\[REDACTED:(?:private_key|connection_string|password|api_key|email|unc_path|ipv4|ipv6|snmp_community|product_key)\]",
     )
 });
 
@@ -489,6 +698,22 @@ static PRIVATE_KEY: LazyLock<Regex> = LazyLock::new(|| {
 
 fn private_keys(haystack: &str, masks: &mut Vec<Mask>) {
     whole_matches(&PRIVATE_KEY, RedactionKind::PrivateKey, haystack, masks);
+}
+
+/// The private half of a PuTTY key file: the lines after `Private-Lines: N` up to
+/// `Private-MAC:` (or the end of the text, when only part was pasted).
+static PUTTY_PRIVATE_LINES: LazyLock<Regex> = LazyLock::new(|| {
+    compile(r"(?s)Private-Lines:[ \t]*[0-9]+[ \t]*\r?\n(?P<body>.*?)(?:\r?\nPrivate-MAC:|\z)")
+});
+
+fn putty_private_keys(haystack: &str, masks: &mut Vec<Mask>) {
+    scan(&PUTTY_PRIVATE_LINES, haystack, masks, |captures| {
+        let body = captures.name("body")?;
+        (!body.as_str().trim().is_empty()).then_some(Mask {
+            range: body.range(),
+            kind: RedactionKind::PrivateKey,
+        })
+    });
 }
 
 // 2. Connection strings.
@@ -587,11 +812,22 @@ macro_rules! secret_keyword {
     () => {
         r"(?P<keyword>(?i:
             client[_-]?secret | shared[\x20_-]?secret | pre[\x20_-]?shared[\x20_-]?key
+          | shared[\x20_-]?access[\x20_-]?(?:key|signature)
           | secret[\x20_-]?key | access[\x20_-]?key | account[\x20_-]?key | api[\x20_-]?key
+          | private[\x20_-]?key | setup[\x20_-]?key
           | key[\x20_-]?content | network[\x20_-]?(?:security[\x20_-]?)?key | security[\x20_-]?key
-          | passphrase | passwd | password | pwd | pass | secret | token | psk | credential
+          | wpa[23]?[\x20_-]?key | wi-?fi[\x20_-]?key | wireless[\x20_-]?key | keymaterial
+          | wlan-?schl(?:ü|ue|u)ssel | cl[ée][\x20]wpa | cl[ée][\x20]wi-?fi | clave[\x20]wi-?fi
+          | community[\x20_-]?(?:string|name) | communaut[ée][\x20]snmp | community | communaut[ée]
+          | (?:snmp[\x20_-]?)?r[ow][\x20_-]?string | snmp[\x20_-]?string
+          | passphrase | passwd | password | passwort | kennwort | wachtwoord | mot[\x20-]de[\x20-]passe
+          | contrase(?:ñ|n)a | parola[\x20]d'ordine | l(?:ö|o)senord(?:et)? | passord(?:et)?
+          | adgangskoden? | salasana | has(?:ł|l)o | heslo | пароль | (?:ş|s)ifre | jelsz(?:ó|o)
+          | senha | clave | mdp | passcode | pin[\x20_-]?code | code[\x20]pin | pin | puk
+          | (?:door|gate|alarm|unlock|mfa|2fa|otp|verification|security)[\x20_-]code
+          | pwd | pass | secret | token | psk | credential | seed | key
           | pw | p | sig
-        ))(?i:s)?"
+        ))(?i:s)?(?:[\x20_-](?i:value|string))?"
     };
 }
 
@@ -602,14 +838,18 @@ macro_rules! assign_separator {
     };
 }
 
-/// `is`, `was reset to`, `set to`, `has been changed to` and the like.
+/// One to four linking words, in the languages engineers write notes in: `is`, `was reset to`,
+/// `lautet`, `ist jetzt`, `wurde auf`, `est`, `a été réinitialisé à`, `es`, `é`, `is nu`, `är`,
+/// and the like. The value after them must look like a secret (`looks_like_a_secret`).
 macro_rules! verb_separator {
     () => {
-        r"[\x20\t]+(?i:
-            (?:is|are|was|were|has[\x20\t]+been|have[\x20\t]+been|had[\x20\t]+been)
-            (?:[\x20\t]+(?:now|still|(?:set|changed|reset)[\x20\t]+to))?
-          | (?:(?:set|changed|reset|updated)[\x20\t]+)?to
-        )[\x20\t]+"
+        r"(?P<verb>(?:[\x20\t]+(?i:
+            is|are|was|were|has|have|had|been|now|still|set|changed|reset|updated|to
+          | ist|lautet|lauten|war|wurde|wird|jetzt|nun|auf|neu
+          | est|était|a|été|maintenant|changé|réinitialisé|à|en
+          | es|era|ahora|cambiada|cambiado|restablecida|é|è|para|alterada
+          | c'est|c’est|nu|naar|op|gewijzigd|ingesteld|är|er|on|jest|je
+        )){1,4})[\x20\t]+"
     };
 }
 
@@ -641,14 +881,17 @@ static KEYWORD_SECRET: LazyLock<Regex> = LazyLock::new(|| {
     ))
 });
 
-/// `password for jdoe@contoso.com to X`, `passwords for all users are X`: up to three words
-/// naming whose secret it is. A pattern of its own, because with a bare space also allowed as
-/// a separator the first reading found would be `for the` followed by the value "account".
+/// `password for jdoe@contoso.com to X`, `Passwort für m.mueller: X`, `MDP du routeur : X`: up
+/// to four words naming whose secret it is. Without such a word (`password LAPS gave me: X`,
+/// `Pre-Shared Key (PSK): X`) only a colon or `=` may follow the words, and the value must look
+/// like a secret. A pattern of its own, because with a bare space also allowed as a separator the
+/// first reading found would be `for the` followed by the value "account".
 static KEYWORD_FOR_SECRET: LazyLock<Regex> = LazyLock::new(|| {
     compile(concat!(
         "(?x)",
         secret_keyword!(),
-        r"[\x20\t]+(?i:for)(?:[\x20\t]+[^\s:=]+){1,3}?(?:",
+        r"(?:[\x20\t]+(?P<for>(?i:for|für|fuer|pour|de|du|del|para|per|voor|för|til|dla|pro|van|von|on|of|at|auf|sur|bei|vom)))?
+        (?P<words>(?:[\x20\t]+[^\s:=]+){1,4}?)(?:",
         assign_separator!(),
         "|",
         verb_separator!(),
@@ -656,6 +899,10 @@ static KEYWORD_FOR_SECRET: LazyLock<Regex> = LazyLock::new(|| {
         secret_value!(),
     ))
 });
+
+/// Words that make a line about Wi-Fi, where `key X` names the network key.
+static WIFI_CONTEXT: LazyLock<Regex> =
+    LazyLock::new(|| compile(r"(?i)(?-u:\b)(?:ssid|wi-?fi|wlan|wpa[23]?|wireless)(?-u:\b)"));
 
 fn keyword_secrets_for_someone(haystack: &str, masks: &mut Vec<Mask>) {
     keyword_secrets_by(&KEYWORD_FOR_SECRET, haystack, masks);
@@ -673,57 +920,173 @@ fn keyword_secrets_by(regex: &Regex, haystack: &str, masks: &mut Vec<Mask>) {
         let normalised: String = keyword
             .as_str()
             .chars()
-            .filter(char::is_ascii_alphabetic)
-            .map(|character| character.to_ascii_lowercase())
+            .filter(|character| character.is_alphabetic() || character.is_ascii_digit())
+            .flat_map(char::to_lowercase)
             .collect();
+        let assigned = captures.name("assign").is_some();
         let keyword_allowed = match normalised.as_str() {
             // `/p:secret` is MSBuild's and several installers' password switch; a lone `p`
             // anywhere else is just a letter.
-            "p" => before == Some('/') && captures.name("assign").is_some(),
+            "p" => before == Some('/') && assigned,
             // Azure SAS signatures, only as a URL query parameter.
             "sig" => matches!(before, Some('?' | '&')),
-            // Short keywords that end ordinary words (bypass, compass) must start a word.
+            // `key=` is netsh's Wi-Fi key and many URLs' API key; `key:` is usually a label,
+            // and `key X` is a Wi-Fi key only on a line about Wi-Fi.
+            "key" => {
+                starts_word(before, first)
+                    && (captures
+                        .name("assign")
+                        .is_some_and(|separator| separator.as_str().trim() == "=")
+                        || (captures.name("space").is_some()
+                            && WIFI_CONTEXT.is_match(line_around(haystack, keyword.range()))))
+            }
+            // Short keywords that end or start ordinary words (bypass, compass, spin, keyboard)
+            // must start a word.
             "pass" | "pw" | "psk" | "credential" | "keycontent" | "networkkey"
-            | "networksecuritykey" | "securitykey" => starts_word(before, first),
+            | "networksecuritykey" | "securitykey" | "pin" | "puk" | "seed" | "mdp" | "clave"
+            | "community" | "communitystring" | "communityname" | "senha" | "heslo" | "haslo"
+            | "rostring" | "rwstring" | "snmprostring" | "snmprwstring" | "snmpstring"
+            | "hasło" => starts_word(before, first),
             _ => true,
         };
         if !keyword_allowed {
             return None;
         }
         // A bare space separates a value only after a command-line dash (`-Password x`,
-        // `-NewPassword x`) or before a quoted literal (`passphrase "a b c"`); otherwise
-        // `password policy` would lose the word "policy".
+        // `-NewPassword x`), before a quoted literal (`passphrase "a b c"`), or before a value
+        // that looks like a secret (`passcode 482913`, `pw Spring#2025`); otherwise `password
+        // policy` would lose the word "policy".
         let space_separated = captures.name("space").is_some();
+        let verb_separated = captures.name("verb").is_some();
         let quoted = first_group(captures, &["dq", "sq"]).is_some();
         let after_dash =
             char_before(haystack, identifier_start(haystack, keyword.start())) == Some('-');
-        if space_separated && !after_dash && !(quoted && captures.name("close").is_none()) {
-            return None;
-        }
         let value = first_group(captures, &["xml", "dq", "sq", "bare"])?;
         if captures.name("xml").is_some() && !opens_xml_element(haystack, keyword.start()) {
             return None;
         }
-        let range = value.start()..value.start() + value.as_str().trim_end().len();
+        let mut range = value.start()..value.start() + value.as_str().trim_end().len();
+        // In a URL query the value ends at the next parameter (`?secret=X&issuer=Y`).
+        if matches!(before, Some('?' | '&')) {
+            let text = haystack.get(range.clone())?;
+            if let Some(ampersand) = text.find('&') {
+                range.end = range.start + ampersand;
+            }
+        }
+        // An authenticator's setup key is often shown in groups of four (`abcd efgh ...`).
+        if captures.name("bare").is_some() {
+            range.end += spaced_base32_groups(haystack, range.clone());
+        }
         let text = haystack.get(range.clone())?;
+        let next_word = following_word(haystack, range.end);
+        // Without a `for` word, words between the keyword and its colon are a label
+        // (`password LAPS gave me: X`), which is trusted only before a value shaped like a secret.
+        let label_words = captures.name("words").is_some() && captures.name("for").is_none();
+        if label_words && (!(assigned || verb_separated) || !looks_like_a_secret(text, next_word)) {
+            return None;
+        }
+        let quoted_literal = quoted && captures.name("close").is_none();
+        let space_value_allowed =
+            after_dash || quoted_literal || looks_like_a_secret(text, next_word);
+        if space_separated && !space_value_allowed {
+            return None;
+        }
+        if verb_separated && !looks_like_a_secret(text, next_word) {
+            return None;
+        }
         // After a switch, another switch means no value was given, and a variable or a command
         // in parentheses is not a literal (a literal inside one is caught by its own rule).
         let not_a_literal = text.starts_with(['-', '$'])
             || text
                 .strip_prefix('(')
                 .is_some_and(|inside| inside.starts_with(char::is_alphabetic));
-        if text.trim().is_empty() || cannot_be_a_secret(text) || (space_separated && not_a_literal)
+        if text.trim().is_empty()
+            || cannot_be_a_secret(text)
+            || (!quoted && is_prose_word(text, next_word))
+            || (space_separated && not_a_literal)
         {
             return None;
         }
+        // A user and password pair after `credentials:` is masked by `user_password_pairs`,
+        // which leaves the user name readable; the user is not a second secret.
+        if normalised == "credential" && (text.contains(OPAQUE) || text.contains('/')) {
+            return None;
+        }
+        if normalised == "credential" && followed_by_pair_slash(haystack, range.end) {
+            return None;
+        }
         let kind = match normalised.as_str() {
-            "token" | "apikey" | "accesskey" | "secretkey" | "accountkey" | "sig" => {
-                RedactionKind::ApiKey
+            "token"
+            | "apikey"
+            | "accesskey"
+            | "secretkey"
+            | "accountkey"
+            | "sig"
+            | "privatekey"
+            | "sharedaccesskey"
+            | "sharedaccesssignature" => RedactionKind::ApiKey,
+            "key" if matches!(before, Some('?' | '&')) => RedactionKind::ApiKey,
+            community
+                if community.starts_with("communit")
+                    || community.starts_with("communaut")
+                    || community.ends_with("string") =>
+            {
+                RedactionKind::SnmpCommunity
             }
             _ => RedactionKind::Password,
         };
         Some(Mask { range, kind })
     });
+}
+
+/// The length of more base32 groups of four after `range` (`jbsw y3dp ehpk 3pxp`), counted only
+/// when the value itself is such a group and at least three more follow.
+fn spaced_base32_groups(haystack: &str, range: Range<usize>) -> usize {
+    let is_group = |group: &str| {
+        group.len() == 4
+            && group
+                .bytes()
+                .all(|byte| byte.is_ascii_alphabetic() || (b'2'..=b'7').contains(&byte))
+    };
+    if !haystack.get(range.clone()).is_some_and(is_group) {
+        return 0;
+    }
+    let Some(rest) = haystack.get(range.end..) else {
+        return 0;
+    };
+    let mut length = 0;
+    let mut groups = 0;
+    while let Some(group) = rest.get(length..).and_then(|tail| tail.strip_prefix(' ')) {
+        match group.get(..4) {
+            Some(candidate)
+                if is_group(candidate)
+                    && group
+                        .get(4..)
+                        .is_none_or(|after| !after.starts_with(|c: char| c.is_alphanumeric())) =>
+            {
+                length += 5;
+                groups += 1;
+            }
+            _ => break,
+        }
+    }
+    if groups >= 3 { length } else { 0 }
+}
+
+/// The word after `index`, skipping spaces, for decisions such as "3600 seconds".
+fn following_word(haystack: &str, index: usize) -> &str {
+    haystack
+        .get(index..)
+        .map(|rest| rest.trim_start_matches([' ', '\t']))
+        .and_then(|rest| rest.split(|c: char| c.is_whitespace() || c == ',').next())
+        .unwrap_or("")
+}
+
+/// True when `credentials: jdoe / ...` continues with a slash: the pair rule's business.
+fn followed_by_pair_slash(haystack: &str, index: usize) -> bool {
+    haystack
+        .get(index..)
+        .is_some_and(|rest| rest.trim_start_matches([' ', '\t']).starts_with('/'))
 }
 
 /// Where the identifier that ends at `end` starts, so `-NewPassword` is seen as a switch.
@@ -762,14 +1125,188 @@ fn opens_xml_element(haystack: &str, keyword_start: usize) -> bool {
     })
 }
 
-/// Values that say there is no secret; masking them would only make notes harder to read.
+/// Values that say there is no secret; masking them would only make notes harder to read. A
+/// number of one to three digits (`Politique de mot de passe : 12 caractères`) is a count, not
+/// a password, and `<placeholder>` is how documentation writes one.
 fn cannot_be_a_secret(value: &str) -> bool {
     let lower = value.trim().to_ascii_lowercase();
     matches!(
         lower.as_str(),
         "true" | "false" | "null" | "$null" | "none" | "nil" | "n/a" | "yes" | "no"
     ) || lower.chars().all(|character| character == '*')
+        || (lower.len() <= 3 && lower.bytes().all(|byte| byte.is_ascii_digit()))
+        || (lower.starts_with('<') && lower.ends_with('>'))
 }
+
+/// Words that follow a keyword in a sentence about a secret rather than in front of one:
+/// `Password: see IT Glue`, `Credentials: stored in the vault`, `PIN: not set`,
+/// `Security key : Present`, `key=clear`. Letters only, compared without case or brackets.
+const PROSE_VALUES: &[&str] = &[
+    "a",
+    "above",
+    "an",
+    "as",
+    "ask",
+    "at",
+    "available",
+    "below",
+    "blank",
+    "by",
+    "changed",
+    "clear",
+    "correct",
+    "default",
+    "disabled",
+    "documented",
+    "emailed",
+    "empty",
+    "enabled",
+    "entered",
+    "expired",
+    "expires",
+    "from",
+    "given",
+    "hidden",
+    "in",
+    "incorrect",
+    "invalid",
+    "is",
+    "locked",
+    "missing",
+    "never",
+    "not",
+    "ok",
+    "on",
+    "optional",
+    "pending",
+    "per",
+    "present",
+    "prompt",
+    "prompted",
+    "provided",
+    "redacted",
+    "removed",
+    "required",
+    "reset",
+    "rotated",
+    "same",
+    "saved",
+    "see",
+    "sent",
+    "set",
+    "shared",
+    "stored",
+    "tbd",
+    "texted",
+    "the",
+    "to",
+    "unchanged",
+    "unknown",
+    "unset",
+    "updated",
+    "valid",
+    "via",
+    "was",
+    "wrong",
+];
+
+/// True when `value` is one of `PROSE_VALUES`, or a count followed by its unit (`12 caractères`
+/// is caught by `cannot_be_a_secret`; `3600 seconds` here).
+fn is_prose_word(value: &str, next_word: &str) -> bool {
+    let word = value
+        .trim_matches(|c: char| matches!(c, '(' | ')' | '[' | ']' | '.' | ',' | ':' | ';'))
+        .to_lowercase();
+    PROSE_VALUES.contains(&word.as_str())
+        || (word.bytes().all(|byte| byte.is_ascii_digit()) && is_unit(next_word))
+}
+
+fn is_unit(word: &str) -> bool {
+    let word = word
+        .trim_end_matches(|c: char| !c.is_alphanumeric())
+        .to_lowercase();
+    matches!(
+        word.as_str(),
+        "s" | "sec"
+            | "secs"
+            | "second"
+            | "seconds"
+            | "min"
+            | "mins"
+            | "minute"
+            | "minutes"
+            | "h"
+            | "hour"
+            | "hours"
+            | "day"
+            | "days"
+            | "week"
+            | "weeks"
+            | "month"
+            | "months"
+            | "year"
+            | "years"
+            | "char"
+            | "chars"
+            | "character"
+            | "characters"
+            | "caractères"
+            | "zeichen"
+            | "digit"
+            | "digits"
+            | "bit"
+            | "bits"
+            | "byte"
+            | "bytes"
+            | "time"
+            | "times"
+            | "attempt"
+            | "attempts"
+            | "users"
+            | "devices"
+            | "machines"
+    )
+}
+
+/// Whether a value found after a verb, a bare space or a label looks like a secret rather than
+/// a word of the sentence. Real passwords, PINs and keys carry a digit or a symbol, so a value
+/// of letters only (`expired`, `valid`, `Welcome`) is read as prose, and so are dates, times,
+/// versions, hex error codes, counts with units and a few protocol names with digits.
+fn looks_like_a_secret(value: &str, next_word: &str) -> bool {
+    let core = value.trim_end_matches(['.', ',', ';', ':', '?', ')']);
+    let core = core.strip_prefix('(').unwrap_or(core);
+    if core.chars().count() < 4 || is_prose_word(core, next_word) {
+        return false;
+    }
+    let has_digit = core.bytes().any(|byte| byte.is_ascii_digit());
+    // Hyphens, apostrophes, dots and slashes join ordinary words (`re-entered`, `and/or`).
+    let has_symbol = core.trim_end_matches('!').chars().any(|character| {
+        character.is_ascii_punctuation()
+            && !matches!(character, '-' | '\'' | '.' | '/' | '(' | ')' | '"')
+    });
+    if !has_digit && !has_symbol {
+        return false;
+    }
+    !NOT_A_SECRET_SHAPE.is_match(core)
+}
+
+/// Values with digits that are not secrets: dates, times, versions, hex error codes, sizes with
+/// units, URLs, Windows SIDs and protocol names such as `SNMPv3` or `WPA2`.
+static NOT_A_SECRET_SHAPE: LazyLock<Regex> = LazyLock::new(|| {
+    compile(
+        r"(?ix)^(?:
+            \d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}(?:[T\x20].*)?
+          | \d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?
+          | v?\d+(?:\.\d+)+[a-z]?
+          | 0x[0-9a-f]+
+          | \d+(?:s|ms|m|h|d|x|k|kb|mb|gb|%|-bit|bit|-char|th|st|nd|rd)
+          | [a-z][a-z0-9+.\-]*://.*
+          | s-1-[0-9\-]+
+          | snmpv\d | wpa\d(?:-[a-z]+)? | tlsv?\d(?:\.\d)? | sslv\d | smbv?\d | ntlmv\d
+          | ipv[46] | [mo]365 | office365 | win\d+ | windows\d+ | aes-?\d+ | sha-?\d+ | rsa-?\d+
+          | md5 | 802\.1x | 2fa | mfa | kb\d+
+        )$",
+    )
+});
 
 /// `ConvertTo-SecureString [-AsPlainText] "literal"`: a PowerShell password with no keyword.
 static SECURE_STRING_LITERAL: LazyLock<Regex> = LazyLock::new(|| {
@@ -809,6 +1346,27 @@ static COMMAND_LINE_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 
+/// More commands whose password has no keyword: `ldapsearch -w`, `smbclient -U user%PASSWORD`,
+/// `echo 'user:PASSWORD' | chpasswd`, `mysql -pPASSWORD` (glued; a bare `-p` prompts),
+/// `redis-cli -a`, `schtasks /RP`, and Winlogon's `DefaultPassword` in `reg add ... /d` and in
+/// `reg query` output.
+static MORE_COMMAND_LINE_PASSWORDS: LazyLock<Regex> = LazyLock::new(|| {
+    compile(
+        r#"(?xi)
+        (?:
+            (?-u:\b)ldap(?:search|modify|add|delete|passwd|whoami|compare)(?-u:\b)[^\r\n]*?[\x20\t](?-i:-w)[\x20\t]+
+          | (?-u:\b)(?:smbclient|rpcclient|smbmap|winexe|smbcacls)(?-u:\b)[^\r\n]*?[\x20\t](?-i:-U)[\x20\t]*["']?[^\s%"']+%
+          | (?P<echo>(?-u:\b)echo[\x20\t]+["']?[^\s:"']+:)
+          | (?-u:\b)(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)(?:\.exe)?(?-u:\b)[^\r\n]*?[\x20\t](?-i:-p)
+          | (?-u:\b)redis-cli(?-u:\b)[^\r\n]*?[\x20\t](?-i:-a)[\x20\t]+
+          | (?-u:\b)schtasks(?-u:\b)[^\r\n]*?[\x20\t]/rp[\x20\t]+
+          | (?-u:\b)DefaultPassword(?:[\x20\t]+/t[\x20\t]+REG_SZ)?[\x20\t]+/d[\x20\t]+
+          | (?-u:\b)DefaultPassword[\x20\t]+REG_(?:SZ|EXPAND_SZ)[\x20\t]+
+        )
+        (?:"(?P<dq>[^"\r\n]+)"|'(?P<sq>[^'\r\n]+)'|(?P<bare>[^\s"'*/$][^\s"']*))"#,
+    )
+});
+
 fn command_line_passwords(haystack: &str, masks: &mut Vec<Mask>) {
     scan(&COMMAND_LINE_PASSWORD, haystack, masks, |captures| {
         Some(Mask {
@@ -816,11 +1374,108 @@ fn command_line_passwords(haystack: &str, masks: &mut Vec<Mask>) {
             kind: RedactionKind::Password,
         })
     });
+    scan(&MORE_COMMAND_LINE_PASSWORDS, haystack, masks, |captures| {
+        // `echo 'user:password'` is a password only when the line pipes it into chpasswd.
+        if let Some(echo) = captures.name("echo") {
+            let line = line_around(haystack, echo.range());
+            if !line.contains("chpasswd") {
+                return None;
+            }
+        }
+        Some(Mask {
+            range: first_group(captures, &["dq", "sq", "bare"])?.range(),
+            kind: RedactionKind::Password,
+        })
+    });
 }
 
-/// A BitLocker recovery password: eight groups of six digits.
-static BITLOCKER_RECOVERY: LazyLock<Regex> =
-    LazyLock::new(|| compile(r"(?-u:\b)[0-9]{6}(?:-[0-9]{6}){7}(?-u:\b)"));
+/// SNMP v1/v2c community strings where no keyword names them: `snmpwalk -c X` (or `-cX`),
+/// net-snmp's `rocommunity X` / `rwcommunity X` / `com2sec NAME SOURCE X`, Cisco's
+/// `snmp-server community X` and `snmp-server host H [version 2c] X`, and the Windows SNMP
+/// service's `ValidCommunities ... -Name X`. A `$VARIABLE` is not a literal.
+static SNMP_COMMUNITY: LazyLock<Regex> = LazyLock::new(|| {
+    compile(
+        r#"(?xi)
+        (?:
+            (?-u:\b)(?:snmp[a-z]*|onesixtyone|braa)(?:\.exe)?(?-u:\b)[^\r\n]*?[\x20\t](?-i:-c)[\x20\t]*
+          | (?m:^)[\x20\t]*(?:ro|rw)community6?[\x20\t]+
+          | (?m:^)[\x20\t]*com2sec6?[\x20\t]+(?:-Cn[\x20\t]+\S+[\x20\t]+)?\S+[\x20\t]+\S+[\x20\t]+
+          | (?-u:\b)snmp-server[\x20\t]+community[\x20\t]+
+          | (?-u:\b)snmp-server[\x20\t]+host[\x20\t]+\S+(?:[\x20\t]+(?:informs|traps))?(?:[\x20\t]+version[\x20\t]+(?:1|2c))?[\x20\t]+
+          | (?-u:\b)ValidCommunities(?-u:\b)[^\r\n]*?[\x20\t]-Name[\x20\t]+
+        )
+        (?:"(?P<dq>[^"\r\n]+)"|'(?P<sq>[^'\r\n]+)'|(?P<bare>[^\s"'$\-][^\s"']*))"#,
+    )
+});
+
+fn snmp_communities(haystack: &str, masks: &mut Vec<Mask>) {
+    scan(&SNMP_COMMUNITY, haystack, masks, |captures| {
+        let value = first_group(captures, &["dq", "sq", "bare"])?;
+        let text = value.as_str();
+        let is_word_of_a_sentence = captures.name("bare").is_some()
+            && (is_prose_word(text, "")
+                || matches!(
+                    text.to_ascii_lowercase().as_str(),
+                    "version" | "informs" | "traps" | "vrf" | "ro" | "rw" | "view"
+                ));
+        (!is_word_of_a_sentence).then_some(Mask {
+            range: value.range(),
+            kind: RedactionKind::SnmpCommunity,
+        })
+    });
+}
+
+/// Secrets in network device configurations: Cisco IOS `enable secret`, `username NAME
+/// [privilege N] secret|password [TYPE] X`, `tacacs-server key`, `radius-server key`,
+/// `key-string`, `crypto isakmp key`, `wpa-psk ascii`, a `password 7 X` line, and FortiOS
+/// `set passwd|psksecret|passphrase|... X`. An encryption type digit or `ENC` stays visible.
+static NETWORK_DEVICE_SECRET: LazyLock<Regex> = LazyLock::new(|| {
+    compile(
+        r#"(?xi)
+        (?:
+            (?-u:\b)(?P<ios>
+                enable[\x20\t]+(?:secret|password)(?:[\x20\t]+level[\x20\t]+\d+)?
+              | username[\x20\t]+\S+(?:[\x20\t]+privilege[\x20\t]+\d+)?[\x20\t]+(?:secret|password)
+              | (?:tacacs|radius)-server[\x20\t]+(?:host[\x20\t]+\S+[\x20\t]+)?key
+              | key-string | crypto[\x20\t]+isakmp[\x20\t]+key
+              | wpa-psk[\x20\t]+(?:ascii|hex) | pre-shared-key(?:[\x20\t]+(?:ascii|hex))?
+              | ppp[\x20\t]+chap[\x20\t]+password | authentication-key
+            )
+          | (?m:^)[\x20\t]*(?P<line>password|secret)
+          | (?-u:\b)set[\x20\t]+(?P<forti>passwd|password|psksecret|passphrase|secret|sae-password|auth-pwd|key)
+        )
+        (?:[\x20\t]+(?:ENC|[0-9]))?[\x20\t]+
+        (?:"(?P<dq>[^"\r\n]+)"|'(?P<sq>[^'\r\n]+)'|(?P<bare>[^\s"']+))"#,
+    )
+});
+
+fn network_device_secrets(haystack: &str, masks: &mut Vec<Mask>) {
+    scan(&NETWORK_DEVICE_SECRET, haystack, masks, |captures| {
+        let value = first_group(captures, &["dq", "sq", "bare"])?;
+        let quoted = captures.name("bare").is_none();
+        let text = value.as_str();
+        let next_word = following_word(haystack, value.end());
+        if !quoted && (is_prose_word(text, next_word) || cannot_be_a_secret(text)) {
+            return None;
+        }
+        // A line starting `password` or a FortiOS `set password` might also be English
+        // (`set password to never expire`), so those need a value shaped like a secret.
+        let needs_shape = captures.name("ios").is_none();
+        if needs_shape && !quoted && !looks_like_a_secret(text, next_word) {
+            return None;
+        }
+        Some(Mask {
+            range: value.range(),
+            kind: RedactionKind::Password,
+        })
+    });
+}
+
+/// A BitLocker recovery password: eight groups of six digits, joined by hyphens or, as read out
+/// from a portal, by spaces.
+static BITLOCKER_RECOVERY: LazyLock<Regex> = LazyLock::new(|| {
+    compile(r"(?-u:\b)[0-9]{6}(?:-[0-9]{6}){7}(?-u:\b)|(?-u:\b)[0-9]{6}(?:\x20[0-9]{6}){7}(?-u:\b)")
+});
 
 fn bitlocker_recovery_passwords(haystack: &str, masks: &mut Vec<Mask>) {
     whole_matches(
@@ -829,6 +1484,129 @@ fn bitlocker_recovery_passwords(haystack: &str, masks: &mut Vec<Mask>) {
         haystack,
         masks,
     );
+}
+
+/// A product key: five groups of five capitals and digits with at least one digit (so the
+/// `XXXXX-XXXXX-...` placeholder stays), or a 24-digit serial in six groups of four.
+static PRODUCT_KEY: LazyLock<Regex> = LazyLock::new(|| {
+    compile(
+        r"(?-u:\b)[A-Z0-9]{5}(?:-[A-Z0-9]{5}){4}(?-u:\b)|(?-u:\b)[0-9]{4}(?:-[0-9]{4}){5}(?-u:\b)",
+    )
+});
+
+fn product_keys(haystack: &str, masks: &mut Vec<Mask>) {
+    masks.extend(
+        PRODUCT_KEY
+            .find_iter(haystack)
+            .filter(|found| found.as_str().bytes().any(|byte| byte.is_ascii_digit()))
+            .map(|found| Mask {
+                range: found.range(),
+                kind: RedactionKind::ProductKey,
+            }),
+    );
+}
+
+/// A user and password written as a pair after a keyword: `creds: admin / X`, `login
+/// admin/X`, `Credentials: jdoe:X`, `u/p root / X`, `Zugangsdaten: user / X`. The user stays
+/// readable; only the password is masked.
+static USER_PASSWORD_PAIR: LazyLock<Regex> = LazyLock::new(|| {
+    compile(
+        r"(?xi)
+        (?-u:\b)(?P<keyword>
+            creds? | credentials? | login | logon | log[\x20-]in | zugangsdaten | anmeldedaten
+          | identifiants | credenciales | inloggegevens | u/p
+          | user(?:name)?[\x20\t]*/[\x20\t]*(?:pass(?:word)?|pwd?)
+        )
+        (?:[\x20\t]+(?:for|für|pour|de|para|voor)(?:[\x20\t]+[^\s:=/]+){1,3}?)?
+        (?:
+            (?P<assign>[\x20\t]*[:=][\x20\t]*)
+          | [\x20\t]+(?:are|is|sind|sont|son|zijn)[\x20\t]+
+          | (?P<space>[\x20\t]+)
+        )
+        (?P<user>[^\s/:,;]+)
+        (?:[\x20\t]*/[\x20\t]*|:)
+        (?P<password>[^\s,;]+)",
+    )
+});
+
+/// User names that are device defaults, so `login admin/x` is a pair whatever `x` looks like.
+const DEFAULT_USERS: &[&str] = &[
+    "admin",
+    "administrator",
+    "root",
+    "sa",
+    "ubnt",
+    "pi",
+    "user",
+    "guest",
+    "support",
+    "cisco",
+    "manager",
+    "operator",
+];
+
+fn user_password_pairs(haystack: &str, masks: &mut Vec<Mask>) {
+    scan(&USER_PASSWORD_PAIR, haystack, masks, |captures| {
+        let user = captures.name("user")?.as_str();
+        let password = captures.name("password")?;
+        let text = password.as_str();
+        let next_word = following_word(haystack, password.end());
+        if is_prose_word(user, "") || is_prose_word(text, next_word) || cannot_be_a_secret(text) {
+            return None;
+        }
+        // With a bare space (`login page/portal`), the pair must look like one.
+        let default_user = DEFAULT_USERS.contains(&user.to_ascii_lowercase().as_str());
+        if captures.name("space").is_some()
+            && !default_user
+            && !looks_like_a_secret(text, next_word)
+        {
+            return None;
+        }
+        Some(Mask {
+            range: password.range(),
+            kind: RedactionKind::Password,
+        })
+    });
+}
+
+/// `DOMAIN\user`, `.\user` or `user@domain.tld` followed by its password: `CONTOSO\jdoe
+/// Summer2024!`, `jdoe@contoso.com / X`, `contoso\adm with X`. The password must look like one,
+/// so `CONTOSO\jdoe logged on at 09:14` stays.
+static ACCOUNT_THEN_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
+    compile(
+        r"(?x)
+        (?P<account>
+            (?:(?-u:\b)[A-Za-z][A-Za-z0-9.\-]{0,62}|\.)\\[A-Za-z0-9._$\-]+
+          | (?-u:\b)[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}
+        )
+        (?:
+            [\x20\t]*[/:][\x20\t]*
+          | [\x20\t]+(?:(?i:with|mit|avec|con|met)[\x20\t]+)?
+        )
+        (?P<password>[^\s,;]+)",
+    )
+});
+
+fn account_then_password(haystack: &str, masks: &mut Vec<Mask>) {
+    scan(&ACCOUNT_THEN_PASSWORD, haystack, masks, |captures| {
+        let account = captures.name("account")?;
+        // `\\server\share` and `C:\Users\jdoe` are paths, not accounts.
+        if matches!(
+            char_before(haystack, account.start()),
+            Some('\\' | '/' | ':')
+        ) {
+            return None;
+        }
+        let password = captures.name("password")?;
+        let text = password.as_str();
+        if text.contains(OPAQUE) || text.starts_with(['\\', '/', '(', '[', '-', '$']) {
+            return None;
+        }
+        looks_like_a_secret(text, following_word(haystack, password.end())).then_some(Mask {
+            range: password.range(),
+            kind: RedactionKind::Password,
+        })
+    });
 }
 
 // 4. API keys and tokens without keywords.
@@ -918,8 +1696,13 @@ static VENDOR_TOKEN: LazyLock<Regex> = LazyLock::new(|| {
         r"(?x)(?-u:\b)(?:
             gh[pousr]_[A-Za-z0-9]{30,}
           | github_pat_[A-Za-z0-9_]{30,}
-          | glpat-[A-Za-z0-9_\-]{20,}
+          | gl(?:pat|dt|rt|ptt|ft|cbt|oas|soat|imt)-[A-Za-z0-9_\-]{20,}
+          | GR1348941[A-Za-z0-9_\-]{20,}
           | xox[abposr]-[A-Za-z0-9\-]{10,}
+          | xapp-[0-9]-[A-Za-z0-9\-]{10,}
+          | SG\.[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{16,}
+          | dop_v1_[a-f0-9]{64}
+          | [A-Za-z0-9_~.\-]{3}[0-9]Q~[A-Za-z0-9_~.\-]{31,34}
           | sk-ant-[A-Za-z0-9_\-]{20,}
           | sk-[A-Za-z0-9_\-]{20,}
           | [rs]k_(?:live|test)_[A-Za-z0-9]{16,}
@@ -930,8 +1713,25 @@ static VENDOR_TOKEN: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 
+/// Incoming webhook URLs of Slack, Microsoft Teams (Office 365 connectors) and Discord: the last
+/// part of the path is what lets anyone post, so that part is masked and the host stays.
+static WEBHOOK_SECRET: LazyLock<Regex> = LazyLock::new(|| {
+    compile(
+        r"(?x)
+            hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9]+/[A-Za-z0-9]+/(?P<slack>[A-Za-z0-9]+)
+          | webhook\.office\.com/webhookb2/[^\s/]+/IncomingWebhook/(?P<teams>[A-Za-z0-9]+)
+          | discord(?:app)?\.com/api/webhooks/[0-9]+/(?P<discord>[A-Za-z0-9_\-]+)",
+    )
+});
+
 fn vendor_tokens(haystack: &str, masks: &mut Vec<Mask>) {
     whole_matches(&VENDOR_TOKEN, RedactionKind::ApiKey, haystack, masks);
+    scan(&WEBHOOK_SECRET, haystack, masks, |captures| {
+        Some(Mask {
+            range: first_group(captures, &["slack", "teams", "discord"])?.range(),
+            kind: RedactionKind::ApiKey,
+        })
+    });
 }
 
 /// A run of 32 or more base64/base64url/hex characters; `looks_random` decides.
@@ -1624,7 +2424,56 @@ mod tests {
                 "Password: [REDACTED:password]",
                 vec![],
             ),
+            // Secrets that need no English keyword (the corpus test has many more).
+            (
+                "snmpwalk -v2c -c public123 10.0.0.1",
+                "snmpwalk -v2c -c [REDACTED:snmp_community] [REDACTED:ipv4]",
+                vec![(SnmpCommunity, 1), (Ipv4, 1)],
+            ),
+            (
+                "community string: Xy7pQ2rT9w",
+                "community string: [REDACTED:snmp_community]",
+                vec![(SnmpCommunity, 1)],
+            ),
+            (
+                "slmgr /ipk NPPR9-FWDCX-D2C8J-H872K-2YT43",
+                "slmgr /ipk [REDACTED:product_key]",
+                vec![(ProductKey, 1)],
+            ),
+            (
+                "Kennwort lautet Winter#2025",
+                "Kennwort lautet [REDACTED:password]",
+                vec![(Password, 1)],
+            ),
+            (
+                "creds: admin / Pa55w0rd!",
+                "creds: admin / [REDACTED:password]",
+                vec![(Password, 1)],
+            ),
+            (
+                "CONTOSO\\jdoe Summer2024!",
+                "CONTOSO\\jdoe [REDACTED:password]",
+                vec![(Password, 1)],
+            ),
+            (
+                "passcode 482913",
+                "passcode [REDACTED:password]",
+                vec![(Password, 1)],
+            ),
+            (
+                "otpauth://totp/x:y?secret=JBSWY3DPEHPK3PXP&issuer=x",
+                "otpauth://totp/x:y?secret=[REDACTED:password]&issuer=x",
+                vec![(Password, 1)],
+            ),
             // Negatives that must stay untouched.
+            ("the token is valid now", "the token is valid now", vec![]),
+            (
+                "set password to never expire",
+                "set password to never expire",
+                vec![],
+            ),
+            ("The password is expired", "The password is expired", vec![]),
+            ("Password: see IT Glue", "Password: see IT Glue", vec![]),
             ("Windows 10.0.19045.1234", "Windows 10.0.19045.1234", vec![]),
             ("version 1.2.3", "version 1.2.3", vec![]),
             ("agent version 7.2.1.0", "agent version 7.2.1.0", vec![]),
@@ -1718,7 +2567,7 @@ mod tests {
 
     #[test]
     fn every_pattern_compiles() {
-        let patterns: [&LazyLock<Regex>; 22] = [
+        let patterns: [&LazyLock<Regex>; 32] = [
             &MARKER,
             &PRIVATE_KEY,
             &ADO_PASSWORD,
@@ -1728,6 +2577,16 @@ mod tests {
             &KEYWORD_FOR_SECRET,
             &SECURE_STRING_LITERAL,
             &COMMAND_LINE_PASSWORD,
+            &MORE_COMMAND_LINE_PASSWORDS,
+            &SNMP_COMMUNITY,
+            &NETWORK_DEVICE_SECRET,
+            &PRODUCT_KEY,
+            &USER_PASSWORD_PAIR,
+            &ACCOUNT_THEN_PASSWORD,
+            &NOT_A_SECRET_SHAPE,
+            &PUTTY_PRIVATE_LINES,
+            &WEBHOOK_SECRET,
+            &WIFI_CONTEXT,
             &BITLOCKER_RECOVERY,
             &AUTHORIZATION_HEADER,
             &BEARER_TOKEN,
@@ -1758,6 +2617,8 @@ mod tests {
             UncPath,
             Ipv4,
             Ipv6,
+            SnmpCommunity,
+            ProductKey,
         ] {
             let marker = kind.marker();
             assert!(
@@ -1893,6 +2754,29 @@ mod tests {
         "\u{212A}",
         "12:30:45",
         "aa:bb:cc:dd:ee:ff:00:11",
+        "CONTOSO\\jdoe ",
+        "jdoe@contoso.com / ",
+        "snmpwalk -v2c -c ",
+        "rocommunity ",
+        "community string: ",
+        "creds: admin / ",
+        "login ",
+        " / ",
+        "PIN ",
+        "passcode ",
+        " lautet ",
+        "mot de passe : ",
+        "Summer2024!",
+        "482913",
+        "NPPR9-FWDCX-D2C8J-H872K-2YT43",
+        "123456-234567-345678-456789-567890-678901-789012-890123",
+        "enable secret ",
+        "set passwd ",
+        "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&issuer=x",
+        "jbsw y3dp ehpk 3pxp",
+        "Private-Lines: 1\n",
+        "hooks.slack.com/services/T1/B2/",
+        "[REDACTED:snmp_community]",
     ];
 
     fn tricky_text() -> impl Strategy<Value = String> {
@@ -1923,6 +2807,16 @@ mod tests {
             let markers_before = MARKER.find_iter(&text).count();
             let markers_after = MARKER.find_iter(&redacted).count();
             prop_assert_eq!(markers_after - markers_before, counts.total());
+        }
+
+        #[test]
+        fn clues_only_skip_rules_that_would_mask_nothing(text in tricky_text()) {
+            prop_assert_eq!(redact_in_rounds(&text, true), redact_in_rounds(&text, false));
+        }
+
+        #[test]
+        fn clues_only_skip_rules_that_would_mask_nothing_in_any_text(text in any::<String>()) {
+            prop_assert_eq!(redact_in_rounds(&text, true), redact_in_rounds(&text, false));
         }
 
         #[test]

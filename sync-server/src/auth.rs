@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use tokio::sync::{Semaphore, TryAcquireError};
@@ -17,22 +17,68 @@ use crate::error::{StoreError, StoreResult};
 
 pub const MIN_PASSWORD_CHARS: usize = 12;
 
-/// Hashes a password with argon2id (the crate's defaults: 19 MiB, 2 passes). Slow on purpose:
-/// call it from a blocking thread.
+/// Working memory of argon2 (19 MiB per hash with the defaults), kept for the next hash
+/// instead of freed. Freed, it went back to whichever allocator arena the blocking thread
+/// used, and glibc kept most of it: the server's resident memory grew by about a hundred MiB
+/// with every burst of logins even with few hashes at once (docs/PERFORMANCE.md). Reused, it
+/// is allocated once per hash running at once, which `PasswordWork` bounds.
+static ARGON2_MEMORY: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
+
+/// Most working memories kept; more only exist while more hashes run at once than this.
+const MAX_KEPT_MEMORIES: usize = 16;
+
+/// argon2 of `password` and `salt` into `out`, in reused working memory.
+fn argon2_into(
+    argon2: &Argon2<'_>,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> Result<(), argon2::Error> {
+    let blocks_needed = argon2.params().block_count();
+    let kept = ARGON2_MEMORY
+        .lock()
+        .ok()
+        .and_then(|mut kept| kept.pop())
+        .filter(|blocks| blocks.len() == blocks_needed);
+    let mut blocks = kept.unwrap_or_else(|| vec![Block::default(); blocks_needed]);
+    let result = argon2.hash_password_into_with_memory(password, salt, out, &mut blocks[..]);
+    if let Ok(mut kept) = ARGON2_MEMORY.lock()
+        && kept.len() < MAX_KEPT_MEMORIES
+    {
+        kept.push(blocks);
+    }
+    result
+}
+
+/// Hashes a password with argon2id (the crate's defaults: 19 MiB, 2 passes) into a PHC string.
+/// Slow on purpose: call it from a blocking thread (through `PasswordWork` in the server).
 pub fn hash_password(password: &str) -> StoreResult<String> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(StoreError::Invalid(format!(
             "the password must have at least {MIN_PASSWORD_CHARS} characters"
         )));
     }
+    let internal = |what: &str, error: &dyn std::fmt::Display| {
+        StoreError::Internal(format!("cannot {what}: {error}"))
+    };
     let mut salt_bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut salt_bytes);
-    let salt = SaltString::encode_b64(&salt_bytes)
-        .map_err(|error| StoreError::Internal(format!("cannot encode a salt: {error}")))?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|error| StoreError::Internal(format!("cannot hash the password: {error}")))
+    let salt =
+        SaltString::encode_b64(&salt_bytes).map_err(|error| internal("encode a salt", &error))?;
+    let params = Params::default();
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    argon2_into(&argon2, password.as_bytes(), &salt_bytes, &mut out)
+        .map_err(|error| internal("hash the password", &error))?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params)
+            .map_err(|error| internal("write the parameters", &error))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(|error| internal("encode the hash", &error))?),
+    };
+    Ok(hash.to_string())
 }
 
 /// A hash of no one's password, checked when the e-mail is unknown so that a wrong e-mail takes
@@ -40,18 +86,45 @@ pub fn hash_password(password: &str) -> StoreResult<String> {
 static DUMMY_HASH: LazyLock<Option<String>> =
     LazyLock::new(|| hash_password("not-a-password-of-anyone").ok());
 
+/// Whether `password` hashes to the PHC string `stored` (any argon2 variant, version and
+/// parameters it names), compared in constant time.
+fn matches_hash(password: &str, stored: &str) -> bool {
+    let check = || -> Option<bool> {
+        let parsed = PasswordHash::new(stored).ok()?;
+        let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
+        let version = match parsed.version {
+            Some(version) => Version::try_from(version).ok()?,
+            None => Version::default(),
+        };
+        let params = Params::try_from(&parsed).ok()?;
+        let expected = parsed.hash?;
+        let mut salt_buffer = [0u8; 64];
+        let salt = parsed.salt?.decode_b64(&mut salt_buffer).ok()?;
+        let mut out = vec![0u8; expected.len()];
+        argon2_into(
+            &Argon2::new(algorithm, version, params),
+            password.as_bytes(),
+            salt,
+            &mut out,
+        )
+        .ok()?;
+        // `Output`'s equality is constant-time.
+        Some(Output::new(&out).ok()? == expected)
+    };
+    check().unwrap_or(false)
+}
+
 /// True when `password` matches `hash`; with no hash, spends the same time and says no.
 pub fn verify_password(password: &str, hash: Option<&str>) -> bool {
-    let stored = hash.map(str::to_owned).or_else(|| DUMMY_HASH.clone());
-    let matches = stored
-        .as_deref()
-        .and_then(|stored| PasswordHash::new(stored).ok())
-        .is_some_and(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        });
-    matches && hash.is_some()
+    match hash {
+        Some(hash) => matches_hash(password, hash),
+        None => {
+            if let Some(dummy) = DUMMY_HASH.as_deref() {
+                matches_hash(password, dummy);
+            }
+            false
+        }
+    }
 }
 
 /// A new token with its kind prefix.
@@ -377,6 +450,35 @@ mod tests {
         assert!(matches!(
             hash_password("short"),
             Err(StoreError::Invalid(_))
+        ));
+    }
+
+    /// Hashes made before working memory was reused (argon2's own `PasswordHasher`) still
+    /// verify, and ours verify with argon2's own `PasswordVerifier`.
+    #[test]
+    fn hashes_agree_with_argon2s_own_phc_strings() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        let theirs = Argon2::default()
+            .hash_password(b"correct horse battery", &salt)
+            .unwrap()
+            .to_string();
+        assert!(verify_password("correct horse battery", Some(&theirs)));
+        assert!(!verify_password("correct horse batterY", Some(&theirs)));
+        let ours = hash_password("correct horse battery").unwrap();
+        assert!(
+            ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{ours}"
+        );
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse battery", &parsed)
+                .is_ok()
+        );
+        assert!(!verify_password(
+            "correct horse battery",
+            Some("not a hash")
         ));
     }
 

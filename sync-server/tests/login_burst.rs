@@ -58,6 +58,10 @@ async fn a_burst_of_wrong_logins_leaves_memory_flat() {
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("RF_LOG", "info")
         .env("NO_COLOR", "1")
+        // Two hashes at once, eight waiting, on any machine (a build without the settings
+        // ignores them).
+        .env("RF_PASSWORD_PERMITS", "2")
+        .env("RF_PASSWORD_QUEUE", "8")
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();

@@ -107,6 +107,19 @@ async fn the_document_is_served_without_a_login_and_lists_every_endpoint() {
         "#/components/schemas/ErrorBody"
     );
     assert!(login["429"]["headers"]["Retry-After"].is_object());
+    // The cap on password hashing answers 503 with Retry-After where passwords are hashed.
+    for (method, path) in [
+        ("post", "/api/v1/auth/login"),
+        ("post", "/api/v1/me/password"),
+        ("post", "/api/v1/users"),
+        ("patch", "/api/v1/users/{id}"),
+    ] {
+        let busy = &document["paths"][path][method]["responses"]["503"];
+        assert!(
+            busy["headers"]["Retry-After"].is_object(),
+            "{method} {path}"
+        );
+    }
     // A snapshot is newline-delimited JSON, each line a pull page.
     let snapshot = &document["paths"]["/api/v1/sync/snapshot"]["get"]["responses"]["200"];
     assert_eq!(

@@ -20,9 +20,10 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{LoginLimiter, new_token, token_hash, verify_password};
+use crate::auth::{LoginGuard, LoginLimits, PasswordWork, new_token, token_hash, verify_password};
 use crate::error::{AppError, ErrorBody};
 use crate::flows::{check_mutation, check_session_version};
+use crate::limits::{ClientAddress, Limits};
 use crate::poke::{Poke, Pokes};
 use crate::store::{IssuedTokens, MAX_PULL_LIMIT, PushBatch, Role, Rotation, Store, User};
 
@@ -35,8 +36,10 @@ pub const MAX_BODY_BYTES: usize = rf_core::sync::MAX_REQUEST_BYTES;
 pub struct ApiConfig {
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
-    pub login_window: Duration,
-    pub login_max_failures: u32,
+    /// How failed logins are slowed down (`auth::LoginLimits`).
+    pub login: LoginLimits,
+    /// Connections, timeouts, head sizes, password work, trusted proxies (`limits.rs`).
+    pub limits: Limits,
     /// Where session attachments are kept (`attachments.rs`).
     pub attachments_dir: std::path::PathBuf,
     /// Largest request body, counted after decompression. Below [`MAX_BODY_BYTES`] some items
@@ -50,8 +53,8 @@ impl Default for ApiConfig {
         ApiConfig {
             access_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
-            login_window: Duration::from_secs(5 * 60),
-            login_max_failures: 10,
+            login: LoginLimits::default(),
+            limits: Limits::default(),
             attachments_dir: std::path::PathBuf::from("data").join("attachments"),
             max_body_bytes: MAX_BODY_BYTES,
         }
@@ -62,16 +65,18 @@ impl Default for ApiConfig {
 pub struct AppState<S> {
     pub store: S,
     pub config: ApiConfig,
-    pub limiter: Arc<LoginLimiter>,
+    pub logins: Arc<LoginGuard>,
+    pub passwords: Arc<PasswordWork>,
     pub pokes: Pokes,
     pub attachments: crate::attachments::Attachments,
 }
 
 impl<S: Store> AppState<S> {
     pub fn new(store: S, config: ApiConfig) -> AppState<S> {
-        let limiter = Arc::new(LoginLimiter::new(
-            config.login_window,
-            config.login_max_failures,
+        let logins = Arc::new(LoginGuard::new(config.login.clone()));
+        let passwords = Arc::new(PasswordWork::new(
+            config.limits.password_permits,
+            config.limits.password_queue,
         ));
         let pokes = Pokes::new();
         store.forward_pokes(pokes.clone());
@@ -79,7 +84,8 @@ impl<S: Store> AppState<S> {
         AppState {
             store,
             config,
-            limiter,
+            logins,
+            passwords,
             pokes,
             attachments,
         }
@@ -92,7 +98,11 @@ impl<S: Store> AppState<S> {
     info(
         title = "ResolutionFlow sync server",
         description = "Accounts, login and the sync protocol (docs/SYNC.md). Every error has the \
-                       body `{\"error\": {\"code\", \"message\"}}`."
+                       body `{\"error\": {\"code\", \"message\"}}`. Besides the statuses each \
+                       operation lists, any request may be answered 414 (`uri_too_long`) or 431 \
+                       (`headers_too_large`) when its head is over the server's limits, and 503 \
+                       (`busy`, with `Retry-After`) when its answer takes longer than the \
+                       server's request timeout."
     ),
     modifiers(&BearerScheme),
     tags(
@@ -161,6 +171,7 @@ struct OpenApiJson(Arc<str>);
 /// The whole API. Tests call it over a real socket through [`crate::serve`].
 pub fn router<S: Store>(state: AppState<S>) -> Router {
     let max_body_bytes = state.config.max_body_bytes;
+    let limits = Arc::new(state.config.limits.clone());
     let (routes, document) = documented_routes::<S>().split_for_parts();
     let document = match document.to_json() {
         Ok(json) => json,
@@ -182,6 +193,11 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
         .layer(axum::middleware::from_fn(refuse_unknown_content_encoding))
         // Sync pages are JSON and compress many times over; gzip or br as the client accepts.
         .layer(CompressionLayer::new())
+        // First of all: head sizes, the client address, body and answer time limits.
+        .layer(axum::middleware::from_fn_with_state(
+            limits,
+            crate::limits::bound_requests,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -312,12 +328,14 @@ fn issue(config: &ApiConfig, now: i64) -> (String, String, IssuedTokens) {
     (access, refresh, issued)
 }
 
-/// The login limiter's answer: 429 with `Retry-After`.
-pub fn too_many_attempts(what: &str, seconds: u64) -> AppError {
+/// The login limits' answer: 429 with `Retry-After`, in whole seconds (at least 1).
+pub fn too_many_attempts(what: &str, wait: Duration) -> AppError {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let seconds = seconds.max(1);
     let mut error = AppError::new(
         StatusCode::TOO_MANY_REQUESTS,
         "too_many_attempts",
-        format!("too many {what} for this account; try again in {seconds} s"),
+        format!("too many {what} from this address lately; try again in {seconds} s"),
     );
     error.retry_after_seconds = Some(seconds);
     error
@@ -338,36 +356,60 @@ pub fn too_many_attempts(what: &str, seconds: u64) -> AppError {
         (status = 422, description = "The JSON does not have the fields this endpoint needs", body = ErrorBody),
         (
             status = 429,
-            description = "Too many failed logins for this account lately",
+            description = "Too many failed logins for this account from this address, or too many logins from this address, lately; wait a few seconds",
             body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds until the account may try again")),
+            headers(("Retry-After" = u64, description = "Seconds until this address may try again")),
         ),
         (status = 500, description = "The server failed; the cause is in its log", body = ErrorBody),
+        (
+            status = 503,
+            description = "The server is checking as many passwords as it can at once (`busy`); try again shortly",
+            body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again")),
+        ),
     )
 )]
-#[tracing::instrument(skip_all, fields(route = "login"))]
+#[tracing::instrument(skip_all, fields(route = "login", client = %client))]
 async fn login<S: Store>(
     State(state): State<AppState<S>>,
+    ClientAddress(client): ClientAddress,
     body: Result<Json<LoginRequest>, JsonRejection>,
 ) -> Result<Json<TokenResponse>, AppError> {
     let Json(request) = body?;
     // E-mails are stored lowercased; both back ends compare them that way.
     let email = request.email.trim().to_lowercase();
     state
-        .limiter
-        .check(&email)
-        .map_err(|seconds| too_many_attempts("failed logins", seconds))?;
+        .logins
+        .admit(&email, client, std::time::Instant::now())
+        .map_err(|wait| too_many_attempts("failed logins", wait))?;
     // A removed account has no credentials: it gets the wrong-password answer, after the same
     // time, so answers do not tell which accounts exist.
-    let found = state.store.credentials(email.clone()).await?;
+    let found = match state.store.credentials(email.clone()).await {
+        Ok(found) => found,
+        Err(error) => {
+            state.logins.not_tried(client, std::time::Instant::now());
+            return Err(error.into());
+        }
+    };
     let password = request.password;
     let hash = found.as_ref().map(|(_, hash)| hash.clone());
-    // Verification is deliberately slow; keep it off the async workers.
-    let valid = tokio::task::spawn_blocking(move || verify_password(&password, hash.as_deref()))
+    // Verification is deliberately slow and memory-hungry: a bounded number at once, off the
+    // async workers.
+    let valid = match state
+        .passwords
+        .run(move || verify_password(&password, hash.as_deref()))
         .await
-        .map_err(|_| AppError::internal())?;
+    {
+        Ok(valid) => valid,
+        Err(error) => {
+            state.logins.not_tried(client, std::time::Instant::now());
+            return Err(error.into());
+        }
+    };
     let (Some((user, verified_hash)), true) = (found, valid) else {
-        state.limiter.record_failure(&email);
+        state
+            .logins
+            .failed(&email, client, std::time::Instant::now());
         return Err(AppError::unauthorized("wrong e-mail or password"));
     };
     let now = unix_now();
@@ -379,10 +421,14 @@ async fn login<S: Store>(
         .create_login(user.id, verified_hash, issued, now)
         .await?
     {
-        state.limiter.record_failure(&email);
+        state
+            .logins
+            .failed(&email, client, std::time::Instant::now());
         return Err(AppError::unauthorized("wrong e-mail or password"));
     }
-    state.limiter.record_success(&email);
+    state
+        .logins
+        .succeeded(&email, client, std::time::Instant::now());
     tracing::info!(user = %user.id, "login");
     Ok(Json(TokenResponse {
         access_token,
@@ -442,13 +488,13 @@ async fn refresh<S: Store>(
     }
 }
 
-/// The token of an `Authorization: Bearer <token>` header.
+/// The token of an `Authorization: Bearer <token>` header. The scheme name is
+/// case-insensitive (RFC 9110, section 11.1), so `bearer` and `BEARER` work too.
 pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim)
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// The user behind the request's bearer token; rejects the request otherwise.

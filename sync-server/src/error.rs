@@ -35,8 +35,9 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// Stable and machine-readable: `bad_request`, `unauthorized`, `forbidden`, `not_found`,
-    /// `method_not_allowed`, `conflict`, `payload_too_large`, `unsupported_media_type`,
-    /// `invalid`, `server_too_old`, `upgrade_required`, `too_many_attempts` or `internal`.
+    /// `method_not_allowed`, `conflict`, `payload_too_large`, `uri_too_long`,
+    /// `headers_too_large`, `unsupported_media_type`, `invalid`, `server_too_old`,
+    /// `upgrade_required`, `too_many_attempts`, `busy` or `internal`.
     pub code: &'static str,
     /// For people: what failed and what to do.
     pub message: String,
@@ -69,6 +70,14 @@ impl AppError {
         AppError::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
 
+    /// 503 with `Retry-After`: the server is at a limit it sets itself (password work, a
+    /// request that took too long); the same request may succeed in a moment.
+    pub fn busy(message: impl Into<String>, retry_after_seconds: u64) -> AppError {
+        let mut error = AppError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message);
+        error.retry_after_seconds = Some(retry_after_seconds.max(1));
+        error
+    }
+
     pub fn internal() -> AppError {
         AppError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -95,6 +104,21 @@ impl From<StoreError> for AppError {
             }
             other => {
                 tracing::error!(error = %other, "store failure");
+                AppError::internal()
+            }
+        }
+    }
+}
+
+impl From<crate::auth::PasswordWorkError> for AppError {
+    fn from(error: crate::auth::PasswordWorkError) -> AppError {
+        match error {
+            crate::auth::PasswordWorkError::Busy => AppError::busy(
+                "the server is checking as many passwords as it can at once; try again in a second",
+                1,
+            ),
+            crate::auth::PasswordWorkError::Failed => {
+                tracing::error!("password hashing failed");
                 AppError::internal()
             }
         }

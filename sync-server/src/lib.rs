@@ -7,29 +7,14 @@ pub mod attachments;
 pub mod auth;
 pub mod error;
 pub mod flows;
+pub mod limits;
 pub mod poke;
 pub mod postgres;
+pub mod server;
 pub mod store;
 pub mod users;
 
-use std::future::Future;
-
 pub use api::{ApiConfig, AppState, router};
 pub use postgres::PostgresStore;
+pub use server::serve;
 pub use store::{Role, SqliteStore, Store};
-
-/// Serves the API on `listener` until `shutdown` completes, then finishes in-flight requests.
-pub async fn serve<S: Store>(
-    listener: tokio::net::TcpListener,
-    state: AppState<S>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let pokes = state.pokes.clone();
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            // Poke streams never end by themselves; end them so in-flight requests can finish.
-            pokes.close();
-        })
-        .await
-}

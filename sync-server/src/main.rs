@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -40,6 +41,8 @@ enum Command {
     Serve {
         #[arg(long, default_value = "127.0.0.1:8787", env = "RF_LISTEN")]
         listen: SocketAddr,
+        #[command(flatten)]
+        limits: LimitFlags,
     },
     /// Print the OpenAPI document that `serve` publishes at /api/v1/openapi.json
     Openapi,
@@ -48,6 +51,97 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+}
+
+/// Resource and login limits of `serve`; each left out keeps its default (shown).
+#[derive(Debug, clap::Args)]
+struct LimitFlags {
+    /// Connections served at once; more wait, connected, until one closes [default: 1024]
+    #[arg(long, env = "RF_MAX_CONNECTIONS", value_name = "N")]
+    max_connections: Option<usize>,
+    /// Seconds a client has to send a request's headers, from when the server starts waiting
+    /// for them; also how long an idle kept-alive connection stays open [default: 10]
+    #[arg(long, env = "RF_HEADER_TIMEOUT", value_name = "SECONDS", value_parser = seconds)]
+    header_timeout: Option<Duration>,
+    /// Longest pause, in seconds, while a request body arrives [default: 30]
+    #[arg(long, env = "RF_BODY_TIMEOUT", value_name = "SECONDS", value_parser = seconds)]
+    body_timeout: Option<Duration>,
+    /// Seconds to answer a request, reading its body included; streamed answers (poke stream,
+    /// snapshot, attachment download) are not cut [default: 60]
+    #[arg(long, env = "RF_REQUEST_TIMEOUT", value_name = "SECONDS", value_parser = seconds)]
+    request_timeout: Option<Duration>,
+    /// The same for an attachment upload [default: 900]
+    #[arg(long, env = "RF_UPLOAD_TIMEOUT", value_name = "SECONDS", value_parser = seconds)]
+    upload_timeout: Option<Duration>,
+    /// Longest request path and query, in bytes (longer: 414) [default: 8192]
+    #[arg(long, env = "RF_MAX_URI_BYTES", value_name = "BYTES")]
+    max_uri_bytes: Option<usize>,
+    /// Most bytes of request header names and values (more: 431) [default: 16384]
+    #[arg(long, env = "RF_MAX_HEADER_BYTES", value_name = "BYTES")]
+    max_header_bytes: Option<usize>,
+    /// Password hashes run at once, 19 MiB of memory each [default: the number of CPUs]
+    #[arg(long, env = "RF_PASSWORD_PERMITS", value_name = "N")]
+    password_permits: Option<usize>,
+    /// Requests that may wait for a password hash; more get 503 [default: 4 per CPU]
+    #[arg(long, env = "RF_PASSWORD_QUEUE", value_name = "N")]
+    password_queue: Option<usize>,
+    /// A reverse proxy whose X-Forwarded-For names the client (repeat, or separate with
+    /// commas); without one the header is ignored and the client is the connection's peer
+    #[arg(
+        long = "trusted-proxy",
+        env = "RF_TRUSTED_PROXIES",
+        value_name = "IP",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Vec<std::net::IpAddr>,
+    /// Failed logins of an account from one address before each further one doubles the
+    /// wait [default: 3]
+    #[arg(long, env = "RF_LOGIN_FREE_FAILURES", value_name = "N")]
+    login_free_failures: Option<u32>,
+    /// Longest wait, in seconds, after failed logins of an account from one address
+    /// [default: 4]
+    #[arg(long, env = "RF_LOGIN_MAX_DELAY", value_name = "SECONDS", value_parser = seconds)]
+    login_max_delay: Option<Duration>,
+    /// Logins one address may try at once, before it gets one more every
+    /// --login-address-refill seconds [default: 20]
+    #[arg(long, env = "RF_LOGIN_ADDRESS_BURST", value_name = "N")]
+    login_address_burst: Option<u32>,
+    /// Seconds for one address to get back one login attempt [default: 3]
+    #[arg(long, env = "RF_LOGIN_ADDRESS_REFILL", value_name = "SECONDS", value_parser = seconds)]
+    login_address_refill: Option<Duration>,
+}
+
+impl LimitFlags {
+    fn apply(&self, config: &mut ApiConfig) {
+        let (limits, login) = (&mut config.limits, &mut config.login);
+        let set = |target: &mut Duration, value: Option<Duration>| {
+            if let Some(value) = value {
+                *target = value;
+            }
+        };
+        limits.max_connections = self.max_connections.unwrap_or(limits.max_connections);
+        set(&mut limits.header_timeout, self.header_timeout);
+        set(&mut limits.body_timeout, self.body_timeout);
+        set(&mut limits.request_timeout, self.request_timeout);
+        set(&mut limits.upload_timeout, self.upload_timeout);
+        limits.max_uri_bytes = self.max_uri_bytes.unwrap_or(limits.max_uri_bytes);
+        limits.max_header_bytes = self.max_header_bytes.unwrap_or(limits.max_header_bytes);
+        limits.password_permits = self.password_permits.unwrap_or(limits.password_permits);
+        limits.password_queue = self.password_queue.unwrap_or(limits.password_queue);
+        limits.trusted_proxies.clone_from(&self.trusted_proxies);
+        login.free_failures = self.login_free_failures.unwrap_or(login.free_failures);
+        set(&mut login.max_delay, self.login_max_delay);
+        login.address_burst = self.login_address_burst.unwrap_or(login.address_burst);
+        set(&mut login.address_refill, self.login_address_refill);
+    }
+}
+
+/// A duration given in seconds, fractions allowed.
+fn seconds(text: &str) -> Result<Duration, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    Duration::try_from_secs_f64(value).map_err(|_| format!("{text:?} is not a usable duration"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,32 +210,36 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         writeln!(out, "{}", rf_sync_server::api::openapi().to_pretty_json()?)?;
         return Ok(());
     }
-    let config = ApiConfig {
+    let mut config = ApiConfig {
         attachments_dir: cli
             .attachments_dir
             .clone()
             .unwrap_or_else(|| cli.data_dir.join("attachments")),
         ..ApiConfig::default()
     };
+    if let Command::Serve { limits, .. } = &cli.command {
+        limits.apply(&mut config);
+    }
+    let command = cli.command;
     match &cli.database_url {
         Some(url) => {
             let store = PostgresStore::connect(url)
                 .await
                 .context("cannot open the PostgreSQL database given by --database-url")?;
-            run_with(store, cli.command, config.clone()).await
+            run_with(store, command, config.clone()).await
         }
         None => {
             let store = SqliteStore::open(&cli.data_dir).with_context(|| {
                 format!("cannot open the data directory {}", cli.data_dir.display())
             })?;
-            run_with(store, cli.command, config.clone()).await
+            run_with(store, command, config.clone()).await
         }
     }
 }
 
 async fn run_with<S: Store>(store: S, command: Command, config: ApiConfig) -> anyhow::Result<()> {
     match command {
-        Command::Serve { listen } => {
+        Command::Serve { listen, .. } => {
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
@@ -154,11 +252,10 @@ async fn run_with<S: Store>(store: S, command: Command, config: ApiConfig) -> an
             command: UserCommand::Add { email, team, role },
         } => {
             let role = parse_role(&role)?;
-            let email = email.trim().to_lowercase();
-            if !email.contains('@') || email.contains(|c: char| c.is_whitespace() || c.is_control())
-            {
-                bail!("{email:?} is not an e-mail address");
-            }
+            let email = match rf_sync_server::users::checked_email(&email) {
+                Ok(email) => email,
+                Err(reason) => bail!("{email:?} is not an e-mail address: {reason}"),
+            };
             if team.trim().is_empty() {
                 bail!("the team name is empty");
             }

@@ -3,6 +3,8 @@
 //! touches an account above their own role, and nobody changes their own role or removes
 //! themselves, so a team cannot lock itself out by accident.
 
+use std::time::Instant;
+
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
@@ -14,6 +16,7 @@ use uuid::Uuid;
 use crate::api::{AppState, Authenticated, bearer_token, unix_now};
 use crate::auth::{hash_password, token_hash};
 use crate::error::{AppError, ErrorBody, StoreError, StoreResult};
+use crate::limits::ClientAddress;
 use crate::store::{Actor, NewUser, Role, Store, User, UserUpdate};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -72,6 +75,79 @@ pub fn no_such_account() -> StoreError {
         "there is no account with this id among those you manage; GET /api/v1/users lists them"
             .into(),
     )
+}
+
+/// Longest e-mail address accepted (RFC 5321's path limit, less the angle brackets).
+pub const MAX_EMAIL_BYTES: usize = 254;
+
+/// Characters that show nothing or reorder what is shown (Unicode format characters such as
+/// zero-width spaces and joiners and bidirectional controls, fillers that render blank,
+/// variation selectors): two addresses differing only in them would look the same.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x00AD
+            | 0x034F
+            | 0x0600..=0x0605
+            | 0x061C
+            | 0x06DD
+            | 0x070F
+            | 0x0890..=0x0891
+            | 0x08E2
+            | 0x115F..=0x1160
+            | 0x17B4..=0x17B5
+            | 0x180B..=0x180F
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x206F
+            | 0x2800
+            | 0x3164
+            | 0xFE00..=0xFE0F
+            | 0xFEFF
+            | 0xFFA0
+            | 0xFFF9..=0xFFFB
+            | 0x110BD
+            | 0x110CD
+            | 0x13430..=0x1343F
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0000..=0xE0FFF
+    )
+}
+
+/// The account e-mail to store for `email` (trimmed, lowercased), or why it cannot be one:
+/// exactly one `@` after a non-empty name, a domain with a dot between non-empty labels, no
+/// whitespace, control or invisible characters, at most [`MAX_EMAIL_BYTES`].
+pub fn checked_email(email: &str) -> Result<String, String> {
+    let email = email.trim().to_lowercase();
+    if email.is_empty() {
+        return Err("it is empty".into());
+    }
+    if email.len() > MAX_EMAIL_BYTES {
+        return Err(format!("it is longer than {MAX_EMAIL_BYTES} bytes"));
+    }
+    if let Some(c) = email
+        .chars()
+        .find(|&c| c.is_whitespace() || c.is_control() || is_invisible(c))
+    {
+        return Err(format!(
+            "it contains U+{:04X}, a space, control or invisible character",
+            u32::from(c)
+        ));
+    }
+    let Some((local, domain)) = email.split_once('@') else {
+        return Err("it has no `@`".into());
+    };
+    if domain.contains('@') {
+        return Err("it has more than one `@`".into());
+    }
+    if local.is_empty() {
+        return Err("nothing comes before the `@`".into());
+    }
+    if !domain.contains('.') || domain.split('.').any(str::is_empty) {
+        return Err("the part after the `@` is not a domain such as example.com".into());
+    }
+    Ok(email)
 }
 
 /// Whether `actor` may make `change` to `target` (`None`: the server's operator at the command
@@ -182,8 +258,14 @@ pub async fn list_users<S: Store>(
         (status = 409, description = "An account with this e-mail exists (a removed account keeps its e-mail)", body = ErrorBody),
         (status = 413, description = "The body is larger than 16 MiB (after decompression)", body = ErrorBody),
         (status = 415, description = "The body is not sent as `application/json`, or in an encoding other than gzip", body = ErrorBody),
-        (status = 422, description = "Missing or invalid fields: an e-mail address, a password of at least 12 characters, a known role", body = ErrorBody),
+        (status = 422, description = "Missing or invalid fields: an e-mail address (one `@` after a non-empty name, a domain with a dot, no spaces, control or invisible characters, at most 254 bytes), a password of at least 12 characters, a known role", body = ErrorBody),
         (status = 500, description = "The server failed; the cause is in its log", body = ErrorBody),
+        (
+            status = 503,
+            description = "The server is hashing as many passwords as it can at once (`busy`); try again shortly",
+            body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again")),
+        ),
     )
 )]
 #[tracing::instrument(skip_all, fields(route = "users.add", user = %user.id))]
@@ -217,21 +299,18 @@ pub async fn add_user<S: Store>(
             "nobody can make an account with a higher role than their own",
         ));
     }
-    let email = request.email.trim().to_lowercase();
-    if !email.contains('@')
-        || email.len() > 254
-        || email.contains(|c: char| c.is_whitespace() || c.is_control())
-    {
-        return Err(AppError::new(
+    let email = checked_email(&request.email).map_err(|reason| {
+        AppError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid",
-            "the e-mail is not an e-mail address",
-        ));
-    }
+            format!("`email` is not usable: {reason}"),
+        )
+    })?;
     let password = request.password;
-    let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|_| AppError::internal())??;
+    let password_hash = state
+        .passwords
+        .run(move || hash_password(&password))
+        .await??;
     let created = state
         .store
         .create_user(NewUser {
@@ -264,6 +343,12 @@ pub async fn add_user<S: Store>(
         (status = 415, description = "The body is not sent as `application/json`, or in an encoding other than gzip", body = ErrorBody),
         (status = 422, description = "Neither a role nor a password, a password shorter than 12 characters, an unknown role or field", body = ErrorBody),
         (status = 500, description = "The server failed; the cause is in its log", body = ErrorBody),
+        (
+            status = 503,
+            description = "The server is hashing as many passwords as it can at once (`busy`); try again shortly",
+            body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again")),
+        ),
     )
 )]
 #[tracing::instrument(skip_all, fields(route = "users.update", user = %user.id))]
@@ -289,9 +374,10 @@ pub async fn update_user<S: Store>(
     }
     let password_hash = match request.password {
         Some(password) => Some(
-            tokio::task::spawn_blocking(move || hash_password(&password))
-                .await
-                .map_err(|_| AppError::internal())??,
+            state
+                .passwords
+                .run(move || hash_password(&password))
+                .await??,
         ),
         None => None,
     };
@@ -452,6 +538,52 @@ mod tests {
     }
 
     #[test]
+    fn account_emails_are_checked() {
+        let good = [
+            ("Ada@Contoso.example", "ada@contoso.example"),
+            (
+                "  ada.lovelace+sync@mail.contoso.example ",
+                "ada.lovelace+sync@mail.contoso.example",
+            ),
+            ("jürgen@müller.example", "jürgen@müller.example"),
+        ];
+        for (email, stored) in good {
+            assert_eq!(checked_email(email).as_deref(), Ok(stored), "{email:?}");
+        }
+        let long = format!("{}@contoso.example", "a".repeat(MAX_EMAIL_BYTES));
+        let bad = [
+            "",
+            "@",
+            "   ",
+            "ada",
+            "@contoso.example",
+            "ada@",
+            "ada@contoso",
+            "ada@contoso.",
+            "ada@.example",
+            "ada@contoso..example",
+            "ada@@contoso.example",
+            "ada@bob@contoso.example",
+            "ada lovelace@contoso.example",
+            "ada@contoso.example\u{0}",
+            "ada\u{7}@contoso.example",
+            "ada\u{200B}@contoso.example",
+            "ada@contoso\u{200D}.example",
+            "ada\u{202E}@contoso.example",
+            "ada\u{2066}@contoso.example",
+            "ada\u{FEFF}@contoso.example",
+            "ada\u{00AD}@contoso.example",
+            "ada\u{00A0}@contoso.example",
+            "ada\u{3164}@contoso.example",
+            "ada\u{E0041}@contoso.example",
+            long.as_str(),
+        ];
+        for email in bad {
+            assert!(checked_email(email).is_err(), "{email:?} was accepted");
+        }
+    }
+
+    #[test]
     fn another_teams_account_answers_like_an_unknown_one() {
         let tia = account("tia", 1, Role::TeamAdmin);
         let eve = account("eve", 2, Role::Engineer);
@@ -486,42 +618,58 @@ mod tests {
         (status = 422, description = "Missing fields, or a new password shorter than 12 characters", body = ErrorBody),
         (
             status = 429,
-            description = "Too many wrong passwords or failed logins for this account lately",
+            description = "Too many wrong passwords or failed logins for this account from this address lately; wait a few seconds",
             body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds until the account may try again")),
+            headers(("Retry-After" = u64, description = "Seconds until this address may try again")),
         ),
         (status = 500, description = "The server failed; the cause is in its log", body = ErrorBody),
+        (
+            status = 503,
+            description = "The server is hashing as many passwords as it can at once (`busy`); try again shortly",
+            body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again")),
+        ),
     )
 )]
 #[tracing::instrument(skip_all, fields(route = "me.password", user = %user.id))]
 pub async fn change_own_password<S: Store>(
     State(state): State<AppState<S>>,
     Authenticated(user): Authenticated,
+    ClientAddress(client): ClientAddress,
     headers: HeaderMap,
     body: Result<Json<PasswordChangeRequest>, JsonRejection>,
 ) -> Result<StatusCode, AppError> {
     let Json(request) = body?;
     state
-        .limiter
-        .check(&user.email)
-        .map_err(|seconds| crate::api::too_many_attempts("wrong passwords", seconds))?;
+        .logins
+        .admit(&user.email, client, Instant::now())
+        .map_err(|wait| crate::api::too_many_attempts("wrong passwords", wait))?;
     let hash = state
         .store
         .credentials(user.email.clone())
         .await?
         .map(|(_, hash)| hash);
     let (current, new) = (request.current_password, request.new_password);
-    // Both are deliberately slow; keep them off the async workers.
-    let (valid, new_hash) = tokio::task::spawn_blocking(move || {
-        (
-            crate::auth::verify_password(&current, hash.as_deref()),
-            hash_password(&new),
-        )
-    })
-    .await
-    .map_err(|_| AppError::internal())?;
+    // Both are deliberately slow and memory-hungry: a bounded number at once, off the async
+    // workers.
+    let checked = state
+        .passwords
+        .run(move || {
+            (
+                crate::auth::verify_password(&current, hash.as_deref()),
+                hash_password(&new),
+            )
+        })
+        .await;
+    let (valid, new_hash) = match checked {
+        Ok(checked) => checked,
+        Err(error) => {
+            state.logins.not_tried(client, Instant::now());
+            return Err(error.into());
+        }
+    };
     if !valid {
-        state.limiter.record_failure(&user.email);
+        state.logins.failed(&user.email, client, Instant::now());
         return Err(AppError::new(
             StatusCode::FORBIDDEN,
             "wrong_password",

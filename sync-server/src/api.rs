@@ -663,6 +663,7 @@ async fn push<S: Store>(
     let mut events = Vec::with_capacity(request.events.len());
     let mut refused_events = Vec::new();
     let mut referenced = std::collections::HashSet::new();
+    let mut unknown_kinds = Vec::new();
     for event in request.events {
         match rf_core::received::read_event(&event.payload) {
             Ok(parsed) => {
@@ -673,8 +674,19 @@ async fn push<S: Store>(
                 }
                 events.push(event);
             }
+            // A kind this server does not know yet (a newer client): neither stored nor
+            // refused. It stays queued on its device, so the prefix stops before it, until the
+            // server is updated; the answer says so.
+            Err(rf_core::received::EventDefect::NewerKind(kind)) => {
+                if !unknown_kinds.contains(&kind) {
+                    unknown_kinds.push(kind);
+                }
+            }
             Err(defect) => refused_events.push((event, defect.to_string())),
         }
+    }
+    if !unknown_kinds.is_empty() {
+        tracing::warn!(kinds = ?unknown_kinds, "a client sent event kinds this server does not know; update the server");
     }
     // A document no accepted event runs, or one that is not valid, is not stored (flows change
     // through put_version); it is skipped rather than refusing the push, so a refused event's
@@ -733,6 +745,7 @@ async fn push<S: Store>(
         events_acknowledged_through: settled.events_acknowledged_through,
         heads: settled.heads,
         refused_events: settled.refused_events,
+        unknown_event_kinds: unknown_kinds,
     }))
 }
 

@@ -323,6 +323,21 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
                     )?;
                 }
             }
+            if report.pulled.set_aside + report.attachments_set_aside > 0 {
+                writeln!(
+                    out,
+                    "set aside: {} item(s) from the team this device cannot use (rf status)",
+                    report.pulled.set_aside + report.attachments_set_aside
+                )?;
+            }
+            if !report.kinds_the_server_lacks.is_empty() {
+                writeln!(
+                    io::stderr(),
+                    "error: the sync server does not know {} yet (written by this newer version); those events stay saved here until its administrator updates it",
+                    report.kinds_the_server_lacks.join(", ")
+                )?;
+                return Ok(ExitCode::from(1));
+            }
             if report.pending > 0 {
                 writeln!(
                     io::stderr(),

@@ -600,6 +600,11 @@ pub struct PushResponse {
     /// later events are not held behind them; the replica keeps them and shows them.
     #[serde(default)]
     pub refused_events: Vec<RefusedEvent>,
+    /// Event kinds of this batch the server does not know yet (the client is newer). Those
+    /// events are neither stored nor refused: they stay queued on the device, holding its
+    /// later events, until the server is updated.
+    #[serde(default)]
+    pub unknown_event_kinds: Vec<String>,
 }
 
 /// A pushed event the server will never store for the team, and why.

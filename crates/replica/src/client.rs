@@ -93,6 +93,9 @@ pub struct SyncReport {
     pub pending: u64,
     /// Unresolved conflicts of the team.
     pub conflicts: usize,
+    /// Event kinds this device wrote that the server does not know yet: those events stay
+    /// queued here until the server is updated.
+    pub kinds_the_server_lacks: Vec<String>,
 }
 
 impl SyncReport {
@@ -666,6 +669,11 @@ fn sync_round(
             }
             Err(error) => return Err(error),
         };
+        for kind in &answer.unknown_event_kinds {
+            if !report.kinds_the_server_lacks.contains(kind) {
+                report.kinds_the_server_lacks.push(kind.clone());
+            }
+        }
         let applied = replica.apply_push_response(&batch, &answer)?;
         report.mutations_applied += applied.applied;
         report.mutations_rejected += applied.rejected;

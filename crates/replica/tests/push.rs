@@ -91,6 +91,7 @@ fn batches_come_out_in_order_and_acknowledgements_remove_them() {
         events_acknowledged_through: 3,
         heads: vec![],
         refused_events: vec![],
+        unknown_event_kinds: vec![],
     };
     let report = replica.apply_push_response(&batch, &response).unwrap();
     assert_eq!(
@@ -119,6 +120,7 @@ fn batches_come_out_in_order_and_acknowledgements_remove_them() {
                 events_acknowledged_through: 5,
                 heads: vec![],
                 refused_events: vec![],
+                unknown_event_kinds: vec![],
             },
         )
         .unwrap();
@@ -142,6 +144,7 @@ fn a_partial_event_acknowledgement_resends_the_rest() {
                 events_acknowledged_through: 2,
                 heads: vec![],
                 refused_events: vec![],
+                unknown_event_kinds: vec![],
             },
         )
         .unwrap();
@@ -163,6 +166,7 @@ fn rejections_are_kept_visible_and_do_not_wedge_the_queue() {
         events_acknowledged_through: 0,
         heads: vec![],
         refused_events: vec![],
+        unknown_event_kinds: vec![],
     };
     let report = replica.apply_push_response(&batch, &response).unwrap();
     assert_eq!((report.applied, report.rejected), (2, 1));
@@ -192,6 +196,7 @@ fn answers_that_settle_unsent_work_are_refused_and_change_nothing() {
             events_acknowledged_through: 0,
             heads: vec![],
             refused_events: vec![],
+            unknown_event_kinds: vec![],
         },
         PushResponse {
             mutations_settled_through: 1,
@@ -199,6 +204,7 @@ fn answers_that_settle_unsent_work_are_refused_and_change_nothing() {
             events_acknowledged_through: 6,
             heads: vec![],
             refused_events: vec![],
+            unknown_event_kinds: vec![],
         },
         PushResponse {
             mutations_settled_through: 1,
@@ -209,6 +215,7 @@ fn answers_that_settle_unsent_work_are_refused_and_change_nothing() {
             events_acknowledged_through: 0,
             heads: vec![],
             refused_events: vec![],
+            unknown_event_kinds: vec![],
         },
     ];
     for response in hostile {
@@ -236,6 +243,7 @@ fn an_answer_covering_more_than_this_batch_is_accepted_after_a_lost_reply() {
                 events_acknowledged_through: 5,
                 heads: vec![],
                 refused_events: vec![],
+                unknown_event_kinds: vec![],
             },
         )
         .unwrap();
@@ -293,6 +301,7 @@ fn batches_are_bounded_in_bytes_and_one_large_item_goes_alone() {
                     events_acknowledged_through: acknowledged,
                     heads: vec![],
                     refused_events: vec![],
+                    unknown_event_kinds: vec![],
                 },
             )
             .unwrap();
@@ -346,6 +355,7 @@ fn events_the_server_refuses_are_kept_visible_and_do_not_hold_back_the_rest() {
             session_id: session,
             reason: "a malformed event: test".into(),
         }],
+        unknown_event_kinds: vec![],
     };
     // An answer refusing an event this push did not carry changes nothing.
     let error = replica
@@ -395,6 +405,7 @@ fn a_withdrawn_mutation_keeps_its_number_and_its_reason() {
                 events_acknowledged_through: 0,
                 heads: vec![],
                 refused_events: vec![],
+                unknown_event_kinds: vec![],
             },
         )
         .unwrap();

@@ -439,6 +439,26 @@ fn concurrent_writers_to_one_session_lose_nothing() {
 }
 
 #[test]
+fn each_error_is_printed_once_with_what_to_do() {
+    let rf = Rf::new();
+    let missing = rf.run(&["session", "show", "nope"]);
+    assert_eq!(missing.code, 2);
+    assert_eq!(
+        missing.stderr.matches("no session matches").count(),
+        1,
+        "{}",
+        missing.stderr
+    );
+    // An empty database file (a failed copy): refused, said once, the file left alone.
+    std::fs::write(rf.data.path().join("replica.sqlite3"), b"").unwrap();
+    let empty = rf.run(&["status"]);
+    assert_eq!(empty.code, 2, "{}", empty.stderr);
+    assert_eq!(empty.stderr.lines().count(), 1, "{}", empty.stderr);
+    assert_eq!(empty.stderr.matches("is empty (0 bytes)").count(), 1);
+    assert!(empty.stderr.contains("Restore it from a backup"));
+}
+
+#[test]
 fn status_counts_what_is_waiting_for_the_server() {
     let rf = Rf::new();
     let empty: serde_json::Value = serde_json::from_str(&rf.ok(&["status", "--json"])).unwrap();

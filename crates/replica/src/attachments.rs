@@ -39,7 +39,7 @@ impl Replica {
     }
 
     /// Copies a file into the attachment store and records it on the session's current step.
-    #[tracing::instrument(skip_all, err, fields(session = %session_id, path = %path.display()))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(session = %session_id, path = %path.display()))]
     pub fn attach_file(
         &mut self,
         session_id: Uuid,

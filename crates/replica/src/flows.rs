@@ -594,7 +594,7 @@ fn snippet(text: &str, terms: &[String], words: usize) -> Option<String> {
 impl Replica {
     /// Imports one validated flow: a new flow, a new version of an existing one, or nothing if
     /// the content is unchanged. Commits with its outbox row.
-    #[tracing::instrument(skip_all, err, fields(title = %flow.title))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(title = %flow.title))]
     pub fn import_flow(&mut self, flow: Flow, source: WriteSource) -> Result<ImportOutcome> {
         let transaction = self.write_transaction()?;
         let outcome = import_in(&transaction, flow, source)?;

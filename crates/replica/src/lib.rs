@@ -109,7 +109,7 @@ impl Replica {
         Replica::open_with(ReplicaOptions::new(data_dir))
     }
 
-    #[tracing::instrument(skip_all, err, fields(data_dir = %options.data_dir.display()))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(data_dir = %options.data_dir.display()))]
     pub fn open_with(options: ReplicaOptions) -> Result<Replica> {
         let database = options.data_dir.join(DATABASE_FILE);
         private::prepare(&options.data_dir, &database)?;

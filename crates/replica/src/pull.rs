@@ -154,7 +154,7 @@ impl Replica {
     /// this replica's mark is refused whole and changes nothing. An item in it that this
     /// replica cannot use (a malformed event, a document not matching its version id) is set
     /// aside with its reason (`set_aside`), and the rest of the page applies.
-    #[tracing::instrument(skip_all, err, fields(since = page.since, until = page.until))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(since = page.since, until = page.until))]
     pub fn apply_pull(&mut self, page: &PullResponse) -> Result<PullReport> {
         let own = self.device_id.to_string();
         let data_dir = self.data_dir().to_owned();

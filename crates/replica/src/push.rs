@@ -230,7 +230,7 @@ impl Replica {
     }
 
     /// Applies the server's answer to `request` in one transaction.
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub fn apply_push_response(
         &mut self,
         request: &PushRequest,

@@ -215,7 +215,7 @@ fn stamp(kinds: Vec<session::EventKind>) -> Vec<SessionEvent> {
 
 impl Replica {
     /// Starts a session on the latest version of `flow_id`.
-    #[tracing::instrument(skip_all, err, fields(flow = %flow_id))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(flow = %flow_id))]
     pub fn start_session(&mut self, flow_id: Uuid, request: StartRequest) -> Result<SessionRecord> {
         let reference = self.latest_flow_ref(flow_id)?;
         let flows = self.flow_set([reference])?;
@@ -231,7 +231,7 @@ impl Replica {
 
     /// Runs commands against a session, all in one transaction: either every command's events
     /// are stored, or (on the first refused command) none are.
-    #[tracing::instrument(skip_all, err, fields(session = %id))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(session = %id))]
     pub fn run_commands(&mut self, id: Uuid, commands: Vec<Command>) -> Result<SessionRecord> {
         self.run_commands_with(id, commands, |_| Ok(()))
     }

@@ -80,39 +80,22 @@ pub fn no_such_account() -> StoreError {
 /// Longest e-mail address accepted (RFC 5321's path limit, less the angle brackets).
 pub const MAX_EMAIL_BYTES: usize = 254;
 
-/// Characters that show nothing or reorder what is shown (Unicode format characters such as
-/// zero-width spaces and joiners and bidirectional controls, fillers that render blank,
-/// variation selectors): two addresses differing only in them would look the same.
+/// Characters that show nothing or reorder what is shown: rf-core's hidden characters (the
+/// ones exports make visible), and besides them those an address must not hide behind either
+/// (variation selectors, the combining grapheme joiner, blank-looking letters and tags).
+/// Two addresses differing only in them would look the same.
 fn is_invisible(c: char) -> bool {
-    matches!(
-        u32::from(c),
-        0x00AD
-            | 0x034F
-            | 0x0600..=0x0605
-            | 0x061C
-            | 0x06DD
-            | 0x070F
-            | 0x0890..=0x0891
-            | 0x08E2
-            | 0x115F..=0x1160
-            | 0x17B4..=0x17B5
-            | 0x180B..=0x180F
-            | 0x200B..=0x200F
-            | 0x202A..=0x202E
-            | 0x2060..=0x206F
-            | 0x2800
-            | 0x3164
-            | 0xFE00..=0xFE0F
-            | 0xFEFF
-            | 0xFFA0
-            | 0xFFF9..=0xFFFB
-            | 0x110BD
-            | 0x110CD
-            | 0x13430..=0x1343F
-            | 0x1BCA0..=0x1BCA3
-            | 0x1D173..=0x1D17A
-            | 0xE0000..=0xE0FFF
-    )
+    rf_core::text::is_hidden(c)
+        || matches!(
+            u32::from(c),
+            0x034F
+                | 0x17B4..=0x17B5
+                | 0x180B..=0x180F
+                | 0x2065
+                | 0x2800
+                | 0xFE00..=0xFE0F
+                | 0xE0000..=0xE0FFF
+        )
 }
 
 /// The account e-mail to store for `email` (trimmed, lowercased), or why it cannot be one:

@@ -10,6 +10,7 @@ pub mod redact;
 pub mod session;
 pub mod stats;
 pub mod sync;
+pub mod text;
 pub mod validate;
 pub mod version;
 

@@ -340,7 +340,71 @@ async fn a_snapshot_cut_midway_loses_nothing(backend: Backend) {
     server.stop().await;
 }
 
+/// Pull pages are bounded in bytes, not only in changes: a team whose flows are large (here
+/// 24 flows of about 700 KB, 17 MB in all, within 24 changes) is paged so that no page is
+/// larger than `PULL_PAGE_BYTES` plus one change, and a replica paging them ends with every
+/// flow. Before, one page carried every change up to its count limit: 17 MB here, past 150 MB
+/// for a real library. Prints the largest page (the figure in docs/PERFORMANCE.md).
+async fn pull_pages_are_bounded_in_bytes(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let author = Device::new();
+    author.login(&server, "ada@contoso.example").await;
+    let mut documents = 0;
+    for index in 0..24 {
+        let mut flow = rf_tests::printer_flow();
+        flow.id = Some(uuid::Uuid::new_v4());
+        flow.title = format!("Large flow {index}");
+        flow.description = Some(format!("{index} {}", "runbook text ".repeat(54_000)));
+        documents += flow.to_json_compact().len();
+        author.import(flow).await;
+    }
+    let report = author.sync().await.unwrap();
+    assert_eq!(report.pending, 0);
+    let token = server.token("bob@contoso.example").await;
+    let (mut since, mut largest, mut pages, mut versions) = (0, 0, 0, 0);
+    loop {
+        let response = server
+            .client
+            .get(format!(
+                "{}/api/v1/sync/pull?since={since}&limit=5000",
+                server.base
+            ))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), reqwest::StatusCode::OK);
+        let body = response.bytes().await.unwrap();
+        largest = largest.max(body.len());
+        pages += 1;
+        let page: rf_core::sync::PullResponse = serde_json::from_slice(&body).unwrap();
+        versions += page.versions.len();
+        since = page.until;
+        if page.until >= page.latest {
+            break;
+        }
+    }
+    println!(
+        "pull pages: {pages} for {documents} bytes of flow documents; largest page {largest} bytes (budget {})",
+        rf_core::sync::PULL_PAGE_BYTES
+    );
+    assert_eq!(versions, 24);
+    assert!(pages >= 4, "{pages} pages");
+    assert!(
+        largest <= rf_core::sync::PULL_PAGE_BYTES + 800 * 1024,
+        "a page of {largest} bytes"
+    );
+    // A replica paging them (and one taking the snapshot) ends with every flow.
+    let reader = Device::new();
+    reader.login(&server, "bob@contoso.example").await;
+    let report = reader.sync().await.unwrap();
+    assert_eq!(report.pulled.versions, 24);
+    assert!(report.pages >= 4, "{report:?}");
+    server.stop().await;
+}
+
 on_every_backend!(
+    pull_pages_are_bounded_in_bytes,
     malformed_parameters_are_refused_before_the_protocol_is_negotiated,
     the_snapshot_streams_the_pages_paging_gives,
     a_first_sync_by_snapshot_ends_where_paging_ends,

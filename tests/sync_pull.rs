@@ -384,7 +384,7 @@ async fn pull_pages_are_bounded_in_bytes(backend: Backend) {
             break;
         }
     }
-    println!(
+    eprintln!(
         "pull pages: {pages} for {documents} bytes of flow documents; largest page {largest} bytes (budget {})",
         rf_core::sync::PULL_PAGE_BYTES
     );

@@ -93,6 +93,9 @@ pub struct SyncReport {
     pub pending: u64,
     /// Unresolved conflicts of the team.
     pub conflicts: usize,
+    /// The server's change numbers went back below this replica's (it was restored from an
+    /// older backup); this replica pulled from there and queued its events to send again.
+    pub server_went_back: bool,
     /// Event kinds this device wrote that the server does not know yet: those events stay
     /// queued here until the server is updated.
     pub kinds_the_server_lacks: Vec<String>,
@@ -621,88 +624,110 @@ fn sync_round(
     let mut session = Session { store, credentials };
     let mut report = SyncReport::default();
     let push_url = format!("{}/api/v1/sync/push", client.server_url());
-    // Batches are bounded in bytes as well as counts; a server that still finds one too large
-    // (413: a smaller limit than ours) gets it split in half until it fits.
-    let (mut push_mutations, mut push_events, mut push_bytes) =
-        (push_mutations, push_events, rf_core::sync::PUSH_BATCH_BYTES);
-    while let Some(batch) = replica.next_push_within(push_mutations, push_events, push_bytes)? {
-        // Files before the events that name them, so the team can fetch what it pulls.
-        report.attachments_uploaded += upload_attachments(client, &mut session, replica, &batch)?;
-        let answer: rf_core::sync::PushResponse = match client
-            .authorized(&mut session, |http, token| {
-                http.post(&push_url).bearer_auth(token).json(&batch)
-            }) {
-            Ok(answer) => answer,
-            Err(ReplicaError::Server {
-                status: 413,
-                code,
-                message,
-            }) => {
-                if batch.mutations.len() + batch.events.len() > 1 {
-                    push_mutations = (batch.mutations.len() / 2).max(1);
-                    push_events = (batch.events.len() / 2).max(1);
-                    push_bytes /= 2;
-                    tracing::info!(
-                        push_mutations,
-                        push_events,
-                        push_bytes,
-                        "the server found a push too large; splitting it"
-                    );
-                    continue;
-                }
-                // One item the server will not take at any size it accepts.
-                if let Some(mutation) = batch.mutations.first() {
-                    replica.reject_queued_mutation(
+    // A second pass only when the server turned out to have gone back (restored from an
+    // older backup): the events it lost go up again in the same round.
+    let mut passes = 0;
+    loop {
+        // Batches are bounded in bytes as well as counts; a server that still finds one too large
+        // (413: a smaller limit than ours) gets it split in half until it fits.
+        let (mut push_mutations, mut push_events, mut push_bytes) =
+            (push_mutations, push_events, rf_core::sync::PUSH_BATCH_BYTES);
+        while let Some(batch) = replica.next_push_within(push_mutations, push_events, push_bytes)? {
+            // Files before the events that name them, so the team can fetch what it pulls.
+            report.attachments_uploaded +=
+                upload_attachments(client, &mut session, replica, &batch)?;
+            let answer: rf_core::sync::PushResponse = match client
+                .authorized(&mut session, |http, token| {
+                    http.post(&push_url).bearer_auth(token).json(&batch)
+                }) {
+                Ok(answer) => answer,
+                Err(ReplicaError::Server {
+                    status: 413,
+                    code,
+                    message,
+                }) => {
+                    if batch.mutations.len() + batch.events.len() > 1 {
+                        push_mutations = (batch.mutations.len() / 2).max(1);
+                        push_events = (batch.events.len() / 2).max(1);
+                        push_bytes /= 2;
+                        tracing::info!(
+                            push_mutations,
+                            push_events,
+                            push_bytes,
+                            "the server found a push too large; splitting it"
+                        );
+                        continue;
+                    }
+                    // One item the server will not take at any size it accepts.
+                    if let Some(mutation) = batch.mutations.first() {
+                        replica.reject_queued_mutation(
                         mutation.mutation_id,
                         &format!("larger than the sync server accepts ({message}); ask its administrator to raise the limit, then change it again"),
                     )?;
-                    report.mutations_rejected += 1;
-                    continue;
+                        report.mutations_rejected += 1;
+                        continue;
+                    }
+                    return Err(ReplicaError::Server {
+                        status: 413,
+                        code,
+                        message: format!(
+                            "{message}; one session event is larger than this sync server accepts, so it stays queued here: ask its administrator to raise the limit"
+                        ),
+                    });
                 }
-                return Err(ReplicaError::Server {
-                    status: 413,
-                    code,
-                    message: format!(
-                        "{message}; one session event is larger than this sync server accepts, so it stays queued here: ask its administrator to raise the limit"
-                    ),
-                });
+                Err(error) => return Err(error),
+            };
+            for kind in &answer.unknown_event_kinds {
+                if !report.kinds_the_server_lacks.contains(kind) {
+                    report.kinds_the_server_lacks.push(kind.clone());
+                }
             }
-            Err(error) => return Err(error),
-        };
-        for kind in &answer.unknown_event_kinds {
-            if !report.kinds_the_server_lacks.contains(kind) {
-                report.kinds_the_server_lacks.push(kind.clone());
+            let applied = replica.apply_push_response(&batch, &answer)?;
+            report.mutations_applied += applied.applied;
+            report.mutations_rejected += applied.rejected;
+            report.events_acknowledged += applied.events_acknowledged;
+            if applied.applied
+                + applied.rejected
+                + applied.events_acknowledged
+                + applied.events_to_resend
+                == 0
+            {
+                // The server took nothing from this batch (a gap it is waiting on): stop here
+                // rather than loop; the work stays queued for the next round.
+                break;
             }
         }
-        let applied = replica.apply_push_response(&batch, &answer)?;
-        report.mutations_applied += applied.applied;
-        report.mutations_rejected += applied.rejected;
-        report.events_acknowledged += applied.events_acknowledged;
-        if applied.applied + applied.rejected + applied.events_acknowledged == 0 {
-            // The server took nothing from this batch (a gap it is waiting on): stop here
-            // rather than loop; the work stays queued for the next round.
-            break;
+        if options.snapshot && account.pulled_seq == 0 {
+            pull_snapshot(client, &mut session, replica, pull_limit, &mut report)?;
         }
-    }
-    if options.snapshot && account.pulled_seq == 0 {
-        pull_snapshot(client, &mut session, replica, pull_limit, &mut report)?;
-    }
-    // Pages on from wherever the snapshot ended (or was cut), up to the team's latest.
-    let pull_url = format!("{}/api/v1/sync/pull", client.server_url());
-    loop {
-        let since = replica
-            .sync_account()?
-            .map_or(0, |account| account.pulled_seq);
-        let page: rf_core::sync::PullResponse =
-            client.authorized(&mut session, |http, token| {
-                http.get(&pull_url).bearer_auth(token).query(&[
-                    ("since", since.to_string()),
-                    ("limit", pull_limit.to_string()),
-                    ("protocol", rf_core::sync::PROTOCOL_VERSION.to_string()),
-                ])
-            })?;
-        report.add_page(replica.apply_pull(&page)?);
-        if page.until >= page.latest {
+        // Pages on from wherever the snapshot ended (or was cut), up to the team's latest.
+        let pull_url = format!("{}/api/v1/sync/pull", client.server_url());
+        loop {
+            let since = replica
+                .sync_account()?
+                .map_or(0, |account| account.pulled_seq);
+            let page: rf_core::sync::PullResponse =
+                client.authorized(&mut session, |http, token| {
+                    http.get(&pull_url).bearer_auth(token).query(&[
+                        ("since", since.to_string()),
+                        ("limit", pull_limit.to_string()),
+                        ("protocol", rf_core::sync::PROTOCOL_VERSION.to_string()),
+                    ])
+                })?;
+            if page.latest < since {
+                // The server lost changes this replica has (restored from an older backup): pull
+                // on from where it now is, and send this device's events again next round.
+                replica.server_went_back(page.latest)?;
+                report.server_went_back = true;
+                continue;
+            }
+            report.add_page(replica.apply_pull(&page)?);
+            if page.until >= page.latest {
+                break;
+            }
+        }
+        passes += 1;
+        if !report.server_went_back || passes > 1 {
             break;
         }
     }

@@ -26,6 +26,9 @@ pub struct PushReport {
     pub rejected: usize,
     /// Events newly acknowledged.
     pub events_acknowledged: usize,
+    /// Events the server had acknowledged and no longer holds (it was restored from an older
+    /// backup): queued again, to be sent again.
+    pub events_to_resend: usize,
 }
 
 /// What this replica holds that the sync server does not have yet.
@@ -291,14 +294,43 @@ impl Replica {
                 ],
             )?;
         }
-        let after = before.max(response.events_acknowledged_through);
+        // The server's prefix only grows, unless it lost what it had (restored from an older
+        // backup): then the events it lost, still here, go up again from where it now is.
+        let after = response.events_acknowledged_through;
+        if after < before {
+            tracing::warn!(
+                before,
+                after,
+                "the sync server holds fewer of this device's events than it acknowledged (restored from an older backup?); sending them again"
+            );
+        }
         transaction.execute("UPDATE device SET pushed_event_seq = ?1", [after])?;
         transaction.commit()?;
         Ok(PushReport {
             applied: settled.saturating_sub(rejected),
             rejected,
             events_acknowledged: usize::try_from(after - before).unwrap_or(0),
+            events_to_resend: usize::try_from(before - after).unwrap_or(0),
         })
+    }
+
+    /// The server's change numbers went back below this replica's mark (it was restored from
+    /// an older backup): pull again from where the server now is, and send this device's
+    /// events again from the start (the server keeps each once, and its answer moves the mark
+    /// to what it really holds), so nothing the server lost and this replica still has is lost.
+    pub fn server_went_back(&mut self, server_latest: i64) -> Result<()> {
+        tracing::warn!(
+            server_latest,
+            "the sync server's changes go back below this replica's mark (restored from an older backup?); pulling and pushing again from there"
+        );
+        let transaction = self.write_transaction()?;
+        transaction.execute(
+            "UPDATE sync_state SET pulled_seq = MIN(pulled_seq, ?1)",
+            [server_latest.max(0)],
+        )?;
+        transaction.execute("UPDATE device SET pushed_event_seq = 0", [])?;
+        transaction.commit()?;
+        Ok(())
     }
 
     /// Withdraws a queued mutation the server can never take (it is larger than the server's

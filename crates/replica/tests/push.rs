@@ -414,3 +414,78 @@ fn a_withdrawn_mutation_keeps_its_number_and_its_reason() {
     assert_eq!(rejected[0].operation, "put_version");
     assert!(rejected[0].reason.contains("larger than"));
 }
+
+#[test]
+fn events_a_restored_server_lost_are_sent_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut replica = replica_with_work(dir.path());
+    let events = replica.next_push(0, 10).unwrap().unwrap();
+    let answer = |settled: i64, acknowledged: i64| PushResponse {
+        mutations_settled_through: settled,
+        rejected: vec![],
+        events_acknowledged_through: acknowledged,
+        heads: vec![],
+        refused_events: vec![],
+        unknown_event_kinds: vec![],
+    };
+    replica.apply_push_response(&events, &answer(0, 5)).unwrap();
+    assert_eq!(replica.sync_backlog().unwrap().events, 0);
+    // The server is restored from a backup taken after the second event: its answer to the
+    // next push holds only two of this device's five events.
+    let mutations = replica.next_push(10, 0).unwrap().unwrap();
+    let report = replica
+        .apply_push_response(&mutations, &answer(3, 2))
+        .unwrap();
+    assert_eq!(
+        (report.events_acknowledged, report.events_to_resend),
+        (0, 3)
+    );
+    assert_eq!(replica.sync_backlog().unwrap().events, 3);
+    let again = replica.next_push(0, 10).unwrap().unwrap();
+    let numbers: Vec<i64> = again.events.iter().map(|event| event.device_seq).collect();
+    assert_eq!(numbers, vec![3, 4, 5]);
+}
+
+#[test]
+fn a_server_gone_back_is_pulled_again_from_where_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut replica = replica_with_work(dir.path());
+    replica
+        .set_sync_account(
+            "http://127.0.0.1:1",
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            "a@b.example",
+        )
+        .unwrap();
+    let page = rf_core::sync::PullResponse {
+        protocol: 1,
+        since: 0,
+        until: 40,
+        latest: 40,
+        versions: vec![],
+        flows: vec![],
+        events: vec![],
+        conflicts: vec![],
+        pins: vec![],
+    };
+    replica.apply_pull(&page).unwrap();
+    let batch = replica.next_push(0, 10).unwrap().unwrap();
+    replica
+        .apply_push_response(
+            &batch,
+            &PushResponse {
+                mutations_settled_through: 0,
+                rejected: vec![],
+                events_acknowledged_through: 5,
+                heads: vec![],
+                refused_events: vec![],
+                unknown_event_kinds: vec![],
+            },
+        )
+        .unwrap();
+    replica.server_went_back(25).unwrap();
+    assert_eq!(replica.sync_account().unwrap().unwrap().pulled_seq, 25);
+    // Every event of this device goes up again; the server keeps each once.
+    assert_eq!(replica.sync_backlog().unwrap().events, 5);
+}

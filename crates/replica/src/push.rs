@@ -328,6 +328,12 @@ impl Replica {
             "UPDATE sync_state SET pulled_seq = MIN(pulled_seq, ?1)",
             [server_latest.max(0)],
         )?;
+        // Heads learnt from the lost changes must not hold back the server's new ones (a head
+        // only ever moves forward by its number).
+        transaction.execute(
+            "UPDATE flows SET team_head_seq = 0 WHERE team_head_seq > ?1",
+            [server_latest.max(0)],
+        )?;
         transaction.execute("UPDATE device SET pushed_event_seq = 0", [])?;
         transaction.commit()?;
         Ok(())

@@ -13,6 +13,15 @@
 //! projections, path statistics, conflicts with their resolution), the two devices of one
 //! user on their pins too.
 //!
+//! A second mode (`three_replicas_sync_through_the_real_client_and_a_faulty_proxy`) runs the
+//! same three devices through the real sync client (`rf_replica::client::sync`) behind a
+//! seeded fault-injecting proxy (`rf_tests::proxy`): connections cut mid-request and
+//! mid-answer, 429 and 503 with `Retry-After: 1`, 500, and 401 while the token is valid (the
+//! client must refresh before its next request); the devices record sessions and edit the
+//! flow between syncs, the server restarts from disk, and once the network heals the same
+//! convergence is asserted. `RF_SIM_HTTP_SEEDS=N` (default 30), `RF_SIM_HTTP_SEED=S` and
+//! `RF_SIM_HTTP_STEPS` (default 40) steer it.
+//!
 //! `RF_SIM_SEEDS=N` runs seeds 0..N (default 200); `RF_SIM_SEED=S` runs one seed, to replay a
 //! failure; `RF_SIM_STEPS` sets the steps per run (default 60). Every tenth seed (9, 19, ...)
 //! runs on PostgreSQL (`RF_TEST_DATABASE_URL`, as `./dev test` sets);
@@ -840,6 +849,11 @@ fn run_through_client(seed: u64, steps: usize, totals: &mut Totals) -> BTreeMap<
     let mut replicas: Vec<Replica> = laptops.iter().map(Laptop::open).collect();
     let mut replicas: Vec<&mut Replica> = replicas.iter_mut().collect();
     assert_converged(&context, &runtime, &server, &mut replicas, totals);
+    assert_eq!(
+        proxy.refreshes_missed(),
+        0,
+        "{context}: a 401 with a valid token was not answered by a token refresh"
+    );
     let seen = proxy.seen();
     proxy.stop();
     runtime.block_on(server.stop());
@@ -858,7 +872,7 @@ fn three_replicas_sync_through_the_real_client_and_a_faulty_proxy() {
             let count = std::env::var("RF_SIM_HTTP_SEEDS")
                 .ok()
                 .and_then(|value| value.parse().ok())
-                .unwrap_or(20);
+                .unwrap_or(30);
             (0..count).collect()
         }
     };

@@ -40,6 +40,13 @@ struct Schedule {
     /// Percent of requests that meet a fault; 0 is a healthy network.
     percent: u32,
     seen: BTreeMap<Fault, usize>,
+    /// A refresh was asked for since the last request forwarded whole.
+    after_refresh: bool,
+    /// A 401 was answered to a request that did not follow a refresh: the next request must
+    /// be the client's refresh.
+    refresh_owed: bool,
+    /// 401s the client did not answer with a refresh.
+    refreshes_missed: usize,
 }
 
 #[derive(Debug)]
@@ -61,6 +68,9 @@ impl FaultyProxy {
             rng: StdRng::seed_from_u64(seed),
             percent,
             seen: BTreeMap::new(),
+            after_refresh: false,
+            refresh_owed: false,
+            refreshes_missed: 0,
         }));
         let shared = Arc::clone(&schedule);
         let task = tokio::spawn(async move {
@@ -85,6 +95,12 @@ impl FaultyProxy {
         self.schedule.lock().unwrap().percent = percent;
     }
 
+    /// How many times the client met a 401 (with a valid token) and did not refresh its token
+    /// before its next request.
+    pub fn refreshes_missed(&self) -> usize {
+        self.schedule.lock().unwrap().refreshes_missed
+    }
+
     /// How many requests met each fault so far.
     pub fn seen(&self) -> BTreeMap<Fault, usize> {
         self.schedule.lock().unwrap().seen.clone()
@@ -97,6 +113,13 @@ impl FaultyProxy {
 
 impl Schedule {
     fn decide(&mut self, path: &str, authorized: bool) -> Fault {
+        let refresh = path.starts_with("/api/v1/auth/refresh");
+        if std::mem::take(&mut self.refresh_owed) && !refresh {
+            self.refreshes_missed += 1;
+            if std::env::var("RF_SIM_DEBUG").is_ok() {
+                eprintln!("no refresh after a 401: the next request was {path}");
+            }
+        }
         let fault = if self.percent == 0 || self.rng.random_range(0..100) >= self.percent {
             Fault::Forward
         } else if path.starts_with("/api/v1/auth/") {
@@ -125,6 +148,18 @@ impl Schedule {
             }
         };
         *self.seen.entry(fault).or_default() += 1;
+        if std::env::var("RF_SIM_DEBUG").is_ok() {
+            eprintln!("proxy: {path} {fault:?}");
+        }
+        // A client refreshes once per request it sends: a 401 met again by the same request
+        // (retried after its refresh, or after a failure in transit) ends the round instead.
+        // So a 401 owes a refresh unless one was made since the last request forwarded whole.
+        self.refresh_owed = fault == Fault::Unauthorized && !self.after_refresh;
+        if refresh {
+            self.after_refresh = true;
+        } else if fault == Fault::Forward {
+            self.after_refresh = false;
+        }
         fault
     }
 }

@@ -26,6 +26,8 @@
 //! failure; `RF_SIM_STEPS` sets the steps per run (default 60). Every tenth seed (9, 19, ...)
 //! runs on PostgreSQL (`RF_TEST_DATABASE_URL`, as `./dev test` sets);
 //! `RF_SIM_BACKEND=postgres` or `sqlite` runs every seed on one back end.
+//! `RF_SIM_REFUSED_EDITS=1` lets Bob (no author) edit the flow too, which finds a fault not
+//! fixed yet (see [`refused_edits`]). `RF_SIM_DEBUG=1` prints pushes, answers and versions.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
 
@@ -127,6 +129,12 @@ impl Net {
         let status = response.status();
         let body: serde_json::Value = response.json().unwrap();
         assert!(status.is_success(), "push refused: {status} {body}");
+        if std::env::var("RF_SIM_DEBUG").is_ok() {
+            eprintln!(
+                "  answer: settled through {} rejected {}",
+                body["mutations_settled_through"], body["rejected"]
+            );
+        }
         serde_json::from_value(body).unwrap()
     }
 
@@ -226,6 +234,10 @@ fn push(
     };
     let was_cut = cut(&mut batch, rng);
     let token = client.token.clone();
+    if std::env::var("RF_SIM_DEBUG").is_ok() {
+        let ids: Vec<i64> = batch.mutations.iter().map(|m| m.mutation_id).collect();
+        eprintln!("{} push {fate:?} mutations {ids:?}", client.email);
+    }
     match fate {
         Fate::DropRequest => {}
         Fate::Deliver => {
@@ -382,6 +394,19 @@ fn edit_flow(replica: &mut Replica, rng: &mut StdRng, step: usize) {
     replica.import_flow(document, WriteSource::Editor).unwrap();
 }
 
+/// The user pins or unpins the flow (their own setting, carried to their other devices).
+fn toggle_pin(replica: &mut Replica, rng: &mut StdRng) {
+    if !flow_here(replica) {
+        return;
+    }
+    let id = Uuid::parse_str(FLOW_ID).unwrap();
+    if rng.random_bool(0.5) {
+        replica.pin_flow(id).unwrap();
+    } else {
+        replica.unpin_flow(id).unwrap();
+    }
+}
+
 fn resolve_a_conflict(replica: &mut Replica, rng: &mut StdRng) {
     let open = replica.conflicts(false).unwrap();
     if open.is_empty() {
@@ -466,6 +491,19 @@ fn assert_converged(
         .map(|replica| fingerprint(replica))
         .collect();
     let first = &prints[0];
+    if std::env::var("RF_SIM_DEBUG").is_ok() {
+        for (index, print) in prints.iter().enumerate() {
+            for version in &print.versions {
+                let hash = version.split(' ').nth(1).unwrap();
+                let on_server = runtime.block_on(server.count_query(format!(
+                    "SELECT COUNT(*) FROM flow_versions WHERE version_id = '{hash}'"
+                )));
+                let source: String = replicas[index].connection().query_row(
+                    "SELECT source || ' ' || version FROM flow_versions WHERE content_hash = ?1", [hash], |row| row.get(0)).unwrap();
+                eprintln!("replica {index}: {version} on server {on_server}, source {source}");
+            }
+        }
+    }
     for (index, print) in prints.iter().enumerate() {
         assert_eq!(
             print.pending, 0,
@@ -483,8 +521,9 @@ fn assert_converged(
         );
         assert!(
             print.team() == first.team(),
-            "{context}: replicas 0 and {index} differ: {}",
-            first.team().differences(&print.team())
+            "{context}: replicas 0 and {index} differ (on what the team shares, beside what is \
+             their user's or device's own): {}",
+            first.differences(print)
         );
         totals.rejected += print.rejected.len();
     }
@@ -531,6 +570,15 @@ fn assert_converged(
         first.events.len(),
         "{context}: server and replicas disagree"
     );
+}
+
+/// Whether Bob, who is no author, edits the flow too (`RF_SIM_REFUSED_EDITS=1`). Off by
+/// default because it finds a fault not fixed yet (docs/SYNC.md, "What the simulation found"):
+/// when the answer to a push whose mutation the server refused is lost, the retry is
+/// answered as a duplicate without the rejection, and the replica settles the edit as applied,
+/// so the refusal and its reason never reach the user (seed 16 of the messages mode).
+fn refused_edits() -> bool {
+    std::env::var("RF_SIM_REFUSED_EDITS").is_ok_and(|value| value == "1")
 }
 
 /// Which back end a seed runs on: every tenth on PostgreSQL unless `RF_SIM_BACKEND` says.
@@ -614,8 +662,13 @@ fn run(seed: u64, steps: usize, totals: &mut Totals) {
         client.partitioned = client.partitioned.saturating_sub(1);
         let is_author = client.email.starts_with("ada");
         match action {
-            0..20 => run_session(client.replica(), &mut rng),
-            20..28 if is_author => edit_flow(client.replica(), &mut rng, step),
+            0..18 => run_session(client.replica(), &mut rng),
+            18..20 => toggle_pin(client.replica(), &mut rng),
+            // Bob is no author: his rare edits are refused and his head follows the team's
+            // (only with RF_SIM_REFUSED_EDITS: see `refused_edits`).
+            20..28 if is_author || (refused_edits() && step % 4 == 0) => {
+                edit_flow(client.replica(), &mut rng, step)
+            }
             28..34 if is_author => resolve_a_conflict(client.replica(), &mut rng),
             34..60 if online => {
                 let fate = fate(&mut rng);
@@ -800,8 +853,11 @@ fn run_through_client(seed: u64, steps: usize, totals: &mut Totals) -> BTreeMap<
         let laptop = &laptops[rng.random_range(0..laptops.len())];
         let is_author = laptop.email.starts_with("ada");
         match rng.random_range(0..100) {
-            0..25 => run_session(&mut laptop.open(), &mut rng),
-            25..35 if is_author => edit_flow(&mut laptop.open(), &mut rng, step),
+            0..23 => run_session(&mut laptop.open(), &mut rng),
+            23..25 => toggle_pin(&mut laptop.open(), &mut rng),
+            25..35 if is_author || (refused_edits() && step % 4 == 0) => {
+                edit_flow(&mut laptop.open(), &mut rng, step)
+            }
             35..40 if is_author => resolve_a_conflict(&mut laptop.open(), &mut rng),
             40..88 => {
                 // Any failure is allowed while the network misbehaves (a 401 met again after

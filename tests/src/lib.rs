@@ -496,6 +496,9 @@ pub struct Fingerprint {
     pub pins: std::collections::BTreeSet<String>,
     /// This device's mutations the server refused for good, with the reason.
     pub rejected: std::collections::BTreeSet<String>,
+    /// The versions of this device's refused edits that no session runs: kept here (versions
+    /// are never deleted), never sent to the team.
+    pub refused_versions: std::collections::BTreeSet<String>,
     /// This device's events the server refused, with the reason.
     pub refused: std::collections::BTreeSet<String>,
     pub pending: u64,
@@ -503,7 +506,7 @@ pub struct Fingerprint {
 
 impl Fingerprint {
     /// What every replica of the team must agree on: without pins (the user's own), rejected
-    /// mutations and refused events (the device's own).
+    /// mutations, their versions and refused events (the device's own).
     pub fn team(&self) -> Fingerprint {
         Fingerprint {
             pins: Default::default(),
@@ -512,10 +515,11 @@ impl Fingerprint {
     }
 
     /// What every device of one user must agree on: without the device's own rejected
-    /// mutations and refused events.
+    /// mutations, their versions and refused events.
     pub fn user(&self) -> Fingerprint {
         Fingerprint {
             rejected: Default::default(),
+            refused_versions: Default::default(),
             refused: Default::default(),
             ..self.clone()
         }
@@ -535,6 +539,11 @@ impl Fingerprint {
             ("set aside", &self.set_aside, &other.set_aside),
             ("pins", &self.pins, &other.pins),
             ("rejected mutations", &self.rejected, &other.rejected),
+            (
+                "versions of refused edits",
+                &self.refused_versions,
+                &other.refused_versions,
+            ),
             ("refused events", &self.refused, &other.refused),
         ];
         let mut text = format!("pending {} vs {}", self.pending, other.pending);
@@ -552,6 +561,12 @@ impl Fingerprint {
     }
 }
 
+/// A flow version (`v`) that only this device holds: the version of an edit the server refused
+/// for good (kept here, as every version is), which no session event runs.
+const REFUSED_HERE: &str =
+    "v.content_hash IN (SELECT json_extract(payload, '$.version') FROM outbox_rejected)
+     AND NOT EXISTS (SELECT 1 FROM session_events e WHERE instr(e.payload, v.content_hash) > 0)";
+
 pub fn fingerprint(replica: &rf_replica::Replica) -> Fingerprint {
     let connection = replica.connection();
     let rows = |sql: &str| -> std::collections::BTreeSet<String> {
@@ -567,7 +582,12 @@ pub fn fingerprint(replica: &rf_replica::Replica) -> Fingerprint {
             "SELECT f.id || ' ' || v.content_hash || ' ' || f.title FROM flows f
              JOIN flow_versions v ON v.flow_id = f.id AND v.version = f.latest_version",
         ),
-        versions: rows("SELECT flow_id || ' ' || content_hash FROM flow_versions"),
+        versions: rows(&format!(
+            "SELECT flow_id || ' ' || content_hash FROM flow_versions v WHERE NOT ({REFUSED_HERE})"
+        )),
+        refused_versions: rows(&format!(
+            "SELECT flow_id || ' ' || content_hash FROM flow_versions v WHERE {REFUSED_HERE}"
+        )),
         events: rows(
             "SELECT device_id || ' ' || device_seq || ' ' || session_id || ' ' || session_seq || ' ' || payload
              FROM session_events",

@@ -1,16 +1,33 @@
-//! A seeded simulation of three replicas syncing through a real sync server (SQLite, real HTTP
-//! on 127.0.0.1) over a hostile network: requests dropped, answers lost, requests duplicated,
-//! delivered late and out of order, pages replayed, clients partitioned and restarted, the
-//! server restarted. The schedule of every run is a pure function of its seed; ids (UUIDs,
-//! tokens) are random and do not steer it.
+//! A seeded simulation of three replicas syncing through a real sync server (real HTTP on
+//! 127.0.0.1) over a hostile network: requests dropped, answers lost, requests duplicated,
+//! delivered late and out of order, batches cut so they start after the acknowledged prefix
+//! or skip events and mutations (the server must store what lies beyond the gap and hold its
+//! acknowledgement until the gap is filled), pages replayed, clients partitioned and restarted,
+//! the server restarted (its store dropped and opened again from disk). The schedule of every
+//! run is a pure function of its seed; ids (UUIDs, tokens) are random and do not steer it.
 //!
 //! After the storm the network heals, and the test asserts what DESIGN.md promises:
 //! every session event a replica wrote is on the server exactly once, every replica ends with
-//! nothing pending, and all replicas are identical (flow heads, versions, session logs and
-//! projections, conflicts).
+//! nothing pending, nothing stashed or set aside, and all replicas agree on everything the team
+//! shares (`Fingerprint::team`: flow heads and team heads, versions, session logs and
+//! projections, path statistics, conflicts with their resolution), the two devices of one
+//! user on their pins too.
+//!
+//! A second mode (`three_replicas_sync_through_the_real_client_and_a_faulty_proxy`) runs the
+//! same three devices through the real sync client (`rf_replica::client::sync`) behind a
+//! seeded fault-injecting proxy (`rf_tests::proxy`): connections cut mid-request and
+//! mid-answer, 429 and 503 with `Retry-After: 1`, 500, and 401 while the token is valid (the
+//! client must refresh before its next request); the devices record sessions and edit the
+//! flow between syncs, the server restarts from disk, and once the network heals the same
+//! convergence is asserted. `RF_SIM_HTTP_SEEDS=N` (default 30), `RF_SIM_HTTP_SEED=S` and
+//! `RF_SIM_HTTP_STEPS` (default 40) steer it.
 //!
 //! `RF_SIM_SEEDS=N` runs seeds 0..N (default 200); `RF_SIM_SEED=S` runs one seed, to replay a
-//! failure; `RF_SIM_STEPS` sets the steps per run (default 60).
+//! failure; `RF_SIM_STEPS` sets the steps per run (default 60). Every tenth seed (9, 19, ...)
+//! runs on PostgreSQL (`RF_TEST_DATABASE_URL`, as `./dev test` sets);
+//! `RF_SIM_BACKEND=postgres` or `sqlite` runs every seed on one back end.
+//! `RF_SIM_REFUSED_EDITS=1` lets Bob (no author) edit the flow too, which finds a fault not
+//! fixed yet (see [`refused_edits`]). `RF_SIM_DEBUG=1` prints pushes, answers and versions.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
 
@@ -19,8 +36,14 @@ use rand::{Rng, SeedableRng};
 use rf_core::session::{Choice, Command, StartRequest};
 use rf_core::sync::{Keep, PullResponse, PushRequest, PushResponse};
 use rf_core::{Flow, Outcome};
+use rf_replica::ReplicaError;
+use rf_replica::client::{self, ClientOptions, SyncReport};
+use rf_replica::tokens::{Credentials, FileTokenStore, TokenStore};
 use rf_replica::{Replica, WriteSource};
+use rf_tests::proxy::{Fault, FaultyProxy};
 use rf_tests::{Backend, TestServer, fingerprint};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 use uuid::Uuid;
 
 const FLOW_ID: &str = "0c6f4a1e-2b3d-4e5f-8a9b-1c2d3e4f5a6b";
@@ -106,6 +129,12 @@ impl Net {
         let status = response.status();
         let body: serde_json::Value = response.json().unwrap();
         assert!(status.is_success(), "push refused: {status} {body}");
+        if std::env::var("RF_SIM_DEBUG").is_ok() {
+            eprintln!(
+                "  answer: settled through {} rejected {}",
+                body["mutations_settled_through"], body["rejected"]
+            );
+        }
         serde_json::from_value(body).unwrap()
     }
 
@@ -128,17 +157,94 @@ fn mark(client: &mut Client) -> i64 {
     client.replica().sync_account().unwrap().unwrap().pulled_seq
 }
 
-/// One push under `fate`. A stale answer the replica refuses changes nothing; that is fine.
-fn push(net: &Net, client: &mut Client, rng: &mut StdRng, fate: Fate) {
+/// How a batch is cut before it leaves: most go whole; some start after the acknowledged
+/// prefix, skip an event in the middle, or skip a mutation. Returns whether it was cut.
+fn cut(batch: &mut PushRequest, rng: &mut StdRng) -> bool {
+    let (mutations, events) = (batch.mutations.len(), batch.events.len());
+    match rng.random_range(0..100) {
+        // Starts after the acknowledged prefix: the first events never leave.
+        0..12 if events > 1 => {
+            let skipped = rng.random_range(1..events);
+            batch.events.drain(..skipped);
+        }
+        // Skips one event in the middle.
+        12..22 if events > 2 => {
+            batch.events.remove(rng.random_range(1..events - 1));
+        }
+        // Skips a mutation: the server settles up to the gap and no further.
+        22..30 if mutations > 1 => {
+            batch.mutations.remove(rng.random_range(0..mutations - 1));
+        }
+        _ => return false,
+    }
+    true
+}
+
+/// What the server acknowledges for a device must be a prefix it holds whole: every number up
+/// to it stored (or refused) once. Returns how many events it holds beyond that prefix.
+fn check_held(
+    runtime: &tokio::runtime::Runtime,
+    server: &TestServer,
+    device: Uuid,
+    acknowledged: i64,
+) -> i64 {
+    let (acked, held_below, beyond) = runtime.block_on(async {
+        (
+            server
+                .count_query(format!(
+                    "SELECT COALESCE(MAX(acked_event_seq), 0) FROM devices WHERE device_id = '{device}'"
+                ))
+                .await,
+            server
+                .count_query(format!(
+                    "SELECT (SELECT COUNT(*) FROM session_events WHERE device_id = '{device}' AND device_seq <= {acknowledged})
+                          + (SELECT COUNT(*) FROM refused_events WHERE device_id = '{device}' AND device_seq <= {acknowledged})"
+                ))
+                .await,
+            server
+                .count_query(format!(
+                    "SELECT COUNT(*) FROM session_events WHERE device_id = '{device}' AND device_seq > {acknowledged}"
+                ))
+                .await,
+        )
+    });
+    assert_eq!(
+        acked, acknowledged,
+        "the answer is not the server's acknowledgement"
+    );
+    assert_eq!(
+        held_below, acknowledged,
+        "the server acknowledged events it does not hold"
+    );
+    beyond
+}
+
+/// One push under `fate`, its batch sometimes cut (see [`cut`]). A stale answer the replica
+/// refuses changes nothing; that is fine.
+fn push(
+    net: &Net,
+    client: &mut Client,
+    rng: &mut StdRng,
+    fate: Fate,
+    check: &mut dyn FnMut(Uuid, i64),
+) {
     let (mutations, events) = (rng.random_range(1..6), rng.random_range(1..20));
-    let Some(batch) = client.replica().next_push(mutations, events).unwrap() else {
+    let Some(mut batch) = client.replica().next_push(mutations, events).unwrap() else {
         return;
     };
+    let was_cut = cut(&mut batch, rng);
     let token = client.token.clone();
+    if std::env::var("RF_SIM_DEBUG").is_ok() {
+        let ids: Vec<i64> = batch.mutations.iter().map(|m| m.mutation_id).collect();
+        eprintln!("{} push {fate:?} mutations {ids:?}", client.email);
+    }
     match fate {
         Fate::DropRequest => {}
         Fate::Deliver => {
             let answer = net.push(&token, &batch);
+            if was_cut {
+                check(batch.client_id, answer.events_acknowledged_through);
+            }
             client
                 .replica()
                 .apply_push_response(&batch, &answer)
@@ -209,19 +315,15 @@ fn pull(net: &Net, client: &mut Client, rng: &mut StdRng, fate: Fate) {
     }
 }
 
-fn flow_here(client: &mut Client) -> bool {
-    client
-        .replica()
-        .flow(Uuid::parse_str(FLOW_ID).unwrap())
-        .is_ok()
+fn flow_here(replica: &Replica) -> bool {
+    replica.flow(Uuid::parse_str(FLOW_ID).unwrap()).is_ok()
 }
 
 /// A session: k rounds of "not yet", then through to the end; sometimes left open.
-fn run_session(client: &mut Client, rng: &mut StdRng) {
-    if !flow_here(client) {
+fn run_session(replica: &mut Replica, rng: &mut StdRng) {
+    if !flow_here(replica) {
         return;
     }
-    let replica = client.replica();
     let request = StartRequest {
         ticket: format!("T-{}", rng.random_range(100..999)),
         client: "Fabrikam".into(),
@@ -276,11 +378,10 @@ fn run_session(client: &mut Client, rng: &mut StdRng) {
 }
 
 /// The author edits the title or a step title of the current head.
-fn edit_flow(client: &mut Client, rng: &mut StdRng, step: usize) {
-    if !flow_here(client) {
+fn edit_flow(replica: &mut Replica, rng: &mut StdRng, step: usize) {
+    if !flow_here(replica) {
         return;
     }
-    let replica = client.replica();
     let mut document = replica
         .flow(Uuid::parse_str(FLOW_ID).unwrap())
         .unwrap()
@@ -293,8 +394,21 @@ fn edit_flow(client: &mut Client, rng: &mut StdRng, step: usize) {
     replica.import_flow(document, WriteSource::Editor).unwrap();
 }
 
-fn resolve_a_conflict(client: &mut Client, rng: &mut StdRng) {
-    let open = client.replica().conflicts(false).unwrap();
+/// The user pins or unpins the flow (their own setting, carried to their other devices).
+fn toggle_pin(replica: &mut Replica, rng: &mut StdRng) {
+    if !flow_here(replica) {
+        return;
+    }
+    let id = Uuid::parse_str(FLOW_ID).unwrap();
+    if rng.random_bool(0.5) {
+        replica.pin_flow(id).unwrap();
+    } else {
+        replica.unpin_flow(id).unwrap();
+    }
+}
+
+fn resolve_a_conflict(replica: &mut Replica, rng: &mut StdRng) {
+    let open = replica.conflicts(false).unwrap();
     if open.is_empty() {
         return;
     }
@@ -305,7 +419,7 @@ fn resolve_a_conflict(client: &mut Client, rng: &mut StdRng) {
         Keep::Theirs
     };
     // Keeping "mine" can be refused locally (the field is gone); that changes nothing.
-    let result = client.replica().resolve_conflict(conflict.id, keep);
+    let result = replica.resolve_conflict(conflict.id, keep);
     if std::env::var("RF_SIM_DEBUG").is_ok() {
         eprintln!("resolve {keep:?}: {:?}", result.map(|_| ()));
     }
@@ -338,18 +452,160 @@ fn heal(net: &Net, clients: &mut [Client]) {
     }
 }
 
-/// What the runs exercised, so a run that never merges or conflicts cannot pass unnoticed.
+/// What the runs exercised, so a run that never merges, conflicts or holds events beyond a
+/// gap cannot pass unnoticed.
 #[derive(Debug, Default)]
 struct Totals {
     events: usize,
     versions: usize,
     conflicts: usize,
     resolved: usize,
+    /// Cut batches delivered, and those after which the server held events beyond a gap.
+    cut_pushes: usize,
+    held_beyond_gap: usize,
+    /// Events stashed by a replica (another device's, waiting for their session) at some
+    /// replay check.
+    stashed_seen: usize,
+    server_restarts: usize,
+    rejected: usize,
+    postgres_runs: usize,
+    /// Sync rounds of the real client that succeeded and failed under the proxy's faults.
+    client_rounds_ok: usize,
+    client_rounds_failed: usize,
 }
 
-fn run(seed: u64, steps: usize, runtime: &tokio::runtime::Runtime, totals: &mut Totals) {
+/// What every run asserts once the network has healed and everyone synced: nothing pending,
+/// stashed, set aside or refused anywhere; every replica agrees on what the team shares, and
+/// the first two (one user's devices) on that user's pins too; every event each device wrote
+/// is on the server exactly once, acknowledged as a prefix with nothing held beyond it, and
+/// the server holds no event the replicas lack.
+fn assert_converged(
+    context: &str,
+    runtime: &tokio::runtime::Runtime,
+    server: &TestServer,
+    replicas: &mut [&mut Replica],
+    totals: &mut Totals,
+) {
+    let prints: Vec<_> = replicas
+        .iter()
+        .map(|replica| fingerprint(replica))
+        .collect();
+    let first = &prints[0];
+    if std::env::var("RF_SIM_DEBUG").is_ok() {
+        for (index, print) in prints.iter().enumerate() {
+            for version in &print.versions {
+                let hash = version.split(' ').nth(1).unwrap();
+                let on_server = runtime.block_on(server.count_query(format!(
+                    "SELECT COUNT(*) FROM flow_versions WHERE version_id = '{hash}'"
+                )));
+                let source: String = replicas[index].connection().query_row(
+                    "SELECT source || ' ' || version FROM flow_versions WHERE content_hash = ?1", [hash], |row| row.get(0)).unwrap();
+                eprintln!("replica {index}: {version} on server {on_server}, source {source}");
+            }
+        }
+    }
+    for (index, print) in prints.iter().enumerate() {
+        assert_eq!(
+            print.pending, 0,
+            "{context}: replica {index} has work left unacknowledged"
+        );
+        assert_eq!(
+            print.stashed,
+            BTreeSet::new(),
+            "{context}: replica {index} still holds pulled events back"
+        );
+        assert_eq!(
+            (&print.set_aside, &print.refused),
+            (&BTreeSet::new(), &BTreeSet::new()),
+            "{context}: replica {index} set aside or had refused what nobody broke"
+        );
+        assert!(
+            print.team() == first.team(),
+            "{context}: replicas 0 and {index} differ (on what the team shares, beside what is \
+             their user's or device's own): {}",
+            first.differences(print)
+        );
+        totals.rejected += print.rejected.len();
+    }
+    // Ada's two devices show her the same pins.
+    assert!(
+        prints[0].user() == prints[1].user(),
+        "{context}: one user's devices differ: {}",
+        prints[0].user().differences(&prints[1].user())
+    );
+    for replica in replicas.iter() {
+        let device = replica.device_id();
+        let written: i64 = replica
+            .connection()
+            .query_row("SELECT last_event_seq FROM device", [], |row| row.get(0))
+            .unwrap();
+        let stored = runtime.block_on(server.count_query(format!(
+            "SELECT COUNT(*) FROM session_events WHERE device_id = '{device}'"
+        )));
+        let distinct_max = runtime.block_on(server.count_query(format!(
+            "SELECT COALESCE(MAX(device_seq), 0) FROM session_events WHERE device_id = '{device}'"
+        )));
+        assert_eq!(
+            (stored, distinct_max),
+            (written, written),
+            "{context}: device {device}"
+        );
+        assert_eq!(
+            check_held(runtime, server, device, written),
+            0,
+            "{context}: device {device}"
+        );
+    }
+    totals.events += first.events.len();
+    totals.versions += first.versions.len();
+    totals.conflicts += first.conflicts.len();
+    totals.resolved += first
+        .conflicts
+        .iter()
+        .filter(|row| !row.ends_with("open"))
+        .count();
+    let total = runtime.block_on(server.count_query("SELECT COUNT(*) FROM session_events".into()));
+    assert_eq!(
+        total as usize,
+        first.events.len(),
+        "{context}: server and replicas disagree"
+    );
+}
+
+/// Whether Bob, who is no author, edits the flow too (`RF_SIM_REFUSED_EDITS=1`). Off by
+/// default because it finds a fault not fixed yet (docs/SYNC.md, "What the simulation found"):
+/// when the answer to a push whose mutation the server refused is lost, the retry is
+/// answered as a duplicate without the rejection, and the replica settles the edit as applied,
+/// so the refusal and its reason never reach the user (seed 16 of the messages mode).
+fn refused_edits() -> bool {
+    std::env::var("RF_SIM_REFUSED_EDITS").is_ok_and(|value| value == "1")
+}
+
+/// Which back end a seed runs on: every tenth on PostgreSQL unless `RF_SIM_BACKEND` says.
+fn backend(seed: u64) -> Backend {
+    match std::env::var("RF_SIM_BACKEND").as_deref() {
+        Ok("postgres") => Backend::Postgres,
+        Ok("sqlite") => Backend::Sqlite,
+        Ok(other) => panic!("RF_SIM_BACKEND={other}: say sqlite or postgres"),
+        Err(_) if seed % 10 == 9 => Backend::Postgres,
+        Err(_) => Backend::Sqlite,
+    }
+}
+
+fn run(seed: u64, steps: usize, totals: &mut Totals) {
+    // A runtime per run, so whatever a server left running (PostgreSQL's poke listener keeps
+    // its own connection) ends with the run.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut server = runtime.block_on(TestServer::start(Backend::Sqlite));
+    let backend = backend(seed);
+    if matches!(backend, Backend::Postgres) {
+        totals.postgres_runs += 1;
+    }
+    let mut server = runtime.block_on(TestServer::start(backend));
     let net = Net {
         http: reqwest::blocking::Client::new(),
         base: server.base.clone(),
@@ -406,23 +662,39 @@ fn run(seed: u64, steps: usize, runtime: &tokio::runtime::Runtime, totals: &mut 
         client.partitioned = client.partitioned.saturating_sub(1);
         let is_author = client.email.starts_with("ada");
         match action {
-            0..20 => run_session(client, &mut rng),
-            20..28 if is_author => edit_flow(client, &mut rng, step),
-            28..34 if is_author => resolve_a_conflict(client, &mut rng),
+            0..18 => run_session(client.replica(), &mut rng),
+            18..20 => toggle_pin(client.replica(), &mut rng),
+            // Bob is no author: his rare edits are refused and his head follows the team's
+            // (only with RF_SIM_REFUSED_EDITS: see `refused_edits`).
+            20..28 if is_author || (refused_edits() && step % 4 == 0) => {
+                edit_flow(client.replica(), &mut rng, step)
+            }
+            28..34 if is_author => resolve_a_conflict(client.replica(), &mut rng),
             34..60 if online => {
                 let fate = fate(&mut rng);
-                push(&net, client, &mut rng, fate);
+                push(&net, client, &mut rng, fate, &mut |device, acknowledged| {
+                    totals.cut_pushes += 1;
+                    if check_held(&runtime, &server, device, acknowledged) > 0 {
+                        totals.held_beyond_gap += 1;
+                    }
+                });
             }
             60..85 if online => {
                 let fate = fate(&mut rng);
                 pull(&net, client, &mut rng, fate);
+                let stashed: i64 = client
+                    .replica()
+                    .connection()
+                    .query_row("SELECT COUNT(*) FROM pulled_events", [], |row| row.get(0))
+                    .unwrap();
+                totals.stashed_seen += usize::from(stashed > 0);
             }
             85..89 if online => deliver_held(&net, client, &mut rng),
             89..93 => client.partitioned = rng.random_range(1..10),
             93..97 => client.restart(),
             97..100 => {
-                runtime.block_on(server.pause());
-                runtime.block_on(server.resume());
+                runtime.block_on(server.restart());
+                totals.server_restarts += 1;
             }
             _ => {}
         }
@@ -439,91 +711,19 @@ fn run(seed: u64, steps: usize, runtime: &tokio::runtime::Runtime, totals: &mut 
     heal(&net, &mut clients);
     // The author decides what is still open, and everyone syncs again.
     for _ in 0..4 {
-        resolve_a_conflict(&mut clients[0], &mut rng);
+        resolve_a_conflict(clients[0].replica(), &mut rng);
     }
     heal(&net, &mut clients);
 
-    let context = format!("seed {seed} (rerun with RF_SIM_SEED={seed})");
-    let first = fingerprint(clients[0].replica());
-    assert_eq!(first.pending, 0, "{context}: work left unacknowledged");
-    for (index, client) in clients.iter_mut().enumerate().skip(1) {
-        let other = fingerprint(client.replica());
-        if other != first {
-            let diff = |name: &str,
-                        a: &std::collections::BTreeSet<String>,
-                        b: &std::collections::BTreeSet<String>| {
-                let only_a: Vec<_> = a
-                    .difference(b)
-                    .map(|row| row.chars().take(160).collect::<String>())
-                    .collect();
-                let only_b: Vec<_> = b
-                    .difference(a)
-                    .map(|row| row.chars().take(160).collect::<String>())
-                    .collect();
-                if only_a.is_empty() && only_b.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        "\n{name}: only on replica 0: {only_a:#?}\n  only on replica {index}: {only_b:#?}"
-                    )
-                }
-            };
-            panic!(
-                "{context}: replicas differ (pending {} vs {}){}{}{}{}{}",
-                first.pending,
-                other.pending,
-                diff("heads", &first.heads, &other.heads),
-                diff("versions", &first.versions, &other.versions),
-                diff("events", &first.events, &other.events),
-                diff("sessions", &first.sessions, &other.sessions),
-                diff("conflicts", &first.conflicts, &other.conflicts),
-            );
-        }
-    }
-    // Every event each device wrote is on the server exactly once.
-    for client in &mut clients {
-        let replica = client.replica();
-        let device = replica.device_id();
-        let written: i64 = replica
-            .connection()
-            .query_row("SELECT last_event_seq FROM device", [], |row| row.get(0))
-            .unwrap();
-        let stored = runtime.block_on(server.count_query(format!(
-            "SELECT COUNT(*) FROM session_events WHERE device_id = '{device}'"
-        )));
-        let distinct_max = runtime.block_on(server.count_query(format!(
-            "SELECT COALESCE(MAX(device_seq), 0) FROM session_events WHERE device_id = '{device}'"
-        )));
-        assert_eq!(
-            (stored, distinct_max),
-            (written, written),
-            "{context}: device {device}"
-        );
-    }
-    totals.events += first.events.len();
-    totals.versions += first.versions.len();
-    totals.conflicts += first.conflicts.len();
-    totals.resolved += first
-        .conflicts
-        .iter()
-        .filter(|row| !row.ends_with("open"))
-        .count();
-    let total = runtime.block_on(server.count_query("SELECT COUNT(*) FROM session_events".into()));
-    assert_eq!(
-        total as usize,
-        first.events.len(),
-        "{context}: server and replicas disagree"
-    );
+    let context = format!("seed {seed} on {backend:?} (rerun with RF_SIM_SEED={seed})");
+    let mut replicas: Vec<&mut Replica> =
+        clients.iter_mut().map(|client| client.replica()).collect();
+    assert_converged(&context, &runtime, &server, &mut replicas, totals);
     runtime.block_on(server.stop());
 }
 
 #[test]
 fn three_replicas_survive_a_hostile_network() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
     let steps = std::env::var("RF_SIM_STEPS")
         .ok()
         .and_then(|value| value.parse().ok())
@@ -541,13 +741,210 @@ fn three_replicas_survive_a_hostile_network() {
     let mut totals = Totals::default();
     let runs = seeds.len();
     for seed in seeds {
-        run(seed, steps, &runtime, &mut totals);
+        run(seed, steps, &mut totals);
     }
     eprintln!("{runs} runs of {steps} steps: {totals:?}");
     if runs >= 50 {
         assert!(
             totals.conflicts > 0 && totals.resolved > 0 && totals.versions > 2 * runs,
             "the runs never exercised merges and conflicts: {totals:?}"
+        );
+        assert!(
+            totals.held_beyond_gap > 0 && totals.stashed_seen > 0 && totals.server_restarts > 0,
+            "the runs never held events beyond a gap, stashed them or restarted: {totals:?}"
+        );
+    }
+}
+
+/// One device of the second mode: a data directory, opened afresh for each step (as the CLI
+/// does), synced with the real client through the proxy.
+struct Laptop {
+    email: &'static str,
+    dir: tempfile::TempDir,
+}
+
+impl Laptop {
+    fn open(&self) -> Replica {
+        Replica::open(self.dir.path()).unwrap()
+    }
+
+    fn sync(&self, options: &ClientOptions) -> Result<SyncReport, ReplicaError> {
+        let mut replica = self.open();
+        let store = FileTokenStore::in_data_dir(self.dir.path());
+        client::sync(&mut replica, &store, options.clone())
+    }
+}
+
+/// Quick retries with small batches and pages, so one round sends several requests; a
+/// `Retry-After: 1` is cut to `max_wait`.
+fn client_options() -> ClientOptions {
+    ClientOptions {
+        attempts: 3,
+        backoff: Duration::from_millis(10),
+        max_wait: Duration::from_millis(100),
+        timeout: Duration::from_secs(10),
+        push_mutations: 2,
+        push_events: 7,
+        pull_limit: 9,
+        ..ClientOptions::default()
+    }
+}
+
+/// The second mode: the same three devices, but every request goes through the real sync
+/// client (`rf_replica::client::sync`: batches, attachments, snapshot, pages, retries, token
+/// refresh) and a [`FaultyProxy`] that cuts connections mid-request and mid-answer and answers
+/// 429, 503 (`Retry-After: 1`), 500 and 401 (with a valid token) on its own. Devices record
+/// sessions and edit the flow between syncs; the server restarts from disk; at the end the
+/// network heals and everything converges.
+fn run_through_client(seed: u64, steps: usize, totals: &mut Totals) -> BTreeMap<Fault, usize> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let backend = backend(seed);
+    if matches!(backend, Backend::Postgres) {
+        totals.postgres_runs += 1;
+    }
+    let mut server = runtime.block_on(TestServer::start(backend));
+    let proxy = runtime.block_on(FaultyProxy::start(&server.base, seed, 30));
+    let laptops: Vec<Laptop> = [
+        "ada@contoso.example",
+        "ada@contoso.example",
+        "bob@contoso.example",
+    ]
+    .into_iter()
+    .map(|email| {
+        let laptop = Laptop {
+            email,
+            dir: tempfile::tempdir().unwrap(),
+        };
+        // A login issued by the store (no argon2), saved as `rf login` saves one.
+        let (access_token, refresh_token) = runtime.block_on(server.issue_login(email));
+        let (status, me) = runtime.block_on(server.get("/api/v1/me", Some(&access_token)));
+        assert!(status.is_success(), "{me}");
+        let mut replica = laptop.open();
+        replica
+            .set_sync_account(
+                &proxy.base,
+                Uuid::parse_str(me["team_id"].as_str().unwrap()).unwrap(),
+                Uuid::parse_str(me["id"].as_str().unwrap()).unwrap(),
+                email,
+            )
+            .unwrap();
+        FileTokenStore::in_data_dir(laptop.dir.path())
+            .save(&Credentials {
+                server_url: proxy.base.clone(),
+                access_token,
+                access_expires_at: time::OffsetDateTime::now_utc().unix_timestamp() + 3600,
+                refresh_token,
+            })
+            .unwrap();
+        laptop
+    })
+    .collect();
+    laptops[0]
+        .open()
+        .import_flow(flow(), WriteSource::Import)
+        .unwrap();
+    let options = client_options();
+    for step in 0..steps {
+        let laptop = &laptops[rng.random_range(0..laptops.len())];
+        let is_author = laptop.email.starts_with("ada");
+        match rng.random_range(0..100) {
+            0..23 => run_session(&mut laptop.open(), &mut rng),
+            23..25 => toggle_pin(&mut laptop.open(), &mut rng),
+            25..35 if is_author || (refused_edits() && step % 4 == 0) => {
+                edit_flow(&mut laptop.open(), &mut rng, step)
+            }
+            35..40 if is_author => resolve_a_conflict(&mut laptop.open(), &mut rng),
+            40..88 => {
+                // Any failure is allowed while the network misbehaves (a 401 met again after
+                // the refresh says "log in again"; the login itself is still good).
+                match laptop.sync(&options) {
+                    Ok(_) => totals.client_rounds_ok += 1,
+                    Err(error) => {
+                        totals.client_rounds_failed += 1;
+                        if std::env::var("RF_SIM_DEBUG").is_ok() {
+                            eprintln!("step {step}: {error}");
+                        }
+                    }
+                }
+            }
+            88..93 => {
+                runtime.block_on(server.restart());
+                totals.server_restarts += 1;
+            }
+            93..100 => proxy.set_percent([0, 30, 60][rng.random_range(0..3)]),
+            _ => {}
+        }
+    }
+
+    // The network heals and everyone syncs until nothing moves.
+    proxy.set_percent(0);
+    let context = format!("client seed {seed} on {backend:?} (rerun with RF_SIM_HTTP_SEED={seed})");
+    for _ in 0..2 {
+        for laptop in &laptops {
+            let report = laptop.sync(&options).unwrap_or_else(|error| {
+                panic!("{context}: a sync on a healed network failed: {error}")
+            });
+            assert_eq!(report.pending, 0, "{context}");
+        }
+    }
+    for _ in 0..4 {
+        resolve_a_conflict(&mut laptops[0].open(), &mut rng);
+    }
+    for _ in 0..2 {
+        for laptop in &laptops {
+            laptop.sync(&options).unwrap_or_else(|error| {
+                panic!("{context}: a sync on a healed network failed: {error}")
+            });
+        }
+    }
+    let mut replicas: Vec<Replica> = laptops.iter().map(Laptop::open).collect();
+    let mut replicas: Vec<&mut Replica> = replicas.iter_mut().collect();
+    assert_converged(&context, &runtime, &server, &mut replicas, totals);
+    assert_eq!(
+        proxy.refreshes_missed(),
+        0,
+        "{context}: a 401 with a valid token was not answered by a token refresh"
+    );
+    let seen = proxy.seen();
+    proxy.stop();
+    runtime.block_on(server.stop());
+    seen
+}
+
+#[test]
+fn three_replicas_sync_through_the_real_client_and_a_faulty_proxy() {
+    let steps = std::env::var("RF_SIM_HTTP_STEPS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(40);
+    let seeds: Vec<u64> = match std::env::var("RF_SIM_HTTP_SEED") {
+        Ok(seed) => vec![seed.parse().unwrap()],
+        Err(_) => {
+            let count = std::env::var("RF_SIM_HTTP_SEEDS")
+                .ok()
+                .and_then(|value| value.parse().ok())
+                .unwrap_or(30);
+            (0..count).collect()
+        }
+    };
+    let mut totals = Totals::default();
+    let mut faults: BTreeMap<Fault, usize> = BTreeMap::new();
+    let runs = seeds.len();
+    for seed in seeds {
+        for (fault, count) in run_through_client(seed, steps, &mut totals) {
+            *faults.entry(fault).or_default() += count;
+        }
+    }
+    eprintln!("{runs} client runs of {steps} steps: {totals:?}, faults met: {faults:?}");
+    if runs >= 10 {
+        assert!(
+            faults.len() == 7 && totals.client_rounds_ok > 0 && totals.client_rounds_failed > 0,
+            "the runs never met every fault: {faults:?} {totals:?}"
         );
     }
 }

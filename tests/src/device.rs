@@ -133,10 +133,17 @@ impl Device {
     }
 }
 
+/// Asserts that the devices agree on everything the team shares ([`Fingerprint::team`]) and
+/// that nothing is pending; returns the first device's fingerprint.
 pub async fn converged(devices: &[&Device]) -> Fingerprint {
     let first = devices[0].fingerprint().await;
     for device in &devices[1..] {
-        assert_eq!(device.fingerprint().await, first);
+        let other = device.fingerprint().await;
+        assert!(
+            other.team() == first.team(),
+            "the replicas differ: {}",
+            first.team().differences(&other.team())
+        );
     }
     assert_eq!(first.pending, 0);
     first

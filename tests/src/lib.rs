@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test harness: failures should be loud.
 
 pub mod device;
+pub mod proxy;
 
 use reqwest::StatusCode;
 use rf_sync_server::auth::hash_password;
@@ -109,7 +110,7 @@ pub struct TestServer {
     database: Database,
     running: Running,
     config: ApiConfig,
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -151,7 +152,7 @@ impl TestServer {
             database,
             running,
             config,
-            _data: data,
+            data,
             stop: Some(stop),
             task: Some(task),
         }
@@ -178,7 +179,7 @@ impl TestServer {
             database: Database::Postgres(url.clone()),
             running,
             config: self.config.clone(),
-            _data: tempfile::tempdir().unwrap(),
+            data: tempfile::tempdir().unwrap(),
             stop: Some(stop),
             task: Some(task),
         }
@@ -192,6 +193,23 @@ impl TestServer {
         if let Some(task) = self.task.take() {
             task.await.unwrap().unwrap();
         }
+    }
+
+    /// A process restart: stops serving (in-flight requests finish), drops the store and opens
+    /// a new one on the same data (the SQLite file in the data directory, or the same
+    /// PostgreSQL database), then serves again on the same address. Unlike
+    /// [`TestServer::pause`] and [`TestServer::resume`], which keep the same store object,
+    /// nothing held in memory survives.
+    pub async fn restart(&mut self) {
+        self.pause().await;
+        let reopened = match &self.database {
+            Database::Sqlite(_) => Running::Sqlite(SqliteStore::open(self.data.path()).unwrap()),
+            Database::Postgres(url) => {
+                Running::Postgres(PostgresStore::connect(url).await.unwrap())
+            }
+        };
+        drop(std::mem::replace(&mut self.running, reopened));
+        self.resume().await;
     }
 
     /// Serves again on the same address and data.
@@ -214,6 +232,12 @@ impl TestServer {
     /// An access token for one of [`ACCOUNTS`] issued straight by the store (no password check,
     /// so no argon2): for tests that start many servers. The token is as real as a login's.
     pub async fn issue_token(&self, email: &str) -> String {
+        self.issue_login(email).await.0
+    }
+
+    /// A login for one of [`ACCOUNTS`] issued straight by the store, as [`TestServer::issue_token`]:
+    /// its access token (valid for an hour) and its refresh token.
+    pub async fn issue_login(&self, email: &str) -> (String, String) {
         use rf_sync_server::auth::{new_token, token_hash};
         use rf_sync_server::store::IssuedTokens;
         let access = new_token("rfa_");
@@ -245,7 +269,7 @@ impl TestServer {
                 );
             }
         }
-        access
+        (access, refresh)
     }
 
     /// A number read straight from the server's database, for a query built at run time.
@@ -445,8 +469,14 @@ pub fn replica_with_session(dir: &std::path::Path) -> (rf_replica::Replica, uuid
     (replica, session)
 }
 
-/// Everything that must be identical on every replica of a team once they have all synced:
-/// flow heads, versions, session logs and projections, conflicts; and what is still pending.
+/// Everything a user can see on a replica, and what is still pending.
+///
+/// Most of it must be identical on every replica of a team once they have all synced: flow
+/// heads (as shown, and the team's head with its number), versions, session logs and
+/// projections, path statistics, conflicts with their resolution, events pulled and still
+/// waiting for their session (`stashed`), and what was set aside. [`Fingerprint::team`] is that
+/// part. Pins are the user's own (the same on each of their devices, [`Fingerprint::user`]),
+/// and rejected mutations and refused events belong to the device that wrote them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fingerprint {
     pub heads: std::collections::BTreeSet<String>,
@@ -454,8 +484,88 @@ pub struct Fingerprint {
     pub events: std::collections::BTreeSet<String>,
     pub sessions: std::collections::BTreeSet<String>,
     pub conflicts: std::collections::BTreeSet<String>,
+    /// Each flow's team head and the team number it was read at (`flows.team_head`).
+    pub team_heads: std::collections::BTreeSet<String>,
+    /// Path statistics per flow, node and answer.
+    pub path_stats: std::collections::BTreeSet<String>,
+    /// Other devices' events pulled and held until their session is complete up to them.
+    pub stashed: std::collections::BTreeSet<String>,
+    /// What this replica pulled and could not use, with the reason.
+    pub set_aside: std::collections::BTreeSet<String>,
+    /// The user's pins, in order.
+    pub pins: std::collections::BTreeSet<String>,
+    /// This device's mutations the server refused for good, with the reason.
+    pub rejected: std::collections::BTreeSet<String>,
+    /// The versions of this device's refused edits that no session runs: kept here (versions
+    /// are never deleted), never sent to the team.
+    pub refused_versions: std::collections::BTreeSet<String>,
+    /// This device's events the server refused, with the reason.
+    pub refused: std::collections::BTreeSet<String>,
     pub pending: u64,
 }
+
+impl Fingerprint {
+    /// What every replica of the team must agree on: without pins (the user's own), rejected
+    /// mutations, their versions and refused events (the device's own).
+    pub fn team(&self) -> Fingerprint {
+        Fingerprint {
+            pins: Default::default(),
+            ..self.user()
+        }
+    }
+
+    /// What every device of one user must agree on: without the device's own rejected
+    /// mutations, their versions and refused events.
+    pub fn user(&self) -> Fingerprint {
+        Fingerprint {
+            rejected: Default::default(),
+            refused_versions: Default::default(),
+            refused: Default::default(),
+            ..self.clone()
+        }
+    }
+
+    /// The rows of each part that differ between `self` and `other`, for a failure message.
+    pub fn differences(&self, other: &Fingerprint) -> String {
+        let parts = [
+            ("heads", &self.heads, &other.heads),
+            ("versions", &self.versions, &other.versions),
+            ("events", &self.events, &other.events),
+            ("sessions", &self.sessions, &other.sessions),
+            ("conflicts", &self.conflicts, &other.conflicts),
+            ("team heads", &self.team_heads, &other.team_heads),
+            ("path statistics", &self.path_stats, &other.path_stats),
+            ("stashed events", &self.stashed, &other.stashed),
+            ("set aside", &self.set_aside, &other.set_aside),
+            ("pins", &self.pins, &other.pins),
+            ("rejected mutations", &self.rejected, &other.rejected),
+            (
+                "versions of refused edits",
+                &self.refused_versions,
+                &other.refused_versions,
+            ),
+            ("refused events", &self.refused, &other.refused),
+        ];
+        let mut text = format!("pending {} vs {}", self.pending, other.pending);
+        for (name, mine, theirs) in parts {
+            let shorten = |row: &String| row.chars().take(200).collect::<String>();
+            let only_mine: Vec<_> = mine.difference(theirs).map(shorten).collect();
+            let only_theirs: Vec<_> = theirs.difference(mine).map(shorten).collect();
+            if !only_mine.is_empty() || !only_theirs.is_empty() {
+                text.push_str(&format!(
+                    "\n{name}: only on the first: {only_mine:#?}\n  only on the second: {only_theirs:#?}"
+                ));
+            }
+        }
+        text
+    }
+}
+
+/// A flow version (`v`) that only this device holds: the version of an edit the server refused
+/// for good (kept here, as every version is), which no session event runs.
+const REFUSED_HERE: &str =
+    "v.content_hash IN (SELECT json_extract(payload, '$.version') FROM outbox_rejected)
+     AND NOT EXISTS (SELECT 1 FROM session_events e WHERE instr(e.payload, v.content_hash) > 0)";
 
 pub fn fingerprint(replica: &rf_replica::Replica) -> Fingerprint {
     let connection = replica.connection();
@@ -472,7 +582,12 @@ pub fn fingerprint(replica: &rf_replica::Replica) -> Fingerprint {
             "SELECT f.id || ' ' || v.content_hash || ' ' || f.title FROM flows f
              JOIN flow_versions v ON v.flow_id = f.id AND v.version = f.latest_version",
         ),
-        versions: rows("SELECT flow_id || ' ' || content_hash FROM flow_versions"),
+        versions: rows(&format!(
+            "SELECT flow_id || ' ' || content_hash FROM flow_versions v WHERE NOT ({REFUSED_HERE})"
+        )),
+        refused_versions: rows(&format!(
+            "SELECT flow_id || ' ' || content_hash FROM flow_versions v WHERE {REFUSED_HERE}"
+        )),
         events: rows(
             "SELECT device_id || ' ' || device_seq || ' ' || session_id || ' ' || session_seq || ' ' || payload
              FROM session_events",
@@ -480,7 +595,42 @@ pub fn fingerprint(replica: &rf_replica::Replica) -> Fingerprint {
         sessions: rows(
             "SELECT id || ' ' || status || ' ' || COALESCE(outcome, '') || ' ' || event_count FROM sessions",
         ),
-        conflicts: rows("SELECT id || ' ' || path || ' ' || COALESCE(resolution, 'open') FROM conflicts"),
+        // The resolution last, so `ends_with("open")` tells an open conflict.
+        conflicts: rows(
+            "SELECT id || ' ' || flow_id || ' ' || path || ' base=' || COALESCE(base, '-')
+                    || ' kept=' || COALESCE(kept, '-') || ' other=' || COALESCE(other, '-')
+                    || ' ' || kept_version || ' ' || other_version || ' ' || raised_by
+                    || ' ' || team_seq || ' ' || COALESCE(resolution, 'open')
+             FROM conflicts",
+        ),
+        team_heads: rows(
+            "SELECT id || ' ' || COALESCE(team_head, '-') || ' ' || team_head_seq FROM flows",
+        ),
+        path_stats: rows(
+            "SELECT 'flow ' || flow_id || ' ' || sessions || ' ' || resolved FROM path_stats_flows
+             UNION ALL
+             SELECT 'node ' || flow_id || ' ' || node_id || ' ' || reached || ' ' || answered
+                    || ' ' || resolved FROM path_stats_nodes
+             UNION ALL
+             SELECT 'answer ' || flow_id || ' ' || node_id || ' ' || label || ' ' || chosen
+                    || ' ' || resolved FROM path_stats_answers",
+        ),
+        stashed: rows(
+            "SELECT device_id || ' ' || device_seq || ' ' || session_id || ' ' || session_seq
+                    || ' ' || payload FROM pulled_events",
+        ),
+        set_aside: rows(
+            "SELECT kind || ' ' || item || ' ' || COALESCE(team_seq, '-') || ' ' || reason
+                    || ' ' || COALESCE(payload, '-') FROM set_aside",
+        ),
+        pins: rows("SELECT position || ' ' || flow_id FROM pins"),
+        rejected: rows(
+            "SELECT mutation_id || ' ' || entity || ' ' || entity_id || ' ' || operation
+                    || ' ' || reason FROM outbox_rejected",
+        ),
+        refused: rows(
+            "SELECT device_seq || ' ' || session_id || ' ' || reason FROM refused_events",
+        ),
         pending: replica.sync_backlog().unwrap().pending(),
     }
 }

@@ -26,8 +26,8 @@
 //! failure; `RF_SIM_STEPS` sets the steps per run (default 60). Every tenth seed (9, 19, ...)
 //! runs on PostgreSQL (`RF_TEST_DATABASE_URL`, as `./dev test` sets);
 //! `RF_SIM_BACKEND=postgres` or `sqlite` runs every seed on one back end.
-//! `RF_SIM_REFUSED_EDITS=1` lets Bob (no author) edit the flow too, which finds a fault not
-//! fixed yet (see [`refused_edits`]). `RF_SIM_DEBUG=1` prints pushes, answers and versions.
+//! Bob (no author) edits the flow too, so some edits are refused (`RF_SIM_REFUSED_EDITS=0`
+//! turns that off; see [`refused_edits`]). `RF_SIM_DEBUG=1` prints pushes, answers and versions.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
 
@@ -572,13 +572,14 @@ fn assert_converged(
     );
 }
 
-/// Whether Bob, who is no author, edits the flow too (`RF_SIM_REFUSED_EDITS=1`). Off by
-/// default because it finds a fault not fixed yet (docs/SYNC.md, "What the simulation found"):
-/// when the answer to a push whose mutation the server refused is lost, the retry is
-/// answered as a duplicate without the rejection, and the replica settles the edit as applied,
-/// so the refusal and its reason never reach the user (seed 16 of the messages mode).
+/// Whether Bob, who is no author, edits the flow too (on unless `RF_SIM_REFUSED_EDITS=0`).
+/// It found a fault (docs/SYNC.md, "What the simulation found"): when the answer to a push
+/// whose mutation the server refused was lost, the retry was answered as a duplicate without
+/// the rejection, and the replica settled the edit as applied, so the refusal and its reason
+/// never reached the user (seed 16 of the messages mode). The server now keeps its refusals
+/// and repeats them.
 fn refused_edits() -> bool {
-    std::env::var("RF_SIM_REFUSED_EDITS").is_ok_and(|value| value == "1")
+    std::env::var("RF_SIM_REFUSED_EDITS").map_or(true, |value| value != "0")
 }
 
 /// Which back end a seed runs on: every tenth on PostgreSQL unless `RF_SIM_BACKEND` says.
@@ -665,7 +666,7 @@ fn run(seed: u64, steps: usize, totals: &mut Totals) {
             0..18 => run_session(client.replica(), &mut rng),
             18..20 => toggle_pin(client.replica(), &mut rng),
             // Bob is no author: his rare edits are refused and his head follows the team's
-            // (only with RF_SIM_REFUSED_EDITS: see `refused_edits`).
+            // (see `refused_edits`).
             20..28 if is_author || (refused_edits() && step % 4 == 0) => {
                 edit_flow(client.replica(), &mut rng, step)
             }

@@ -13,3 +13,14 @@ CREATE TABLE refused_events (
     refused_at  INTEGER NOT NULL,
     PRIMARY KEY (device_id, device_seq)
 );
+
+-- Mutations the server refused for good, by device and number, with the reason: a retried
+-- push whose first answer was lost gets the same refusal again (the mutation is a duplicate
+-- then), instead of a bare "settled" that its replica would take for applied.
+CREATE TABLE rejected_mutations (
+    device_id   TEXT    NOT NULL REFERENCES devices (device_id),
+    mutation_id INTEGER NOT NULL,
+    reason      TEXT    NOT NULL,
+    rejected_at INTEGER NOT NULL,
+    PRIMARY KEY (device_id, mutation_id)
+);

@@ -519,11 +519,12 @@ impl Store for PostgresStore {
             .iter()
             .map(|(mutation, _)| mutation.clone())
             .collect();
-        let mut rejected = Vec::new();
         let mut conflicts = 0;
         for decision in rf_core::sync::plan_push(last_mutation_id, &mutations) {
-            let rf_core::sync::PushDecision::Apply { mutation_id } = decision else {
-                continue;
+            let mutation_id = match decision {
+                rf_core::sync::PushDecision::Apply { mutation_id } => mutation_id,
+                rf_core::sync::PushDecision::Duplicate { .. }
+                | rf_core::sync::PushDecision::Gap { .. } => continue,
             };
             let Some((_, checked)) = batch
                 .mutations
@@ -534,10 +535,18 @@ impl Store for PostgresStore {
             };
             match apply_mutation(&mut transaction, &team, &user, checked, now).await? {
                 Ok(recorded) => conflicts += recorded,
-                Err(reason) => rejected.push(rf_core::sync::Rejection {
-                    mutation_id,
-                    reason,
-                }),
+                Err(reason) => {
+                    sqlx::query(
+                        "INSERT INTO rejected_mutations (device_id, mutation_id, reason, rejected_at)
+                         VALUES ($1, $2, $3, $4) ON CONFLICT (device_id, mutation_id) DO NOTHING",
+                    )
+                    .bind(&device)
+                    .bind(mutation_id)
+                    .bind(&reason)
+                    .bind(now)
+                    .execute(&mut *transaction)
+                    .await?;
+                }
             }
             last_mutation_id = mutation_id;
         }
@@ -546,6 +555,27 @@ impl Store for PostgresStore {
             .bind(last_mutation_id)
             .execute(&mut *transaction)
             .await?;
+        // Every refusal among the numbers this answer settles from the batch's first on, this
+        // push's and earlier ones' alike: a replica whose earlier answer was lost learns each
+        // refusal however its retry is cut, and never takes a refused change for applied.
+        let rejected: Vec<rf_core::sync::Rejection> = match batch.mutations.first() {
+            None => Vec::new(),
+            Some((first, _)) => sqlx::query_as::<_, (i64, String)>(
+                "SELECT mutation_id, reason FROM rejected_mutations
+                 WHERE device_id = $1 AND mutation_id BETWEEN $2 AND $3 ORDER BY mutation_id",
+            )
+            .bind(&device)
+            .bind(first.mutation_id)
+            .bind(last_mutation_id)
+            .fetch_all(&mut *transaction)
+            .await?
+            .into_iter()
+            .map(|(mutation_id, reason)| rf_core::sync::Rejection {
+                mutation_id,
+                reason,
+            })
+            .collect(),
+        };
         for document in &batch.flow_versions {
             // Usually the team has it already: check without the team's lock first.
             if !version_exists(&mut transaction, &team, document).await? {

@@ -1083,11 +1083,12 @@ impl SqliteStore {
             .iter()
             .map(|(mutation, _)| mutation.clone())
             .collect();
-        let mut rejected = Vec::new();
         let mut conflicts = 0;
         for decision in rf_core::sync::plan_push(last_mutation_id, &mutations) {
-            let rf_core::sync::PushDecision::Apply { mutation_id } = decision else {
-                continue;
+            let mutation_id = match decision {
+                rf_core::sync::PushDecision::Apply { mutation_id } => mutation_id,
+                rf_core::sync::PushDecision::Duplicate { .. }
+                | rf_core::sync::PushDecision::Gap { .. } => continue,
             };
             let Some((_, checked)) = batch
                 .mutations
@@ -1098,10 +1099,13 @@ impl SqliteStore {
             };
             match apply_mutation(&transaction, &team, user, checked, now)? {
                 Ok(recorded) => conflicts += recorded,
-                Err(reason) => rejected.push(rf_core::sync::Rejection {
-                    mutation_id,
-                    reason,
-                }),
+                Err(reason) => {
+                    transaction.execute(
+                        "INSERT INTO rejected_mutations (device_id, mutation_id, reason, rejected_at)
+                         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (device_id, mutation_id) DO NOTHING",
+                        params![device, mutation_id, reason, now],
+                    )?;
+                }
             }
             last_mutation_id = mutation_id;
         }
@@ -1109,6 +1113,27 @@ impl SqliteStore {
             "UPDATE devices SET last_mutation_id = ?2 WHERE device_id = ?1",
             params![device, last_mutation_id],
         )?;
+        // Every refusal among the numbers this answer settles from the batch's first on, this
+        // push's and earlier ones' alike: a replica whose earlier answer was lost learns each
+        // refusal however its retry is cut, and never takes a refused change for applied.
+        let rejected: Vec<rf_core::sync::Rejection> = match batch.mutations.first() {
+            None => Vec::new(),
+            Some((first, _)) => transaction
+                .prepare_cached(
+                    "SELECT mutation_id, reason FROM rejected_mutations
+                     WHERE device_id = ?1 AND mutation_id BETWEEN ?2 AND ?3 ORDER BY mutation_id",
+                )?
+                .query_map(
+                    params![device, first.mutation_id, last_mutation_id],
+                    |row| {
+                        Ok(rf_core::sync::Rejection {
+                            mutation_id: row.get(0)?,
+                            reason: row.get(1)?,
+                        })
+                    },
+                )?
+                .collect::<rusqlite::Result<_>>()?,
+        };
         for document in &batch.flow_versions {
             insert_version(&transaction, &team, user, document, now)?;
         }

@@ -259,7 +259,7 @@ impl Replica {
             ],
             |row| row.get(0),
         )?;
-        check_response(request, response, written, settles_unsent)?;
+        check_response(request, response, written, settles_unsent, ever_sent)?;
         let stamp = timestamp(now());
         let mut rejected = 0;
         for rejection in &response.rejected {
@@ -272,6 +272,15 @@ impl Replica {
                 params![rejection.mutation_id, rejection.reason, stamp],
             )?;
         }
+        // Flows whose queued changes this answer settles: once nothing of theirs is queued,
+        // they show the team's head (a refused edit falls back to it, even when the answer
+        // that refused it was lost and this batch does not carry it).
+        let settled_flows: Vec<String> = transaction
+            .prepare_cached(
+                "SELECT DISTINCT entity_id FROM outbox WHERE entity = 'flow' AND mutation_id <= ?1",
+            )?
+            .query_map([response.mutations_settled_through], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
         let settled = transaction.execute(
             "DELETE FROM outbox WHERE mutation_id <= ?1",
             [response.mutations_settled_through],
@@ -280,7 +289,17 @@ impl Replica {
         // flow with nothing more of its own queued now shows the team's head.
         for head in &response.heads {
             crate::pull::record_team_head(&transaction, head)?;
-            crate::pull::follow_team_head(&transaction, head.flow_id)?;
+        }
+        let mut flows: Vec<Uuid> = response.heads.iter().map(|head| head.flow_id).collect();
+        flows.extend(
+            settled_flows
+                .iter()
+                .filter_map(|id| Uuid::parse_str(id).ok()),
+        );
+        flows.sort();
+        flows.dedup();
+        for flow_id in flows {
+            crate::pull::follow_team_head(&transaction, flow_id)?;
         }
         for refused in &response.refused_events {
             transaction.execute(
@@ -480,6 +499,7 @@ fn check_response(
     response: &PushResponse,
     events_written: i64,
     settles_unsent: bool,
+    ever_sent: i64,
 ) -> Result<()> {
     let refuse = |what: String| {
         Err(ReplicaError::Invalid(format!(
@@ -497,10 +517,12 @@ fn check_response(
         ));
     }
     for rejection in &response.rejected {
-        let sent = request
-            .mutations
-            .iter()
-            .any(|mutation| mutation.mutation_id == rejection.mutation_id);
+        // Refusals of mutations an earlier push carried (its answer lost) come back too.
+        let sent = rejection.mutation_id <= ever_sent
+            || request
+                .mutations
+                .iter()
+                .any(|mutation| mutation.mutation_id == rejection.mutation_id);
         if !sent || rejection.mutation_id > response.mutations_settled_through {
             return refuse(format!(
                 "rejects mutation {} which it did not settle",

@@ -269,8 +269,10 @@ async fn a_request_body_that_stalls_is_refused_after_the_body_timeout() {
 
 #[tokio::test]
 async fn a_request_not_answered_within_the_request_timeout_gets_503() {
+    // A push is an upload: its own, longer limit applies (see the next test).
     let limits = Limits {
         request_timeout: Duration::from_millis(300),
+        upload_timeout: Duration::from_millis(300),
         ..Limits::default()
     };
     let server = TestServer::start_with(Backend::Sqlite, config(limits, open_login())).await;
@@ -281,6 +283,43 @@ async fn a_request_not_answered_within_the_request_timeout_gets_503() {
         "{head}"
     );
     assert_error_shape(&body, "busy");
+    server.stop().await;
+}
+
+/// A push whose body arrives slowly but steadily (a poor link) outlasts the request timeout
+/// and is answered: it is bounded by the upload timeout and by pauses, not by the request
+/// timeout, or it would be cut on every retry and never go through.
+#[tokio::test]
+async fn a_slow_but_steady_push_is_not_cut_by_the_request_timeout() {
+    let limits = Limits {
+        request_timeout: Duration::from_millis(200),
+        body_timeout: Duration::from_millis(400),
+        ..Limits::default()
+    };
+    let server = TestServer::start_with(Backend::Sqlite, config(limits, open_login())).await;
+    let token = server.token("ada@contoso.example").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut replica, _) = replica_with_session(dir.path());
+    let batch = replica.next_push(100, 100).unwrap().unwrap();
+    let body = serde_json::to_vec(&batch).unwrap();
+    let host = address(&server);
+    let mut stream = TcpStream::connect(&host).await.unwrap();
+    let head = format!(
+        "POST /api/v1/sync/push HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // Eight pieces 100 ms apart: 700 ms in all, well past the 200 ms request timeout, no pause
+    // as long as the body timeout.
+    for piece in body.chunks(body.len().div_ceil(8)) {
+        stream.write_all(piece).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (head, _) = tokio::time::timeout(Duration::from_secs(10), read_response(&mut stream))
+        .await
+        .expect("no answer to a slow push");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     server.stop().await;
 }
 

@@ -31,7 +31,8 @@ pub struct Limits {
     /// bodies (the poke stream, a snapshot, an attachment) are not counted: they go on as long
     /// as the client reads.
     pub request_timeout: Duration,
-    /// The same for an attachment upload, whose 25 MiB body may take minutes on a slow link.
+    /// The same for an attachment upload or a push, whose body (25 or 16 MiB at most) may take
+    /// minutes on a slow link.
     pub upload_timeout: Duration,
     /// Longest request target (path and query) in bytes; longer is a JSON 414.
     pub max_uri_bytes: usize,
@@ -133,8 +134,14 @@ fn parse_forwarded(entry: &str) -> Option<IpAddr> {
         .or_else(|| entry.parse::<SocketAddr>().ok().map(|socket| socket.ip()))
 }
 
+/// Requests whose body may take minutes on a slow link: an attachment upload (up to 25 MiB)
+/// and a push (a batch of up to 16 MiB). Within the request timeout, a push over a poor
+/// hotel or 3G link would be cut every time and never go through; the body timeout still
+/// ends one that stalls.
 fn is_upload(request: &Request) -> bool {
-    request.method() == Method::PUT && request.uri().path().starts_with("/api/v1/attachments/")
+    let path = request.uri().path();
+    (request.method() == Method::PUT && path.starts_with("/api/v1/attachments/"))
+        || (request.method() == Method::POST && path == "/api/v1/sync/push")
 }
 
 /// Every request passes here first: a request head over the limits is answered in the JSON

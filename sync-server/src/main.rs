@@ -70,7 +70,8 @@ struct LimitFlags {
     /// snapshot, attachment download) are not cut [default: 60]
     #[arg(long, env = "RF_REQUEST_TIMEOUT", value_name = "SECONDS", value_parser = seconds)]
     request_timeout: Option<Duration>,
-    /// The same for an attachment upload [default: 900]
+    /// The same for an attachment upload or a push (bodies that take minutes on a slow link)
+    /// [default: 900]
     #[arg(long, env = "RF_UPLOAD_TIMEOUT", value_name = "SECONDS", value_parser = seconds)]
     upload_timeout: Option<Duration>,
     /// Longest request path and query, in bytes (longer: 414) [default: 8192]

@@ -136,10 +136,7 @@ impl Replica {
                 timestamp(now()),
             ),
         )?;
-        transaction.execute(
-            "DELETE FROM attachment_downloads WHERE sha256 = ?1",
-            [&wanted.sha256],
-        )?;
+        cross_off_download(&transaction, &wanted.sha256)?;
         transaction.commit()?;
         Ok(())
     }
@@ -155,10 +152,7 @@ impl Replica {
              VALUES ('attachment', ?1, NULL, ?2, ?3, ?4) ON CONFLICT (kind, item) DO NOTHING",
             (&wanted.sha256, reason, &wanted.name, timestamp(now())),
         )?;
-        transaction.execute(
-            "DELETE FROM attachment_downloads WHERE sha256 = ?1",
-            [&wanted.sha256],
-        )?;
+        cross_off_download(&transaction, &wanted.sha256)?;
         transaction.commit()?;
         Ok(())
     }
@@ -193,6 +187,16 @@ impl Replica {
             .map_err(ReplicaError::io("cannot sync", &directory))?;
         Ok(())
     }
+}
+
+/// Removes a file from the list of downloads, inside the caller's transaction (stored or set
+/// aside: either way it is not fetched again).
+fn cross_off_download(transaction: &rusqlite::Transaction<'_>, sha256: &str) -> Result<()> {
+    transaction.execute(
+        "DELETE FROM attachment_downloads WHERE sha256 = ?1",
+        [sha256],
+    )?;
+    Ok(())
 }
 
 /// The name an attachment is shown and synced under: the file's name with control characters

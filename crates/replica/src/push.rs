@@ -138,6 +138,8 @@ impl Replica {
         let mut events = Vec::new();
         let mut documents = std::collections::BTreeSet::new();
         for (device_seq, session_id, session_seq, payload) in rows {
+            // Its size as stored (compact JSON, as it is sent), not serialised again.
+            let stored_size = payload.len();
             let payload: serde_json::Value = serde_json::from_str(&payload)
                 .map_err(ReplicaError::corrupt("an event payload"))?;
             // The flow document a `started` or `subflow_entered` event brings along, once.
@@ -147,8 +149,7 @@ impl Replica {
                 }
                 _ => None,
             };
-            let size =
-                payload.to_string().len() + document.map_or(0, |(_, document_size)| document_size);
+            let size = stored_size + document.map_or(0, |(_, document_size)| document_size);
             if !budget.take(size) {
                 break;
             }

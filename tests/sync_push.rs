@@ -361,7 +361,91 @@ async fn a_server_with_a_smaller_body_limit_gets_smaller_batches(backend: Backen
     server.stop().await;
 }
 
+/// A replica restored from an older backup, or its data copied to a second machine, sends
+/// numbers the first copy already used, for other work: the server tells it so (and takes
+/// nothing from the first clashing number on) instead of taking its work for a retry.
+async fn a_second_copy_of_a_device_is_told_and_not_taken_for_a_retry(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.token("ada@contoso.example").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut replica, _) = replica_with_session(dir.path());
+    let first = replica.next_push(100, 100).unwrap().unwrap();
+    let (status, body) = push(&server, &token, &first).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let stored = server.count("SELECT COUNT(*) FROM session_events").await;
+    assert_eq!(stored, 9);
+
+    // The copy recorded other events under numbers 5.. and another change under number 1.
+    let mut copy = first.clone();
+    for event in &mut copy.events[4..] {
+        event.payload["at"] = serde_json::json!("2031-01-01T00:00:00Z");
+    }
+    copy.mutations[0].operation = rf_core::sync::WITHDRAWN.into();
+    copy.mutations[0].payload = serde_json::json!({});
+    let (status, body) = push(&server, &token, &copy).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let answer = response(body);
+    assert_eq!(
+        answer.identity_clash,
+        Some(rf_core::sync::IdentityClash {
+            first_mutation: Some(1),
+            first_event: Some(5),
+        })
+    );
+    // Nothing at or beyond the clash is reported as settled or stored for this copy.
+    assert_eq!(answer.mutations_settled_through, 0);
+    assert_eq!(answer.events_acknowledged_through, 4);
+    assert_eq!(server.count("SELECT COUNT(*) FROM session_events").await, 9);
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM session_events WHERE payload LIKE '%2031-01-01%'")
+            .await,
+        0
+    );
+
+    // Keys in another order are the same content: a real retry is no clash.
+    let mut retry = first.clone();
+    for event in &mut retry.events {
+        let reordered: serde_json::Map<String, serde_json::Value> = event
+            .payload
+            .as_object()
+            .unwrap()
+            .iter()
+            .rev()
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        event.payload = serde_json::Value::Object(reordered);
+    }
+    let (_, body) = push(&server, &token, &retry).await;
+    let answer = response(body);
+    assert_eq!(answer.identity_clash, None);
+    assert_eq!(answer.mutations_settled_through, 1);
+    assert_eq!(answer.events_acknowledged_through, 9);
+
+    // A clash at a number the server refused is told the same way.
+    let mut bad = replica.next_push(0, 100).unwrap().unwrap();
+    bad.events.truncate(1);
+    let refused_seq = 10;
+    bad.events[0].device_seq = refused_seq;
+    bad.events[0].payload["type"] = serde_json::json!("note_added");
+    bad.events[0].payload["text"] = serde_json::json!(7);
+    bad.flow_versions.clear();
+    let (_, body) = push(&server, &token, &bad).await;
+    assert_eq!(response(body).refused_events.len(), 1);
+    bad.events[0].payload["text"] = serde_json::json!(8);
+    let (_, body) = push(&server, &token, &bad).await;
+    let answer = response(body);
+    assert_eq!(
+        answer.identity_clash.and_then(|clash| clash.first_event),
+        Some(refused_seq)
+    );
+    assert!(answer.refused_events.is_empty());
+    assert_eq!(answer.events_acknowledged_through, refused_seq - 1);
+    server.stop().await;
+}
+
 on_every_backend!(
+    a_second_copy_of_a_device_is_told_and_not_taken_for_a_retry,
     a_reader_never_skips_past_a_late_commit,
     concurrent_pushes_carrying_one_version_all_succeed,
     events_arrive_once_however_often_they_are_sent,
@@ -395,6 +479,7 @@ async fn a_reader_never_skips_past_a_late_commit(backend: Backend) {
                         heads: Vec::new(),
                         refused_events: vec![],
                         unknown_event_kinds: vec![],
+                        identity_clash: None,
                     },
                 )
                 .unwrap();

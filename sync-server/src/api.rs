@@ -716,6 +716,7 @@ async fn push<S: Store>(
             (mutation, checked)
         })
         .collect();
+    let device = request.client_id;
     let batch = PushBatch {
         device_id: request.client_id,
         mutations,
@@ -724,7 +725,10 @@ async fn push<S: Store>(
         refused_events,
     };
     let team = user.team_id;
-    let settled = state.store.push(user, batch, unix_now()).await?;
+    let settled = state.store.push(user, batch, unix_now()).await?.answer();
+    if let Some(clash) = settled.identity_clash {
+        tracing::warn!(device = %device, ?clash, "a second copy of a device pushed numbers the first already used; it is told to take a new identity");
+    }
     if settled.latest > settled.latest_before {
         state.pokes.send(Poke {
             team,
@@ -746,6 +750,7 @@ async fn push<S: Store>(
         heads: settled.heads,
         refused_events: settled.refused_events,
         unknown_event_kinds: unknown_kinds,
+        identity_clash: settled.identity_clash,
     }))
 }
 

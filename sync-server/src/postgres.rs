@@ -49,6 +49,11 @@ pub const POSTGRES_MIGRATIONS: &[rf_sqlite::Migration] = &[
         name: "0006_user_pins.sql",
         sql: include_str!("../../migrations/server-postgres/0006_user_pins.sql"),
     },
+    rf_sqlite::Migration {
+        version: 7,
+        name: "0007_mutation_digests.sql",
+        sql: include_str!("../../migrations/server-postgres/0007_mutation_digests.sql"),
+    },
 ];
 
 #[derive(Debug, Clone)]
@@ -514,6 +519,58 @@ impl Store for PostgresStore {
             ));
         }
         let latest_before = team_latest(&mut transaction, &team).await?;
+        // What the server holds under the batch's numbers: a retry repeats it exactly, a
+        // second copy of the device does not (PushBatch::cut_at_clash).
+        let mut batch = batch;
+        let digests: std::collections::HashMap<i64, String> =
+            match batch.settled_numbers(last_mutation_id) {
+                None => std::collections::HashMap::new(),
+                Some((low, high)) => sqlx::query_as::<_, (i64, String)>(
+                    "SELECT mutation_id, digest FROM mutation_digests
+                     WHERE device_id = $1 AND mutation_id BETWEEN $2 AND $3",
+                )
+                .bind(&device)
+                .bind(low)
+                .bind(high)
+                .fetch_all(&mut *transaction)
+                .await?
+                .into_iter()
+                .collect(),
+            };
+        let numbers: Vec<i64> = batch
+            .events
+            .iter()
+            .chain(batch.refused_events.iter().map(|(event, _)| event))
+            .map(|event| event.device_seq)
+            .collect();
+        let held: std::collections::HashMap<i64, rf_core::sync::HeldEvent> = if numbers.is_empty() {
+            std::collections::HashMap::new()
+        } else {
+            sqlx::query(
+                "SELECT device_seq, session_id, session_seq, payload FROM session_events
+                 WHERE device_id = $1 AND device_seq = ANY($2)
+                 UNION ALL
+                 SELECT device_seq, session_id, NULL, payload FROM refused_events
+                 WHERE device_id = $1 AND device_seq = ANY($2)",
+            )
+            .bind(&device)
+            .bind(&numbers)
+            .fetch_all(&mut *transaction)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok((
+                    row.try_get(0)?,
+                    rf_core::sync::HeldEvent {
+                        session_id: uuid_at(row, 1)?,
+                        session_seq: row.try_get(2)?,
+                        payload: json_at(row, 3)?,
+                    },
+                ))
+            })
+            .collect::<StoreResult<_>>()?
+        };
+        let identity_clash = batch.cut_at_clash(&digests, &held);
         let mutations: Vec<rf_core::sync::Mutation> = batch
             .mutations
             .iter()
@@ -526,13 +583,22 @@ impl Store for PostgresStore {
                 rf_core::sync::PushDecision::Duplicate { .. }
                 | rf_core::sync::PushDecision::Gap { .. } => continue,
             };
-            let Some((_, checked)) = batch
+            let Some((mutation, checked)) = batch
                 .mutations
                 .iter()
                 .find(|(mutation, _)| mutation.mutation_id == mutation_id)
             else {
                 continue;
             };
+            sqlx::query(
+                "INSERT INTO mutation_digests (device_id, mutation_id, digest) VALUES ($1, $2, $3)
+                 ON CONFLICT (device_id, mutation_id) DO NOTHING",
+            )
+            .bind(&device)
+            .bind(mutation_id)
+            .bind(rf_core::sync::mutation_digest(mutation))
+            .execute(&mut *transaction)
+            .await?;
             match apply_mutation(&mut transaction, &team, &user, checked, now).await? {
                 Ok(recorded) => conflicts += recorded,
                 Err(reason) => {
@@ -617,19 +683,11 @@ impl Store for PostgresStore {
         }
         // Events already stored (a retried push) are looked up once; a number given twice in
         // one batch counts once.
-        let numbers: Vec<i64> = batch.events.iter().map(|event| event.device_seq).collect();
-        let existing: Vec<i64> = if numbers.is_empty() {
-            Vec::new()
-        } else {
-            sqlx::query_scalar(
-                "SELECT device_seq FROM session_events WHERE device_id = $1 AND device_seq = ANY($2)",
-            )
-            .bind(&device)
-            .bind(&numbers)
-            .fetch_all(&mut *transaction)
-            .await?
-        };
-        let mut seen: std::collections::HashSet<i64> = existing.into_iter().collect();
+        let mut seen: std::collections::HashSet<i64> = held
+            .iter()
+            .filter(|(_, event)| event.session_seq.is_some())
+            .map(|(seq, _)| *seq)
+            .collect();
         let fresh: Vec<&rf_core::sync::PushedEvent> = batch
             .events
             .iter()
@@ -796,6 +854,7 @@ impl Store for PostgresStore {
             refused_events,
             latest_before,
             latest,
+            identity_clash,
         })
     }
 

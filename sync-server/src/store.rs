@@ -121,6 +121,29 @@ pub struct PushSettled {
     /// The team's latest sequence number before and after the push (equal: nothing changed).
     pub latest_before: i64,
     pub latest: i64,
+    /// Another copy of the device used numbers of this batch for other content.
+    pub identity_clash: Option<rf_core::sync::IdentityClash>,
+}
+
+impl PushSettled {
+    /// What the answer may tell the device: with a clash, nothing at or beyond it (those
+    /// numbers hold the other copy's work, not this one's).
+    pub fn answer(mut self) -> PushSettled {
+        let Some(clash) = self.identity_clash else {
+            return self;
+        };
+        if let Some(first) = clash.first_mutation {
+            self.last_mutation_id = self.last_mutation_id.min(first - 1);
+            self.rejected
+                .retain(|rejection| rejection.mutation_id < first);
+        }
+        if let Some(first) = clash.first_event {
+            self.events_acknowledged_through = self.events_acknowledged_through.min(first - 1);
+            self.refused_events
+                .retain(|refused| refused.device_seq < first);
+        }
+        self
+    }
 }
 
 /// The lowest and highest device sequence number a batch carries, refused events included.
@@ -137,6 +160,53 @@ pub fn batch_range(batch: &PushBatch) -> Option<(i64, i64)> {
 }
 
 impl PushBatch {
+    /// The numbers of this batch's mutations the device has had settled already (at most
+    /// `last_applied`): the server compares their stored digests with what came now.
+    pub fn settled_numbers(&self, last_applied: i64) -> Option<(i64, i64)> {
+        let first = self.mutations.first()?.0.mutation_id;
+        (first <= last_applied).then_some((first, last_applied))
+    }
+
+    /// Cuts the batch where another copy of its device already used a number for different
+    /// content (`digests`: what the server kept of the settled numbers; `held`: the events it
+    /// holds under the batch's numbers): that mutation and every later one, and every event
+    /// from that number on, are left out, so nothing of the other copy's is taken for a
+    /// duplicate and nothing of this one is lost. The caller answers with the clash.
+    pub fn cut_at_clash(
+        &mut self,
+        digests: &std::collections::HashMap<i64, String>,
+        held: &std::collections::HashMap<i64, rf_core::sync::HeldEvent>,
+    ) -> Option<rf_core::sync::IdentityClash> {
+        let mutations: Vec<rf_core::sync::Mutation> = self
+            .mutations
+            .iter()
+            .map(|(mutation, _)| mutation.clone())
+            .collect();
+        let first_mutation =
+            rf_core::sync::first_mutation_clash(&mutations, |id| digests.get(&id).cloned());
+        let events: Vec<&rf_core::sync::PushedEvent> = self
+            .events
+            .iter()
+            .chain(self.refused_events.iter().map(|(event, _)| event))
+            .collect();
+        let first_event = rf_core::sync::first_event_clash(&events, held);
+        if let Some(clash) = first_mutation {
+            self.mutations
+                .retain(|(mutation, _)| mutation.mutation_id < clash);
+        }
+        if let Some(clash) = first_event {
+            self.events.retain(|event| event.device_seq < clash);
+            self.refused_events
+                .retain(|(event, _)| event.device_seq < clash);
+        }
+        (first_mutation.is_some() || first_event.is_some()).then_some(
+            rf_core::sync::IdentityClash {
+                first_mutation,
+                first_event,
+            },
+        )
+    }
+
     /// The flows the batch's `put_version` mutations are for, each once.
     pub fn flows_touched(&self) -> Vec<Uuid> {
         let mut flows: Vec<Uuid> = self
@@ -343,6 +413,11 @@ pub const SQLITE_MIGRATIONS: &[rf_sqlite::Migration] = &[
         version: 6,
         name: "0006_user_pins.sql",
         sql: include_str!("../../migrations/server-sqlite/0006_user_pins.sql"),
+    },
+    rf_sqlite::Migration {
+        version: 7,
+        name: "0007_mutation_digests.sql",
+        sql: include_str!("../../migrations/server-sqlite/0007_mutation_digests.sql"),
     },
 ];
 
@@ -699,7 +774,8 @@ impl Store for SqliteStore {
     }
 
     async fn push(&self, user: User, batch: PushBatch, now: i64) -> StoreResult<PushSettled> {
-        self.with(move |connection| SqliteStore::push_blocking(connection, &user, &batch, now))
+        let mut batch = batch;
+        self.with(move |connection| SqliteStore::push_blocking(connection, &user, &mut batch, now))
             .await
     }
 
@@ -1070,7 +1146,7 @@ impl SqliteStore {
     fn push_blocking(
         connection: &mut Connection,
         user: &User,
-        batch: &PushBatch,
+        batch: &mut PushBatch,
         now: i64,
     ) -> StoreResult<PushSettled> {
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -1078,6 +1154,45 @@ impl SqliteStore {
         let team = user.team_id.to_string();
         let (mut last_mutation_id, mut acked) = claim_device(&transaction, user, &device, now)?;
         let latest_before = team_latest(&transaction, &team)?;
+        // What the server holds under the batch's numbers: a retry repeats it exactly, a
+        // second copy of the device does not (PushBatch::cut_at_clash).
+        let digests: std::collections::HashMap<i64, String> =
+            match batch.settled_numbers(last_mutation_id) {
+                None => std::collections::HashMap::new(),
+                Some((low, high)) => transaction
+                    .prepare_cached(
+                        "SELECT mutation_id, digest FROM mutation_digests
+                         WHERE device_id = ?1 AND mutation_id BETWEEN ?2 AND ?3",
+                    )?
+                    .query_map(params![device, low, high], |row| {
+                        Ok((row.get(0)?, row.get(1)?))
+                    })?
+                    .collect::<rusqlite::Result<_>>()?,
+            };
+        let held: std::collections::HashMap<i64, rf_core::sync::HeldEvent> =
+            match batch_range(batch) {
+                None => std::collections::HashMap::new(),
+                Some((low, high)) => transaction
+                    .prepare_cached(
+                        "SELECT device_seq, session_id, session_seq, payload FROM session_events
+                         WHERE device_id = ?1 AND device_seq BETWEEN ?2 AND ?3
+                         UNION ALL
+                         SELECT device_seq, session_id, NULL, payload FROM refused_events
+                         WHERE device_id = ?1 AND device_seq BETWEEN ?2 AND ?3",
+                    )?
+                    .query_map(params![device, low, high], |row| {
+                        Ok((
+                            row.get(0)?,
+                            rf_core::sync::HeldEvent {
+                                session_id: uuid_column(row, 1)?,
+                                session_seq: row.get(2)?,
+                                payload: json_column(row, 3)?,
+                            },
+                        ))
+                    })?
+                    .collect::<rusqlite::Result<_>>()?,
+            };
+        let identity_clash = batch.cut_at_clash(&digests, &held);
         let mutations: Vec<rf_core::sync::Mutation> = batch
             .mutations
             .iter()
@@ -1090,13 +1205,23 @@ impl SqliteStore {
                 rf_core::sync::PushDecision::Duplicate { .. }
                 | rf_core::sync::PushDecision::Gap { .. } => continue,
             };
-            let Some((_, checked)) = batch
+            let Some((mutation, checked)) = batch
                 .mutations
                 .iter()
                 .find(|(mutation, _)| mutation.mutation_id == mutation_id)
             else {
                 continue;
             };
+            transaction
+                .prepare_cached(
+                    "INSERT INTO mutation_digests (device_id, mutation_id, digest) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (device_id, mutation_id) DO NOTHING",
+                )?
+                .execute(params![
+                    device,
+                    mutation_id,
+                    rf_core::sync::mutation_digest(mutation)
+                ])?;
             match apply_mutation(&transaction, &team, user, checked, now)? {
                 Ok(recorded) => conflicts += recorded,
                 Err(reason) => {
@@ -1156,16 +1281,11 @@ impl SqliteStore {
             .fold((i64::MAX, i64::MIN), |(low, high), event| {
                 (low.min(event.device_seq), high.max(event.device_seq))
             });
-        let mut seen: std::collections::HashSet<i64> = if batch.events.is_empty() {
-            std::collections::HashSet::new()
-        } else {
-            transaction
-                .prepare_cached(
-                    "SELECT device_seq FROM session_events WHERE device_id = ?1 AND device_seq BETWEEN ?2 AND ?3",
-                )?
-                .query_map(params![device, low, high], |row| row.get(0))?
-                .collect::<rusqlite::Result<_>>()?
-        };
+        let mut seen: std::collections::HashSet<i64> = held
+            .iter()
+            .filter(|(seq, event)| event.session_seq.is_some() && (low..=high).contains(*seq))
+            .map(|(seq, _)| *seq)
+            .collect();
         let fresh: Vec<&rf_core::sync::PushedEvent> = batch
             .events
             .iter()
@@ -1282,6 +1402,7 @@ impl SqliteStore {
             refused_events,
             latest_before,
             latest,
+            identity_clash,
         })
     }
 

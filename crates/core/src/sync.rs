@@ -605,6 +605,100 @@ pub struct PushResponse {
     /// later events, until the server is updated.
     #[serde(default)]
     pub unknown_event_kinds: Vec<String>,
+    /// Another copy of this device (a replica restored from an older backup, or its data
+    /// copied to a second machine) already used numbers this batch carries, for different
+    /// content. Nothing from the first clashing number on was taken, and the numbers above
+    /// stop before it; the replica takes a new device identity and sends the rest again under
+    /// it ([`first_mutation_clash`], [`first_event_clash`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_clash: Option<IdentityClash>,
+}
+
+/// Where a push met another copy's work under the same device id: the first mutation number
+/// and the first event number whose stored content differs from what was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IdentityClash {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_mutation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_event: Option<i64>,
+}
+
+/// The digest a server keeps of each mutation it settles, so a number sent again with other
+/// content (a second copy of the device) is told from a retry: SHA-256 of the mutation's
+/// canonical JSON (object keys sorted), its number excluded.
+pub fn mutation_digest(mutation: &Mutation) -> String {
+    let content = serde_json::json!([
+        mutation.entity,
+        mutation.entity_id,
+        mutation.operation,
+        mutation.base_version,
+        canonical(&mutation.payload),
+    ]);
+    crate::version::sha256_hex(content.to_string().as_bytes())
+}
+
+/// The first mutation of `batch` whose number the server already settled (`stored` gives the
+/// digest it kept, if any) for different content. A number settled before digests were kept
+/// has none and cannot clash.
+pub fn first_mutation_clash(
+    batch: &[Mutation],
+    stored: impl Fn(i64) -> Option<String>,
+) -> Option<i64> {
+    batch.iter().find_map(|mutation| {
+        let kept = stored(mutation.mutation_id)?;
+        (kept != mutation_digest(mutation)).then_some(mutation.mutation_id)
+    })
+}
+
+/// An event as a server holds it under its device number: what a retry must repeat exactly.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeldEvent {
+    pub session_id: Uuid,
+    /// Not kept for an event the server refused; then the rest must match.
+    pub session_seq: Option<i64>,
+    pub payload: Value,
+}
+
+/// The lowest device number among `batch` that the server already holds (`held`) for a
+/// different event: a second copy of the device wrote it. A retry of the same event is no clash.
+pub fn first_event_clash(
+    batch: &[&PushedEvent],
+    held: &std::collections::HashMap<i64, HeldEvent>,
+) -> Option<i64> {
+    batch
+        .iter()
+        .filter(|event| {
+            held.get(&event.device_seq).is_some_and(|stored| {
+                stored.session_id != event.session_id
+                    || stored
+                        .session_seq
+                        .is_some_and(|session_seq| session_seq != event.session_seq)
+                    // Objects compare by their entries, whatever their order.
+                    || stored.payload != event.payload
+            })
+        })
+        .map(|event| event.device_seq)
+        .min()
+}
+
+/// `value` with every object's keys in order, so equal content compares and hashes equal
+/// however its keys were ordered when it was written.
+fn canonical(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|key| (key.clone(), canonical(&map[key])))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
+        other => other.clone(),
+    }
 }
 
 /// A pushed event the server will never store for the team, and why.
@@ -651,6 +745,82 @@ mod tests {
             operation: "put_version".into(),
             base_version: None,
             payload: json!({}),
+        }
+    }
+
+    #[test]
+    fn a_number_sent_again_with_other_content_is_a_clash_and_a_retry_is_not() {
+        let mut first = mutation(1);
+        first.payload = json!({"b": 1, "a": [1, {"y": 2, "x": 1}]});
+        // The same content with its keys in another order is the same mutation.
+        let mut reordered = first.clone();
+        reordered.payload = json!({"a": [1, {"x": 1, "y": 2}], "b": 1});
+        assert_eq!(mutation_digest(&first), mutation_digest(&reordered));
+        let kept = std::collections::HashMap::from([(1, mutation_digest(&first))]);
+        let stored = |id: i64| kept.get(&id).cloned();
+        assert_eq!(first_mutation_clash(&[reordered.clone()], stored), None);
+        // Any field changed is other content; its number is not part of the digest.
+        let changes: [fn(&mut Mutation); 5] = [
+            |m| m.entity = "pin".into(),
+            |m| m.entity_id = "g".into(),
+            |m| m.operation = "withdrawn".into(),
+            |m| m.base_version = Some(1),
+            |m| m.payload = json!({"b": 2, "a": [1, {"y": 2, "x": 1}]}),
+        ];
+        for change in changes {
+            let mut other = first.clone();
+            change(&mut other);
+            assert_eq!(
+                first_mutation_clash(&[mutation(2), other.clone()], stored),
+                Some(1),
+                "{other:?}"
+            );
+        }
+        let mut renumbered = first.clone();
+        renumbered.mutation_id = 7;
+        assert_eq!(mutation_digest(&renumbered), mutation_digest(&first));
+        // A number settled before digests were kept cannot be told apart.
+        assert_eq!(first_mutation_clash(&[mutation(3)], |_| None), None);
+    }
+
+    #[test]
+    fn an_event_number_held_for_another_event_is_a_clash() {
+        let session = Uuid::from_u128(5);
+        let event = |seq: i64, session_seq: i64, text: &str| PushedEvent {
+            device_id: Uuid::from_u128(1),
+            device_seq: seq,
+            session_id: session,
+            session_seq,
+            payload: json!({"type": "note", "text": text, "at": "2026-01-01T00:00:00Z"}),
+        };
+        let held_as = |event: &PushedEvent| HeldEvent {
+            session_id: event.session_id,
+            session_seq: Some(event.session_seq),
+            payload: event.payload.clone(),
+        };
+        let stored = [event(1, 1, "a"), event(2, 2, "b"), event(3, 3, "c")];
+        let held: std::collections::HashMap<i64, HeldEvent> = stored
+            .iter()
+            .map(|event| (event.device_seq, held_as(event)))
+            .collect();
+        let retry = [event(2, 2, "b"), event(3, 3, "c"), event(4, 4, "d")];
+        assert_eq!(
+            first_event_clash(&retry.iter().collect::<Vec<_>>(), &held),
+            None
+        );
+        // Other text, another place in the session, another session: each is another event;
+        // the lowest clashing number is reported.
+        let mut elsewhere = event(2, 2, "b");
+        elsewhere.session_id = Uuid::from_u128(6);
+        for (batch, expected) in [
+            (vec![event(3, 3, "C"), event(2, 2, "b")], Some(3)),
+            (vec![event(3, 4, "c"), event(2, 9, "b")], Some(2)),
+            (vec![elsewhere, event(9, 9, "new")], Some(2)),
+        ] {
+            assert_eq!(
+                first_event_clash(&batch.iter().collect::<Vec<_>>(), &held),
+                expected
+            );
         }
     }
 

@@ -92,6 +92,7 @@ fn batches_come_out_in_order_and_acknowledgements_remove_them() {
         heads: vec![],
         refused_events: vec![],
         unknown_event_kinds: vec![],
+        identity_clash: None,
     };
     let report = replica.apply_push_response(&batch, &response).unwrap();
     assert_eq!(
@@ -121,6 +122,7 @@ fn batches_come_out_in_order_and_acknowledgements_remove_them() {
                 heads: vec![],
                 refused_events: vec![],
                 unknown_event_kinds: vec![],
+                identity_clash: None,
             },
         )
         .unwrap();
@@ -145,6 +147,7 @@ fn a_partial_event_acknowledgement_resends_the_rest() {
                 heads: vec![],
                 refused_events: vec![],
                 unknown_event_kinds: vec![],
+                identity_clash: None,
             },
         )
         .unwrap();
@@ -167,6 +170,7 @@ fn rejections_are_kept_visible_and_do_not_wedge_the_queue() {
         heads: vec![],
         refused_events: vec![],
         unknown_event_kinds: vec![],
+        identity_clash: None,
     };
     let report = replica.apply_push_response(&batch, &response).unwrap();
     assert_eq!((report.applied, report.rejected), (2, 1));
@@ -197,6 +201,7 @@ fn answers_that_settle_unsent_work_are_refused_and_change_nothing() {
             heads: vec![],
             refused_events: vec![],
             unknown_event_kinds: vec![],
+            identity_clash: None,
         },
         PushResponse {
             mutations_settled_through: 1,
@@ -205,6 +210,7 @@ fn answers_that_settle_unsent_work_are_refused_and_change_nothing() {
             heads: vec![],
             refused_events: vec![],
             unknown_event_kinds: vec![],
+            identity_clash: None,
         },
         PushResponse {
             mutations_settled_through: 1,
@@ -216,6 +222,7 @@ fn answers_that_settle_unsent_work_are_refused_and_change_nothing() {
             heads: vec![],
             refused_events: vec![],
             unknown_event_kinds: vec![],
+            identity_clash: None,
         },
     ];
     for response in hostile {
@@ -244,6 +251,7 @@ fn an_answer_covering_more_than_this_batch_is_accepted_after_a_lost_reply() {
                 heads: vec![],
                 refused_events: vec![],
                 unknown_event_kinds: vec![],
+                identity_clash: None,
             },
         )
         .unwrap();
@@ -302,6 +310,7 @@ fn batches_are_bounded_in_bytes_and_one_large_item_goes_alone() {
                     heads: vec![],
                     refused_events: vec![],
                     unknown_event_kinds: vec![],
+                    identity_clash: None,
                 },
             )
             .unwrap();
@@ -356,6 +365,7 @@ fn events_the_server_refuses_are_kept_visible_and_do_not_hold_back_the_rest() {
             reason: "a malformed event: test".into(),
         }],
         unknown_event_kinds: vec![],
+        identity_clash: None,
     };
     // An answer refusing an event this push did not carry changes nothing.
     let error = replica
@@ -406,6 +416,7 @@ fn a_withdrawn_mutation_keeps_its_number_and_its_reason() {
                 heads: vec![],
                 refused_events: vec![],
                 unknown_event_kinds: vec![],
+                identity_clash: None,
             },
         )
         .unwrap();
@@ -427,6 +438,7 @@ fn events_a_restored_server_lost_are_sent_again() {
         heads: vec![],
         refused_events: vec![],
         unknown_event_kinds: vec![],
+        identity_clash: None,
     };
     replica.apply_push_response(&events, &answer(0, 5)).unwrap();
     assert_eq!(replica.sync_backlog().unwrap().events, 0);
@@ -481,6 +493,7 @@ fn a_server_gone_back_is_pulled_again_from_where_it_is() {
                 heads: vec![],
                 refused_events: vec![],
                 unknown_event_kinds: vec![],
+                identity_clash: None,
             },
         )
         .unwrap();

@@ -355,7 +355,278 @@ async fn pins_follow_the_user_across_their_devices_only(backend: Backend) {
     server.stop().await;
 }
 
+/// Counts of the server's events that share a session and a place in it (two different
+/// events at one place would break every replica's log).
+async fn doubled_places(server: &TestServer) -> i64 {
+    server
+        .count(
+            "SELECT COUNT(*) FROM (SELECT session_id, session_seq FROM session_events
+             GROUP BY session_id, session_seq HAVING COUNT(*) > 1) AS doubled",
+        )
+        .await
+}
+
+async fn sessions_of(device: &Device) -> Vec<(String, i64, String)> {
+    device
+        .with(|replica| {
+            let mut rows: Vec<(String, i64, String)> = replica
+                .sessions()
+                .unwrap()
+                .into_iter()
+                .map(|session| {
+                    (
+                        session.ticket.clone(),
+                        session.event_count as i64,
+                        session.status.clone(),
+                    )
+                })
+                .collect();
+            rows.sort();
+            rows
+        })
+        .await
+}
+
+/// A replica's data copied to a second laptop: both go on with the same session and each
+/// records more, under the same device id and numbers. The second to sync is told of the
+/// clash, takes a new device id and sends its work under it; the session both continued
+/// becomes two sessions (one per copy), and every replica ends with all of it, once.
+async fn a_copied_replica_takes_a_new_identity_and_nothing_is_lost_or_doubled(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (ada, bob) = (Device::new(), Device::new());
+    ada.login(&server, "ada@contoso.example").await;
+    bob.login(&server, "bob@contoso.example").await;
+    ada.import(flow()).await;
+    let shared = ada
+        .with(|replica| {
+            let request = rf_core::session::StartRequest {
+                ticket: "T-SHARED".into(),
+                client: "Contoso".into(),
+                engineer: "ada".into(),
+                ..Default::default()
+            };
+            let id = replica
+                .start_session(Uuid::parse_str(FLOW_ID).unwrap(), request)
+                .unwrap()
+                .id;
+            replica
+                .run_command(
+                    id,
+                    rf_core::session::Command::Answer {
+                        choice: rf_core::session::Choice::parse("no"),
+                    },
+                )
+                .unwrap();
+            id
+        })
+        .await;
+    ada.sync().await.unwrap();
+    let copy = Device::copy_of(&ada);
+    let finish = |text: &'static str| {
+        move |replica: &mut Replica| {
+            replica
+                .run_command(
+                    shared,
+                    rf_core::session::Command::Note { text: text.into() },
+                )
+                .unwrap();
+            replica
+                .run_command(
+                    shared,
+                    rf_core::session::Command::Finish {
+                        outcome: rf_core::Outcome::Resolved,
+                        summary: Some(text.into()),
+                        next_steps: None,
+                    },
+                )
+                .unwrap();
+        }
+    };
+    // Both go on under the same numbers: a note and the finish in the shared session, a whole
+    // session each, and one change each (a pin here, a flow edit there).
+    ada.with(finish("done on the first laptop")).await;
+    ada.run_session("T-FIRST").await;
+    let flow_id = Uuid::parse_str(FLOW_ID).unwrap();
+    ada.with(move |replica| assert!(replica.pin_flow(flow_id).unwrap()))
+        .await;
+    copy.with(finish("done on the copy")).await;
+    copy.run_session("T-COPY").await;
+    let mut edited = flow();
+    edited.title = "Printer offline (edited on the copy)".into();
+    copy.import(edited).await;
+
+    let report = ada.sync().await.unwrap();
+    assert_eq!((report.pending, report.new_identity), (0, None));
+    let report = copy.sync().await.unwrap();
+    let identity = report.new_identity.expect("the copy takes a new identity");
+    assert_eq!(identity.forked_sessions, 1, "{report:?}");
+    assert_eq!(identity.mutations, 1);
+    assert_eq!(report.pending, 0, "{report:?}");
+    for device in [&ada, &copy, &bob] {
+        let report = device.sync().await.unwrap();
+        assert_eq!(report.pending, 0);
+        assert_eq!(report.new_identity, None, "one new identity is enough");
+    }
+    converged(&[&ada, &copy, &bob]).await;
+    assert_eq!(doubled_places(&server).await, 0);
+    // The shared session twice (each copy's continuation, each with the shared start), and
+    // each laptop's own session.
+    let sessions = sessions_of(&bob).await;
+    assert_eq!(
+        sessions
+            .iter()
+            .map(|row| row.0.as_str())
+            .collect::<Vec<_>>(),
+        vec!["T-COPY", "T-FIRST", "T-SHARED", "T-SHARED"],
+        "{sessions:?}"
+    );
+    assert!(
+        sessions.iter().all(|row| row.2 == "finished"),
+        "{sessions:?}"
+    );
+    let notes = server
+        .count("SELECT COUNT(*) FROM session_events WHERE payload LIKE '%done on the%' AND payload LIKE '%note_added%'")
+        .await;
+    assert_eq!(notes, 2);
+    // The copy's flow edit reached the team; the first laptop's pin stayed the user's.
+    assert_eq!(bob.title().await, "Printer offline (edited on the copy)");
+    assert_eq!(ada.title().await, "Printer offline (edited on the copy)");
+    assert_eq!(pinned(&copy).await, vec![flow_id]);
+    server.stop().await;
+}
+
+/// A laptop restored from last night's backup: what it had pushed since the backup comes back
+/// to it, what it records after the restore reaches the team under a new device id, and a
+/// second restore that records nothing before syncing notices through pull.
+async fn a_replica_restored_from_an_older_backup_loses_nothing(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (ada, bob) = (Device::new(), Device::new());
+    ada.login(&server, "ada@contoso.example").await;
+    bob.login(&server, "bob@contoso.example").await;
+    ada.import(flow()).await;
+    ada.run_session("T-BEFORE").await;
+    ada.sync().await.unwrap();
+    let (backup, quiet_backup) = (Device::copy_of(&ada), Device::copy_of(&ada));
+    ada.run_session("T-AFTER-BACKUP").await;
+    let mut edited = flow();
+    edited.title = "Printer offline (after the backup)".into();
+    ada.import(edited).await;
+    ada.sync().await.unwrap();
+    drop(ada); // the laptop dies
+
+    // Restored, the engineer works before the first sync.
+    backup.run_session("T-AFTER-RESTORE").await;
+    let flow_id = Uuid::parse_str(FLOW_ID).unwrap();
+    backup
+        .with(move |replica| assert!(replica.pin_flow(flow_id).unwrap()))
+        .await;
+    let report = backup.sync().await.unwrap();
+    let identity = report.new_identity.expect("a new identity");
+    assert_eq!((identity.forked_sessions, identity.events), (0, 12));
+    assert_eq!(report.pending, 0);
+    backup.sync().await.unwrap();
+    assert_eq!(backup.title().await, "Printer offline (after the backup)");
+
+    // Restored again, and synced at once: the pull shows the device's own events it lacks.
+    let report = quiet_backup.sync().await.unwrap();
+    assert!(report.new_identity.is_some(), "{report:?}");
+    assert_eq!(report.pending, 0);
+    quiet_backup.run_session("T-LATER").await;
+    for device in [&quiet_backup, &backup, &bob, &quiet_backup] {
+        assert_eq!(device.sync().await.unwrap().pending, 0);
+    }
+    converged(&[&backup, &quiet_backup, &bob]).await;
+    assert_eq!(doubled_places(&server).await, 0);
+    let sessions = sessions_of(&bob).await;
+    assert_eq!(
+        sessions
+            .iter()
+            .map(|row| row.0.as_str())
+            .collect::<Vec<_>>(),
+        vec!["T-AFTER-BACKUP", "T-AFTER-RESTORE", "T-BEFORE", "T-LATER"],
+        "{sessions:?}"
+    );
+    assert!(
+        sessions
+            .iter()
+            .all(|row| row == &(row.0.clone(), 12, "finished".into()))
+    );
+    assert_eq!(
+        server.count("SELECT COUNT(*) FROM session_events").await,
+        48
+    );
+    server.stop().await;
+}
+
+/// The server restored from last night's backup: every replica sends again what the server
+/// lost and it still holds (its events; its queued changes numbered again after the server's
+/// last), and they all converge with nothing lost or doubled.
+async fn a_server_restored_from_an_older_backup_gets_back_what_replicas_hold(backend: Backend) {
+    let mut server = TestServer::start(backend).await;
+    let (ada, bob) = (Device::new(), Device::new());
+    ada.login(&server, "ada@contoso.example").await;
+    bob.login(&server, "bob@contoso.example").await;
+    ada.import(flow()).await;
+    ada.run_session("T-1").await;
+    ada.sync().await.unwrap();
+    bob.sync().await.unwrap();
+    let backup = server.backup().await;
+
+    let flow_id = Uuid::parse_str(FLOW_ID).unwrap();
+    ada.run_session("T-2").await;
+    ada.with(move |replica| assert!(replica.pin_flow(flow_id).unwrap()))
+        .await;
+    ada.sync().await.unwrap();
+    bob.run_session("T-3").await;
+    bob.sync().await.unwrap();
+    ada.sync().await.unwrap();
+    server.restore(&backup).await;
+    assert_eq!(
+        server.count("SELECT COUNT(*) FROM session_events").await,
+        12
+    );
+
+    // Both go on working before they notice.
+    ada.run_session("T-4").await;
+    ada.with(move |replica| assert!(replica.unpin_flow(flow_id).unwrap()))
+        .await;
+    let report = ada.sync().await.unwrap();
+    assert!(report.server_went_back, "{report:?}");
+    assert_eq!(report.pending, 0, "{report:?}");
+    assert_eq!(report.new_identity, None);
+    for device in [&bob, &ada, &bob] {
+        assert_eq!(device.sync().await.unwrap().pending, 0);
+    }
+    converged(&[&ada, &bob]).await;
+    assert_eq!(doubled_places(&server).await, 0);
+    assert_eq!(
+        server.count("SELECT COUNT(*) FROM session_events").await,
+        48
+    );
+    let sessions = sessions_of(&bob).await;
+    assert_eq!(
+        sessions
+            .iter()
+            .map(|row| row.0.as_str())
+            .collect::<Vec<_>>(),
+        vec!["T-1", "T-2", "T-3", "T-4"],
+        "{sessions:?}"
+    );
+    // The unpin made after the restore went up after the server's last number and applied.
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM user_pins WHERE pinned")
+            .await,
+        0
+    );
+    assert!(pinned(&ada).await.is_empty());
+    server.stop().await;
+}
+
 on_every_backend!(
+    a_server_restored_from_an_older_backup_gets_back_what_replicas_hold,
+    a_copied_replica_takes_a_new_identity_and_nothing_is_lost_or_doubled,
+    a_replica_restored_from_an_older_backup_loses_nothing,
     a_change_reaches_a_watching_replica_by_poke,
     flows_and_sessions_converge_across_three_replicas,
     a_session_recorded_while_the_server_is_down_arrives_later,

@@ -95,7 +95,12 @@ struct Client {
     /// Steps left cut off from the server.
     partitioned: u32,
     held_pushes: Vec<PushRequest>,
+    /// Pushes still in the network from before this laptop was restored from a backup: they
+    /// reach the server, but their answers have nobody to go back to.
+    orphaned_pushes: Vec<PushRequest>,
     old_pages: Vec<PullResponse>,
+    /// A copy of the data directory, taken at some step, to restore later.
+    backup: Option<tempfile::TempDir>,
 }
 
 impl Client {
@@ -109,6 +114,34 @@ impl Client {
     /// A restart: the process goes away and comes back on the same data directory.
     fn restart(&mut self) {
         self.replica = None;
+    }
+
+    /// Keeps a copy of the data directory as it is now (the replica is closed first, as a
+    /// backup tool would find it between runs of the app).
+    fn back_up(&mut self) {
+        if std::env::var("RF_SIM_DEBUG").is_ok() {
+            eprintln!("{} BACKUP", self.email);
+        }
+        self.replica = None;
+        let backup = tempfile::tempdir().unwrap();
+        rf_tests::copy_dir(self.dir.path(), backup.path());
+        self.backup = Some(backup);
+    }
+
+    /// The laptop is restored from its backup: everything written since is gone from it, and
+    /// the process that sent the pushes still in the network is gone too.
+    fn restore(&mut self) -> bool {
+        let Some(backup) = &self.backup else {
+            return false;
+        };
+        if std::env::var("RF_SIM_DEBUG").is_ok() {
+            eprintln!("{} RESTORE", self.email);
+        }
+        self.replica = None;
+        rf_tests::restore_dir(backup.path(), self.dir.path());
+        self.orphaned_pushes.append(&mut self.held_pushes);
+        self.old_pages.clear();
+        true
     }
 }
 
@@ -242,7 +275,8 @@ fn push(
         Fate::DropRequest => {}
         Fate::Deliver => {
             let answer = net.push(&token, &batch);
-            if was_cut {
+            // A clash answer stops before the clash, short of the server's own prefix.
+            if was_cut && answer.identity_clash.is_none() {
                 check(batch.client_id, answer.events_acknowledged_through);
             }
             client
@@ -265,8 +299,15 @@ fn push(
     }
 }
 
-/// Delivers a request the network held back; its answer may be stale by now.
+/// Delivers a request the network held back; its answer may be stale by now. One sent before
+/// the laptop was restored from a backup reaches the server, and its answer is lost.
 fn deliver_held(net: &Net, client: &mut Client, rng: &mut StdRng) {
+    if !client.orphaned_pushes.is_empty() && rng.random_bool(0.5) {
+        let index = rng.random_range(0..client.orphaned_pushes.len());
+        let batch = client.orphaned_pushes.remove(index);
+        net.push(&client.token.clone(), &batch);
+        return;
+    }
     if client.held_pushes.is_empty() {
         return;
     }
@@ -437,7 +478,8 @@ fn heal(net: &Net, clients: &mut [Client]) {
                     .apply_push_response(&batch, &answer)
                     .unwrap();
                 assert!(
-                    report.applied + report.rejected + report.events_acknowledged > 0,
+                    report.applied + report.rejected + report.events_acknowledged > 0
+                        || report.new_identity.is_some(),
                     "a push with a perfect network settled nothing"
                 );
             }
@@ -467,6 +509,12 @@ struct Totals {
     /// replay check.
     stashed_seen: usize,
     server_restarts: usize,
+    /// Laptops restored from an older backup of their data directory, and the new device
+    /// identities replicas took (after a restore, when another copy's numbers showed).
+    replica_restores: usize,
+    new_identities: usize,
+    /// Events a restored-away identity sent beyond a gap: waiting for events only it had.
+    lost_with_a_laptop: usize,
     rejected: usize,
     postgres_runs: usize,
     /// Sync rounds of the real client that succeeded and failed under the proxy's faults.
@@ -491,6 +539,20 @@ fn assert_converged(
         .map(|replica| fingerprint(replica))
         .collect();
     let first = &prints[0];
+    // A stashed event waits for earlier events of its session. When the server lacks one of
+    // them and no replica has anything left to send, the laptop that wrote it was restored
+    // from a backup older than it before sending it (the simulation cuts batches, so it may
+    // have sent later ones): it is gone with that laptop, and nothing can complete the
+    // session. Any other stashed event is a fault.
+    let lost_with_a_laptop = |row: &String| {
+        let mut fields = row.split(' ');
+        let (session, seq) = (fields.nth(2).unwrap(), fields.next().unwrap());
+        let below: i64 = runtime.block_on(server.count_query(format!(
+            "SELECT COUNT(DISTINCT session_seq) FROM session_events
+             WHERE session_id = '{session}' AND session_seq < {seq}"
+        )));
+        below < seq.parse::<i64>().unwrap()
+    };
     if std::env::var("RF_SIM_DEBUG").is_ok() {
         for (index, print) in prints.iter().enumerate() {
             for version in &print.versions {
@@ -504,13 +566,37 @@ fn assert_converged(
             }
         }
     }
+    if std::env::var("RF_SIM_DEBUG").is_ok() {
+        for (index, replica) in replicas.iter().enumerate() {
+            let rows: Vec<String> = replica.connection().prepare("SELECT device_id || ' ' || device_seq || ' ' || session_id || ' ' || session_seq || ' ' || kind FROM session_events ORDER BY session_id, session_seq").unwrap().query_map([], |row| row.get(0)).unwrap().map(|r| r.unwrap()).collect();
+            eprintln!(
+                "replica {index} device {} events:\n  {}",
+                replica.device_id(),
+                rows.join("\n  ")
+            );
+            let retired: Vec<String> = replica
+                .connection()
+                .prepare("SELECT device_id || ' ' || last_event_seq FROM retired_devices")
+                .unwrap()
+                .query_map([], |row| row.get(0))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect();
+            eprintln!("retired {retired:?}");
+        }
+    }
     for (index, print) in prints.iter().enumerate() {
         assert_eq!(
             print.pending, 0,
             "{context}: replica {index} has work left unacknowledged"
         );
+        let held_back: BTreeSet<&String> = print
+            .stashed
+            .iter()
+            .filter(|row| !lost_with_a_laptop(row))
+            .collect();
         assert_eq!(
-            print.stashed,
+            held_back,
             BTreeSet::new(),
             "{context}: replica {index} still holds pulled events back"
         );
@@ -526,6 +612,13 @@ fn assert_converged(
             first.differences(print)
         );
         totals.rejected += print.rejected.len();
+    }
+    for replica in replicas.iter() {
+        let retired: i64 = replica
+            .connection()
+            .query_row("SELECT COUNT(*) FROM retired_devices", [], |row| row.get(0))
+            .unwrap();
+        totals.new_identities += retired as usize;
     }
     // Ada's two devices show her the same pins.
     assert!(
@@ -565,9 +658,15 @@ fn assert_converged(
         .filter(|row| !row.ends_with("open"))
         .count();
     let total = runtime.block_on(server.count_query("SELECT COUNT(*) FROM session_events".into()));
+    let waiting_for_lost = first
+        .stashed
+        .iter()
+        .filter(|row| lost_with_a_laptop(row))
+        .count();
+    totals.lost_with_a_laptop += waiting_for_lost;
     assert_eq!(
         total as usize,
-        first.events.len(),
+        first.events.len() + waiting_for_lost,
         "{context}: server and replicas disagree"
     );
 }
@@ -627,7 +726,9 @@ fn run(seed: u64, steps: usize, totals: &mut Totals) {
             token,
             partitioned: 0,
             held_pushes: Vec::new(),
+            orphaned_pushes: Vec::new(),
             old_pages: Vec::new(),
+            backup: None,
         };
         let me: serde_json::Value = net
             .http
@@ -692,8 +793,10 @@ fn run(seed: u64, steps: usize, totals: &mut Totals) {
             }
             85..89 if online => deliver_held(&net, client, &mut rng),
             89..93 => client.partitioned = rng.random_range(1..10),
-            93..97 => client.restart(),
-            97..100 => {
+            93..95 => client.restart(),
+            95..97 => client.back_up(),
+            97..99 if client.restore() => totals.replica_restores += 1,
+            99.. => {
                 runtime.block_on(server.restart());
                 totals.server_restarts += 1;
             }
@@ -705,7 +808,7 @@ fn run(seed: u64, steps: usize, totals: &mut Totals) {
     for client in &mut clients {
         client.partitioned = 0;
         client.restart();
-        while !client.held_pushes.is_empty() {
+        while !client.held_pushes.is_empty() || !client.orphaned_pushes.is_empty() {
             deliver_held(&net, client, &mut rng);
         }
     }
@@ -753,6 +856,10 @@ fn three_replicas_survive_a_hostile_network() {
         assert!(
             totals.held_beyond_gap > 0 && totals.stashed_seen > 0 && totals.server_restarts > 0,
             "the runs never held events beyond a gap, stashed them or restarted: {totals:?}"
+        );
+        assert!(
+            totals.replica_restores > 0 && totals.new_identities > 0,
+            "the runs never restored a replica from an older copy: {totals:?}"
         );
     }
 }

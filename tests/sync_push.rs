@@ -480,6 +480,7 @@ async fn a_reader_never_skips_past_a_late_commit(backend: Backend) {
                         refused_events: vec![],
                         unknown_event_kinds: vec![],
                         identity_clash: None,
+                        epoch: None,
                     },
                 )
                 .unwrap();

@@ -751,6 +751,7 @@ async fn push<S: Store>(
         refused_events: settled.refused_events,
         unknown_event_kinds: unknown_kinds,
         identity_clash: settled.identity_clash,
+        epoch: Some(settled.epoch),
     }))
 }
 
@@ -860,11 +861,12 @@ async fn snapshot<S: Store>(
     use tracing::Instrument;
     let (since, limit) = pull_range(query)?;
     let as_of = state.store.team_latest(user.team_id).await?;
+    let epoch = state.store.epoch().await?;
     let store = state.store.clone();
     let span = tracing::Span::current();
     // State: where the next page starts, or `None` once the page ending at `as_of` is sent.
     let pages = futures_util::stream::unfold(Some(since), move |next| {
-        let (store, user) = (store.clone(), user.clone());
+        let (store, user, epoch) = (store.clone(), user.clone(), epoch.clone());
         async move {
             let since = next?;
             let page = if since >= as_of {
@@ -879,6 +881,7 @@ async fn snapshot<S: Store>(
                     events: Vec::new(),
                     conflicts: Vec::new(),
                     pins: Vec::new(),
+                    epoch: Some(epoch),
                 })
             } else {
                 store.pull(user, since, limit.min(as_of - since)).await

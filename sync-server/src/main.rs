@@ -51,6 +51,10 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Mark the database as restored from a backup (run it once, after restoring and before
+    /// serving): every replica then pulls everything again and sends again what the restore
+    /// lost and it still holds
+    NewEpoch,
 }
 
 /// Resource and login limits of `serve`; each left out keeps its default (shown).
@@ -249,6 +253,14 @@ async fn run_with<S: Store>(store: S, command: Command, config: ApiConfig) -> an
             tracing::info!("stopped");
         }
         Command::Openapi => {}
+        Command::NewEpoch => {
+            let epoch = store.new_epoch(unix_now()).await?;
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "new epoch {epoch}: replicas will pull everything again and send again what they hold"
+            )?;
+        }
         Command::User {
             command: UserCommand::Add { email, team, role },
         } => {

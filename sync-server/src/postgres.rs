@@ -54,6 +54,11 @@ pub const POSTGRES_MIGRATIONS: &[rf_sqlite::Migration] = &[
         name: "0007_mutation_digests.sql",
         sql: include_str!("../../migrations/server-postgres/0007_mutation_digests.sql"),
     },
+    rf_sqlite::Migration {
+        version: 8,
+        name: "0008_store_epoch.sql",
+        sql: include_str!("../../migrations/server-postgres/0008_store_epoch.sql"),
+    },
 ];
 
 #[derive(Debug, Clone)]
@@ -836,6 +841,9 @@ impl Store for PostgresStore {
             .collect::<StoreResult<_>>()?,
         };
         let latest = team_latest(&mut transaction, &team).await?;
+        let epoch: String = sqlx::query_scalar("SELECT epoch FROM store_epoch")
+            .fetch_one(&mut *transaction)
+            .await?;
         if latest > latest_before {
             // Delivered at commit to every server process listening (PostgresStore::listen).
             sqlx::query("SELECT pg_notify('rf_sync', $1)")
@@ -855,7 +863,24 @@ impl Store for PostgresStore {
             latest_before,
             latest,
             identity_clash,
+            epoch,
         })
+    }
+
+    async fn epoch(&self) -> StoreResult<String> {
+        Ok(sqlx::query_scalar("SELECT epoch FROM store_epoch")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn new_epoch(&self, now: i64) -> StoreResult<String> {
+        let epoch = Uuid::new_v4().simple().to_string();
+        sqlx::query("UPDATE store_epoch SET epoch = $1, began_at = $2")
+            .bind(&epoch)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(epoch)
     }
 
     async fn team_latest(&self, team: Uuid) -> StoreResult<i64> {
@@ -1016,6 +1041,9 @@ impl Store for PostgresStore {
                 team_seq: row.try_get(2)?,
             });
         }
+        let epoch: String = sqlx::query_scalar("SELECT epoch FROM store_epoch")
+            .fetch_one(&mut *transaction)
+            .await?;
         transaction.commit().await?;
         Ok(PullResponse {
             protocol: rf_core::sync::PROTOCOL_VERSION,
@@ -1027,6 +1055,7 @@ impl Store for PostgresStore {
             events,
             conflicts,
             pins,
+            epoch: Some(epoch),
         })
     }
 }

@@ -123,6 +123,8 @@ pub struct PushSettled {
     pub latest: i64,
     /// Another copy of the device used numbers of this batch for other content.
     pub identity_clash: Option<rf_core::sync::IdentityClash>,
+    /// The store's epoch, read in the push's transaction.
+    pub epoch: String,
 }
 
 impl PushSettled {
@@ -364,6 +366,13 @@ pub trait Store: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<PushSettled>> + Send;
     /// The team's latest change number (0 before its first change).
     fn team_latest(&self, team: Uuid) -> impl Future<Output = StoreResult<i64>> + Send;
+
+    /// The store's epoch (see `PullResponse::epoch`).
+    fn epoch(&self) -> impl Future<Output = StoreResult<String>> + Send;
+
+    /// Replaces the store's epoch: run once after the database is restored from a backup, so
+    /// every replica learns that the server lost changes and sends again what it holds.
+    fn new_epoch(&self, now: i64) -> impl Future<Output = StoreResult<String>> + Send;
     /// Forwards pokes from other server processes sharing this store (PostgreSQL `NOTIFY`);
     /// an embedded store has no other processes.
     fn forward_pokes(&self, _pokes: crate::poke::Pokes) {}
@@ -418,6 +427,11 @@ pub const SQLITE_MIGRATIONS: &[rf_sqlite::Migration] = &[
         version: 7,
         name: "0007_mutation_digests.sql",
         sql: include_str!("../../migrations/server-sqlite/0007_mutation_digests.sql"),
+    },
+    rf_sqlite::Migration {
+        version: 8,
+        name: "0008_store_epoch.sql",
+        sql: include_str!("../../migrations/server-sqlite/0008_store_epoch.sql"),
     },
 ];
 
@@ -779,6 +793,22 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn epoch(&self) -> StoreResult<String> {
+        self.with(|connection| Ok(read_epoch(connection)?)).await
+    }
+
+    async fn new_epoch(&self, now: i64) -> StoreResult<String> {
+        self.with(move |connection| {
+            let epoch = Uuid::new_v4().simple().to_string();
+            connection.execute(
+                "UPDATE store_epoch SET epoch = ?1, began_at = ?2",
+                params![epoch, now],
+            )?;
+            Ok(epoch)
+        })
+        .await
+    }
+
     async fn team_latest(&self, team: Uuid) -> StoreResult<i64> {
         self.with(move |connection| Ok(team_latest(connection, &team.to_string())?))
             .await
@@ -811,6 +841,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
+
+fn read_epoch(connection: &Connection) -> rusqlite::Result<String> {
+    connection.query_row("SELECT epoch FROM store_epoch", [], |row| row.get(0))
 }
 
 /// The device's row, created for `user` on first sight; another user's device is refused.
@@ -1391,6 +1425,7 @@ impl SqliteStore {
                 .collect::<rusqlite::Result<_>>()?,
         };
         let latest = team_latest(&transaction, &team)?;
+        let epoch = read_epoch(&transaction)?;
         transaction.commit()?;
         Ok(PushSettled {
             last_mutation_id,
@@ -1403,6 +1438,7 @@ impl SqliteStore {
             latest_before,
             latest,
             identity_clash,
+            epoch,
         })
     }
 
@@ -1535,6 +1571,7 @@ impl SqliteStore {
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
+        let epoch = read_epoch(&transaction)?;
         transaction.commit()?;
         Ok(PullResponse {
             protocol: rf_core::sync::PROTOCOL_VERSION,
@@ -1546,6 +1583,7 @@ impl SqliteStore {
             events,
             conflicts,
             pins,
+            epoch: Some(epoch),
         })
     }
 }

@@ -64,6 +64,14 @@ impl Device {
         self.dir.path().to_owned()
     }
 
+    /// Another laptop holding a copy of this one's data directory as it is now (a backup
+    /// restored later, or the folder copied to a second machine), login included.
+    pub fn copy_of(original: &Device) -> Device {
+        let copy = Device::new();
+        crate::copy_dir(original.dir.path(), copy.dir.path());
+        copy
+    }
+
     /// Runs replica work on a blocking thread (the sync client is blocking HTTP).
     pub async fn with<T: Send + 'static>(
         &self,

@@ -51,6 +51,53 @@ pub enum Backend {
 
 /// A new, empty database on the test PostgreSQL server (`RF_TEST_DATABASE_URL`, started by
 /// ./dev test), for one test.
+/// Copies every file under `from` into `to` (which exists), keeping each file's mode: a data
+/// directory as a backup or a second machine would hold it.
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Empties `dir` and fills it with a copy of `from`: a data directory restored from a backup.
+pub fn restore_dir(from: &std::path::Path, dir: &std::path::Path) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path).unwrap();
+        } else {
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+    copy_dir(from, dir);
+}
+
+/// A copy of a test server's database (see [`TestServer::backup`]).
+#[derive(Debug)]
+pub enum ServerBackup {
+    Sqlite(tempfile::TempDir),
+    /// The schema of the same database that holds the copied tables.
+    Postgres(String),
+}
+
+/// The tables of the public schema (the server's).
+async fn postgres_tables(transaction: &mut sqlx::PgConnection) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables
+         WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name",
+    )
+    .fetch_all(transaction)
+    .await
+    .unwrap()
+}
+
 pub async fn fresh_postgres_database() -> String {
     let admin = std::env::var("RF_TEST_DATABASE_URL").expect(
         "RF_TEST_DATABASE_URL is not set: run the tests with ./dev test, which starts PostgreSQL",
@@ -210,6 +257,99 @@ impl TestServer {
         };
         drop(std::mem::replace(&mut self.running, reopened));
         self.resume().await;
+    }
+
+    /// A backup of the server's database as it is now, taken while it serves (SQLite's
+    /// `VACUUM INTO`; on PostgreSQL a copy of every table in a schema of its own).
+    pub async fn backup(&self) -> ServerBackup {
+        match &self.database {
+            Database::Sqlite(path) => {
+                let dir = tempfile::tempdir().unwrap();
+                let copy = dir.path().join("backup.sqlite3");
+                let connection = rusqlite::Connection::open(path).unwrap();
+                connection
+                    .execute("VACUUM INTO ?1", [copy.to_str().unwrap()])
+                    .unwrap();
+                ServerBackup::Sqlite(dir)
+            }
+            Database::Postgres(url) => {
+                let schema = format!("rf_backup_{}", uuid::Uuid::new_v4().simple());
+                let pool = sqlx::PgPool::connect(url).await.unwrap();
+                let mut transaction = pool.begin().await.unwrap();
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                    .execute(&mut *transaction)
+                    .await
+                    .unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                    .execute(&mut *transaction)
+                    .await
+                    .unwrap();
+                for table in postgres_tables(&mut transaction).await {
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "CREATE TABLE {schema}.{table} AS SELECT * FROM public.{table}"
+                    )))
+                    .execute(&mut *transaction)
+                    .await
+                    .unwrap();
+                }
+                transaction.commit().await.unwrap();
+                pool.close().await;
+                ServerBackup::Postgres(schema)
+            }
+        }
+    }
+
+    /// The server restored from `backup`: stopped, its database put back as the backup holds
+    /// it (everything since is gone), and started again on the same address. Attachment files
+    /// stay as they are.
+    pub async fn restore(&mut self, backup: &ServerBackup) {
+        self.pause().await;
+        match (&self.database, backup) {
+            (Database::Sqlite(path), ServerBackup::Sqlite(dir)) => {
+                // The store lets go of the file before it is replaced.
+                let elsewhere = tempfile::tempdir().unwrap();
+                drop(std::mem::replace(
+                    &mut self.running,
+                    Running::Sqlite(SqliteStore::open(elsewhere.path()).unwrap()),
+                ));
+                for suffix in ["-wal", "-shm"] {
+                    let mut side = path.clone().into_os_string();
+                    side.push(suffix);
+                    let _ = std::fs::remove_file(side);
+                }
+                std::fs::copy(dir.path().join("backup.sqlite3"), path).unwrap();
+            }
+            (Database::Postgres(url), ServerBackup::Postgres(schema)) => {
+                let pool = sqlx::PgPool::connect(url).await.unwrap();
+                let mut transaction = pool.begin().await.unwrap();
+                // Foreign keys are not checked while the tables are refilled in any order.
+                sqlx::query("SET LOCAL session_replication_role = replica")
+                    .execute(&mut *transaction)
+                    .await
+                    .unwrap();
+                for table in postgres_tables(&mut transaction).await {
+                    for statement in [
+                        format!("DELETE FROM public.{table}"),
+                        format!("INSERT INTO public.{table} SELECT * FROM {schema}.{table}"),
+                    ] {
+                        sqlx::query(sqlx::AssertSqlSafe(statement))
+                            .execute(&mut *transaction)
+                            .await
+                            .unwrap();
+                    }
+                }
+                transaction.commit().await.unwrap();
+                pool.close().await;
+            }
+            _ => panic!("a backup is restored to the back end it was taken from"),
+        }
+        self.restart().await;
+        // As the operator does after a restore (`rf-sync-server new-epoch`).
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        match &self.running {
+            Running::Sqlite(store) => store.new_epoch(now).await.unwrap(),
+            Running::Postgres(store) => store.new_epoch(now).await.unwrap(),
+        };
     }
 
     /// Serves again on the same address and data.

@@ -330,6 +330,23 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
                     report.pulled.set_aside + report.attachments_set_aside
                 )?;
             }
+            if let Some(identity) = report.new_identity {
+                writeln!(
+                    out,
+                    "new device id: {} — another copy of this replica (restored from a backup, or copied to another machine) had used the old one, or the server lost what it had taken; {} event(s) and {} change(s) went up under the new id{}",
+                    identity.device_id,
+                    identity.events,
+                    identity.mutations,
+                    if identity.forked_sessions > 0 {
+                        format!(
+                            ", and {} session(s) continued on both copies are now separate sessions (nothing lost)",
+                            identity.forked_sessions
+                        )
+                    } else {
+                        String::new()
+                    }
+                )?;
+            }
             if !report.kinds_the_server_lacks.is_empty() {
                 writeln!(
                     io::stderr(),
@@ -375,7 +392,9 @@ fn sync_options() -> ClientOptions {
 fn token_store(replica: &Replica, kind: TokenStoreKind) -> anyhow::Result<Box<dyn TokenStore>> {
     match kind {
         TokenStoreKind::File => Ok(Box::new(FileTokenStore::in_data_dir(replica.data_dir()))),
-        TokenStoreKind::Keyring => Ok(Box::new(KeyringTokenStore::for_device(replica.device_id()))),
+        TokenStoreKind::Keyring => Ok(Box::new(KeyringTokenStore::for_device(
+            replica.token_account()?,
+        ))),
     }
 }
 

@@ -458,6 +458,11 @@ pub struct PullResponse {
     /// The asking user's own pins changed in this range (other users' pins are never sent).
     #[serde(default)]
     pub pins: Vec<PulledPin>,
+    /// The server store's epoch: it changes only when the store is restored from a backup
+    /// (`rf-sync-server new-epoch`). A replica that sees it change pulls everything again
+    /// and sends again what it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<String>,
 }
 
 /// One of the user's pins as of `team_seq`: pinned or not.
@@ -612,6 +617,9 @@ pub struct PushResponse {
     /// it ([`first_mutation_clash`], [`first_event_clash`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity_clash: Option<IdentityClash>,
+    /// The server store's epoch, as in [`PullResponse::epoch`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<String>,
 }
 
 /// Where a push met another copy's work under the same device id: the first mutation number
@@ -671,16 +679,24 @@ pub fn first_event_clash(
         .iter()
         .filter(|event| {
             held.get(&event.device_seq).is_some_and(|stored| {
-                stored.session_id != event.session_id
-                    || stored
-                        .session_seq
-                        .is_some_and(|session_seq| session_seq != event.session_seq)
-                    // Objects compare by their entries, whatever their order.
-                    || stored.payload != event.payload
+                !stored.is(event.session_id, event.session_seq, &event.payload)
             })
         })
         .map(|event| event.device_seq)
         .min()
+}
+
+impl HeldEvent {
+    /// Whether this is the event at `session_seq` of `session_id` with `payload`: a retry of
+    /// it, not another event under its number.
+    pub fn is(&self, session_id: Uuid, session_seq: i64, payload: &Value) -> bool {
+        self.session_id == session_id
+            && self
+                .session_seq
+                .is_none_or(|held_seq| held_seq == session_seq)
+            // Objects compare by their entries, whatever their order.
+            && self.payload == *payload
+    }
 }
 
 /// `value` with every object's keys in order, so equal content compares and hashes equal

@@ -99,11 +99,17 @@ pub struct SyncReport {
     /// Event kinds this device wrote that the server does not know yet: those events stay
     /// queued here until the server is updated.
     pub kinds_the_server_lacks: Vec<String>,
+    /// This replica took a new device identity this round (another copy of it had used its
+    /// numbers, or the server had lost what it settled); its work went up under the new one.
+    pub new_identity: Option<crate::IdentityChange>,
 }
 
 impl SyncReport {
     fn add_page(&mut self, applied: PullReport) {
         self.pages += 1;
+        if applied.new_identity.is_some() {
+            self.new_identity = applied.new_identity;
+        }
         self.pulled.versions += applied.versions;
         self.pulled.heads += applied.heads;
         self.pulled.events += applied.events;
@@ -627,6 +633,7 @@ fn sync_round(
     // A second pass only when the server turned out to have gone back (restored from an
     // older backup): the events it lost go up again in the same round.
     let mut passes = 0;
+    let mut moved_in_pull = false;
     loop {
         // Batches are bounded in bytes as well as counts; a server that still finds one too large
         // (413: a smaller limit than ours) gets it split in half until it fits.
@@ -686,10 +693,26 @@ fn sync_round(
             report.mutations_applied += applied.applied;
             report.mutations_rejected += applied.rejected;
             report.events_acknowledged += applied.events_acknowledged;
+            report.server_went_back |= applied.server_restored;
+            if applied.new_identity.is_some() {
+                if report.new_identity.is_some() {
+                    // Twice in one round: something is wrong with the server's answers; the
+                    // work stays queued under the new identity for the next round.
+                    tracing::warn!(
+                        "a second new device identity in one round; pushing no more this round"
+                    );
+                    report.new_identity = applied.new_identity;
+                    break;
+                }
+                // The rest goes up under the new identity, in this round.
+                report.new_identity = applied.new_identity;
+                continue;
+            }
             if applied.applied
                 + applied.rejected
                 + applied.events_acknowledged
                 + applied.events_to_resend
+                + applied.mutations_renumbered
                 == 0
             {
                 // The server took nothing from this batch (a gap it is waiting on): stop here
@@ -714,6 +737,15 @@ fn sync_round(
                         ("protocol", rf_core::sync::PROTOCOL_VERSION.to_string()),
                     ])
                 })?;
+            if let Some(epoch) = &page.epoch
+                && replica.server_epoch()?.is_some_and(|known| known != *epoch)
+            {
+                // Restored from a backup: pull everything from the start and send this
+                // device's events again, whatever the server's numbers say now.
+                replica.server_was_restored(epoch)?;
+                report.server_went_back = true;
+                continue;
+            }
             if page.latest < since {
                 // The server lost changes this replica has (restored from an older backup): pull
                 // on from where it now is, and send this device's events again next round.
@@ -721,13 +753,17 @@ fn sync_round(
                 report.server_went_back = true;
                 continue;
             }
-            report.add_page(replica.apply_pull(&page)?);
+            let applied = replica.apply_pull(&page)?;
+            moved_in_pull |= applied.new_identity.is_some();
+            report.add_page(applied);
             if page.until >= page.latest {
                 break;
             }
         }
         passes += 1;
-        if !report.server_went_back || passes > 1 {
+        // A second pass when the server turned out to have gone back, or a pull showed another
+        // copy of this device (its work moved to a new identity goes up now).
+        if !(report.server_went_back || moved_in_pull) || passes > 1 {
             break;
         }
     }

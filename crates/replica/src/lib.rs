@@ -9,6 +9,7 @@ mod attachments;
 pub mod client;
 pub mod error;
 mod flows;
+mod identity;
 pub mod migrate;
 mod private;
 mod pull;
@@ -26,7 +27,7 @@ pub use attachments::AttachmentDownload;
 pub use error::{ReplicaError, Result};
 pub use flows::{FlowSummary, ImportOutcome, ImportStatus, SearchHit, StoredFlow};
 pub use pull::{ConflictRecord, PullReport, SyncAccount};
-pub use push::{PushReport, RejectedMutation, SyncBacklog};
+pub use push::{IdentityChange, PushReport, RejectedMutation, SyncBacklog};
 pub use sessions::{SessionRecord, SessionSummary};
 
 /// The database file inside a data directory.
@@ -152,8 +153,25 @@ impl Replica {
         &self.options.data_dir
     }
 
+    /// The id this replica's work goes to the sync server under. It changes when another copy
+    /// of the replica turns out to have used it (see `identity`).
     pub fn device_id(&self) -> Uuid {
         self.device_id
+    }
+
+    /// The key its sync login is kept under in the OS keyring: the replica's first device id,
+    /// kept when it takes a new one.
+    pub fn token_account(&self) -> Result<Uuid> {
+        let text: String = self.connection.query_row(
+            "SELECT COALESCE(token_account, device_id) FROM device",
+            [],
+            |row| row.get(0),
+        )?;
+        Uuid::parse_str(&text).map_err(|error| {
+            ReplicaError::Invalid(format!(
+                "stored token account {text:?} is not a UUID: {error}"
+            ))
+        })
     }
 
     pub fn schema_version(&self) -> Result<i64> {
@@ -191,7 +209,7 @@ fn ensure_device(connection: &mut Connection) -> Result<Uuid> {
         None => {
             let device_id = Uuid::new_v4();
             transaction.execute(
-                "INSERT INTO device (singleton, device_id, created_at) VALUES (1, ?1, ?2)",
+                "INSERT INTO device (singleton, device_id, created_at, token_account) VALUES (1, ?1, ?2, ?1)",
                 (device_id.to_string(), timestamp(now())),
             )?;
             device_id

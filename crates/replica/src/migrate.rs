@@ -50,6 +50,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0009_set_aside.sql",
         sql: include_str!("../../../migrations/replica/0009_set_aside.sql"),
     },
+    rf_sqlite::Migration {
+        version: 10,
+        name: "0010_device_identity.sql",
+        sql: include_str!("../../../migrations/replica/0010_device_identity.sql"),
+    },
 ];
 
 pub fn latest_version() -> i64 {

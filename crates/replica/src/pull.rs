@@ -44,6 +44,10 @@ pub struct PullReport {
     /// Items this replica cannot use (malformed, or not matching their name), set aside with
     /// the reason instead of failing the page.
     pub set_aside: usize,
+    /// The page held this device's own events that this replica does not have: another copy
+    /// of it (restored from an older backup, or copied) wrote them, so this replica took a
+    /// new device identity and applied them as that copy's.
+    pub new_identity: Option<crate::IdentityChange>,
 }
 
 /// A conflict as this replica shows it.
@@ -156,7 +160,8 @@ impl Replica {
     /// aside with its reason (`set_aside`), and the rest of the page applies.
     #[tracing::instrument(skip_all, err(level = "debug"), fields(since = page.since, until = page.until))]
     pub fn apply_pull(&mut self, page: &PullResponse) -> Result<PullReport> {
-        let own = self.device_id.to_string();
+        let mut own = self.device_id.to_string();
+        let old_device = self.device_id;
         let data_dir = self.data_dir().to_owned();
         let transaction = self.write_transaction()?;
         let mark: i64 = transaction
@@ -170,6 +175,19 @@ impl Replica {
                 "the sync server sent changes {}..{} but this replica has applied up to {mark}; nothing was changed, sync again",
                 page.since, page.until
             )));
+        }
+        let known_epoch: Option<String> =
+            transaction.query_row("SELECT server_epoch FROM sync_state", [], |row| row.get(0))?;
+        match (&known_epoch, &page.epoch) {
+            (Some(known), Some(epoch)) if known != epoch => {
+                return Err(ReplicaError::Invalid(
+                    "the sync server was restored from a backup since this replica last synced (its epoch changed); nothing was changed, sync again to pull everything again".into(),
+                ));
+            }
+            (None, Some(epoch)) => {
+                transaction.execute("UPDATE sync_state SET server_epoch = ?1", [epoch])?;
+            }
+            _ => {}
         }
         let mut report = PullReport::default();
         // Rows at or below the mark were applied with an earlier page (a retried or stale
@@ -205,6 +223,20 @@ impl Replica {
             if follow_team_head(&transaction, flow.flow_id)? {
                 report.heads += 1;
             }
+        }
+        // This device's own events first: they confirm what the server holds, or show that
+        // another copy of this device is in use (then its work moves to a new identity and the
+        // old id's events below are taken as another device's).
+        let own_events: Vec<&rf_core::sync::PulledEvent> = page
+            .events
+            .iter()
+            .filter(|row| fresh(row.team_seq) && row.device_id == old_device)
+            .collect();
+        if let Some(identity) =
+            crate::identity::check_own_events(&transaction, old_device, &own_events)?
+        {
+            own = identity.device_id.to_string();
+            report.new_identity = Some(identity.into());
         }
         // Other devices' events, by session, in the page's order.
         let mut by_session: std::collections::BTreeMap<Uuid, Vec<Pulled>> =
@@ -279,6 +311,9 @@ impl Replica {
             )?;
         }
         transaction.commit()?;
+        if let Some(identity) = report.new_identity {
+            self.device_id = identity.device_id;
+        }
         Ok(report)
     }
 

@@ -18,7 +18,7 @@ use crate::error::{ReplicaError, Result};
 use crate::{Replica, migrate, now, timestamp};
 
 /// What applying one push response changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PushReport {
     /// Mutations the server applied (removed from the outbox).
     pub applied: usize,
@@ -29,6 +29,38 @@ pub struct PushReport {
     /// Events the server had acknowledged and no longer holds (it was restored from an older
     /// backup): queued again, to be sent again.
     pub events_to_resend: usize,
+    /// This replica took a new device identity (another copy of it used its numbers); its
+    /// unsent work goes up under the new one.
+    pub new_identity: Option<IdentityChange>,
+    /// Queued mutations numbered again after the server's last, because the server lost
+    /// numbers it had settled (restored from an older backup).
+    pub mutations_renumbered: usize,
+    /// The answer carried a new store epoch: the server was restored from a backup, and this
+    /// replica pulls the team's changes again from the start.
+    pub server_restored: bool,
+}
+
+/// A new device identity this replica took, and what moved to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct IdentityChange {
+    pub device_id: Uuid,
+    /// Events numbered again under it (forked sessions' copied starts included).
+    pub events: usize,
+    /// Queued changes numbered again under it.
+    pub mutations: usize,
+    /// Sessions this copy continued after the copy was made, each now a session of its own.
+    pub forked_sessions: usize,
+}
+
+impl From<crate::identity::NewIdentity> for IdentityChange {
+    fn from(identity: crate::identity::NewIdentity) -> IdentityChange {
+        IdentityChange {
+            device_id: identity.device_id,
+            events: identity.events,
+            mutations: identity.mutations,
+            forked_sessions: identity.forked_sessions,
+        }
+    }
 }
 
 /// What this replica holds that the sync server does not have yet.
@@ -234,12 +266,26 @@ impl Replica {
     }
 
     /// Applies the server's answer to `request` in one transaction.
+    ///
+    /// When the answer shows that another copy of this device used its numbers (an identity
+    /// clash, or numbers settled or stored that this replica never sent), or that the server
+    /// lost mutations it had settled (restored from an older backup), what the server holds
+    /// from this replica is settled and the rest is numbered again under a new device
+    /// identity (`identity::take_new_identity`), in the same transaction.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub fn apply_push_response(
         &mut self,
         request: &PushRequest,
         response: &PushResponse,
     ) -> Result<PushReport> {
+        let old = self.device_id;
+        if request.client_id != old {
+            // A late answer to a push sent before this replica took its new identity: the
+            // numbers it settles are the old identity's, not this one's.
+            return Err(ReplicaError::Invalid(
+                "the sync server's answer is for this replica's previous device identity; nothing was changed, sync again".into(),
+            ));
+        }
         let transaction = self.write_transaction()?;
         let (before, written): (i64, i64) = transaction.query_row(
             "SELECT pushed_event_seq, last_event_seq FROM device",
@@ -252,25 +298,28 @@ impl Replica {
             .map_or(0, |mutation| mutation.mutation_id);
         let ever_sent: i64 =
             transaction.query_row("SELECT sent_mutation_id FROM device", [], |row| row.get(0))?;
-        let settles_unsent: bool = transaction.query_row(
-            "SELECT EXISTS (SELECT 1 FROM outbox WHERE mutation_id > ?1 AND mutation_id <= ?2)",
-            [
-                highest_sent.max(ever_sent),
-                response.mutations_settled_through,
-            ],
-            |row| row.get(0),
-        )?;
-        check_response(request, response, written, settles_unsent, ever_sent)?;
+        let sent_through = highest_sent.max(ever_sent);
+        let standing = Standing::read(request, response, before, written, sent_through);
+        check_response(request, response, &standing, ever_sent)?;
         let stamp = timestamp(now());
         let mut rejected = 0;
         for rejection in &response.rejected {
+            if rejection.mutation_id > standing.settled {
+                continue; // another copy's number: not this replica's to settle
+            }
             rejected += transaction.execute(
-                "INSERT INTO outbox_rejected (mutation_id, entity, entity_id, operation, base_version,
-                                              payload, created_at, reason, rejected_at)
-                 SELECT mutation_id, entity, entity_id, operation, base_version, payload, created_at, ?2, ?3
-                 FROM outbox WHERE mutation_id = ?1
-                 ON CONFLICT (mutation_id) DO NOTHING",
-                params![rejection.mutation_id, rejection.reason, stamp],
+                "INSERT INTO outbox_rejected (device_id, mutation_id, entity, entity_id, operation,
+                                              base_version, payload, created_at, reason, rejected_at)
+                 SELECT ?4, mutation_id, entity, entity_id, operation, base_version, payload, created_at, ?2, ?3
+                 FROM outbox WHERE mutation_id = ?1 AND operation <> ?5",
+                params![
+                    rejection.mutation_id,
+                    rejection.reason,
+                    stamp,
+                    old.to_string(),
+                    // A withdrawn change was kept, with its own reason, when it was withdrawn.
+                    rf_core::sync::WITHDRAWN
+                ],
             )?;
         }
         // Flows whose queued changes this answer settles: once nothing of theirs is queued,
@@ -280,11 +329,11 @@ impl Replica {
             .prepare_cached(
                 "SELECT DISTINCT entity_id FROM outbox WHERE entity = 'flow' AND mutation_id <= ?1",
             )?
-            .query_map([response.mutations_settled_through], |row| row.get(0))?
+            .query_map([standing.settled], |row| row.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         let settled = transaction.execute(
             "DELETE FROM outbox WHERE mutation_id <= ?1",
-            [response.mutations_settled_through],
+            [standing.settled],
         )?;
         // What the batch's flow edits became on the server (accepted, merged or refused): a
         // flow with nothing more of its own queued now shows the team's head.
@@ -304,19 +353,20 @@ impl Replica {
         }
         for refused in &response.refused_events {
             transaction.execute(
-                "INSERT INTO refused_events (device_seq, session_id, reason, refused_at)
-                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (device_seq) DO NOTHING",
+                "INSERT INTO refused_events (device_id, device_seq, session_id, reason, refused_at)
+                 VALUES (?5, ?1, ?2, ?3, ?4) ON CONFLICT (device_id, device_seq) DO NOTHING",
                 params![
                     refused.device_seq,
                     refused.session_id.to_string(),
                     refused.reason,
-                    stamp
+                    stamp,
+                    old.to_string()
                 ],
             )?;
         }
         // The server's prefix only grows, unless it lost what it had (restored from an older
         // backup): then the events it lost, still here, go up again from where it now is.
-        let after = response.events_acknowledged_through;
+        let after = standing.acknowledged;
         if after < before {
             tracing::warn!(
                 before,
@@ -325,12 +375,64 @@ impl Replica {
             );
         }
         transaction.execute("UPDATE device SET pushed_event_seq = ?1", [after])?;
+        // A new epoch: the server was restored from a backup. What this answer says holds for
+        // the server as it is now; the team's changes are pulled again from the start.
+        let mut server_restored = false;
+        if let Some(epoch) = &response.epoch {
+            let known: Option<String> = transaction
+                .query_row("SELECT server_epoch FROM sync_state", [], |row| row.get(0))
+                .optional()?
+                .flatten();
+            match known {
+                Some(known) if known != *epoch => {
+                    tracing::warn!(
+                        epoch,
+                        "the sync server was restored from a backup (its epoch changed); pulling everything again"
+                    );
+                    forget_what_the_server_lost(&transaction, epoch)?;
+                    server_restored = true;
+                }
+                Some(_) => {}
+                None => {
+                    transaction.execute("UPDATE sync_state SET server_epoch = ?1", [epoch])?;
+                }
+            }
+        }
+        let mut renumbered = 0;
+        if standing.server_forgot && !standing.another_copy {
+            // The server lost mutations it had settled (restored from an older backup) and
+            // waits for the number after its last: the queue is numbered again from there.
+            tracing::warn!(
+                settled = standing.settled,
+                "the sync server no longer has changes it had settled from this device (restored from an older backup?); numbering the queued ones again after its last"
+            );
+            renumbered = crate::identity::renumber_outbox(&transaction, standing.settled + 1)?;
+            transaction.execute(
+                "UPDATE device SET sent_mutation_id = ?1",
+                [standing.settled],
+            )?;
+        }
+        let new_identity = match standing.new_identity_because() {
+            Some(reason) => Some(crate::identity::take_new_identity(
+                &transaction,
+                old,
+                after,
+                reason,
+            )?),
+            None => None,
+        };
         transaction.commit()?;
+        if let Some(identity) = &new_identity {
+            self.device_id = identity.device_id;
+        }
         Ok(PushReport {
             applied: settled.saturating_sub(rejected),
             rejected,
             events_acknowledged: usize::try_from(after - before).unwrap_or(0),
             events_to_resend: usize::try_from(before - after).unwrap_or(0),
+            new_identity: new_identity.map(IdentityChange::from),
+            mutations_renumbered: renumbered,
+            server_restored,
         })
     }
 
@@ -359,19 +461,47 @@ impl Replica {
         Ok(())
     }
 
+    /// The sync server store's epoch as this replica last saw it (none before the first sync
+    /// with a server that says).
+    pub fn server_epoch(&self) -> Result<Option<String>> {
+        Ok(self
+            .connection
+            .query_row("SELECT server_epoch FROM sync_state", [], |row| row.get(0))
+            .optional()?
+            .flatten())
+    }
+
+    /// The sync server's store has a new epoch: it was restored from a backup, so it lost
+    /// changes it had accepted, and its change numbers may already have moved past this
+    /// replica's mark with other changes. Everything is pulled again from the start (what is
+    /// here already is recognised and skipped), and this device's events go up again from the
+    /// start (the server keeps each once); queued changes are numbered again after the
+    /// server's last by the next push answer.
+    pub fn server_was_restored(&mut self, epoch: &str) -> Result<()> {
+        tracing::warn!(
+            epoch,
+            "the sync server was restored from a backup (its epoch changed); pulling everything and sending this device's events again"
+        );
+        let transaction = self.write_transaction()?;
+        forget_what_the_server_lost(&transaction, epoch)?;
+        transaction.execute("UPDATE device SET pushed_event_seq = 0", [])?;
+        transaction.commit()?;
+        Ok(())
+    }
+
     /// Withdraws a queued mutation the server can never take (it is larger than the server's
     /// limit): the change is kept among the refused ones with `reason` (visible in `rf status`),
     /// and its number goes up as an empty `withdrawn` mutation, because the server settles a
     /// client's numbers in order and a number never sent would stop every later one.
     pub fn reject_queued_mutation(&mut self, mutation_id: i64, reason: &str) -> Result<()> {
+        let device = self.device_id.to_string();
         let transaction = self.write_transaction()?;
         transaction.execute(
-            "INSERT INTO outbox_rejected (mutation_id, entity, entity_id, operation, base_version,
-                                          payload, created_at, reason, rejected_at)
-             SELECT mutation_id, entity, entity_id, operation, base_version, payload, created_at, ?2, ?3
-             FROM outbox WHERE mutation_id = ?1
-             ON CONFLICT (mutation_id) DO NOTHING",
-            params![mutation_id, reason, timestamp(now())],
+            "INSERT INTO outbox_rejected (device_id, mutation_id, entity, entity_id, operation,
+                                          base_version, payload, created_at, reason, rejected_at)
+             SELECT ?4, mutation_id, entity, entity_id, operation, base_version, payload, created_at, ?2, ?3
+             FROM outbox WHERE mutation_id = ?1",
+            params![mutation_id, reason, timestamp(now()), device],
         )?;
         transaction.execute(
             "UPDATE outbox SET operation = ?2, payload = '{}', base_version = NULL WHERE mutation_id = ?1",
@@ -433,7 +563,7 @@ impl Replica {
     pub fn rejected_mutations(&self) -> Result<Vec<RejectedMutation>> {
         let mut statement = self.connection.prepare_cached(
             "SELECT mutation_id, entity, entity_id, operation, reason, rejected_at
-             FROM outbox_rejected ORDER BY mutation_id DESC",
+             FROM outbox_rejected ORDER BY rejected_at DESC, mutation_id DESC",
         )?;
         let rows = statement.query_map([], |row| {
             Ok(RejectedMutation {
@@ -447,6 +577,17 @@ impl Replica {
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+}
+
+/// After a server restore: pull again from the start, let older team heads apply again, and
+/// remember the server's new epoch.
+fn forget_what_the_server_lost(transaction: &rusqlite::Transaction<'_>, epoch: &str) -> Result<()> {
+    transaction.execute(
+        "UPDATE sync_state SET pulled_seq = 0, server_epoch = ?1",
+        [epoch],
+    )?;
+    transaction.execute("UPDATE flows SET team_head_seq = 0", [])?;
+    Ok(())
 }
 
 /// The flow version a `started` or `subflow_entered` event runs.
@@ -490,16 +631,75 @@ impl Budget {
     }
 }
 
-/// A response may only settle mutations some push has carried (a server reports its whole
-/// settled prefix, which covers an earlier push whose answer was lost), never one that no push
-/// has sent yet; and acknowledge only events this device has written: an
-/// earlier push whose answer was lost may have stored more than this request holds, and saying
-/// so is right (refusing it would wedge the queue).
+/// What a push answer means for this replica: how far its mutations are settled and its
+/// events acknowledged, and whether another copy of the device (or a restored server) shows.
+struct Standing {
+    /// Mutations settled through here: never beyond what this replica has sent, since numbers
+    /// above were another copy's.
+    settled: i64,
+    /// Events acknowledged through here: what the server holds as this replica wrote it.
+    acknowledged: i64,
+    /// The answer names a clash, or settles or stores numbers this replica never sent.
+    another_copy: bool,
+    /// The server settles less than this replica had seen settled: it lost mutations (it was
+    /// restored from an older backup).
+    server_forgot: bool,
+}
+
+impl Standing {
+    fn read(
+        request: &PushRequest,
+        response: &PushResponse,
+        before: i64,
+        written: i64,
+        sent_through: i64,
+    ) -> Standing {
+        let copy_settled = response.mutations_settled_through > sent_through;
+        let copy_wrote = response.events_acknowledged_through > written;
+        // The run of this batch's events from the acknowledged prefix on: the server compared
+        // each with what it holds.
+        let carried: std::collections::BTreeSet<i64> = request
+            .events
+            .iter()
+            .map(|event| event.device_seq)
+            .collect();
+        let mut compared = before;
+        while carried.contains(&(compared + 1)) {
+            compared += 1;
+        }
+        let server_forgot = response.identity_clash.is_none()
+            && request
+                .mutations
+                .first()
+                .is_some_and(|first| response.mutations_settled_through < first.mutation_id - 1);
+        Standing {
+            settled: response.mutations_settled_through.min(sent_through),
+            // Numbers beyond what this push carried were compared with nothing of ours.
+            acknowledged: if copy_wrote {
+                response.events_acknowledged_through.min(compared)
+            } else {
+                response.events_acknowledged_through
+            },
+            another_copy: response.identity_clash.is_some() || copy_settled || copy_wrote,
+            server_forgot,
+        }
+    }
+
+    fn new_identity_because(&self) -> Option<&'static str> {
+        self.another_copy.then_some(
+            "another copy of this replica (restored from an older backup, or its data copied to another machine) used this device's numbers for other work",
+        )
+    }
+}
+
+/// A response may only reject mutations some push has carried (a server reports every refusal
+/// in its settled range, which covers an earlier push whose answer was lost), and refuse only
+/// events this push carried. Numbers beyond what this replica sent or wrote are another copy's
+/// (see [`Standing`]), never a reason to drop work this replica holds.
 fn check_response(
     request: &PushRequest,
     response: &PushResponse,
-    events_written: i64,
-    settles_unsent: bool,
+    standing: &Standing,
     ever_sent: i64,
 ) -> Result<()> {
     let refuse = |what: String| {
@@ -507,17 +707,10 @@ fn check_response(
             "the sync server's answer {what}; nothing was changed, the work stays queued"
         )))
     };
-    let highest_sent = request
-        .mutations
-        .last()
-        .map_or(0, |mutation| mutation.mutation_id);
-    if response.mutations_settled_through > highest_sent && settles_unsent {
-        return refuse(format!(
-            "settles mutations through {} but only {highest_sent} were sent",
-            response.mutations_settled_through
-        ));
-    }
     for rejection in &response.rejected {
+        if rejection.mutation_id > standing.settled && standing.another_copy {
+            continue; // another copy's refusal
+        }
         // Refusals of mutations an earlier push carried (its answer lost) come back too.
         let sent = rejection.mutation_id <= ever_sent
             || request
@@ -542,12 +735,6 @@ fn check_response(
                 refused.device_seq
             ));
         }
-    }
-    if response.events_acknowledged_through > events_written {
-        return refuse(format!(
-            "acknowledges events through {} but this device has written only {events_written}",
-            response.events_acknowledged_through
-        ));
     }
     Ok(())
 }

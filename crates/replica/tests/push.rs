@@ -93,6 +93,7 @@ fn batches_come_out_in_order_and_acknowledgements_remove_them() {
         refused_events: vec![],
         unknown_event_kinds: vec![],
         identity_clash: None,
+        epoch: None,
     };
     let report = replica.apply_push_response(&batch, &response).unwrap();
     assert_eq!(
@@ -123,6 +124,7 @@ fn batches_come_out_in_order_and_acknowledgements_remove_them() {
                 refused_events: vec![],
                 unknown_event_kinds: vec![],
                 identity_clash: None,
+                epoch: None,
             },
         )
         .unwrap();
@@ -148,6 +150,7 @@ fn a_partial_event_acknowledgement_resends_the_rest() {
                 refused_events: vec![],
                 unknown_event_kinds: vec![],
                 identity_clash: None,
+                epoch: None,
             },
         )
         .unwrap();
@@ -171,6 +174,7 @@ fn rejections_are_kept_visible_and_do_not_wedge_the_queue() {
         refused_events: vec![],
         unknown_event_kinds: vec![],
         identity_clash: None,
+        epoch: None,
     };
     let report = replica.apply_push_response(&batch, &response).unwrap();
     assert_eq!((report.applied, report.rejected), (2, 1));
@@ -189,48 +193,72 @@ fn rejections_are_kept_visible_and_do_not_wedge_the_queue() {
 }
 
 #[test]
-fn answers_that_settle_unsent_work_are_refused_and_change_nothing() {
+fn answers_that_settle_or_store_unsent_numbers_move_the_work_to_a_new_identity() {
+    // Numbers settled or stored beyond what this replica ever sent were another copy's (or a
+    // hostile server's): nothing of this replica's is dropped for them; its unsent work is
+    // numbered again under a new device id.
+    let answer = |settled: i64, acknowledged: i64| PushResponse {
+        mutations_settled_through: settled,
+        rejected: vec![],
+        events_acknowledged_through: acknowledged,
+        heads: vec![],
+        refused_events: vec![],
+        unknown_event_kinds: vec![],
+        identity_clash: None,
+        epoch: None,
+    };
+    // (answer, mutations and events still pending after it, sessions forked). In the second,
+    // events 1-2 are on the server; the session went on here after them (3-5), and the other
+    // copy may have gone on too: this copy's continuation becomes a session of its own that
+    // repeats the shared start (2 events), so 5 events go up under the new id.
+    for (response, pending, forked) in [(answer(3, 0), (2, 5), 0), (answer(1, 6), (2, 5), 1)] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut replica = replica_with_work(dir.path());
+        let old = replica.device_id();
+        let batch = replica.next_push(1, 2).unwrap().unwrap();
+        let report = replica.apply_push_response(&batch, &response).unwrap();
+        let identity = report.new_identity.expect("a new identity");
+        assert_ne!(replica.device_id(), old);
+        assert_eq!(identity.device_id, replica.device_id());
+        assert_eq!((identity.mutations, identity.events), pending);
+        assert_eq!(identity.forked_sessions, forked);
+        assert_eq!(replica.sessions().unwrap().len(), 1 + forked);
+        let backlog = replica.sync_backlog().unwrap();
+        assert_eq!((backlog.mutations, backlog.events), (2, pending.1 as u64));
+        // The new identity's numbers start at 1, in the same order.
+        let next = replica.next_push(10, 10).unwrap().unwrap();
+        assert_eq!(next.client_id, replica.device_id());
+        assert_eq!(
+            next.mutations
+                .iter()
+                .map(|m| m.mutation_id)
+                .collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        assert_eq!(
+            next.events.iter().map(|e| e.device_seq).collect::<Vec<_>>(),
+            (1..=pending.1 as i64).collect::<Vec<_>>()
+        );
+        assert!(
+            next.events
+                .iter()
+                .all(|e| e.device_id == replica.device_id())
+        );
+    }
+
+    // A refusal of a mutation no push carried is still refused whole.
     let dir = tempfile::tempdir().unwrap();
     let mut replica = replica_with_work(dir.path());
     let batch = replica.next_push(1, 2).unwrap().unwrap();
-    let hostile = [
-        PushResponse {
-            mutations_settled_through: 3,
-            rejected: vec![],
-            events_acknowledged_through: 0,
-            heads: vec![],
-            refused_events: vec![],
-            unknown_event_kinds: vec![],
-            identity_clash: None,
-        },
-        PushResponse {
-            mutations_settled_through: 1,
-            rejected: vec![],
-            events_acknowledged_through: 6,
-            heads: vec![],
-            refused_events: vec![],
-            unknown_event_kinds: vec![],
-            identity_clash: None,
-        },
-        PushResponse {
-            mutations_settled_through: 1,
-            rejected: vec![Rejection {
-                mutation_id: 2,
-                reason: "x".into(),
-            }],
-            events_acknowledged_through: 0,
-            heads: vec![],
-            refused_events: vec![],
-            unknown_event_kinds: vec![],
-            identity_clash: None,
-        },
-    ];
-    for response in hostile {
-        let error = replica.apply_push_response(&batch, &response).unwrap_err();
-        assert!(error.to_string().contains("nothing was changed"), "{error}");
-        assert_eq!(replica.pending_count().unwrap(), 3 + 5);
-        assert!(replica.rejected_mutations().unwrap().is_empty());
-    }
+    let mut hostile = answer(1, 0);
+    hostile.rejected = vec![Rejection {
+        mutation_id: 2,
+        reason: "x".into(),
+    }];
+    let error = replica.apply_push_response(&batch, &hostile).unwrap_err();
+    assert!(error.to_string().contains("nothing was changed"), "{error}");
+    assert_eq!(replica.pending_count().unwrap(), 3 + 5);
+    assert!(replica.rejected_mutations().unwrap().is_empty());
 }
 
 #[test]
@@ -252,6 +280,7 @@ fn an_answer_covering_more_than_this_batch_is_accepted_after_a_lost_reply() {
                 refused_events: vec![],
                 unknown_event_kinds: vec![],
                 identity_clash: None,
+                epoch: None,
             },
         )
         .unwrap();
@@ -311,6 +340,7 @@ fn batches_are_bounded_in_bytes_and_one_large_item_goes_alone() {
                     refused_events: vec![],
                     unknown_event_kinds: vec![],
                     identity_clash: None,
+                    epoch: None,
                 },
             )
             .unwrap();
@@ -366,6 +396,7 @@ fn events_the_server_refuses_are_kept_visible_and_do_not_hold_back_the_rest() {
         }],
         unknown_event_kinds: vec![],
         identity_clash: None,
+        epoch: None,
     };
     // An answer refusing an event this push did not carry changes nothing.
     let error = replica
@@ -417,6 +448,7 @@ fn a_withdrawn_mutation_keeps_its_number_and_its_reason() {
                 refused_events: vec![],
                 unknown_event_kinds: vec![],
                 identity_clash: None,
+                epoch: None,
             },
         )
         .unwrap();
@@ -439,6 +471,7 @@ fn events_a_restored_server_lost_are_sent_again() {
         refused_events: vec![],
         unknown_event_kinds: vec![],
         identity_clash: None,
+        epoch: None,
     };
     replica.apply_push_response(&events, &answer(0, 5)).unwrap();
     assert_eq!(replica.sync_backlog().unwrap().events, 0);
@@ -480,6 +513,7 @@ fn a_server_gone_back_is_pulled_again_from_where_it_is() {
         events: vec![],
         conflicts: vec![],
         pins: vec![],
+        epoch: None,
     };
     replica.apply_pull(&page).unwrap();
     let batch = replica.next_push(0, 10).unwrap().unwrap();
@@ -494,6 +528,7 @@ fn a_server_gone_back_is_pulled_again_from_where_it_is() {
                 refused_events: vec![],
                 unknown_event_kinds: vec![],
                 identity_clash: None,
+                epoch: None,
             },
         )
         .unwrap();

@@ -576,6 +576,11 @@ async fn a_server_restored_from_an_older_backup_gets_back_what_replicas_hold(bac
     ada.run_session("T-2").await;
     ada.with(move |replica| assert!(replica.pin_flow(flow_id).unwrap()))
         .await;
+    let mut edited = flow();
+    edited.title = "Printer offline (edited after the backup)".into();
+    ada.import(edited.clone()).await;
+    edited.title = "Printer offline (edited twice after the backup)".into();
+    ada.import(edited).await;
     ada.sync().await.unwrap();
     bob.run_session("T-3").await;
     bob.sync().await.unwrap();
@@ -612,6 +617,14 @@ async fn a_server_restored_from_an_older_backup_gets_back_what_replicas_hold(bac
         vec!["T-1", "T-2", "T-3", "T-4"],
         "{sessions:?}"
     );
+    // Ada's edits, lost by the server, went up again in order: the team's head is her last.
+    for device in [&ada, &bob] {
+        assert_eq!(
+            device.title().await,
+            "Printer offline (edited twice after the backup)"
+        );
+    }
+    assert_eq!(server.count("SELECT COUNT(*) FROM flow_conflicts").await, 0);
     // The unpin made after the restore went up after the server's last number and applied.
     assert_eq!(
         server

@@ -120,7 +120,7 @@ impl Client {
     /// backup tool would find it between runs of the app).
     fn back_up(&mut self) {
         if std::env::var("RF_SIM_DEBUG").is_ok() {
-            eprintln!("{} BACKUP", self.email);
+            eprintln!("{} BACKUP", self.dir.path().display());
         }
         self.replica = None;
         let backup = tempfile::tempdir().unwrap();
@@ -131,11 +131,14 @@ impl Client {
     /// The laptop is restored from its backup: everything written since is gone from it, and
     /// the process that sent the pushes still in the network is gone too.
     fn restore(&mut self) -> bool {
+        if std::env::var("RF_SIM_DEBUG").is_ok() && self.backup.is_none() {
+            eprintln!("{} (no backup to restore)", self.dir.path().display());
+        }
         let Some(backup) = &self.backup else {
             return false;
         };
         if std::env::var("RF_SIM_DEBUG").is_ok() {
-            eprintln!("{} RESTORE", self.email);
+            eprintln!("{} RESTORE", self.dir.path().display());
         }
         self.replica = None;
         rf_tests::restore_dir(backup.path(), self.dir.path());
@@ -269,7 +272,15 @@ fn push(
     let token = client.token.clone();
     if std::env::var("RF_SIM_DEBUG").is_ok() {
         let ids: Vec<i64> = batch.mutations.iter().map(|m| m.mutation_id).collect();
-        eprintln!("{} push {fate:?} mutations {ids:?}", client.email);
+        eprintln!(
+            "{} push {fate:?} mutations {ids:?} events {:?}",
+            client.dir.path().display(),
+            batch
+                .events
+                .iter()
+                .map(|e| e.device_seq)
+                .collect::<Vec<_>>()
+        );
     }
     match fate {
         Fate::DropRequest => {}
@@ -279,10 +290,16 @@ fn push(
             if was_cut && answer.identity_clash.is_none() {
                 check(batch.client_id, answer.events_acknowledged_through);
             }
-            client
+            let report = client
                 .replica()
                 .apply_push_response(&batch, &answer)
                 .unwrap();
+            if std::env::var("RF_SIM_DEBUG").is_ok() && report.new_identity.is_some() {
+                eprintln!(
+                    "{} NEW IDENTITY BY PUSH {report:?} answer {answer:?}",
+                    client.email
+                );
+            }
         }
         Fate::DropAnswer => {
             net.push(&token, &batch);
@@ -290,10 +307,16 @@ fn push(
         Fate::Duplicate => {
             net.push(&token, &batch);
             let answer = net.push(&token, &batch);
-            client
+            let report = client
                 .replica()
                 .apply_push_response(&batch, &answer)
                 .unwrap();
+            if std::env::var("RF_SIM_DEBUG").is_ok() && report.new_identity.is_some() {
+                eprintln!(
+                    "{} NEW IDENTITY BY PUSH {report:?} answer {answer:?}",
+                    client.email
+                );
+            }
         }
         Fate::Delay => client.held_pushes.push(batch),
     }
@@ -331,7 +354,16 @@ fn pull(net: &Net, client: &mut Client, rng: &mut StdRng, fate: Fate) {
         }
         Fate::Deliver | Fate::Duplicate => {
             let page = net.pull(&token, since, limit);
-            client.replica().apply_pull(&page).unwrap();
+            if server_lost_changes(client.replica(), &page, since) {
+                return;
+            }
+            let report = client.replica().apply_pull(&page).unwrap();
+            if std::env::var("RF_SIM_DEBUG").is_ok() && report.new_identity.is_some() {
+                eprintln!(
+                    "{} NEW IDENTITY BY PULL {:?}",
+                    client.email, report.new_identity
+                );
+            }
             if fate == Fate::Duplicate {
                 client.replica().apply_pull(&page).unwrap();
             }
@@ -344,7 +376,13 @@ fn pull(net: &Net, client: &mut Client, rng: &mut StdRng, fate: Fate) {
                 let page = client.old_pages[index].clone();
                 let before = fingerprint(client.replica());
                 if page.since <= mark(client) {
-                    client.replica().apply_pull(&page).unwrap();
+                    let epoch = client.replica().server_epoch().unwrap();
+                    match client.replica().apply_pull(&page) {
+                        Ok(_) => {}
+                        // A page from before the server was restored is refused whole.
+                        Err(_) if page.epoch != epoch => {}
+                        Err(error) => panic!("a replayed page was refused: {error}"),
+                    }
                     assert_eq!(
                         fingerprint(client.replica()),
                         before,
@@ -354,6 +392,27 @@ fn pull(net: &Net, client: &mut Client, rng: &mut StdRng, fate: Fate) {
             }
         }
     }
+}
+
+/// What the real client does before applying a page: a new store epoch (the server was
+/// restored from a backup) or change numbers below the replica's mark mean the server lost
+/// changes; the replica pulls again from where it must and sends its work again. Returns
+/// whether that happened (the page is then not applied).
+fn server_lost_changes(replica: &mut Replica, page: &PullResponse, since: i64) -> bool {
+    if let Some(epoch) = &page.epoch
+        && replica
+            .server_epoch()
+            .unwrap()
+            .is_some_and(|known| known != *epoch)
+    {
+        replica.server_was_restored(epoch).unwrap();
+        return true;
+    }
+    if page.latest < since {
+        replica.server_went_back(page.latest).unwrap();
+        return true;
+    }
+    false
 }
 
 fn flow_here(replica: &Replica) -> bool {
@@ -473,19 +532,58 @@ fn heal(net: &Net, clients: &mut [Client]) {
             let token = client.token.clone();
             while let Some(batch) = client.replica().next_push(1_000, 5_000).unwrap() {
                 let answer = net.push(&token, &batch);
+                if std::env::var("RF_SIM_DEBUG").is_ok() {
+                    eprintln!(
+                        "{} HEAL PUSH {} events {:?} answer ack {} settled {} clash {:?}",
+                        client.dir.path().display(),
+                        batch.client_id,
+                        batch
+                            .events
+                            .iter()
+                            .map(|e| e.device_seq)
+                            .collect::<Vec<_>>(),
+                        answer.events_acknowledged_through,
+                        answer.mutations_settled_through,
+                        answer.identity_clash
+                    );
+                }
                 let report = client
                     .replica()
                     .apply_push_response(&batch, &answer)
                     .unwrap();
                 assert!(
                     report.applied + report.rejected + report.events_acknowledged > 0
-                        || report.new_identity.is_some(),
+                        || report.new_identity.is_some()
+                        || report.mutations_renumbered + report.events_to_resend > 0
+                        || report.server_restored,
                     "a push with a perfect network settled nothing"
                 );
             }
             loop {
-                let page = net.pull(&token, mark(client), 500);
-                client.replica().apply_pull(&page).unwrap();
+                let since = mark(client);
+                let page = net.pull(&token, since, 500);
+                if server_lost_changes(client.replica(), &page, since) {
+                    continue;
+                }
+                if client.replica().apply_pull(&page).unwrap().push_first {
+                    // Another copy of this device showed; the next pass pushes first.
+                    if std::env::var("RF_SIM_DEBUG").is_ok() {
+                        let (pushed, last): (i64, i64) = client
+                            .replica()
+                            .connection()
+                            .query_row(
+                                "SELECT pushed_event_seq, last_event_seq FROM device",
+                                [],
+                                |row| Ok((row.get(0)?, row.get(1)?)),
+                            )
+                            .unwrap();
+                        eprintln!(
+                            "{} HEAL PUSH FIRST pushed {pushed} written {last} since {since}",
+                            client.dir.path().display()
+                        );
+                    }
+                    break;
+                }
                 if page.until >= page.latest {
                     break;
                 }
@@ -509,6 +607,10 @@ struct Totals {
     /// replay check.
     stashed_seen: usize,
     server_restarts: usize,
+    /// The server restored from an older backup of its database (`TestServer::restore`), and
+    /// versions it made after the backup that stayed only in replicas' history.
+    server_restores: usize,
+    orphaned_versions: usize,
     /// Laptops restored from an older backup of their data directory, and the new device
     /// identities replicas took (after a restore, when another copy's numbers showed).
     replica_restores: usize,
@@ -527,17 +629,94 @@ struct Totals {
 /// the first two (one user's devices) on that user's pins too; every event each device wrote
 /// is on the server exactly once, acknowledged as a prefix with nothing held beyond it, and
 /// the server holds no event the replicas lack.
+///
+/// After the server was restored from an older backup, a flow version it made after the
+/// backup (a merge) and did not make again stays in the history of the replicas that had
+/// pulled it: versions are then compared as "every replica holds every version the server
+/// has", and the rest of what the team shares as equal.
 fn assert_converged(
     context: &str,
     runtime: &tokio::runtime::Runtime,
     server: &TestServer,
     replicas: &mut [&mut Replica],
     totals: &mut Totals,
+    server_was_restored: bool,
 ) {
-    let prints: Vec<_> = replicas
+    let mut prints: Vec<_> = replicas
         .iter()
         .map(|replica| fingerprint(replica))
         .collect();
+    if server_was_restored {
+        let on_server: BTreeSet<String> = runtime.block_on(async {
+            let count = server
+                .count_query("SELECT COUNT(*) FROM flow_versions".into())
+                .await;
+            let mut held = BTreeSet::new();
+            for print in &prints {
+                for version in &print.versions {
+                    let hash = version.split(' ').nth(1).unwrap();
+                    if server
+                        .count_query(format!(
+                            "SELECT COUNT(*) FROM flow_versions WHERE version_id = '{hash}'"
+                        ))
+                        .await
+                        > 0
+                    {
+                        held.insert(version.clone());
+                    }
+                }
+            }
+            assert_eq!(
+                held.len() as i64,
+                count,
+                "{context}: the server holds versions no replica has"
+            );
+            held
+        });
+        for (index, print) in prints.iter_mut().enumerate() {
+            if !print.versions.is_superset(&on_server) && std::env::var("RF_SIM_DEBUG").is_ok() {
+                let replica = &replicas[index];
+                let rows: Vec<String> = replica
+                    .connection()
+                    .prepare(
+                        "SELECT content_hash || ' ' || source || ' ' || version FROM flow_versions",
+                    )
+                    .unwrap()
+                    .query_map([], |row| row.get(0))
+                    .unwrap()
+                    .map(|r| r.unwrap())
+                    .collect();
+                let state: String = replica.connection().query_row("SELECT COALESCE(server_epoch, '-') || ' mark ' || pulled_seq FROM sync_state", [], |row| row.get(0)).unwrap();
+                let set_aside: Vec<String> = replica
+                    .connection()
+                    .prepare("SELECT kind || ' ' || item || ' ' || reason FROM set_aside")
+                    .unwrap()
+                    .query_map([], |row| row.get(0))
+                    .unwrap()
+                    .map(|r| r.unwrap())
+                    .collect();
+                eprintln!(
+                    "replica {index} versions {rows:?} state {state} set aside {set_aside:?}"
+                );
+                for version in on_server.difference(&print.versions) {
+                    let hash = version.split(' ').nth(1).unwrap();
+                    let seq = runtime.block_on(server.count_query(format!(
+                        "SELECT team_seq FROM flow_versions WHERE version_id = '{hash}'"
+                    )));
+                    eprintln!("server has {hash} at {seq}");
+                }
+            }
+            assert!(
+                print.versions.is_superset(&on_server),
+                "{context}: replica {index} lacks versions the server has: {:?} (refused here: {:?}, rejected: {:?})",
+                on_server.difference(&print.versions).collect::<Vec<_>>(),
+                print.refused_versions,
+                print.rejected,
+            );
+            totals.orphaned_versions += print.versions.len() - on_server.len();
+            print.versions = on_server.clone();
+        }
+    }
     let first = &prints[0];
     // A stashed event waits for earlier events of its session. When the server lacks one of
     // them and no replica has anything left to send, the laptop that wrote it was restored
@@ -568,6 +747,7 @@ fn assert_converged(
     }
     if std::env::var("RF_SIM_DEBUG").is_ok() {
         for (index, replica) in replicas.iter().enumerate() {
+            eprintln!("replica {index} is {}", replica.data_dir().display());
             let rows: Vec<String> = replica.connection().prepare("SELECT device_id || ' ' || device_seq || ' ' || session_id || ' ' || session_seq || ' ' || kind FROM session_events ORDER BY session_id, session_seq").unwrap().query_map([], |row| row.get(0)).unwrap().map(|r| r.unwrap()).collect();
             eprintln!(
                 "replica {index} device {} events:\n  {}",
@@ -583,6 +763,29 @@ fn assert_converged(
                 .map(|r| r.unwrap())
                 .collect();
             eprintln!("retired {retired:?}");
+            let flows: Vec<String> = replica.connection().prepare("SELECT f.id || ' local ' || v.content_hash || ' team ' || COALESCE(f.team_head, '-') || ' @' || f.team_head_seq FROM flows f JOIN flow_versions v ON v.flow_id = f.id AND v.version = f.latest_version").unwrap().query_map([], |row| row.get(0)).unwrap().map(|r| r.unwrap()).collect();
+            eprintln!("flows {flows:?}");
+            let rejected: Vec<String> = replica
+                .connection()
+                .prepare(
+                    "SELECT mutation_id || ' ' || operation || ' ' || reason FROM outbox_rejected",
+                )
+                .unwrap()
+                .query_map([], |row| row.get(0))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect();
+            eprintln!("rejected {rejected:?}");
+            let published: Vec<String> = replica
+                .connection()
+                .prepare("SELECT seq || ' ' || version || ' ' || confirmed FROM published_versions")
+                .unwrap()
+                .query_map([], |row| row.get(0))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect();
+            let state: String = replica.connection().query_row("SELECT COALESCE(server_epoch, '-') || ' pending ' || republish_pending || ' mark ' || pulled_seq FROM sync_state", [], |row| row.get(0)).unwrap();
+            eprintln!("published {published:?} {state}");
         }
     }
     for (index, print) in prints.iter().enumerate() {
@@ -756,9 +959,14 @@ fn run(seed: u64, steps: usize, totals: &mut Totals) {
         .import_flow(flow(), WriteSource::Import)
         .unwrap();
 
+    let mut server_backup: Option<rf_tests::ServerBackup> = None;
+    let mut restored_in_run = false;
     for step in 0..steps {
+        // A laptop is never restored to a backup older than the server's restore: work lost on
+        // both (only teammates' pulled copies left) is not given back (docs/SYNC.md, "Not yet").
+        let mut forget_laptop_backups = false;
         let index = rng.random_range(0..clients.len());
-        let action = rng.random_range(0..100);
+        let action = rng.random_range(0..104);
         let client = &mut clients[index];
         let online = client.partitioned == 0;
         client.partitioned = client.partitioned.saturating_sub(1);
@@ -796,11 +1004,33 @@ fn run(seed: u64, steps: usize, totals: &mut Totals) {
             93..95 => client.restart(),
             95..97 => client.back_up(),
             97..99 if client.restore() => totals.replica_restores += 1,
-            99.. => {
+            99..100 => {
                 runtime.block_on(server.restart());
                 totals.server_restarts += 1;
             }
+            100..102 => {
+                if std::env::var("RF_SIM_DEBUG").is_ok() {
+                    eprintln!("SERVER BACKUP");
+                }
+                server_backup = Some(runtime.block_on(server.backup()));
+            }
+            102.. => {
+                if let Some(backup) = &server_backup {
+                    if std::env::var("RF_SIM_DEBUG").is_ok() {
+                        eprintln!("SERVER RESTORE");
+                    }
+                    runtime.block_on(server.restore(backup));
+                    forget_laptop_backups = true;
+                    totals.server_restores += 1;
+                    restored_in_run = true;
+                }
+            }
             _ => {}
+        }
+        if forget_laptop_backups {
+            for client in &mut clients {
+                client.backup = None;
+            }
         }
     }
 
@@ -822,7 +1052,14 @@ fn run(seed: u64, steps: usize, totals: &mut Totals) {
     let context = format!("seed {seed} on {backend:?} (rerun with RF_SIM_SEED={seed})");
     let mut replicas: Vec<&mut Replica> =
         clients.iter_mut().map(|client| client.replica()).collect();
-    assert_converged(&context, &runtime, &server, &mut replicas, totals);
+    assert_converged(
+        &context,
+        &runtime,
+        &server,
+        &mut replicas,
+        totals,
+        server_backup.is_some() && restored_in_run,
+    );
     runtime.block_on(server.stop());
 }
 
@@ -860,6 +1097,10 @@ fn three_replicas_survive_a_hostile_network() {
         assert!(
             totals.replica_restores > 0 && totals.new_identities > 0,
             "the runs never restored a replica from an older copy: {totals:?}"
+        );
+        assert!(
+            totals.server_restores > 0,
+            "the runs never restored the server from an older copy: {totals:?}"
         );
     }
 }
@@ -1012,7 +1253,7 @@ fn run_through_client(seed: u64, steps: usize, totals: &mut Totals) -> BTreeMap<
     }
     let mut replicas: Vec<Replica> = laptops.iter().map(Laptop::open).collect();
     let mut replicas: Vec<&mut Replica> = replicas.iter_mut().collect();
-    assert_converged(&context, &runtime, &server, &mut replicas, totals);
+    assert_converged(&context, &runtime, &server, &mut replicas, totals, false);
     assert_eq!(
         proxy.refreshes_missed(),
         0,

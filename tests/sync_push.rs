@@ -390,6 +390,7 @@ async fn a_second_copy_of_a_device_is_told_and_not_taken_for_a_retry(backend: Ba
         Some(rf_core::sync::IdentityClash {
             first_mutation: Some(1),
             first_event: Some(5),
+            last_mutation: Some(1),
         })
     );
     // Nothing at or beyond the clash is reported as settled or stored for this copy.

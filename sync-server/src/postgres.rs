@@ -575,7 +575,7 @@ impl Store for PostgresStore {
             })
             .collect::<StoreResult<_>>()?
         };
-        let identity_clash = batch.cut_at_clash(&digests, &held);
+        let identity_clash = batch.cut_at_clash(last_mutation_id, &digests, &held);
         let mutations: Vec<rf_core::sync::Mutation> = batch
             .mutations
             .iter()

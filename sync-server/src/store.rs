@@ -176,6 +176,7 @@ impl PushBatch {
     /// duplicate and nothing of this one is lost. The caller answers with the clash.
     pub fn cut_at_clash(
         &mut self,
+        last_applied: i64,
         digests: &std::collections::HashMap<i64, String>,
         held: &std::collections::HashMap<i64, rf_core::sync::HeldEvent>,
     ) -> Option<rf_core::sync::IdentityClash> {
@@ -205,6 +206,7 @@ impl PushBatch {
             rf_core::sync::IdentityClash {
                 first_mutation,
                 first_event,
+                last_mutation: first_mutation.map(|_| last_applied),
             },
         )
     }
@@ -1226,7 +1228,7 @@ impl SqliteStore {
                     })?
                     .collect::<rusqlite::Result<_>>()?,
             };
-        let identity_clash = batch.cut_at_clash(&digests, &held);
+        let identity_clash = batch.cut_at_clash(last_mutation_id, &digests, &held);
         let mutations: Vec<rf_core::sync::Mutation> = batch
             .mutations
             .iter()

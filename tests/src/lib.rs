@@ -704,7 +704,8 @@ impl Fingerprint {
 /// A flow version (`v`) that only this device holds: the version of an edit the server refused
 /// for good (kept here, as every version is), which no session event runs.
 const REFUSED_HERE: &str =
-    "v.content_hash IN (SELECT json_extract(payload, '$.version') FROM outbox_rejected)
+    "v.content_hash IN (SELECT json_extract(payload, '$.version') FROM outbox_rejected
+                        WHERE json_extract(payload, '$.version') IS NOT NULL)
      AND NOT EXISTS (SELECT 1 FROM session_events e WHERE instr(e.payload, v.content_hash) > 0)";
 
 pub fn fingerprint(replica: &rf_replica::Replica) -> Fingerprint {

@@ -631,6 +631,10 @@ pub struct IdentityClash {
     pub first_mutation: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_event: Option<i64>,
+    /// With a mutation clash: the last mutation number the server has settled for this device
+    /// id, so the replica can number its queue after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_mutation: Option<i64>,
 }
 
 /// The digest a server keeps of each mutation it settles, so a number sent again with other

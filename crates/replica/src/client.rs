@@ -116,6 +116,7 @@ impl SyncReport {
         self.pulled.conflicts += applied.conflicts;
         self.pulled.set_aside += applied.set_aside;
         self.pulled.pins += applied.pins;
+        self.pulled.republished += applied.republished;
     }
 }
 
@@ -754,7 +755,10 @@ fn sync_round(
                 continue;
             }
             let applied = replica.apply_pull(&page)?;
-            moved_in_pull |= applied.new_identity.is_some();
+            moved_in_pull |= applied.new_identity.is_some() || applied.push_first;
+            if applied.push_first {
+                break;
+            }
             report.add_page(applied);
             if page.until >= page.latest {
                 break;
@@ -941,7 +945,12 @@ fn pull_snapshot(
     for page in received {
         match page {
             Ok(page) => {
-                report.add_page(replica.apply_pull(&page)?);
+                let applied = replica.apply_pull(&page)?;
+                if applied.push_first {
+                    // Another copy of this device shows: the pages go on after a push.
+                    break;
+                }
+                report.add_page(applied);
                 report.snapshot_pages += 1;
             }
             Err(message) => {

@@ -54,21 +54,59 @@ pub(crate) fn take_new_identity(
 ) -> Result<NewIdentity> {
     let new = Uuid::new_v4();
     let stamp = timestamp(now());
-    let (old_text, new_text) = (old.to_string(), new.to_string());
-    let last_event_seq: i64 =
-        transaction.query_row("SELECT last_event_seq FROM device", [], |row| row.get(0))?;
+    // The old id keeps what the server holds of it; should the server lose that (restored
+    // from a backup), it goes up again under the old id (`next_push_within`).
     transaction.execute(
-        "INSERT INTO retired_devices (device_id, last_event_seq, reason, retired_at)
-         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (device_id) DO NOTHING",
-        params![old_text, last_event_seq, reason, stamp],
+        "INSERT INTO retired_devices (device_id, last_event_seq, pushed_event_seq, reason, retired_at)
+         VALUES (?1, ?2, ?2, ?3, ?4) ON CONFLICT (device_id) DO NOTHING",
+        params![old.to_string(), keep_through, reason, stamp],
     )?;
+    transaction.execute(
+        "UPDATE device SET device_id = ?1, last_event_seq = 0, pushed_event_seq = 0,
+                           sent_mutation_id = 0, token_account = COALESCE(token_account, ?2)",
+        params![new.to_string(), old.to_string()],
+    )?;
+    let (events, forked_sessions) = move_events(transaction, old, keep_through)?;
+    let mutations = renumber_outbox(transaction, 1)?;
+    tracing::warn!(
+        old = %old,
+        new = %new,
+        events,
+        mutations,
+        forked_sessions,
+        reason,
+        "this replica took a new device identity"
+    );
+    Ok(NewIdentity {
+        device_id: new,
+        events,
+        mutations,
+        forked_sessions,
+    })
+}
 
+/// Moves the events of `from` (this replica's current or an earlier device id) numbered after
+/// `after` to the end of the current device's log, numbered on from its last. A session whose
+/// moved events follow earlier ones (on the server already, so another copy may have gone on
+/// with it too) forks: the moved events go to a new session that repeats the earlier ones.
+/// Returns how many events were written under the current id and how many sessions forked.
+pub(crate) fn move_events(
+    transaction: &Transaction<'_>,
+    from: Uuid,
+    after: i64,
+) -> Result<(usize, usize)> {
+    let stamp = timestamp(now());
+    let from_text = from.to_string();
+    let (to_text, last): (String, i64) =
+        transaction.query_row("SELECT device_id, last_event_seq FROM device", [], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?;
     let moving: Vec<Row> = transaction
         .prepare(
             "SELECT session_id, session_seq, kind, at, payload FROM session_events
              WHERE device_id = ?1 AND device_seq > ?2 ORDER BY device_seq",
         )?
-        .query_map(params![old_text, keep_through], |row| {
+        .query_map(params![from_text, after], |row| {
             Ok(Row {
                 session_id: row.get(0)?,
                 session_seq: row.get(1)?,
@@ -136,11 +174,11 @@ pub(crate) fn take_new_identity(
     // append-only for updates), and its refusals of them with them.
     transaction.execute(
         "DELETE FROM session_events WHERE device_id = ?1 AND device_seq > ?2",
-        params![old_text, keep_through],
+        params![from_text, after],
     )?;
     transaction.execute(
         "DELETE FROM refused_events WHERE device_id = ?1 AND device_seq > ?2",
-        params![old_text, keep_through],
+        params![from_text, after],
     )?;
     for (from, to, _) in &forks {
         // The fork's projection row first: its events refer to it.
@@ -162,9 +200,9 @@ pub(crate) fn take_new_identity(
             "INSERT INTO session_events (device_id, device_seq, session_id, session_seq, kind, at, payload)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
-        for (row, device_seq) in renumbered.iter().zip(1_i64..) {
+        for (row, device_seq) in renumbered.iter().zip(last + 1..) {
             insert.execute(params![
-                new_text,
+                to_text,
                 device_seq,
                 row.session_id,
                 row.session_seq,
@@ -187,27 +225,11 @@ pub(crate) fn take_new_identity(
         }
     }
 
-    let mutations = renumber_outbox(transaction, 1)?;
     transaction.execute(
-        "UPDATE device SET device_id = ?1, last_event_seq = ?2, pushed_event_seq = 0,
-                           sent_mutation_id = 0, token_account = COALESCE(token_account, ?3)",
-        params![new_text, renumbered.len() as i64, old_text],
+        "UPDATE device SET last_event_seq = ?1",
+        [last + renumbered.len() as i64],
     )?;
-    tracing::warn!(
-        old = %old,
-        new = %new,
-        events = renumbered.len(),
-        mutations,
-        forked_sessions = forks.len(),
-        reason,
-        "this replica took a new device identity"
-    );
-    Ok(NewIdentity {
-        device_id: new,
-        events: renumbered.len(),
-        mutations,
-        forked_sessions: forks.len(),
-    })
+    Ok((renumbered.len(), forks.len()))
 }
 
 /// Numbers every queued mutation again from `first`, in order: a new identity's numbers start
@@ -256,18 +278,32 @@ pub(crate) fn renumber_outbox(transaction: &Transaction<'_>, first: i64) -> Resu
     Ok(rows.len())
 }
 
+/// What this device's own events in a pulled page show.
+#[derive(Debug)]
+pub(crate) enum OwnEvents {
+    /// Nothing but this replica's own work (what matched confirms the acknowledged prefix).
+    Mine,
+    /// Another copy of this device wrote some: this replica took a new identity, and the old
+    /// id's events are now another device's.
+    Moved(NewIdentity),
+    /// Another copy wrote some, and this replica holds events the server has not compared
+    /// yet: it pushes first (the answer says which the server holds), then pulls the page
+    /// again, so nothing the server already has goes up twice.
+    PushFirst,
+}
+
 /// Reads this device's own events in a pulled page against this replica's log. One held here
 /// as pulled confirms that the server has it, so the acknowledged prefix may grow over it. One
 /// this replica does not have, or has as another event, was written by another copy of this
-/// device: what the server holds of this replica's stays, the rest moves to a new identity
-/// (returned), and the caller then takes the page's events of the old id as another device's.
+/// device: once every earlier event of this replica's is confirmed, what the server holds of
+/// it stays and the rest moves to a new identity; until then, [`OwnEvents::PushFirst`].
 pub(crate) fn check_own_events(
     transaction: &Transaction<'_>,
     own: Uuid,
     pulled: &[&rf_core::sync::PulledEvent],
-) -> Result<Option<NewIdentity>> {
+) -> Result<OwnEvents> {
     if pulled.is_empty() {
-        return Ok(None);
+        return Ok(OwnEvents::Mine);
     }
     let own_text = own.to_string();
     let mut confirmed = std::collections::BTreeSet::new();
@@ -307,8 +343,11 @@ pub(crate) fn check_own_events(
             }
         }
     }
-    let mut acknowledged: i64 =
-        transaction.query_row("SELECT pushed_event_seq FROM device", [], |row| row.get(0))?;
+    let (mut acknowledged, written): (i64, i64) = transaction.query_row(
+        "SELECT pushed_event_seq, last_event_seq FROM device",
+        [],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
     let before = acknowledged;
     while confirmed.contains(&(acknowledged + 1)) {
         acknowledged += 1;
@@ -317,10 +356,15 @@ pub(crate) fn check_own_events(
         transaction.execute("UPDATE device SET pushed_event_seq = ?1", [acknowledged])?;
     }
     let Some(first_other) = first_other else {
-        return Ok(None);
+        return Ok(OwnEvents::Mine);
     };
-    let keep_through = acknowledged.min(first_other - 1);
-    Ok(Some(take_new_identity(
+    // Every event of this replica's below the other copy's first must be known to be on the
+    // server as written here; the rest are this replica's own work and move.
+    let keep_through = (first_other - 1).min(written);
+    if acknowledged < keep_through {
+        return Ok(OwnEvents::PushFirst);
+    }
+    Ok(OwnEvents::Moved(take_new_identity(
         transaction,
         own,
         keep_through,

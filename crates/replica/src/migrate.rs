@@ -55,6 +55,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0010_device_identity.sql",
         sql: include_str!("../../../migrations/replica/0010_device_identity.sql"),
     },
+    rf_sqlite::Migration {
+        version: 11,
+        name: "0011_published_versions.sql",
+        sql: include_str!("../../../migrations/replica/0011_published_versions.sql"),
+    },
 ];
 
 pub fn latest_version() -> i64 {

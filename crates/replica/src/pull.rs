@@ -48,6 +48,11 @@ pub struct PullReport {
     /// of it (restored from an older backup, or copied) wrote them, so this replica took a
     /// new device identity and applied them as that copy's.
     pub new_identity: Option<crate::IdentityChange>,
+    /// Flow versions this replica published that a restored server lacked, queued again.
+    pub republished: usize,
+    /// The page was not applied: it shows another copy of this device, and this replica must
+    /// push first so the server says which of its events it already holds (then pull again).
+    pub push_first: bool,
 }
 
 /// A conflict as this replica shows it.
@@ -217,6 +222,16 @@ impl Replica {
             let stored =
                 store_synced_version(&transaction, version.flow_id, version.version, &flow)?;
             report.versions += usize::from(stored);
+            // The server holds what this replica published (checked after a restore).
+            transaction
+                .prepare_cached(
+                    "UPDATE published_versions SET confirmed = 1
+                     WHERE flow_id = ?1 AND version = ?2 AND confirmed = 0",
+                )?
+                .execute(params![
+                    version.flow_id.to_string(),
+                    version.version.to_string()
+                ])?;
         }
         for flow in page.flows.iter().filter(|row| fresh(row.team_seq)) {
             record_team_head(&transaction, flow)?;
@@ -232,11 +247,19 @@ impl Replica {
             .iter()
             .filter(|row| fresh(row.team_seq) && row.device_id == old_device)
             .collect();
-        if let Some(identity) =
-            crate::identity::check_own_events(&transaction, old_device, &own_events)?
-        {
-            own = identity.device_id.to_string();
-            report.new_identity = Some(identity.into());
+        match crate::identity::check_own_events(&transaction, old_device, &own_events)? {
+            crate::identity::OwnEvents::Mine => {}
+            crate::identity::OwnEvents::Moved(identity) => {
+                own = identity.device_id.to_string();
+                report.new_identity = Some(identity.into());
+            }
+            crate::identity::OwnEvents::PushFirst => {
+                // Nothing of the page is applied (the transaction rolls back).
+                return Ok(PullReport {
+                    push_first: true,
+                    ..PullReport::default()
+                });
+            }
         }
         // Other devices' events, by session, in the page's order.
         let mut by_session: std::collections::BTreeMap<Uuid, Vec<Pulled>> =
@@ -304,6 +327,9 @@ impl Replica {
             [page.until],
         )?;
         if page.until >= page.latest {
+            // After a server restore, the first complete pull shows what the restored server
+            // lacks of what this replica published: it goes up again.
+            report.republished = republish_lost_versions(&transaction)?;
             // The round's last page: this replica has everything the team had a moment ago.
             transaction.execute(
                 "UPDATE sync_state SET last_sync_at = ?1, last_error = NULL",
@@ -345,6 +371,118 @@ impl Replica {
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+}
+
+/// Queues again, in the order they were first published and each from its own base, the flow
+/// versions this replica published that a restored server no longer holds, once a complete
+/// pull after the restore has shown which those are. Returns how many.
+fn republish_lost_versions(transaction: &Transaction<'_>) -> Result<usize> {
+    let pending: bool =
+        transaction.query_row("SELECT republish_pending FROM sync_state", [], |row| {
+            row.get(0)
+        })?;
+    if !pending {
+        return Ok(0);
+    }
+    // Per flow, in the order they were published: when the restored server has no head for
+    // the flow, the last (it becomes the head of a flow the server lost); when one of them is
+    // its head, every later one (a version the server holds only because a session ran it is
+    // not its head); when another's version is its head, those the server lacks altogether
+    // (each merges with that head).
+    let published: Vec<(i64, String, String, Option<String>, bool)> = transaction
+        .prepare(
+            "SELECT p.seq, p.flow_id, p.version, p.base, p.confirmed
+             FROM published_versions p ORDER BY p.seq",
+        )?
+        .query_map([], |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let heads: std::collections::HashMap<String, Option<String>> = transaction
+        .prepare("SELECT id, team_head FROM flows")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut lost: Vec<(i64, String, String, Option<String>)> = Vec::new();
+    let mut flows: Vec<&String> = published.iter().map(|row| &row.1).collect();
+    flows.sort();
+    flows.dedup();
+    for flow in flows {
+        let rows: Vec<&(i64, String, String, Option<String>, bool)> =
+            published.iter().filter(|row| row.1 == *flow).collect();
+        let head = heads.get(flow).cloned().flatten();
+        let position = rows
+            .iter()
+            .rposition(|row| head.as_deref() == Some(row.2.as_str()));
+        match position {
+            _ if head.is_none() => lost.extend(
+                rows.last()
+                    .map(|row| (row.0, row.1.clone(), row.2.clone(), row.3.clone())),
+            ),
+            Some(at) => lost.extend(
+                rows[at + 1..]
+                    .iter()
+                    .map(|row| (row.0, row.1.clone(), row.2.clone(), row.3.clone())),
+            ),
+            None => lost.extend(
+                rows.iter()
+                    .filter(|row| !row.4)
+                    .map(|row| (row.0, row.1.clone(), row.2.clone(), row.3.clone())),
+            ),
+        }
+    }
+    lost.sort_by_key(|row| row.0);
+    let mut queued = 0;
+    for (seq, flow_id, version, base) in lost {
+        // Recorded again when the server applies it.
+        transaction.execute("DELETE FROM published_versions WHERE seq = ?1", [seq])?;
+        let document: Option<String> = transaction
+            .query_row(
+                "SELECT document FROM flow_versions WHERE flow_id = ?1 AND content_hash = ?2 LIMIT 1",
+                params![flow_id, version],
+                |row| row.get(0),
+            )
+            .optional()?;
+        let (Some(document), Ok(version_id), Ok(flow)) = (
+            document,
+            version.parse::<VersionId>(),
+            Uuid::parse_str(&flow_id),
+        ) else {
+            continue;
+        };
+        let payload = rf_core::sync::PutFlowVersion {
+            version: version_id,
+            base: base.and_then(|base| base.parse().ok()),
+            document: serde_json::from_str(&document)
+                .map_err(ReplicaError::corrupt("a flow version"))?,
+        };
+        let payload =
+            serde_json::to_value(&payload).map_err(ReplicaError::corrupt("a flow version"))?;
+        crate::enqueue(
+            transaction,
+            "flow",
+            &flow_id,
+            rf_core::sync::PUT_FLOW_VERSION,
+            None,
+            &payload,
+        )?;
+        adopt_head(transaction, flow, version_id)?;
+        queued += 1;
+    }
+    transaction.execute("UPDATE published_versions SET confirmed = 1", [])?;
+    transaction.execute("UPDATE sync_state SET republish_pending = 0", [])?;
+    if queued > 0 {
+        tracing::warn!(
+            queued,
+            "the restored sync server lacked flow versions this replica had published; they go up again"
+        );
+    }
+    Ok(queued)
 }
 
 /// Remembers the team's head of a flow if it is newer than the one known.
@@ -534,6 +672,39 @@ fn admit_pulled_events(
         });
     }
     candidates.retain(|candidate| candidate.session_seq >= next);
+    // A device number this replica already holds for another event (a laptop and the server
+    // both restored from older backups, so the number was given out twice): set aside, never
+    // an error that would stop every pull.
+    let mut taken = Vec::new();
+    {
+        let mut held = transaction.prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM session_events WHERE device_id = ?1 AND device_seq = ?2)",
+        )?;
+        for (index, candidate) in candidates.iter().enumerate() {
+            if held.query_row(params![candidate.device, candidate.device_seq], |row| {
+                row.get(0)
+            })? {
+                taken.push(index);
+            }
+        }
+    }
+    for index in taken.into_iter().rev() {
+        let candidate = candidates.remove(index);
+        set_aside(
+            transaction,
+            "event",
+            &format!("{}/{}", candidate.device, candidate.device_seq),
+            None,
+            "this device number already names another event here (its device and the sync server were both restored from older backups)",
+            &candidate.payload,
+        )?;
+        if candidate.stashed {
+            transaction.execute(
+                "DELETE FROM pulled_events WHERE device_id = ?1 AND device_seq = ?2",
+                params![candidate.device, candidate.device_seq],
+            )?;
+        }
+    }
     candidates.sort_by(|a, b| {
         (a.session_seq, !a.stashed, &a.device, a.device_seq).cmp(&(
             b.session_seq,

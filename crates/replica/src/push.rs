@@ -120,6 +120,33 @@ impl Replica {
         max_events: usize,
         max_bytes: usize,
     ) -> Result<Option<PushRequest>> {
+        // Events of an earlier device id that a restored server no longer holds go first,
+        // under that id (its numbers are the server's record of them).
+        let retired: Option<(String, i64)> = self
+            .connection
+            .query_row(
+                "SELECT device_id, pushed_event_seq FROM retired_devices
+                 WHERE pushed_event_seq < last_event_seq ORDER BY retired_at, rowid LIMIT 1",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        if let Some((device, after)) = retired {
+            let device = Uuid::parse_str(&device).map_err(|error| {
+                ReplicaError::Invalid(format!("stored device id {device:?}: {error}"))
+            })?;
+            let mut budget = Budget::new(max_bytes);
+            let events = self.events_after(device, after, max_events, &mut budget)?;
+            let flow_versions = self.documents_for(&events)?;
+            return Ok(Some(PushRequest {
+                protocol: PROTOCOL_VERSION,
+                schema: migrate::latest_version(),
+                client_id: device,
+                mutations: Vec::new(),
+                events,
+                flow_versions,
+            }));
+        }
         let mut statement = self.connection.prepare_cached(
             "SELECT mutation_id, entity, entity_id, operation, base_version, payload
              FROM outbox ORDER BY mutation_id LIMIT ?1",
@@ -152,21 +179,55 @@ impl Replica {
                     .map_err(ReplicaError::corrupt("an outbox payload"))?,
             });
         }
-        let mut statement = self.connection.prepare_cached(
-            "SELECT e.device_seq, e.session_id, e.session_seq, e.payload
-             FROM session_events e, device d
-             WHERE e.device_id = d.device_id AND e.device_seq > d.pushed_event_seq
-             ORDER BY e.device_seq LIMIT ?1",
-        )?;
-        let rows: Vec<(i64, String, i64, String)> = if budget.full {
+        let (device, after): (Uuid, i64) = (
+            self.device_id,
+            self.connection
+                .query_row("SELECT pushed_event_seq FROM device", [], |row| row.get(0))?,
+        );
+        let events = if budget.full {
             Vec::new()
         } else {
-            statement
-                .query_map([max_events as i64], |row| {
-                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-                })?
-                .collect::<rusqlite::Result<_>>()?
+            self.events_after(device, after, max_events, &mut budget)?
         };
+        if mutations.is_empty() && events.is_empty() {
+            return Ok(None);
+        }
+        let flow_versions = self.documents_for(&events)?;
+        if let Some(last) = mutations.last() {
+            self.connection.execute(
+                "UPDATE device SET sent_mutation_id = MAX(sent_mutation_id, ?1)",
+                [last.mutation_id],
+            )?;
+        }
+        Ok(Some(PushRequest {
+            protocol: PROTOCOL_VERSION,
+            schema: migrate::latest_version(),
+            client_id: self.device_id,
+            mutations,
+            events,
+            flow_versions,
+        }))
+    }
+
+    /// `device`'s events after number `after`, oldest first, as many as fit in `budget` and
+    /// `max_events`, each counted with the flow document it runs (sent once per batch).
+    fn events_after(
+        &self,
+        device: Uuid,
+        after: i64,
+        max_events: usize,
+        budget: &mut Budget,
+    ) -> Result<Vec<PushedEvent>> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT device_seq, session_id, session_seq, payload FROM session_events
+             WHERE device_id = ?1 AND device_seq > ?2 ORDER BY device_seq LIMIT ?3",
+        )?;
+        let rows: Vec<(i64, String, i64, String)> = statement
+            .query_map(
+                params![device.to_string(), after, max_events as i64],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+            )?
+            .collect::<rusqlite::Result<_>>()?;
         let mut events = Vec::new();
         let mut documents = std::collections::BTreeSet::new();
         for (device_seq, session_id, session_seq, payload) in rows {
@@ -189,7 +250,7 @@ impl Replica {
                 documents.insert(reference);
             }
             events.push(PushedEvent {
-                device_id: self.device_id,
+                device_id: device,
                 device_seq,
                 session_id: Uuid::parse_str(&session_id).map_err(|error| {
                     ReplicaError::Invalid(format!("stored session id {session_id:?}: {error}"))
@@ -198,24 +259,7 @@ impl Replica {
                 payload,
             });
         }
-        if mutations.is_empty() && events.is_empty() {
-            return Ok(None);
-        }
-        let flow_versions = self.documents_for(&events)?;
-        if let Some(last) = mutations.last() {
-            self.connection.execute(
-                "UPDATE device SET sent_mutation_id = MAX(sent_mutation_id, ?1)",
-                [last.mutation_id],
-            )?;
-        }
-        Ok(Some(PushRequest {
-            protocol: PROTOCOL_VERSION,
-            schema: migrate::latest_version(),
-            client_id: self.device_id,
-            mutations,
-            events,
-            flow_versions,
-        }))
+        Ok(events)
     }
 
     /// The size in bytes of a flow version's stored document (0 when this replica lacks it).
@@ -280,11 +324,7 @@ impl Replica {
     ) -> Result<PushReport> {
         let old = self.device_id;
         if request.client_id != old {
-            // A late answer to a push sent before this replica took its new identity: the
-            // numbers it settles are the old identity's, not this one's.
-            return Err(ReplicaError::Invalid(
-                "the sync server's answer is for this replica's previous device identity; nothing was changed, sync again".into(),
-            ));
+            return self.apply_retired_push_response(request, response);
         }
         let transaction = self.write_transaction()?;
         let (before, written): (i64, i64) = transaction.query_row(
@@ -331,6 +371,12 @@ impl Replica {
             )?
             .query_map([standing.settled], |row| row.get(0))?
             .collect::<rusqlite::Result<_>>()?;
+        let refused: std::collections::BTreeSet<i64> = response
+            .rejected
+            .iter()
+            .map(|rejection| rejection.mutation_id)
+            .collect();
+        record_published(&transaction, standing.settled, &refused)?;
         let settled = transaction.execute(
             "DELETE FROM outbox WHERE mutation_id <= ?1",
             [standing.settled],
@@ -399,27 +445,26 @@ impl Replica {
             }
         }
         let mut renumbered = 0;
-        if standing.server_forgot && !standing.another_copy {
-            // The server lost mutations it had settled (restored from an older backup) and
-            // waits for the number after its last: the queue is numbered again from there.
+        if let Some(last) = standing.renumber_after {
+            // The server waits for the number after `last`: it lost numbers it had settled
+            // (restored from an older backup), or another copy of this device used the ones
+            // this replica's queue holds.
             tracing::warn!(
-                settled = standing.settled,
-                "the sync server no longer has changes it had settled from this device (restored from an older backup?); numbering the queued ones again after its last"
+                last,
+                "the sync server's numbering for this device is not this replica's (restored server, or another copy of this replica); numbering the queued changes again after its last"
             );
-            renumbered = crate::identity::renumber_outbox(&transaction, standing.settled + 1)?;
-            transaction.execute(
-                "UPDATE device SET sent_mutation_id = ?1",
-                [standing.settled],
-            )?;
+            renumbered = crate::identity::renumber_outbox(&transaction, last + 1)?;
+            transaction.execute("UPDATE device SET sent_mutation_id = ?1", [last])?;
         }
-        let new_identity = match standing.new_identity_because() {
-            Some(reason) => Some(crate::identity::take_new_identity(
+        let new_identity = if standing.switch_identity {
+            Some(crate::identity::take_new_identity(
                 &transaction,
                 old,
                 after,
-                reason,
-            )?),
-            None => None,
+                "another copy of this replica (restored from an older backup, or its data copied to another machine) used this device's numbers for other work",
+            )?)
+        } else {
+            None
         };
         transaction.commit()?;
         if let Some(identity) = &new_identity {
@@ -461,6 +506,93 @@ impl Replica {
         Ok(())
     }
 
+    /// The answer to a push of an earlier device id's events (a restored server had lost them):
+    /// what the server compared and holds as written here is acknowledged; events from a clash
+    /// on (another copy's under that id) move to the current id, so nothing goes up twice.
+    fn apply_retired_push_response(
+        &mut self,
+        request: &PushRequest,
+        response: &PushResponse,
+    ) -> Result<PushReport> {
+        let device = request.client_id;
+        let transaction = self.write_transaction()?;
+        let mark: Option<(i64, i64)> = transaction
+            .query_row(
+                "SELECT pushed_event_seq, last_event_seq FROM retired_devices WHERE device_id = ?1",
+                [device.to_string()],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        let Some((before, last)) = mark else {
+            // A late answer to a push sent under an id this replica no longer has.
+            return Err(ReplicaError::Invalid(
+                "the sync server's answer is for a device id this replica no longer uses; nothing was changed, sync again".into(),
+            ));
+        };
+        let carried: std::collections::BTreeSet<i64> = request
+            .events
+            .iter()
+            .map(|event| event.device_seq)
+            .collect();
+        let mut compared = before;
+        while carried.contains(&(compared + 1)) {
+            compared += 1;
+        }
+        let clash = response.identity_clash.and_then(|clash| clash.first_event);
+        if let Some(first) = clash {
+            compared = compared.min(first - 1);
+        }
+        let after = response
+            .events_acknowledged_through
+            .min(compared)
+            .min(last)
+            .max(before);
+        let stamp = timestamp(now());
+        for refused in response
+            .refused_events
+            .iter()
+            .filter(|r| r.device_seq <= after)
+        {
+            transaction.execute(
+                "INSERT INTO refused_events (device_id, device_seq, session_id, reason, refused_at)
+                 VALUES (?5, ?1, ?2, ?3, ?4) ON CONFLICT (device_id, device_seq) DO NOTHING",
+                params![
+                    refused.device_seq,
+                    refused.session_id.to_string(),
+                    refused.reason,
+                    stamp,
+                    device.to_string()
+                ],
+            )?;
+        }
+        let mut moved = 0;
+        if let Some(first) = clash
+            && after >= first - 1
+        {
+            // Another copy wrote under this old id too: this replica's events from the clash
+            // on are its own work, and go up under the current id.
+            moved = crate::identity::move_events(&transaction, device, first - 1)?.0;
+            transaction.execute(
+                "UPDATE retired_devices SET last_event_seq = ?2 WHERE device_id = ?1",
+                params![device.to_string(), first - 1],
+            )?;
+        }
+        transaction.execute(
+            "UPDATE retired_devices SET pushed_event_seq = ?2 WHERE device_id = ?1",
+            params![device.to_string(), after],
+        )?;
+        transaction.commit()?;
+        Ok(PushReport {
+            applied: 0,
+            rejected: 0,
+            events_acknowledged: usize::try_from(after - before).unwrap_or(0) + moved,
+            events_to_resend: 0,
+            new_identity: None,
+            mutations_renumbered: 0,
+            server_restored: false,
+        })
+    }
+
     /// The sync server store's epoch as this replica last saw it (none before the first sync
     /// with a server that says).
     pub fn server_epoch(&self) -> Result<Option<String>> {
@@ -485,6 +617,7 @@ impl Replica {
         let transaction = self.write_transaction()?;
         forget_what_the_server_lost(&transaction, epoch)?;
         transaction.execute("UPDATE device SET pushed_event_seq = 0", [])?;
+        transaction.execute("UPDATE retired_devices SET pushed_event_seq = 0", [])?;
         transaction.commit()?;
         Ok(())
     }
@@ -521,7 +654,9 @@ impl Replica {
         let counts: [i64; 6] = self.connection.query_row(
             &format!(
                 "SELECT (SELECT COUNT(*) FROM outbox),
-                        (SELECT last_event_seq - pushed_event_seq FROM device),
+                        (SELECT last_event_seq - pushed_event_seq FROM device)
+                            + (SELECT COALESCE(SUM(last_event_seq - pushed_event_seq), 0)
+                               FROM retired_devices),
                         (SELECT COUNT(*) FROM outbox_rejected),
                         (SELECT COUNT(*) FROM refused_events),
                         (SELECT COUNT(*) FROM set_aside),
@@ -580,13 +715,72 @@ impl Replica {
 }
 
 /// After a server restore: pull again from the start, let older team heads apply again, and
-/// remember the server's new epoch.
+/// remember the server's new epoch. What this replica published is checked against what the
+/// restored server delivers (see `republish_lost_versions`), and the user's pins go up again
+/// (queued, so the restored server's older pins do not undo them).
 fn forget_what_the_server_lost(transaction: &rusqlite::Transaction<'_>, epoch: &str) -> Result<()> {
     transaction.execute(
-        "UPDATE sync_state SET pulled_seq = 0, server_epoch = ?1",
+        "UPDATE sync_state SET pulled_seq = 0, server_epoch = ?1, republish_pending = 1",
         [epoch],
     )?;
-    transaction.execute("UPDATE flows SET team_head_seq = 0", [])?;
+    // The team's heads are learnt again from the restored server (none for a flow it lost).
+    transaction.execute("UPDATE flows SET team_head = NULL, team_head_seq = 0", [])?;
+    // The team's conflicts are the server's record: the pull brings back what it still holds.
+    transaction.execute("DELETE FROM conflicts", [])?;
+    transaction.execute("UPDATE published_versions SET confirmed = 0", [])?;
+    // Everything held under an earlier id goes up again, what came back by pull included.
+    transaction.execute(
+        "UPDATE retired_devices SET pushed_event_seq = 0,
+             last_event_seq = MAX(last_event_seq, COALESCE((SELECT MAX(device_seq) FROM session_events e
+                                                            WHERE e.device_id = retired_devices.device_id), 0))",
+        [],
+    )?;
+    transaction.execute(
+        "INSERT INTO outbox (entity, entity_id, operation, base_version, payload, created_at)
+         SELECT ?1, flow_id, ?2, NULL, '{}', ?3 FROM pins
+         WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE entity = ?1 AND entity_id = pins.flow_id)
+         ORDER BY position",
+        params![
+            rf_core::sync::PIN_ENTITY,
+            rf_core::sync::PIN,
+            timestamp(now())
+        ],
+    )?;
+    Ok(())
+}
+
+/// Records the flow versions whose `put_version` this answer settles as applied (not refused):
+/// what to give back to a server restored from an older backup.
+fn record_published(
+    transaction: &rusqlite::Transaction<'_>,
+    settled_through: i64,
+    refused: &std::collections::BTreeSet<i64>,
+) -> Result<()> {
+    let rows: Vec<(i64, String, String)> = transaction
+        .prepare_cached(
+            "SELECT mutation_id, entity_id, payload FROM outbox
+             WHERE entity = 'flow' AND operation = ?1 AND mutation_id <= ?2 ORDER BY mutation_id",
+        )?
+        .query_map(
+            params![rf_core::sync::PUT_FLOW_VERSION, settled_through],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    for (mutation_id, flow_id, payload) in rows {
+        if refused.contains(&mutation_id) {
+            continue;
+        }
+        let payload: rf_core::sync::PutFlowVersion =
+            serde_json::from_str(&payload).map_err(ReplicaError::corrupt("an outbox payload"))?;
+        transaction.execute(
+            "INSERT INTO published_versions (flow_id, version, base) VALUES (?1, ?2, ?3)",
+            params![
+                flow_id,
+                payload.version.to_string(),
+                payload.base.map(|base| base.to_string())
+            ],
+        )?;
+    }
     Ok(())
 }
 
@@ -641,9 +835,15 @@ struct Standing {
     acknowledged: i64,
     /// The answer names a clash, or settles or stores numbers this replica never sent.
     another_copy: bool,
-    /// The server settles less than this replica had seen settled: it lost mutations (it was
-    /// restored from an older backup).
-    server_forgot: bool,
+    /// This replica's work must move to a new device id: the server named a clash, or holds
+    /// events under this id beyond what this replica wrote and every event this replica wrote
+    /// has been compared with what it holds (until then, the next pushes compare the rest, so
+    /// nothing the server already holds goes up twice).
+    switch_identity: bool,
+    /// The queue must be numbered again after this number: the server settled numbers past
+    /// what this replica sent (another copy's), or lost numbers it had settled (it was restored
+    /// from an older backup).
+    renumber_after: Option<i64>,
 }
 
 impl Standing {
@@ -654,10 +854,12 @@ impl Standing {
         written: i64,
         sent_through: i64,
     ) -> Standing {
+        let clash = response.identity_clash;
         let copy_settled = response.mutations_settled_through > sent_through;
         let copy_wrote = response.events_acknowledged_through > written;
-        // The run of this batch's events from the acknowledged prefix on: the server compared
-        // each with what it holds.
+        let another_copy = clash.is_some() || copy_settled || copy_wrote;
+        // The run of this batch's events from the acknowledged prefix on, short of a clash:
+        // the server compared each with what it holds and found it the same.
         let carried: std::collections::BTreeSet<i64> = request
             .events
             .iter()
@@ -667,28 +869,40 @@ impl Standing {
         while carried.contains(&(compared + 1)) {
             compared += 1;
         }
-        let server_forgot = response.identity_clash.is_none()
-            && request
-                .mutations
-                .first()
-                .is_some_and(|first| response.mutations_settled_through < first.mutation_id - 1);
+        let divergence = clash.and_then(|clash| clash.first_event);
+        if let Some(first) = divergence {
+            compared = compared.min(first - 1);
+        }
+        // With another copy about, only what was compared counts as this replica's.
+        let acknowledged = if another_copy {
+            response.events_acknowledged_through.min(compared)
+        } else {
+            response.events_acknowledged_through
+        };
+        let server_forgot = request
+            .mutations
+            .first()
+            .is_some_and(|first| response.mutations_settled_through < first.mutation_id - 1);
+        // The work moves once every event of this replica's before the divergence is known to
+        // be on the server as written here; until then the next pushes compare the rest.
+        let same_through = divergence.map_or(written, |first| (first - 1).min(written));
+        let switch_identity = another_copy && acknowledged >= same_through;
+        let renumber_after = if switch_identity {
+            None
+        } else if let Some(last) = clash.and_then(|clash| clash.last_mutation) {
+            Some(last)
+        } else if copy_settled || server_forgot {
+            Some(response.mutations_settled_through)
+        } else {
+            None
+        };
         Standing {
             settled: response.mutations_settled_through.min(sent_through),
-            // Numbers beyond what this push carried were compared with nothing of ours.
-            acknowledged: if copy_wrote {
-                response.events_acknowledged_through.min(compared)
-            } else {
-                response.events_acknowledged_through
-            },
-            another_copy: response.identity_clash.is_some() || copy_settled || copy_wrote,
-            server_forgot,
+            acknowledged,
+            another_copy,
+            switch_identity,
+            renumber_after,
         }
-    }
-
-    fn new_identity_because(&self) -> Option<&'static str> {
-        self.another_copy.then_some(
-            "another copy of this replica (restored from an older backup, or its data copied to another machine) used this device's numbers for other work",
-        )
     }
 }
 

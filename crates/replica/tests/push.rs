@@ -195,8 +195,7 @@ fn rejections_are_kept_visible_and_do_not_wedge_the_queue() {
 #[test]
 fn answers_that_settle_or_store_unsent_numbers_move_the_work_to_a_new_identity() {
     // Numbers settled or stored beyond what this replica ever sent were another copy's (or a
-    // hostile server's): nothing of this replica's is dropped for them; its unsent work is
-    // numbered again under a new device id.
+    // hostile server's): nothing of this replica's is dropped for them.
     let answer = |settled: i64, acknowledged: i64| PushResponse {
         mutations_settled_through: settled,
         rejected: vec![],
@@ -207,44 +206,116 @@ fn answers_that_settle_or_store_unsent_numbers_move_the_work_to_a_new_identity()
         identity_clash: None,
         epoch: None,
     };
-    // (answer, mutations and events still pending after it, sessions forked). In the second,
-    // events 1-2 are on the server; the session went on here after them (3-5), and the other
-    // copy may have gone on too: this copy's continuation becomes a session of its own that
-    // repeats the shared start (2 events), so 5 events go up under the new id.
-    for (response, pending, forked) in [(answer(3, 0), (2, 5), 0), (answer(1, 6), (2, 5), 1)] {
-        let dir = tempfile::tempdir().unwrap();
-        let mut replica = replica_with_work(dir.path());
-        let old = replica.device_id();
-        let batch = replica.next_push(1, 2).unwrap().unwrap();
-        let report = replica.apply_push_response(&batch, &response).unwrap();
-        let identity = report.new_identity.expect("a new identity");
-        assert_ne!(replica.device_id(), old);
-        assert_eq!(identity.device_id, replica.device_id());
-        assert_eq!((identity.mutations, identity.events), pending);
-        assert_eq!(identity.forked_sessions, forked);
-        assert_eq!(replica.sessions().unwrap().len(), 1 + forked);
-        let backlog = replica.sync_backlog().unwrap();
-        assert_eq!((backlog.mutations, backlog.events), (2, pending.1 as u64));
-        // The new identity's numbers start at 1, in the same order.
-        let next = replica.next_push(10, 10).unwrap().unwrap();
-        assert_eq!(next.client_id, replica.device_id());
-        assert_eq!(
-            next.mutations
-                .iter()
-                .map(|m| m.mutation_id)
-                .collect::<Vec<_>>(),
-            vec![1, 2]
-        );
-        assert_eq!(
-            next.events.iter().map(|e| e.device_seq).collect::<Vec<_>>(),
-            (1..=pending.1 as i64).collect::<Vec<_>>()
-        );
-        assert!(
-            next.events
-                .iter()
-                .all(|e| e.device_id == replica.device_id())
-        );
-    }
+
+    // Mutations settled past what was sent: the sent one is settled, the queue is numbered
+    // again after the server's last (same identity).
+    let dir = tempfile::tempdir().unwrap();
+    let mut replica = replica_with_work(dir.path());
+    let old = replica.device_id();
+    let batch = replica.next_push(1, 2).unwrap().unwrap();
+    let report = replica.apply_push_response(&batch, &answer(3, 2)).unwrap();
+    assert_eq!(report.new_identity, None);
+    assert_eq!(report.mutations_renumbered, 2);
+    assert_eq!(replica.device_id(), old);
+    let next = replica.next_push(10, 0).unwrap().unwrap();
+    assert_eq!(
+        next.mutations
+            .iter()
+            .map(|m| m.mutation_id)
+            .collect::<Vec<_>>(),
+        vec![4, 5]
+    );
+
+    // Events stored past what this replica wrote: only what the push carried counts as
+    // acknowledged, and the rest is compared by the next pushes before the work moves (so
+    // nothing the server already holds goes up twice under a new id).
+    let dir = tempfile::tempdir().unwrap();
+    let mut replica = replica_with_work(dir.path());
+    let old = replica.device_id();
+    let batch = replica.next_push(1, 2).unwrap().unwrap();
+    let report = replica.apply_push_response(&batch, &answer(1, 6)).unwrap();
+    assert_eq!(report.new_identity, None);
+    assert_eq!(report.events_acknowledged, 2);
+    let batch = replica.next_push(0, 10).unwrap().unwrap();
+    assert_eq!(
+        batch
+            .events
+            .iter()
+            .map(|e| e.device_seq)
+            .collect::<Vec<_>>(),
+        vec![3, 4, 5]
+    );
+    let report = replica.apply_push_response(&batch, &answer(1, 6)).unwrap();
+    let identity = report.new_identity.expect("a new identity");
+    assert_ne!(replica.device_id(), old);
+    assert_eq!(identity.device_id, replica.device_id());
+    // All five events are on the server as written here: nothing moves; the new identity's
+    // numbers start at 1 for what comes next.
+    assert_eq!((identity.events, identity.mutations), (0, 2));
+    let backlog = replica.sync_backlog().unwrap();
+    assert_eq!((backlog.mutations, backlog.events), (2, 0));
+    let next = replica.next_push(10, 10).unwrap().unwrap();
+    assert_eq!(next.client_id, replica.device_id());
+    assert_eq!(
+        next.mutations
+            .iter()
+            .map(|m| m.mutation_id)
+            .collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+
+    // A clash named by the server moves everything from it on; a session this copy went on
+    // with after the clash point becomes a session of its own that repeats the shared start.
+    let dir = tempfile::tempdir().unwrap();
+    let mut replica = replica_with_work(dir.path());
+    let batch = replica.next_push(1, 10).unwrap().unwrap();
+    let mut clash = answer(1, 2);
+    clash.identity_clash = Some(rf_core::sync::IdentityClash {
+        first_mutation: None,
+        first_event: Some(3),
+        last_mutation: None,
+    });
+    let report = replica.apply_push_response(&batch, &clash).unwrap();
+    let identity = report.new_identity.expect("a new identity");
+    assert_eq!((identity.events, identity.forked_sessions), (5, 1));
+    assert_eq!(replica.sessions().unwrap().len(), 2);
+    let next = replica.next_push(10, 10).unwrap().unwrap();
+    assert_eq!(
+        next.events.iter().map(|e| e.device_seq).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5]
+    );
+    assert!(
+        next.events
+            .iter()
+            .all(|e| e.device_id == replica.device_id())
+    );
+
+    // A mutation clash while this replica's events are still to compare: the queue is numbered
+    // after the server's last, under the same id, until they are.
+    let dir = tempfile::tempdir().unwrap();
+    let mut replica = replica_with_work(dir.path());
+    let old = replica.device_id();
+    let batch = replica.next_push(3, 0).unwrap().unwrap();
+    let mut clash = answer(1, 0);
+    clash.identity_clash = Some(rf_core::sync::IdentityClash {
+        first_mutation: Some(2),
+        first_event: None,
+        last_mutation: Some(7),
+    });
+    let report = replica.apply_push_response(&batch, &clash).unwrap();
+    assert_eq!(
+        (report.new_identity, report.mutations_renumbered),
+        (None, 2)
+    );
+    assert_eq!(replica.device_id(), old);
+    let next = replica.next_push(10, 0).unwrap().unwrap();
+    assert_eq!(
+        next.mutations
+            .iter()
+            .map(|m| m.mutation_id)
+            .collect::<Vec<_>>(),
+        vec![8, 9]
+    );
 
     // A refusal of a mutation no push carried is still refused whole.
     let dir = tempfile::tempdir().unwrap();

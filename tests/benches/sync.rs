@@ -244,6 +244,75 @@ fn logged_in(
     (dir, store)
 }
 
+/// CPU time read from Linux's /proc (in seconds; all zero elsewhere): this process (the
+/// server's threads and the replica's), and the whole machine by kind, so a figure measured on
+/// a shared machine says how much of its wall time others took.
+#[derive(Debug, Clone, Copy, Default)]
+struct CpuClock {
+    process: f64,
+    /// Every CPU's time (/proc/stat): busy (user at nice 0 or below, system of any nice,
+    /// interrupts), user at a positive nice, idle, waiting for IO, stolen by the hypervisor.
+    busy: f64,
+    niced: f64,
+    idle: f64,
+    iowait: f64,
+    steal: f64,
+}
+
+impl CpuClock {
+    fn now() -> CpuClock {
+        const TICKS: f64 = 100.0; // USER_HZ, 100 on every Linux architecture we run on
+        let process = std::fs::read_to_string("/proc/self/stat")
+            .ok()
+            .and_then(|stat| {
+                // After the name: state, ppid, …; utime and stime are fields 14 and 15 of
+                // the line, the 12th and 13th after the name.
+                let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+                let ticks = |index: usize| fields.get(index)?.parse::<f64>().ok();
+                Some((ticks(11)? + ticks(12)?) / TICKS)
+            })
+            .unwrap_or(0.0);
+        let machine: Vec<f64> = std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|stat| {
+                let line = stat.lines().next()?.strip_prefix("cpu ")?.to_owned();
+                Some(
+                    line.split_whitespace()
+                        .filter_map(|field| field.parse::<f64>().ok())
+                        .map(|ticks| ticks / TICKS)
+                        .collect(),
+                )
+            })
+            .unwrap_or_default();
+        let at = |index: usize| machine.get(index).copied().unwrap_or(0.0);
+        // user nice system idle iowait irq softirq steal
+        CpuClock {
+            process,
+            busy: at(0) + at(2) + at(5) + at(6),
+            niced: at(1),
+            idle: at(3),
+            iowait: at(4),
+            steal: at(7),
+        }
+    }
+
+    /// What happened since `earlier`, as one phrase.
+    fn since(self, earlier: CpuClock, wall: Duration) -> String {
+        format!(
+            "{:.1} s wall, this process {:.1} CPU-s; the rest of the machine: {:.1} CPU-s user \
+             time at nice > 0, {:.1} other (user at nice ≤ 0, system of any nice, interrupts); \
+             {:.1} idle, {:.1} iowait, {:.1} stolen",
+            wall.as_secs_f64(),
+            self.process - earlier.process,
+            self.niced - earlier.niced,
+            (self.busy - earlier.busy) - (self.process - earlier.process),
+            self.idle - earlier.idle,
+            self.iowait - earlier.iowait,
+            self.steal - earlier.steal,
+        )
+    }
+}
+
 fn initial(backend: Backend, runtime: &tokio::runtime::Runtime) {
     let server = runtime.block_on(TestServer::start(backend));
     let started = Instant::now();
@@ -251,9 +320,11 @@ fn initial(backend: Backend, runtime: &tokio::runtime::Runtime) {
     let seeding = started.elapsed();
     let (dir, store) = logged_in(&server, runtime, "bob@contoso.example");
     let mut replica = Replica::open(dir.path()).unwrap();
+    let cpu_started = CpuClock::now();
     let started = Instant::now();
     let report = client::sync(&mut replica, &store, ClientOptions::default()).unwrap();
     let sync = started.elapsed();
+    let sync_cpu = CpuClock::now().since(cpu_started, sync);
     assert_eq!(report.pulled.events, events, "every event arrived");
     assert_eq!(report.pulled.versions, FLOWS);
     assert!(report.snapshot_pages > 0, "a first sync takes the snapshot");
@@ -312,6 +383,7 @@ fn initial(backend: Backend, runtime: &tokio::runtime::Runtime) {
         connection
             .pragma_update(None, "synchronous", "FULL")
             .unwrap();
+        let cpu_started = CpuClock::now();
         let started = Instant::now();
         let transaction = connection.transaction().unwrap();
         {
@@ -349,8 +421,10 @@ fn initial(backend: Backend, runtime: &tokio::runtime::Runtime) {
             }
         }
         transaction.commit().unwrap();
-        started.elapsed()
+        let elapsed = started.elapsed();
+        (elapsed, CpuClock::now().since(cpu_started, elapsed))
     };
+    let (bulk, bulk_cpu) = bulk;
     eprintln!(
         "initial sync [{backend:?}]: {FLOWS} flows ({} nodes), {} sessions, {events} events: {:.2} s by snapshot \
          ({} pages streamed), {:.2} s paging with pull ({} pages); \
@@ -364,6 +438,9 @@ fn initial(backend: Backend, runtime: &tokio::runtime::Runtime) {
         bulk.as_secs_f64(),
         sync.as_secs_f64() / bulk.as_secs_f64(),
         seeding.as_secs_f64()
+    );
+    eprintln!(
+        "initial sync [{backend:?}], CPU time: snapshot: {sync_cpu}; bulk insert: {bulk_cpu}"
     );
     runtime.block_on(server.stop());
 }

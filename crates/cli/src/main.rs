@@ -333,7 +333,7 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
             if let Some(identity) = report.new_identity {
                 writeln!(
                     out,
-                    "new device id: {} — another copy of this replica (restored from a backup, or copied to another machine) had used the old one, or the server lost what it had taken; {} event(s) and {} change(s) went up under the new id{}",
+                    "new device id: {} — another copy of this replica (restored from a backup, or copied to another machine) had used the old one; {} event(s) and {} change(s) went up under the new id{}",
                     identity.device_id,
                     identity.events,
                     identity.mutations,

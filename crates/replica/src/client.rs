@@ -100,7 +100,7 @@ pub struct SyncReport {
     /// queued here until the server is updated.
     pub kinds_the_server_lacks: Vec<String>,
     /// This replica took a new device identity this round (another copy of it had used its
-    /// numbers, or the server had lost what it settled); its work went up under the new one.
+    /// numbers); its work went up under the new one.
     pub new_identity: Option<crate::IdentityChange>,
 }
 

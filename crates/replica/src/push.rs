@@ -529,19 +529,8 @@ impl Replica {
                 "the sync server's answer is for a device id this replica no longer uses; nothing was changed, sync again".into(),
             ));
         };
-        let carried: std::collections::BTreeSet<i64> = request
-            .events
-            .iter()
-            .map(|event| event.device_seq)
-            .collect();
-        let mut compared = before;
-        while carried.contains(&(compared + 1)) {
-            compared += 1;
-        }
         let clash = response.identity_clash.and_then(|clash| clash.first_event);
-        if let Some(first) = clash {
-            compared = compared.min(first - 1);
-        }
+        let compared = compared_through(request, before, clash);
         let after = response
             .events_acknowledged_through
             .min(compared)
@@ -858,21 +847,8 @@ impl Standing {
         let copy_settled = response.mutations_settled_through > sent_through;
         let copy_wrote = response.events_acknowledged_through > written;
         let another_copy = clash.is_some() || copy_settled || copy_wrote;
-        // The run of this batch's events from the acknowledged prefix on, short of a clash:
-        // the server compared each with what it holds and found it the same.
-        let carried: std::collections::BTreeSet<i64> = request
-            .events
-            .iter()
-            .map(|event| event.device_seq)
-            .collect();
-        let mut compared = before;
-        while carried.contains(&(compared + 1)) {
-            compared += 1;
-        }
         let divergence = clash.and_then(|clash| clash.first_event);
-        if let Some(first) = divergence {
-            compared = compared.min(first - 1);
-        }
+        let compared = compared_through(request, before, divergence);
         // With another copy about, only what was compared counts as this replica's.
         let acknowledged = if another_copy {
             response.events_acknowledged_through.min(compared)
@@ -904,6 +880,21 @@ impl Standing {
             renumber_after,
         }
     }
+}
+
+/// How far, from the acknowledged prefix `before` on, the server compared this push's events
+/// with what it holds and found them the same: the run the batch carried, short of a clash.
+fn compared_through(request: &PushRequest, before: i64, clash: Option<i64>) -> i64 {
+    let carried: std::collections::BTreeSet<i64> = request
+        .events
+        .iter()
+        .map(|event| event.device_seq)
+        .collect();
+    let mut compared = before;
+    while carried.contains(&(compared + 1)) {
+        compared += 1;
+    }
+    clash.map_or(compared, |first| compared.min(first - 1))
 }
 
 /// A response may only reject mutations some push has carried (a server reports every refusal

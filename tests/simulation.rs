@@ -415,6 +415,61 @@ fn server_lost_changes(replica: &mut Replica, page: &PullResponse, since: i64) -
     false
 }
 
+/// A session with five to seven pasted outputs of 160 to 250 KiB each (within the engine's
+/// 256 KiB per text): more than the client mode's server takes in one request, so a replica
+/// can only deliver it by splitting its pushes on 413. Returns whether one was recorded.
+fn run_large_session(replica: &mut Replica, rng: &mut StdRng) -> bool {
+    if !flow_here(replica) {
+        return false;
+    }
+    let request = StartRequest {
+        ticket: format!("T-BIG-{}", rng.random_range(100..999)),
+        client: "Fabrikam".into(),
+        engineer: "sim".into(),
+        ..StartRequest::default()
+    };
+    let id = replica
+        .start_session(Uuid::parse_str(FLOW_ID).unwrap(), request)
+        .unwrap()
+        .id;
+    // At least 5 × 160 KiB: more than `CLIENT_MODE_BODY_LIMIT`, so no push carries it whole.
+    for output in 0..rng.random_range(5..8) {
+        let size = rng.random_range(160 * 1024..250 * 1024);
+        let mut text = String::with_capacity(size + 80);
+        let mut line = 0;
+        while text.len() < size {
+            text.push_str(&format!(
+                "output {output} line {line}: Get-ADUser -Filter * | Select Name, LockedOut\n"
+            ));
+            line += 1;
+        }
+        replica
+            .run_command(id, Command::PasteOutput { text })
+            .unwrap();
+    }
+    for choice in ["yes", "done"] {
+        replica
+            .run_command(
+                id,
+                Command::Answer {
+                    choice: Choice::parse(choice),
+                },
+            )
+            .unwrap();
+    }
+    replica
+        .run_command(
+            id,
+            Command::Finish {
+                outcome: Outcome::Resolved,
+                summary: None,
+                next_steps: None,
+            },
+        )
+        .unwrap();
+    true
+}
+
 fn flow_here(replica: &Replica) -> bool {
     replica.flow(Uuid::parse_str(FLOW_ID).unwrap()).is_ok()
 }
@@ -615,6 +670,8 @@ struct Totals {
     /// identities replicas took (after a restore, when another copy's numbers showed).
     replica_restores: usize,
     new_identities: usize,
+    /// Sessions with pasted outputs larger in all than one request may be (client mode).
+    large_sessions: usize,
     /// Events a restored-away identity sent beyond a gap: waiting for events only it had.
     lost_with_a_laptop: usize,
     rejected: usize,
@@ -1139,6 +1196,10 @@ fn client_options() -> ClientOptions {
     }
 }
 
+/// The body limit of the client mode's server: above one pasted output at its largest, below
+/// a batch of them.
+const CLIENT_MODE_BODY_LIMIT: usize = 768 * 1024;
+
 /// The second mode: the same three devices, but every request goes through the real sync
 /// client (`rf_replica::client::sync`: batches, attachments, snapshot, pages, retries, token
 /// refresh) and a [`FaultyProxy`] that cuts connections mid-request and mid-answer and answers
@@ -1156,7 +1217,13 @@ fn run_through_client(seed: u64, steps: usize, totals: &mut Totals) -> BTreeMap<
     if matches!(backend, Backend::Postgres) {
         totals.postgres_runs += 1;
     }
-    let mut server = runtime.block_on(TestServer::start(backend));
+    // A server that takes less in one request than a replica's batch budget (4 MiB), so the
+    // large sessions' pushes are split on 413, under every other fault.
+    let config = rf_sync_server::api::ApiConfig {
+        max_body_bytes: CLIENT_MODE_BODY_LIMIT,
+        ..rf_sync_server::api::ApiConfig::default()
+    };
+    let mut server = runtime.block_on(TestServer::start_with(backend, config));
     let proxy = runtime.block_on(FaultyProxy::start(&server.base, seed, 30));
     let laptops: Vec<Laptop> = [
         "ada@contoso.example",
@@ -1202,7 +1269,11 @@ fn run_through_client(seed: u64, steps: usize, totals: &mut Totals) -> BTreeMap<
         let laptop = &laptops[rng.random_range(0..laptops.len())];
         let is_author = laptop.email.starts_with("ada");
         match rng.random_range(0..100) {
-            0..23 => run_session(&mut laptop.open(), &mut rng),
+            0..20 => run_session(&mut laptop.open(), &mut rng),
+            20..23 => {
+                totals.large_sessions +=
+                    usize::from(run_large_session(&mut laptop.open(), &mut rng));
+            }
             23..25 => toggle_pin(&mut laptop.open(), &mut rng),
             25..35 if is_author || (refused_edits() && step % 4 == 0) => {
                 edit_flow(&mut laptop.open(), &mut rng, step)
@@ -1294,6 +1365,10 @@ fn three_replicas_sync_through_the_real_client_and_a_faulty_proxy() {
         assert!(
             faults.len() == 7 && totals.client_rounds_ok > 0 && totals.client_rounds_failed > 0,
             "the runs never met every fault: {faults:?} {totals:?}"
+        );
+        assert!(
+            totals.large_sessions > 0,
+            "the runs never recorded a session larger than one request may be: {totals:?}"
         );
     }
 }

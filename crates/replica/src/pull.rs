@@ -181,9 +181,7 @@ impl Replica {
                 page.since, page.until
             )));
         }
-        let known_epoch: Option<String> =
-            transaction.query_row("SELECT server_epoch FROM sync_state", [], |row| row.get(0))?;
-        match (&known_epoch, &page.epoch) {
+        match (&crate::push::known_epoch(&transaction)?, &page.epoch) {
             (Some(known), Some(epoch)) if known != epoch => {
                 return Err(ReplicaError::Invalid(
                     "the sync server was restored from a backup since this replica last synced (its epoch changed); nothing was changed, sync again to pull everything again".into(),

@@ -425,11 +425,7 @@ impl Replica {
         // the server as it is now; the team's changes are pulled again from the start.
         let mut server_restored = false;
         if let Some(epoch) = &response.epoch {
-            let known: Option<String> = transaction
-                .query_row("SELECT server_epoch FROM sync_state", [], |row| row.get(0))
-                .optional()?
-                .flatten();
-            match known {
+            match known_epoch(&transaction)? {
                 Some(known) if known != *epoch => {
                     tracing::warn!(
                         epoch,
@@ -585,11 +581,7 @@ impl Replica {
     /// The sync server store's epoch as this replica last saw it (none before the first sync
     /// with a server that says).
     pub fn server_epoch(&self) -> Result<Option<String>> {
-        Ok(self
-            .connection
-            .query_row("SELECT server_epoch FROM sync_state", [], |row| row.get(0))
-            .optional()?
-            .flatten())
+        known_epoch(&self.connection)
     }
 
     /// The sync server's store has a new epoch: it was restored from a backup, so it lost
@@ -701,6 +693,15 @@ impl Replica {
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+}
+
+/// The sync server store's epoch this replica last saw: none before its first sync with a
+/// server that says, or before it logs in.
+pub(crate) fn known_epoch(connection: &rusqlite::Connection) -> Result<Option<String>> {
+    Ok(connection
+        .query_row("SELECT server_epoch FROM sync_state", [], |row| row.get(0))
+        .optional()?
+        .flatten())
 }
 
 /// After a server restore: pull again from the start, let older team heads apply again, and

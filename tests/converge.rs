@@ -292,6 +292,21 @@ async fn syncing_without_a_login_says_what_to_do() {
     assert!(error.to_string().contains("rf login"), "{error}");
 }
 
+/// The sessions that are this replica's part of one another copy of it also went on with:
+/// ticket and the shared session's id.
+async fn forks(device: &Device) -> Vec<(String, Uuid)> {
+    device
+        .with(|replica| {
+            replica
+                .sessions()
+                .unwrap()
+                .into_iter()
+                .filter_map(|session| session.forked_from.map(|shared| (session.ticket, shared)))
+                .collect()
+        })
+        .await
+}
+
 async fn pinned(device: &Device) -> Vec<Uuid> {
     device
         .with(|replica| {
@@ -492,6 +507,11 @@ async fn a_copied_replica_takes_a_new_identity_and_nothing_is_lost_or_doubled(ba
     assert_eq!(bob.title().await, "Printer offline (edited on the copy)");
     assert_eq!(ada.title().await, "Printer offline (edited on the copy)");
     assert_eq!(pinned(&copy).await, vec![flow_id]);
+    // The copy shows which session is its part of the shared one; the first laptop has none.
+    let on_copy = forks(&copy).await;
+    assert_eq!(on_copy.len(), 1, "{on_copy:?}");
+    assert_eq!(on_copy[0].0, "T-SHARED");
+    assert!(forks(&ada).await.is_empty());
     server.stop().await;
 }
 
@@ -636,7 +656,110 @@ async fn a_server_restored_from_an_older_backup_gets_back_what_replicas_hold(bac
     server.stop().await;
 }
 
+/// A conflict resolved after the server's backup is resolved again once the server is
+/// restored: the conflict it held (raised before the backup), and the one it raises afresh as
+/// the lost versions go up again (raised after the backup, in the order they first reached it).
+async fn resolutions_lost_with_a_restored_server_are_made_again(backend: Backend) {
+    let mut server = TestServer::start(backend).await;
+    let (laptop, desktop, vic) = (Device::new(), Device::new(), Device::new());
+    laptop.login(&server, "ada@contoso.example").await;
+    desktop.login(&server, "ada@contoso.example").await;
+    vic.login(&server, "vic@contoso.example").await;
+    laptop.import(flow()).await;
+    laptop.sync().await.unwrap();
+    desktop.sync().await.unwrap();
+    // Two offline edits of the same field: a conflict, `edits` apart.
+    let clash = |edits: &'static str| {
+        let (laptop, desktop) = (&laptop, &desktop);
+        async move {
+            let mut first = laptop
+                .with(|replica| {
+                    replica
+                        .flow(Uuid::parse_str(FLOW_ID).unwrap())
+                        .unwrap()
+                        .document
+                })
+                .await;
+            let mut second = first.clone();
+            first.title = format!("VPN will not connect (laptop, {edits})");
+            second.title = format!("VPN will not connect (desktop, {edits})");
+            laptop.import(first).await;
+            desktop.import(second).await;
+            laptop.sync().await.unwrap();
+            assert_eq!(desktop.sync().await.unwrap().conflicts, 1);
+            laptop.sync().await.unwrap();
+        }
+    };
+    clash("before the backup").await;
+    let before = desktop
+        .with(|replica| replica.conflicts(false).unwrap().remove(0).id)
+        .await;
+    let backup = server.backup().await;
+
+    desktop
+        .with(move |replica| replica.resolve_conflict(before, Keep::Theirs).unwrap())
+        .await;
+    desktop.sync().await.unwrap();
+    laptop.sync().await.unwrap();
+    clash("after the backup").await;
+    let after = desktop
+        .with(|replica| replica.conflicts(false).unwrap().remove(0).id)
+        .await;
+    desktop
+        .with(move |replica| replica.resolve_conflict(after, Keep::Mine).unwrap())
+        .await;
+    for device in [&desktop, &laptop, &vic] {
+        device.sync().await.unwrap();
+    }
+    let title = vic.title().await;
+    assert_eq!(title, "VPN will not connect (desktop, after the backup)");
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM flow_conflicts WHERE resolution IS NULL")
+            .await,
+        0
+    );
+
+    server.restore(&backup).await;
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM flow_conflicts WHERE resolution IS NULL")
+            .await,
+        1
+    );
+    // The laptop notices first and its edit goes up first, as it did the first time.
+    laptop.sync().await.unwrap();
+    let report = desktop.sync().await.unwrap();
+    assert!(report.server_went_back, "{report:?}");
+    assert_eq!(report.mutations_rejected, 0, "{report:?}");
+    for device in [&laptop, &vic, &desktop, &laptop, &vic] {
+        device.sync().await.unwrap();
+    }
+    let state = converged(&[&laptop, &desktop, &vic]).await;
+    let unresolved: Vec<&String> = state
+        .conflicts
+        .iter()
+        .filter(|row| row.ends_with("open"))
+        .collect();
+    assert!(unresolved.is_empty(), "{unresolved:#?}");
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM flow_conflicts WHERE resolution IS NULL")
+            .await,
+        0
+    );
+    for device in [&laptop, &desktop, &vic] {
+        let open = device
+            .with(|replica| replica.conflicts(false).unwrap().len())
+            .await;
+        assert_eq!(open, 0);
+        assert_eq!(device.title().await, title);
+    }
+    server.stop().await;
+}
+
 on_every_backend!(
+    resolutions_lost_with_a_restored_server_are_made_again,
     a_server_restored_from_an_older_backup_gets_back_what_replicas_hold,
     a_copied_replica_takes_a_new_identity_and_nothing_is_lost_or_doubled,
     a_replica_restored_from_an_older_backup_loses_nothing,

@@ -264,9 +264,18 @@ pub fn session_table(out: &mut impl Write, sessions: &[SessionSummary]) -> io::R
         );
     }
     for session in sessions {
+        let fork = session
+            .forked_from
+            .map(|shared| {
+                format!(
+                    "\t(another copy of this laptop also went on with session {}; this is this copy's part)",
+                    &shared.to_string()[..8]
+                )
+            })
+            .unwrap_or_default();
         writeln!(
             out,
-            "{}\t{}\t{}\t{}\t{}\t{}",
+            "{}\t{}\t{}\t{}\t{}\t{}{fork}",
             session.id,
             session.started_at,
             session.ticket,

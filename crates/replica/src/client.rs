@@ -117,6 +117,7 @@ impl SyncReport {
         self.pulled.set_aside += applied.set_aside;
         self.pulled.pins += applied.pins;
         self.pulled.republished += applied.republished;
+        self.pulled.resolved_again += applied.resolved_again;
     }
 }
 

@@ -60,6 +60,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0011_published_versions.sql",
         sql: include_str!("../../../migrations/replica/0011_published_versions.sql"),
     },
+    rf_sqlite::Migration {
+        version: 12,
+        name: "0012_resolved_here.sql",
+        sql: include_str!("../../../migrations/replica/0012_resolved_here.sql"),
+    },
 ];
 
 pub fn latest_version() -> i64 {

@@ -50,6 +50,8 @@ pub struct PullReport {
     pub new_identity: Option<crate::IdentityChange>,
     /// Flow versions this replica published that a restored server lacked, queued again.
     pub republished: usize,
+    /// Conflict resolutions made here that a restored server lost, queued again.
+    pub resolved_again: usize,
     /// The page was not applied: it shows another copy of this device, and this replica must
     /// push first so the server says which of its events it already holds (then pull again).
     pub push_first: bool,
@@ -328,6 +330,7 @@ impl Replica {
             // After a server restore, the first complete pull shows what the restored server
             // lacks of what this replica published: it goes up again.
             report.republished = republish_lost_versions(&transaction)?;
+            report.resolved_again = resolve_again(&transaction)?;
             // The round's last page: this replica has everything the team had a moment ago.
             transaction.execute(
                 "UPDATE sync_state SET last_sync_at = ?1, last_error = NULL",
@@ -478,6 +481,68 @@ fn republish_lost_versions(transaction: &Transaction<'_>) -> Result<usize> {
         tracing::warn!(
             queued,
             "the restored sync server lacked flow versions this replica had published; they go up again"
+        );
+    }
+    Ok(queued)
+}
+
+/// Queues again the conflict resolutions made here that a restored server lost, once it
+/// shows their conflict unresolved: the same conflict, or the one it raised afresh for the
+/// same flow, field and clashing version as the lost versions went up again. The conflict
+/// shows resolved here at once. Returns how many.
+fn resolve_again(transaction: &Transaction<'_>) -> Result<usize> {
+    let lost: Vec<(String, String, String)> = transaction
+        .prepare_cached(
+            "SELECT r.conflict_id, c.id, r.keep FROM resolved_here r
+             JOIN conflicts c ON c.id = r.conflict_id
+                 OR (c.flow_id = r.flow_id AND c.path = r.path AND c.other_version = r.other_version)
+             WHERE r.lost AND c.resolution IS NULL
+               AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.entity = ?1 AND o.entity_id = c.id)
+             ORDER BY c.created_at, c.id",
+        )?
+        .query_map([rf_core::sync::CONFLICT_ENTITY], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut queued = 0;
+    let mut handled = std::collections::HashSet::new();
+    for (resolved, conflict_id, keep) in lost {
+        let Some(keep) = Keep::parse(&keep) else {
+            continue;
+        };
+        // One conflict per lost resolution and one resolution per conflict, however many
+        // rows matched.
+        if handled.contains(&conflict_id) {
+            continue;
+        }
+        if transaction.execute(
+            "UPDATE OR REPLACE resolved_here SET lost = 0, conflict_id = ?2 WHERE conflict_id = ?1 AND lost",
+            params![resolved, conflict_id],
+        )? == 0
+        {
+            continue;
+        }
+        handled.insert(conflict_id.clone());
+        let payload = serde_json::to_value(rf_core::sync::ResolveConflict { keep })
+            .map_err(ReplicaError::corrupt("a conflict resolution"))?;
+        crate::enqueue(
+            transaction,
+            rf_core::sync::CONFLICT_ENTITY,
+            &conflict_id,
+            rf_core::sync::RESOLVE_CONFLICT,
+            None,
+            &payload,
+        )?;
+        transaction.execute(
+            "UPDATE conflicts SET resolution = ?2 WHERE id = ?1",
+            params![conflict_id, keep.as_str()],
+        )?;
+        queued += 1;
+    }
+    if queued > 0 {
+        tracing::warn!(
+            queued,
+            "the restored sync server had lost conflict resolutions made here; they go up again"
         );
     }
     Ok(queued)

@@ -718,6 +718,7 @@ fn forget_what_the_server_lost(transaction: &rusqlite::Transaction<'_>, epoch: &
     // The team's conflicts are the server's record: the pull brings back what it still holds.
     transaction.execute("DELETE FROM conflicts", [])?;
     transaction.execute("UPDATE published_versions SET confirmed = 0", [])?;
+    transaction.execute("UPDATE resolved_here SET lost = 1", [])?;
     // Everything held under an earlier id goes up again, what came back by pull included.
     transaction.execute(
         "UPDATE retired_devices SET pushed_event_seq = 0,
@@ -739,8 +740,9 @@ fn forget_what_the_server_lost(transaction: &rusqlite::Transaction<'_>, epoch: &
     Ok(())
 }
 
-/// Records the flow versions whose `put_version` this answer settles as applied (not refused):
-/// what to give back to a server restored from an older backup.
+/// Records the flow versions whose `put_version` this answer settles as applied (not refused),
+/// and the conflict resolutions it settles: what to give back to a server restored from an
+/// older backup.
 fn record_published(
     transaction: &rusqlite::Transaction<'_>,
     settled_through: i64,
@@ -769,6 +771,32 @@ fn record_published(
                 payload.version.to_string(),
                 payload.base.map(|base| base.to_string())
             ],
+        )?;
+    }
+    let resolutions: Vec<(i64, String, String)> = transaction
+        .prepare_cached(
+            "SELECT mutation_id, entity_id, payload FROM outbox
+             WHERE entity = ?1 AND operation = ?2 AND mutation_id <= ?3 ORDER BY mutation_id",
+        )?
+        .query_map(
+            params![
+                rf_core::sync::CONFLICT_ENTITY,
+                rf_core::sync::RESOLVE_CONFLICT,
+                settled_through
+            ],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    for (mutation_id, conflict_id, payload) in resolutions {
+        if refused.contains(&mutation_id) {
+            continue;
+        }
+        let payload: rf_core::sync::ResolveConflict =
+            serde_json::from_str(&payload).map_err(ReplicaError::corrupt("an outbox payload"))?;
+        transaction.execute(
+            "INSERT OR REPLACE INTO resolved_here (conflict_id, flow_id, path, other_version, keep)
+             SELECT id, flow_id, path, other_version, ?2 FROM conflicts WHERE id = ?1",
+            params![conflict_id, payload.keep.as_str()],
         )?;
     }
     Ok(())

@@ -32,6 +32,9 @@ pub struct SessionSummary {
     pub finished_at: Option<String>,
     pub updated_at: String,
     pub event_count: u32,
+    /// This copy's continuation of a session that another copy of this replica (restored from
+    /// a backup, or its data folder copied) also went on with: the shared session's id.
+    pub forked_from: Option<Uuid>,
 }
 
 pub(crate) fn load_events(
@@ -311,9 +314,11 @@ impl Replica {
 
     pub fn sessions(&self) -> Result<Vec<SessionSummary>> {
         let mut statement = self.connection.prepare_cached(
-            "SELECT id, flow_id, flow_version, flow_title, ticket, client, engineer, status, outcome,
-                    started_at, finished_at, updated_at, event_count
-             FROM sessions ORDER BY started_at DESC, id DESC",
+            "SELECT s.id, s.flow_id, s.flow_version, s.flow_title, s.ticket, s.client, s.engineer,
+                    s.status, s.outcome, s.started_at, s.finished_at, s.updated_at, s.event_count,
+                    f.forked_from
+             FROM sessions s LEFT JOIN session_forks f ON f.session_id = s.id
+             ORDER BY s.started_at DESC, s.id DESC",
         )?;
         let rows = statement.query_map([], |row| {
             let parse = |index: usize| -> rusqlite::Result<Uuid> {
@@ -340,6 +345,9 @@ impl Replica {
                 finished_at: row.get(10)?,
                 updated_at: row.get(11)?,
                 event_count: row.get(12)?,
+                forked_from: row
+                    .get::<_, Option<String>>(13)?
+                    .and_then(|text| Uuid::parse_str(&text).ok()),
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

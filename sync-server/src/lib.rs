@@ -11,6 +11,7 @@ pub mod limits;
 pub mod poke;
 pub mod postgres;
 pub mod server;
+pub mod storage;
 pub mod store;
 pub mod users;
 

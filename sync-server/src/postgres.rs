@@ -7,11 +7,12 @@ use uuid::Uuid;
 
 use crate::error::{StoreError, StoreResult};
 use crate::flows::{Checked, CheckedDocument, Head, PutPlan, plan_put};
+use crate::storage::accounts;
+use crate::storage::rows::{AccountRows, NewAccount, RefreshRow};
 use crate::store::{
     Actor, IssuedTokens, MAX_PULL_LIMIT, NewUser, PushBatch, PushSettled, Role, Rotation, Store,
     User, UserUpdate, batch_range, page_sizes_sql, page_until,
 };
-use crate::users::{Change, check_change, no_such_account};
 use rf_core::VersionId;
 use rf_core::sync::{
     FieldConflict, PullResponse, PulledConflict, PulledEvent, PulledFlow, PulledVersion,
@@ -145,159 +146,257 @@ impl PostgresStore {
     }
 }
 
-/// An account with whether it was removed, or `None` when the id is unknown.
-async fn load_account(transaction: &mut Tx<'_>, id: &str) -> StoreResult<Option<(User, bool)>> {
-    let row = sqlx::query(concat!(
-        "SELECT ",
-        user_columns!(),
-        ", u.disabled_at IS NOT NULL FROM users u JOIN teams t ON t.id = u.team_id WHERE u.id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(&mut **transaction)
-    .await?;
-    match row {
-        Some(row) => Ok(Some((user_from_row(&row)?, row.try_get(5)?))),
-        None => Ok(None),
+/// The storage primitives on PostgreSQL, inside one transaction of the pool.
+pub(crate) struct PgRows {
+    transaction: Tx<'static>,
+}
+
+impl PgRows {
+    async fn begin(pool: &PgPool) -> StoreResult<PgRows> {
+        Ok(PgRows {
+            transaction: pool.begin().await?,
+        })
+    }
+
+    /// Commits when the transaction's work returned `Ok`; otherwise it is rolled back (when
+    /// dropped).
+    async fn end<T>(self, result: StoreResult<T>) -> StoreResult<T> {
+        let value = result?;
+        self.transaction.commit().await?;
+        Ok(value)
     }
 }
 
-/// The target of an account change, once [`check_change`] allows `actor` to make it. The
-/// rows of both accounts are locked first (in id order, so two admins changing each other
-/// wait rather than deadlock), and the rules decide on them as they are then.
-async fn checked_target(
-    transaction: &mut Tx<'_>,
-    actor: &Actor,
-    id: Uuid,
-    change: Change,
-) -> StoreResult<User> {
-    let mut ids = vec![id.to_string()];
-    if let Actor::Account { user_id, .. } = actor {
-        ids.push(user_id.to_string());
+impl AccountRows for PgRows {
+    async fn lock_accounts(&mut self, ids: &[Uuid]) -> StoreResult<()> {
+        // In id order, so two admins changing each other wait rather than deadlock.
+        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        sqlx::query("SELECT id FROM users WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+            .bind(&ids)
+            .execute(&mut *self.transaction)
+            .await?;
+        Ok(())
     }
-    sqlx::query("SELECT id FROM users WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-        .bind(&ids)
-        .execute(&mut **transaction)
+
+    async fn account(&mut self, id: Uuid) -> StoreResult<Option<(User, bool)>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            ", u.disabled_at IS NOT NULL FROM users u JOIN teams t ON t.id = u.team_id WHERE u.id = $1"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&mut *self.transaction)
         .await?;
-    let Some((target, removed)) = load_account(transaction, &id.to_string()).await? else {
-        return Err(no_such_account());
-    };
-    let actor = match actor {
-        Actor::Operator => None,
-        Actor::Account { user_id, .. } => {
-            match load_account(transaction, &user_id.to_string()).await? {
-                Some((user, false)) => Some(user),
-                _ => return Err(StoreError::Forbidden("your account was removed".into())),
-            }
+        match row {
+            Some(row) => Ok(Some((user_from_row(&row)?, row.try_get(5)?))),
+            None => Ok(None),
         }
-    };
-    check_change(actor.as_ref(), &target, removed, change)?;
-    Ok(target)
-}
+    }
 
-/// Ends every login of `user_id` except the one `keep_access_hash` belongs to (if it is one
-/// of theirs): their refresh tokens stop working and their access tokens are deleted.
-async fn revoke_logins(
-    transaction: &mut Tx<'_>,
-    user_id: &str,
-    keep_access_hash: Option<&str>,
-    now: i64,
-) -> StoreResult<()> {
-    let keep: Option<String> = match keep_access_hash {
-        Some(hash) => {
-            sqlx::query_scalar("SELECT login_id FROM access_tokens WHERE token_hash = $1")
-                .bind(hash)
-                .fetch_optional(&mut **transaction)
-                .await?
-        }
-        None => None,
-    };
-    sqlx::query(
-        "UPDATE logins SET revoked_at = $2
-         WHERE user_id = $1 AND revoked_at IS NULL AND id IS DISTINCT FROM $3",
-    )
-    .bind(user_id)
-    .bind(now)
-    .bind(&keep)
-    .execute(&mut **transaction)
-    .await?;
-    sqlx::query(
-        "DELETE FROM access_tokens WHERE login_id IN
-             (SELECT id FROM logins WHERE user_id = $1 AND id IS DISTINCT FROM $2)",
-    )
-    .bind(user_id)
-    .bind(&keep)
-    .execute(&mut **transaction)
-    .await?;
-    Ok(())
-}
+    async fn team_named(&mut self, name: &str, new_id: Uuid, now: i64) -> StoreResult<Uuid> {
+        sqlx::query(
+            "INSERT INTO teams (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(new_id.to_string())
+        .bind(name)
+        .bind(now)
+        .execute(&mut *self.transaction)
+        .await?;
+        let row = sqlx::query("SELECT id FROM teams WHERE name = $1")
+            .bind(name)
+            .fetch_one(&mut *self.transaction)
+            .await?;
+        uuid_at(&row, 0)
+    }
 
-async fn insert_tokens(
-    transaction: &mut Transaction<'_, Postgres>,
-    login_id: &str,
-    tokens: &IssuedTokens,
-) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO refresh_tokens (token_hash, login_id, expires_at) VALUES ($1, $2, $3)",
-    )
-    .bind(&tokens.refresh_hash)
-    .bind(login_id)
-    .bind(tokens.refresh_expires_at)
-    .execute(&mut **transaction)
-    .await?;
-    sqlx::query("INSERT INTO access_tokens (token_hash, login_id, expires_at) VALUES ($1, $2, $3)")
+    async fn insert_account(&mut self, account: NewAccount<'_>) -> StoreResult<bool> {
+        Ok(sqlx::query(
+            "INSERT INTO users (id, team_id, email, role, password_hash, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (email) DO NOTHING",
+        )
+        .bind(account.id.to_string())
+        .bind(account.team_id.to_string())
+        .bind(account.email)
+        .bind(account.role.as_str())
+        .bind(account.password_hash)
+        .bind(account.now)
+        .execute(&mut *self.transaction)
+        .await?
+        .rows_affected()
+            > 0)
+    }
+
+    async fn set_role(&mut self, id: Uuid, role: Role) -> StoreResult<()> {
+        sqlx::query("UPDATE users SET role = $2 WHERE id = $1")
+            .bind(id.to_string())
+            .bind(role.as_str())
+            .execute(&mut *self.transaction)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_password_hash(&mut self, id: Uuid, password_hash: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+            .bind(id.to_string())
+            .bind(password_hash)
+            .execute(&mut *self.transaction)
+            .await?;
+        Ok(())
+    }
+
+    async fn mark_removed(&mut self, id: Uuid, now: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE users SET disabled_at = $2 WHERE id = $1")
+            .bind(id.to_string())
+            .bind(now)
+            .execute(&mut *self.transaction)
+            .await?;
+        Ok(())
+    }
+
+    async fn has_password(&mut self, id: Uuid, password_hash: &str) -> StoreResult<bool> {
+        // FOR SHARE: a concurrent removal or password change waits for this transaction to
+        // commit, then revokes the login it started; or it committed first, and this sees it.
+        Ok(sqlx::query(
+            "SELECT 1 FROM users WHERE id = $1 AND password_hash = $2 AND disabled_at IS NULL FOR SHARE",
+        )
+        .bind(id.to_string())
+        .bind(password_hash)
+        .fetch_optional(&mut *self.transaction)
+        .await?
+        .is_some())
+    }
+
+    async fn login_of_access_token(&mut self, access_hash: &str) -> StoreResult<Option<Uuid>> {
+        let row = sqlx::query("SELECT login_id FROM access_tokens WHERE token_hash = $1")
+            .bind(access_hash)
+            .fetch_optional(&mut *self.transaction)
+            .await?;
+        row.map(|row| uuid_at(&row, 0)).transpose()
+    }
+
+    async fn revoke_logins(
+        &mut self,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+        now: i64,
+    ) -> StoreResult<()> {
+        let (user_id, keep) = (user_id.to_string(), keep.map(|id| id.to_string()));
+        sqlx::query(
+            "UPDATE logins SET revoked_at = $2
+             WHERE user_id = $1 AND revoked_at IS NULL AND id IS DISTINCT FROM $3",
+        )
+        .bind(&user_id)
+        .bind(now)
+        .bind(&keep)
+        .execute(&mut *self.transaction)
+        .await?;
+        sqlx::query(
+            "DELETE FROM access_tokens WHERE login_id IN
+                 (SELECT id FROM logins WHERE user_id = $1 AND id IS DISTINCT FROM $2)",
+        )
+        .bind(&user_id)
+        .bind(&keep)
+        .execute(&mut *self.transaction)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_login(&mut self, login_id: Uuid, user_id: Uuid, now: i64) -> StoreResult<()> {
+        sqlx::query("INSERT INTO logins (id, user_id, created_at) VALUES ($1, $2, $3)")
+            .bind(login_id.to_string())
+            .bind(user_id.to_string())
+            .bind(now)
+            .execute(&mut *self.transaction)
+            .await?;
+        Ok(())
+    }
+
+    async fn insert_tokens(&mut self, login_id: Uuid, tokens: &IssuedTokens) -> StoreResult<()> {
+        let login_id = login_id.to_string();
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, login_id, expires_at) VALUES ($1, $2, $3)",
+        )
+        .bind(&tokens.refresh_hash)
+        .bind(&login_id)
+        .bind(tokens.refresh_expires_at)
+        .execute(&mut *self.transaction)
+        .await?;
+        sqlx::query(
+            "INSERT INTO access_tokens (token_hash, login_id, expires_at) VALUES ($1, $2, $3)",
+        )
         .bind(&tokens.access_hash)
-        .bind(login_id)
+        .bind(&login_id)
         .bind(tokens.access_expires_at)
-        .execute(&mut **transaction)
+        .execute(&mut *self.transaction)
         .await?;
-    Ok(())
+        Ok(())
+    }
+
+    async fn refresh_token(&mut self, refresh_hash: &str) -> StoreResult<Option<RefreshRow>> {
+        // FOR UPDATE: two concurrent refreshes with one token are decided one after the other.
+        let row = sqlx::query(
+            "SELECT r.login_id, r.expires_at, r.rotated_at,
+                    l.revoked_at IS NOT NULL OR u.disabled_at IS NOT NULL
+             FROM refresh_tokens r JOIN logins l ON l.id = r.login_id JOIN users u ON u.id = l.user_id
+             WHERE r.token_hash = $1 FOR UPDATE OF r, l",
+        )
+        .bind(refresh_hash)
+        .fetch_optional(&mut *self.transaction)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(Some(RefreshRow {
+            login_id: uuid_at(&row, 0)?,
+            expires_at: row.try_get(1)?,
+            rotated_at: row.try_get(2)?,
+            ended: row.try_get(3)?,
+        }))
+    }
+
+    async fn spend_refresh_token(&mut self, refresh_hash: &str, now: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE refresh_tokens SET rotated_at = $2 WHERE token_hash = $1")
+            .bind(refresh_hash)
+            .bind(now)
+            .execute(&mut *self.transaction)
+            .await?;
+        Ok(())
+    }
+
+    async fn end_login(&mut self, login_id: Uuid, now: i64) -> StoreResult<()> {
+        let login_id = login_id.to_string();
+        sqlx::query("UPDATE logins SET revoked_at = $2 WHERE id = $1")
+            .bind(&login_id)
+            .bind(now)
+            .execute(&mut *self.transaction)
+            .await?;
+        sqlx::query("DELETE FROM access_tokens WHERE login_id = $1")
+            .bind(&login_id)
+            .execute(&mut *self.transaction)
+            .await?;
+        Ok(())
+    }
+
+    async fn user_of_login(&mut self, login_id: Uuid) -> StoreResult<User> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM logins l JOIN users u ON u.id = l.user_id
+             JOIN teams t ON t.id = u.team_id WHERE l.id = $1"
+        ))
+        .bind(login_id.to_string())
+        .fetch_one(&mut *self.transaction)
+        .await?;
+        user_from_row(&row)
+    }
 }
 
 impl Store for PostgresStore {
     async fn create_user(&self, user: NewUser) -> StoreResult<User> {
-        let mut transaction = self.pool.begin().await?;
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        sqlx::query("INSERT INTO teams (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
-            .bind(Uuid::new_v4().to_string())
-            .bind(&user.team)
-            .bind(now)
-            .execute(&mut *transaction)
-            .await?;
-        let team_id: String = sqlx::query_scalar("SELECT id FROM teams WHERE name = $1")
-            .bind(&user.team)
-            .fetch_one(&mut *transaction)
-            .await?;
-        let id = Uuid::new_v4().to_string();
-        let inserted = sqlx::query(
-            "INSERT INTO users (id, team_id, email, role, password_hash, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (email) DO NOTHING",
-        )
-        .bind(&id)
-        .bind(&team_id)
-        .bind(&user.email)
-        .bind(user.role.as_str())
-        .bind(&user.password_hash)
-        .bind(now)
-        .execute(&mut *transaction)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
-            return Err(StoreError::Conflict(format!(
-                "a user with the e-mail {} already exists",
-                user.email
-            )));
-        }
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM users u JOIN teams t ON t.id = u.team_id WHERE u.id = $1"
-        ))
-        .bind(&id)
-        .fetch_one(&mut *transaction)
-        .await?;
-        let created = user_from_row(&row)?;
-        transaction.commit().await?;
-        Ok(created)
+        let mut rows = PgRows::begin(&self.pool).await?;
+        let result = accounts::create_user(&mut rows, &user, now).await;
+        rows.end(result).await
     }
 
     async fn users(&self) -> StoreResult<Vec<User>> {
@@ -340,53 +439,15 @@ impl Store for PostgresStore {
         update: UserUpdate,
         now: i64,
     ) -> StoreResult<User> {
-        let mut transaction = self.pool.begin().await?;
-        let target = checked_target(
-            &mut transaction,
-            &actor,
-            id,
-            Change::Update { role: update.role },
-        )
-        .await?;
-        let target_id = target.id.to_string();
-        if let Some(role) = update.role {
-            sqlx::query("UPDATE users SET role = $2 WHERE id = $1")
-                .bind(&target_id)
-                .bind(role.as_str())
-                .execute(&mut *transaction)
-                .await?;
-        }
-        if let Some(password_hash) = &update.password_hash {
-            sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
-                .bind(&target_id)
-                .bind(password_hash)
-                .execute(&mut *transaction)
-                .await?;
-            let keep = match &actor {
-                Actor::Account { access_hash, .. } => Some(access_hash.as_str()),
-                Actor::Operator => None,
-            };
-            revoke_logins(&mut transaction, &target_id, keep, now).await?;
-        }
-        let (updated, _) = load_account(&mut transaction, &target_id)
-            .await?
-            .ok_or_else(no_such_account)?;
-        transaction.commit().await?;
-        Ok(updated)
+        let mut rows = PgRows::begin(&self.pool).await?;
+        let result = accounts::update_user(&mut rows, &actor, id, &update, now).await;
+        rows.end(result).await
     }
 
     async fn remove_user(&self, actor: Actor, id: Uuid, now: i64) -> StoreResult<()> {
-        let mut transaction = self.pool.begin().await?;
-        let target = checked_target(&mut transaction, &actor, id, Change::Remove).await?;
-        let target_id = target.id.to_string();
-        sqlx::query("UPDATE users SET disabled_at = $2 WHERE id = $1")
-            .bind(&target_id)
-            .bind(now)
-            .execute(&mut *transaction)
-            .await?;
-        revoke_logins(&mut transaction, &target_id, None, now).await?;
-        transaction.commit().await?;
-        Ok(())
+        let mut rows = PgRows::begin(&self.pool).await?;
+        let result = accounts::remove_user(&mut rows, &actor, id, now).await;
+        rows.end(result).await
     }
 
     async fn create_login(
@@ -396,29 +457,9 @@ impl Store for PostgresStore {
         tokens: IssuedTokens,
         now: i64,
     ) -> StoreResult<bool> {
-        let mut transaction = self.pool.begin().await?;
-        // FOR SHARE: a concurrent removal or password change waits for this login to commit,
-        // then revokes it; or it committed first, and this login is not started.
-        let active = sqlx::query(
-            "SELECT 1 FROM users WHERE id = $1 AND password_hash = $2 AND disabled_at IS NULL FOR SHARE",
-        )
-        .bind(user_id.to_string())
-        .bind(&password_hash)
-        .fetch_optional(&mut *transaction)
-        .await?;
-        if active.is_none() {
-            return Ok(false);
-        }
-        let login_id = Uuid::new_v4().to_string();
-        sqlx::query("INSERT INTO logins (id, user_id, created_at) VALUES ($1, $2, $3)")
-            .bind(&login_id)
-            .bind(user_id.to_string())
-            .bind(now)
-            .execute(&mut *transaction)
-            .await?;
-        insert_tokens(&mut transaction, &login_id, &tokens).await?;
-        transaction.commit().await?;
-        Ok(true)
+        let mut rows = PgRows::begin(&self.pool).await?;
+        let result = accounts::create_login(&mut rows, user_id, &password_hash, &tokens, now).await;
+        rows.end(result).await
     }
 
     async fn rotate_refresh(
@@ -427,59 +468,9 @@ impl Store for PostgresStore {
         next: IssuedTokens,
         now: i64,
     ) -> StoreResult<Rotation> {
-        let mut transaction = self.pool.begin().await?;
-        // FOR UPDATE: two concurrent refreshes with one token are decided one after the other.
-        let found = sqlx::query(
-            "SELECT r.login_id, r.expires_at, r.rotated_at,
-                    l.revoked_at IS NOT NULL OR u.disabled_at IS NOT NULL
-             FROM refresh_tokens r JOIN logins l ON l.id = r.login_id JOIN users u ON u.id = l.user_id
-             WHERE r.token_hash = $1 FOR UPDATE OF r, l",
-        )
-        .bind(&presented_hash)
-        .fetch_optional(&mut *transaction)
-        .await?;
-        let Some(found) = found else {
-            return Ok(Rotation::Invalid);
-        };
-        let login_id: String = found.try_get(0)?;
-        let expires_at: i64 = found.try_get(1)?;
-        let rotated_at: Option<i64> = found.try_get(2)?;
-        // Ended: the login was revoked, or its account removed.
-        let ended: bool = found.try_get(3)?;
-        if ended || expires_at <= now {
-            return Ok(Rotation::Invalid);
-        }
-        if rotated_at.is_some() {
-            sqlx::query("UPDATE logins SET revoked_at = $2 WHERE id = $1")
-                .bind(&login_id)
-                .bind(now)
-                .execute(&mut *transaction)
-                .await?;
-            sqlx::query("DELETE FROM access_tokens WHERE login_id = $1")
-                .bind(&login_id)
-                .execute(&mut *transaction)
-                .await?;
-            transaction.commit().await?;
-            return Ok(Rotation::ReuseDetected);
-        }
-        sqlx::query("UPDATE refresh_tokens SET rotated_at = $2 WHERE token_hash = $1")
-            .bind(&presented_hash)
-            .bind(now)
-            .execute(&mut *transaction)
-            .await?;
-        insert_tokens(&mut transaction, &login_id, &next).await?;
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM logins l JOIN users u ON u.id = l.user_id
-             JOIN teams t ON t.id = u.team_id WHERE l.id = $1"
-        ))
-        .bind(&login_id)
-        .fetch_one(&mut *transaction)
-        .await?;
-        let user = user_from_row(&row)?;
-        transaction.commit().await?;
-        Ok(Rotation::Rotated(user))
+        let mut rows = PgRows::begin(&self.pool).await?;
+        let result = accounts::rotate_refresh(&mut rows, &presented_hash, &next, now).await;
+        rows.end(result).await
     }
 
     async fn authenticate(&self, access_hash: String, now: i64) -> StoreResult<Option<User>> {

@@ -11,7 +11,8 @@ use uuid::Uuid;
 
 use crate::error::{StoreError, StoreResult};
 use crate::flows::{Checked, CheckedDocument, Head, PutPlan, plan_put};
-use crate::users::{Change, check_change, no_such_account};
+use crate::storage::accounts;
+use crate::storage::rows::{AccountRows, NewAccount, RefreshRow};
 
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
@@ -470,6 +471,15 @@ impl SqliteStore {
         .await
         .map_err(|error| StoreError::Internal(format!("database task failed: {error}")))?
     }
+
+    /// Runs `work` in one write transaction on a blocking thread (see [`SqliteRows::write`]).
+    async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut SqliteRows<'_>) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        self.with(move |connection| SqliteRows::write(connection, work))
+            .await
+    }
 }
 
 const USER_COLUMNS: &str = "u.id, u.email, u.team_id, t.name, u.role";
@@ -499,125 +509,243 @@ fn user_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
     })
 }
 
-/// An account with whether it was removed, or `None` when the id is unknown.
-fn load_account(connection: &Connection, id: &str) -> rusqlite::Result<Option<(User, bool)>> {
-    connection
-        .query_row(
-            &format!(
-                "SELECT {USER_COLUMNS}, u.disabled_at IS NOT NULL FROM users u
-                 JOIN teams t ON t.id = u.team_id WHERE u.id = ?1"
-            ),
-            [id],
-            |row| Ok((user_from_row(row)?, row.get(5)?)),
-        )
-        .optional()
+/// Runs a transaction written over the storage primitives to its end on this thread. Every
+/// SQLite primitive does its work before it returns an already finished future, so one poll
+/// completes the whole transaction; a step that waited would be a bug in a primitive, and is
+/// answered as an internal error rather than blocking the thread.
+pub(crate) fn finished<T>(
+    work: impl std::future::Future<Output = StoreResult<T>>,
+) -> StoreResult<T> {
+    let work = std::pin::pin!(work);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    match work.poll(&mut context) {
+        std::task::Poll::Ready(result) => result,
+        std::task::Poll::Pending => Err(StoreError::Internal(
+            "a SQLite storage step waited, which none may".into(),
+        )),
+    }
 }
 
-/// The target of an account change, once [`check_change`] allows `actor` to make it, decided
-/// on the rows inside the change's transaction.
-fn checked_target(
-    transaction: &rusqlite::Transaction<'_>,
-    actor: &Actor,
-    id: Uuid,
-    change: Change,
-) -> StoreResult<User> {
-    let Some((target, removed)) = load_account(transaction, &id.to_string())? else {
-        return Err(no_such_account());
-    };
-    let actor = match actor {
-        Actor::Operator => None,
-        Actor::Account { user_id, .. } => match load_account(transaction, &user_id.to_string())? {
-            Some((user, false)) => Some(user),
-            _ => return Err(StoreError::Forbidden("your account was removed".into())),
-        },
-    };
-    check_change(actor.as_ref(), &target, removed, change)?;
-    Ok(target)
+/// The storage primitives on SQLite, inside one `BEGIN IMMEDIATE` transaction (the one writer
+/// holds every row until it ends, so locking is a no-op). It holds the connection mutably, not
+/// a `rusqlite::Transaction`, so that its futures are `Send` like PostgreSQL's.
+pub(crate) struct SqliteRows<'c> {
+    connection: &'c mut Connection,
 }
 
-/// Ends every login of `user_id` except the one `keep_access_hash` belongs to (if it is one
-/// of theirs): their refresh tokens stop working and their access tokens are deleted.
-fn revoke_logins(
-    transaction: &rusqlite::Transaction<'_>,
-    user_id: &str,
-    keep_access_hash: Option<&str>,
-    now: i64,
-) -> rusqlite::Result<()> {
-    let keep: Option<String> = match keep_access_hash {
-        Some(hash) => transaction
+impl SqliteRows<'_> {
+    /// Runs `work` in one write transaction: committed when it returns `Ok`, rolled back
+    /// otherwise. A transaction a panic left open on the connection is rolled back first.
+    fn write<T>(
+        connection: &mut Connection,
+        work: impl FnOnce(&mut SqliteRows<'_>) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        if !connection.is_autocommit() {
+            connection.execute_batch("ROLLBACK")?;
+        }
+        connection.execute_batch("BEGIN IMMEDIATE")?;
+        let result = work(&mut SqliteRows {
+            connection: &mut *connection,
+        });
+        match result {
+            Ok(value) => {
+                connection.execute_batch("COMMIT")?;
+                Ok(value)
+            }
+            Err(error) => {
+                connection.execute_batch("ROLLBACK")?;
+                Err(error)
+            }
+        }
+    }
+}
+
+impl AccountRows for SqliteRows<'_> {
+    async fn lock_accounts(&mut self, _ids: &[Uuid]) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn account(&mut self, id: Uuid) -> StoreResult<Option<(User, bool)>> {
+        Ok(self
+            .connection
+            .query_row(
+                &format!(
+                    "SELECT {USER_COLUMNS}, u.disabled_at IS NOT NULL FROM users u
+                     JOIN teams t ON t.id = u.team_id WHERE u.id = ?1"
+                ),
+                [id.to_string()],
+                |row| Ok((user_from_row(row)?, row.get(5)?)),
+            )
+            .optional()?)
+    }
+
+    async fn team_named(&mut self, name: &str, new_id: Uuid, now: i64) -> StoreResult<Uuid> {
+        self.connection.execute(
+            "INSERT INTO teams (id, name, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING",
+            params![new_id.to_string(), name, now],
+        )?;
+        Ok(self
+            .connection
+            .query_row("SELECT id FROM teams WHERE name = ?1", [name], |row| {
+                uuid_column(row, 0)
+            })?)
+    }
+
+    async fn insert_account(&mut self, account: NewAccount<'_>) -> StoreResult<bool> {
+        Ok(self.connection.execute(
+            "INSERT INTO users (id, team_id, email, role, password_hash, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (email) DO NOTHING",
+            params![
+                account.id.to_string(),
+                account.team_id.to_string(),
+                account.email,
+                account.role.as_str(),
+                account.password_hash,
+                account.now
+            ],
+        )? > 0)
+    }
+
+    async fn set_role(&mut self, id: Uuid, role: Role) -> StoreResult<()> {
+        self.connection.execute(
+            "UPDATE users SET role = ?2 WHERE id = ?1",
+            params![id.to_string(), role.as_str()],
+        )?;
+        Ok(())
+    }
+
+    async fn set_password_hash(&mut self, id: Uuid, password_hash: &str) -> StoreResult<()> {
+        self.connection.execute(
+            "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+            params![id.to_string(), password_hash],
+        )?;
+        Ok(())
+    }
+
+    async fn mark_removed(&mut self, id: Uuid, now: i64) -> StoreResult<()> {
+        self.connection.execute(
+            "UPDATE users SET disabled_at = ?2 WHERE id = ?1",
+            params![id.to_string(), now],
+        )?;
+        Ok(())
+    }
+
+    async fn has_password(&mut self, id: Uuid, password_hash: &str) -> StoreResult<bool> {
+        Ok(self.connection.query_row(
+            "SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1 AND password_hash = ?2 AND disabled_at IS NULL)",
+            params![id.to_string(), password_hash],
+            |row| row.get(0),
+        )?)
+    }
+
+    async fn login_of_access_token(&mut self, access_hash: &str) -> StoreResult<Option<Uuid>> {
+        Ok(self
+            .connection
             .query_row(
                 "SELECT login_id FROM access_tokens WHERE token_hash = ?1",
-                [hash],
-                |row| row.get(0),
+                [access_hash],
+                |row| uuid_column(row, 0),
             )
-            .optional()?,
-        None => None,
-    };
-    transaction.execute(
-        "UPDATE logins SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL AND id IS NOT ?3",
-        params![user_id, now, keep],
-    )?;
-    transaction.execute(
-        "DELETE FROM access_tokens WHERE login_id IN
-             (SELECT id FROM logins WHERE user_id = ?1 AND id IS NOT ?2)",
-        params![user_id, keep],
-    )?;
-    Ok(())
-}
+            .optional()?)
+    }
 
-fn insert_tokens(
-    transaction: &rusqlite::Transaction<'_>,
-    login_id: &str,
-    tokens: &IssuedTokens,
-) -> rusqlite::Result<()> {
-    transaction.execute(
-        "INSERT INTO refresh_tokens (token_hash, login_id, expires_at) VALUES (?1, ?2, ?3)",
-        params![tokens.refresh_hash, login_id, tokens.refresh_expires_at],
-    )?;
-    transaction.execute(
-        "INSERT INTO access_tokens (token_hash, login_id, expires_at) VALUES (?1, ?2, ?3)",
-        params![tokens.access_hash, login_id, tokens.access_expires_at],
-    )?;
-    Ok(())
+    async fn revoke_logins(
+        &mut self,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+        now: i64,
+    ) -> StoreResult<()> {
+        let (user_id, keep) = (user_id.to_string(), keep.map(|id| id.to_string()));
+        self.connection.execute(
+            "UPDATE logins SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL AND id IS NOT ?3",
+            params![user_id, now, keep],
+        )?;
+        self.connection.execute(
+            "DELETE FROM access_tokens WHERE login_id IN
+                 (SELECT id FROM logins WHERE user_id = ?1 AND id IS NOT ?2)",
+            params![user_id, keep],
+        )?;
+        Ok(())
+    }
+
+    async fn insert_login(&mut self, login_id: Uuid, user_id: Uuid, now: i64) -> StoreResult<()> {
+        self.connection.execute(
+            "INSERT INTO logins (id, user_id, created_at) VALUES (?1, ?2, ?3)",
+            params![login_id.to_string(), user_id.to_string(), now],
+        )?;
+        Ok(())
+    }
+
+    async fn insert_tokens(&mut self, login_id: Uuid, tokens: &IssuedTokens) -> StoreResult<()> {
+        let login_id = login_id.to_string();
+        self.connection.execute(
+            "INSERT INTO refresh_tokens (token_hash, login_id, expires_at) VALUES (?1, ?2, ?3)",
+            params![tokens.refresh_hash, login_id, tokens.refresh_expires_at],
+        )?;
+        self.connection.execute(
+            "INSERT INTO access_tokens (token_hash, login_id, expires_at) VALUES (?1, ?2, ?3)",
+            params![tokens.access_hash, login_id, tokens.access_expires_at],
+        )?;
+        Ok(())
+    }
+
+    async fn refresh_token(&mut self, refresh_hash: &str) -> StoreResult<Option<RefreshRow>> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT r.login_id, r.expires_at, r.rotated_at,
+                        l.revoked_at IS NOT NULL OR u.disabled_at IS NOT NULL
+                 FROM refresh_tokens r JOIN logins l ON l.id = r.login_id JOIN users u ON u.id = l.user_id
+                 WHERE r.token_hash = ?1",
+                [refresh_hash],
+                |row| {
+                    Ok(RefreshRow {
+                        login_id: uuid_column(row, 0)?,
+                        expires_at: row.get(1)?,
+                        rotated_at: row.get(2)?,
+                        ended: row.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    async fn spend_refresh_token(&mut self, refresh_hash: &str, now: i64) -> StoreResult<()> {
+        self.connection.execute(
+            "UPDATE refresh_tokens SET rotated_at = ?2 WHERE token_hash = ?1",
+            params![refresh_hash, now],
+        )?;
+        Ok(())
+    }
+
+    async fn end_login(&mut self, login_id: Uuid, now: i64) -> StoreResult<()> {
+        let login_id = login_id.to_string();
+        self.connection.execute(
+            "UPDATE logins SET revoked_at = ?2 WHERE id = ?1",
+            params![login_id, now],
+        )?;
+        self.connection
+            .execute("DELETE FROM access_tokens WHERE login_id = ?1", [&login_id])?;
+        Ok(())
+    }
+
+    async fn user_of_login(&mut self, login_id: Uuid) -> StoreResult<User> {
+        Ok(self.connection.query_row(
+            &format!(
+                "SELECT {USER_COLUMNS} FROM logins l JOIN users u ON u.id = l.user_id
+                 JOIN teams t ON t.id = u.team_id WHERE l.id = ?1"
+            ),
+            [login_id.to_string()],
+            user_from_row,
+        )?)
+    }
 }
 
 impl Store for SqliteStore {
     async fn create_user(&self, user: NewUser) -> StoreResult<User> {
-        self.with(move |connection| {
-            let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let now = time::OffsetDateTime::now_utc().unix_timestamp();
-            let team_id: String = match transaction
-                .query_row("SELECT id FROM teams WHERE name = ?1", [&user.team], |row| row.get(0))
-                .optional()?
-            {
-                Some(id) => id,
-                None => {
-                    let id = Uuid::new_v4().to_string();
-                    transaction.execute(
-                        "INSERT INTO teams (id, name, created_at) VALUES (?1, ?2, ?3)",
-                        params![id, user.team, now],
-                    )?;
-                    id
-                }
-            };
-            let id = Uuid::new_v4().to_string();
-            let inserted = transaction.execute(
-                "INSERT INTO users (id, team_id, email, role, password_hash, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (email) DO NOTHING",
-                params![id, team_id, user.email, user.role.as_str(), user.password_hash, now],
-            )?;
-            if inserted == 0 {
-                return Err(StoreError::Conflict(format!("a user with the e-mail {} already exists", user.email)));
-            }
-            let created = transaction.query_row(
-                &format!("SELECT {USER_COLUMNS} FROM users u JOIN teams t ON t.id = u.team_id WHERE u.id = ?1"),
-                [&id],
-                user_from_row,
-            )?;
-            transaction.commit()?;
-            Ok(created)
-        })
-        .await
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        self.write(move |rows| finished(accounts::create_user(rows, &user, now)))
+            .await
     }
 
     async fn users(&self) -> StoreResult<Vec<User>> {
@@ -655,56 +783,13 @@ impl Store for SqliteStore {
         update: UserUpdate,
         now: i64,
     ) -> StoreResult<User> {
-        self.with(move |connection| {
-            let transaction =
-                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let target = checked_target(
-                &transaction,
-                &actor,
-                id,
-                Change::Update { role: update.role },
-            )?;
-            let target_id = target.id.to_string();
-            if let Some(role) = update.role {
-                transaction.execute(
-                    "UPDATE users SET role = ?2 WHERE id = ?1",
-                    params![target_id, role.as_str()],
-                )?;
-            }
-            if let Some(password_hash) = &update.password_hash {
-                transaction.execute(
-                    "UPDATE users SET password_hash = ?2 WHERE id = ?1",
-                    params![target_id, password_hash],
-                )?;
-                let keep = match &actor {
-                    Actor::Account { access_hash, .. } => Some(access_hash.as_str()),
-                    Actor::Operator => None,
-                };
-                revoke_logins(&transaction, &target_id, keep, now)?;
-            }
-            let (updated, _) =
-                load_account(&transaction, &target_id)?.ok_or_else(no_such_account)?;
-            transaction.commit()?;
-            Ok(updated)
-        })
-        .await
+        self.write(move |rows| finished(accounts::update_user(rows, &actor, id, &update, now)))
+            .await
     }
 
     async fn remove_user(&self, actor: Actor, id: Uuid, now: i64) -> StoreResult<()> {
-        self.with(move |connection| {
-            let transaction =
-                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let target = checked_target(&transaction, &actor, id, Change::Remove)?;
-            let target_id = target.id.to_string();
-            transaction.execute(
-                "UPDATE users SET disabled_at = ?2 WHERE id = ?1",
-                params![target_id, now],
-            )?;
-            revoke_logins(&transaction, &target_id, None, now)?;
-            transaction.commit()?;
-            Ok(())
-        })
-        .await
+        self.write(move |rows| finished(accounts::remove_user(rows, &actor, id, now)))
+            .await
     }
 
     async fn create_login(
@@ -714,25 +799,14 @@ impl Store for SqliteStore {
         tokens: IssuedTokens,
         now: i64,
     ) -> StoreResult<bool> {
-        self.with(move |connection| {
-            let transaction =
-                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let active: bool = transaction.query_row(
-                "SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1 AND password_hash = ?2 AND disabled_at IS NULL)",
-                params![user_id.to_string(), password_hash],
-                |row| row.get(0),
-            )?;
-            if !active {
-                return Ok(false);
-            }
-            let login_id = Uuid::new_v4().to_string();
-            transaction.execute(
-                "INSERT INTO logins (id, user_id, created_at) VALUES (?1, ?2, ?3)",
-                params![login_id, user_id.to_string(), now],
-            )?;
-            insert_tokens(&transaction, &login_id, &tokens)?;
-            transaction.commit()?;
-            Ok(true)
+        self.write(move |rows| {
+            finished(accounts::create_login(
+                rows,
+                user_id,
+                &password_hash,
+                &tokens,
+                now,
+            ))
         })
         .await
     }
@@ -743,48 +817,8 @@ impl Store for SqliteStore {
         next: IssuedTokens,
         now: i64,
     ) -> StoreResult<Rotation> {
-        self.with(move |connection| {
-            let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            // Ended: the login was revoked, or its account removed.
-            let found: Option<(String, i64, Option<i64>, bool)> = transaction
-                .query_row(
-                    "SELECT r.login_id, r.expires_at, r.rotated_at,
-                            l.revoked_at IS NOT NULL OR u.disabled_at IS NOT NULL
-                     FROM refresh_tokens r JOIN logins l ON l.id = r.login_id JOIN users u ON u.id = l.user_id
-                     WHERE r.token_hash = ?1",
-                    [&presented_hash],
-                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
-                )
-                .optional()?;
-            let Some((login_id, expires_at, rotated_at, ended)) = found else {
-                return Ok(Rotation::Invalid);
-            };
-            if ended || expires_at <= now {
-                return Ok(Rotation::Invalid);
-            }
-            if rotated_at.is_some() {
-                // A spent token came back: whoever holds the newer one may be a thief, or the
-                // thief may hold this one. End the login everywhere; the user signs in again.
-                transaction.execute("UPDATE logins SET revoked_at = ?2 WHERE id = ?1", params![login_id, now])?;
-                transaction.execute("DELETE FROM access_tokens WHERE login_id = ?1", [&login_id])?;
-                transaction.commit()?;
-                return Ok(Rotation::ReuseDetected);
-            }
-            transaction.execute(
-                "UPDATE refresh_tokens SET rotated_at = ?2 WHERE token_hash = ?1",
-                params![presented_hash, now],
-            )?;
-            insert_tokens(&transaction, &login_id, &next)?;
-            let user = transaction.query_row(
-                &format!(
-                    "SELECT {USER_COLUMNS} FROM logins l JOIN users u ON u.id = l.user_id
-                     JOIN teams t ON t.id = u.team_id WHERE l.id = ?1"
-                ),
-                [&login_id],
-                user_from_row,
-            )?;
-            transaction.commit()?;
-            Ok(Rotation::Rotated(user))
+        self.write(move |rows| {
+            finished(accounts::rotate_refresh(rows, &presented_hash, &next, now))
         })
         .await
     }

@@ -6,12 +6,16 @@ use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use crate::error::{StoreError, StoreResult};
-use crate::flows::{Checked, CheckedDocument, Head, PutPlan, plan_put};
-use crate::storage::accounts;
-use crate::storage::rows::{AccountRows, NewAccount, RefreshRow};
+use crate::flows::{CheckedDocument, Head};
+use std::collections::HashMap;
+
+use crate::storage::rows::{
+    AccountRows, ConflictRow, DeviceRow, NewAccount, NewConflict, PullRows, RefreshRow, SyncRows,
+};
+use crate::storage::{accounts, pull, push};
 use crate::store::{
-    Actor, IssuedTokens, MAX_PULL_LIMIT, NewUser, PushBatch, PushSettled, Role, Rotation, Store,
-    User, UserUpdate, batch_range, page_sizes_sql, page_until,
+    Actor, IssuedTokens, NewUser, PushBatch, PushSettled, Role, Rotation, Store, User, UserUpdate,
+    page_sizes_sql,
 };
 use rf_core::VersionId;
 use rf_core::sync::{
@@ -391,6 +395,732 @@ impl AccountRows for PgRows {
     }
 }
 
+impl SyncRows for PgRows {
+    async fn device(&mut self, device: Uuid, user: Uuid, now: i64) -> StoreResult<DeviceRow> {
+        let device = device.to_string();
+        sqlx::query(
+            "INSERT INTO devices (device_id, user_id, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT (device_id) DO NOTHING",
+        )
+        .bind(&device)
+        .bind(user.to_string())
+        .bind(now)
+        .execute(&mut *self.transaction)
+        .await?;
+        // FOR UPDATE: one push per device at a time, so acknowledgement never races.
+        let row = sqlx::query(
+            "SELECT user_id, last_mutation_id, acked_event_seq FROM devices WHERE device_id = $1 FOR UPDATE",
+        )
+        .bind(&device)
+        .fetch_one(&mut *self.transaction)
+        .await?;
+        Ok(DeviceRow {
+            owner: uuid_at(&row, 0)?,
+            last_mutation_id: row.try_get(1)?,
+            acked_event_seq: row.try_get(2)?,
+        })
+    }
+
+    async fn set_last_mutation(&mut self, device: Uuid, last_mutation_id: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE devices SET last_mutation_id = $2 WHERE device_id = $1")
+            .bind(device.to_string())
+            .bind(last_mutation_id)
+            .execute(&mut *self.transaction)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_acked_event_seq(&mut self, device: Uuid, acked: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE devices SET acked_event_seq = $2 WHERE device_id = $1")
+            .bind(device.to_string())
+            .bind(acked)
+            .execute(&mut *self.transaction)
+            .await?;
+        Ok(())
+    }
+
+    async fn mutation_digests(
+        &mut self,
+        device: Uuid,
+        low: i64,
+        high: i64,
+    ) -> StoreResult<HashMap<i64, String>> {
+        Ok(sqlx::query_as::<_, (i64, String)>(
+            "SELECT mutation_id, digest FROM mutation_digests
+             WHERE device_id = $1 AND mutation_id BETWEEN $2 AND $3",
+        )
+        .bind(device.to_string())
+        .bind(low)
+        .bind(high)
+        .fetch_all(&mut *self.transaction)
+        .await?
+        .into_iter()
+        .collect())
+    }
+
+    async fn insert_mutation_digest(
+        &mut self,
+        device: Uuid,
+        mutation_id: i64,
+        digest: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO mutation_digests (device_id, mutation_id, digest) VALUES ($1, $2, $3)
+             ON CONFLICT (device_id, mutation_id) DO NOTHING",
+        )
+        .bind(device.to_string())
+        .bind(mutation_id)
+        .bind(digest)
+        .execute(&mut *self.transaction)
+        .await?;
+        Ok(())
+    }
+
+    async fn reject_mutation(
+        &mut self,
+        device: Uuid,
+        mutation_id: i64,
+        reason: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO rejected_mutations (device_id, mutation_id, reason, rejected_at)
+             VALUES ($1, $2, $3, $4) ON CONFLICT (device_id, mutation_id) DO NOTHING",
+        )
+        .bind(device.to_string())
+        .bind(mutation_id)
+        .bind(reason)
+        .bind(now)
+        .execute(&mut *self.transaction)
+        .await?;
+        Ok(())
+    }
+
+    async fn rejections(
+        &mut self,
+        device: Uuid,
+        low: i64,
+        high: i64,
+    ) -> StoreResult<Vec<rf_core::sync::Rejection>> {
+        Ok(sqlx::query_as::<_, (i64, String)>(
+            "SELECT mutation_id, reason FROM rejected_mutations
+             WHERE device_id = $1 AND mutation_id BETWEEN $2 AND $3 ORDER BY mutation_id",
+        )
+        .bind(device.to_string())
+        .bind(low)
+        .bind(high)
+        .fetch_all(&mut *self.transaction)
+        .await?
+        .into_iter()
+        .map(|(mutation_id, reason)| rf_core::sync::Rejection {
+            mutation_id,
+            reason,
+        })
+        .collect())
+    }
+
+    async fn held_events(
+        &mut self,
+        device: Uuid,
+        numbers: &[i64],
+    ) -> StoreResult<HashMap<i64, rf_core::sync::HeldEvent>> {
+        sqlx::query(
+            "SELECT device_seq, session_id, session_seq, payload FROM session_events
+             WHERE device_id = $1 AND device_seq = ANY($2)
+             UNION ALL
+             SELECT device_seq, session_id, NULL, payload FROM refused_events
+             WHERE device_id = $1 AND device_seq = ANY($2)",
+        )
+        .bind(device.to_string())
+        .bind(numbers)
+        .fetch_all(&mut *self.transaction)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get(0)?,
+                rf_core::sync::HeldEvent {
+                    session_id: uuid_at(row, 1)?,
+                    session_seq: row.try_get(2)?,
+                    payload: json_at(row, 3)?,
+                },
+            ))
+        })
+        .collect()
+    }
+
+    async fn held_numbers_after(&mut self, device: Uuid, after: i64) -> StoreResult<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT device_seq FROM session_events WHERE device_id = $1 AND device_seq > $2
+             UNION SELECT device_seq FROM refused_events WHERE device_id = $1 AND device_seq > $2
+             ORDER BY 1",
+        )
+        .bind(device.to_string())
+        .bind(after)
+        .fetch_all(&mut *self.transaction)
+        .await?)
+    }
+
+    async fn claim_sessions(
+        &mut self,
+        sessions: &[Uuid],
+        user: &User,
+        now: i64,
+    ) -> StoreResult<Option<Uuid>> {
+        let sessions: Vec<String> = sessions.iter().map(Uuid::to_string).collect();
+        let user_id = user.id.to_string();
+        sqlx::query(
+            "INSERT INTO sessions (session_id, team_id, user_id, created_at)
+             SELECT id, $2, $3, $4 FROM UNNEST($1::text[]) AS id
+             ON CONFLICT (session_id) DO NOTHING",
+        )
+        .bind(&sessions)
+        .bind(user.team_id.to_string())
+        .bind(&user_id)
+        .bind(now)
+        .execute(&mut *self.transaction)
+        .await?;
+        let foreign = sqlx::query(
+            "SELECT session_id FROM sessions WHERE session_id = ANY($1) AND user_id <> $2 LIMIT 1",
+        )
+        .bind(&sessions)
+        .bind(&user_id)
+        .fetch_optional(&mut *self.transaction)
+        .await?;
+        foreign.map(|row| uuid_at(&row, 0)).transpose()
+    }
+
+    async fn insert_events(
+        &mut self,
+        device: Uuid,
+        team: Uuid,
+        first_team_seq: i64,
+        events: &[&rf_core::sync::PushedEvent],
+        now: i64,
+    ) -> StoreResult<()> {
+        let device_seqs: Vec<i64> = events.iter().map(|event| event.device_seq).collect();
+        let session_ids: Vec<String> = events
+            .iter()
+            .map(|event| event.session_id.to_string())
+            .collect();
+        let session_seqs: Vec<i64> = events.iter().map(|event| event.session_seq).collect();
+        let team_seqs: Vec<i64> = (first_team_seq..).take(events.len()).collect();
+        let payloads: Vec<String> = events
+            .iter()
+            .map(|event| event.payload.to_string())
+            .collect();
+        sqlx::query(
+            "INSERT INTO session_events (device_id, device_seq, session_id, session_seq, team_id, team_seq,
+                                         payload, received_at)
+             SELECT $1, device_seq, session_id, session_seq, $2, team_seq, payload, $3
+             FROM UNNEST($4::bigint[], $5::text[], $6::bigint[], $7::bigint[], $8::text[])
+                  AS batch (device_seq, session_id, session_seq, team_seq, payload)",
+        )
+        .bind(device.to_string())
+        .bind(team.to_string())
+        .bind(now)
+        .bind(&device_seqs)
+        .bind(&session_ids)
+        .bind(&session_seqs)
+        .bind(&team_seqs)
+        .bind(&payloads)
+        .execute(&mut *self.transaction)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_refused_events(
+        &mut self,
+        device: Uuid,
+        team: Uuid,
+        refused: &[&(rf_core::sync::PushedEvent, String)],
+        now: i64,
+    ) -> StoreResult<()> {
+        let seqs: Vec<i64> = refused.iter().map(|(event, _)| event.device_seq).collect();
+        let sessions: Vec<String> = refused
+            .iter()
+            .map(|(event, _)| event.session_id.to_string())
+            .collect();
+        let reasons: Vec<&str> = refused.iter().map(|(_, reason)| reason.as_str()).collect();
+        let payloads: Vec<String> = refused
+            .iter()
+            .map(|(event, _)| event.payload.to_string())
+            .collect();
+        sqlx::query(
+            "INSERT INTO refused_events (device_id, device_seq, session_id, team_id, reason, payload, refused_at)
+             SELECT $1, device_seq, session_id, $2, reason, payload, $3
+             FROM UNNEST($4::bigint[], $5::text[], $6::text[], $7::text[])
+                  AS batch (device_seq, session_id, reason, payload)
+             WHERE NOT EXISTS (SELECT 1 FROM session_events e
+                               WHERE e.device_id = $1 AND e.device_seq = batch.device_seq)
+             ON CONFLICT (device_id, device_seq) DO NOTHING",
+        )
+        .bind(device.to_string())
+        .bind(team.to_string())
+        .bind(now)
+        .bind(&seqs)
+        .bind(&sessions)
+        .bind(&reasons)
+        .bind(&payloads)
+        .execute(&mut *self.transaction)
+        .await?;
+        Ok(())
+    }
+
+    async fn refused_events(
+        &mut self,
+        device: Uuid,
+        low: i64,
+        high: i64,
+    ) -> StoreResult<Vec<rf_core::sync::RefusedEvent>> {
+        sqlx::query(
+            "SELECT device_seq, session_id, reason FROM refused_events
+             WHERE device_id = $1 AND device_seq BETWEEN $2 AND $3 ORDER BY device_seq",
+        )
+        .bind(device.to_string())
+        .bind(low)
+        .bind(high)
+        .fetch_all(&mut *self.transaction)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(rf_core::sync::RefusedEvent {
+                device_seq: row.try_get(0)?,
+                session_id: uuid_at(row, 1)?,
+                reason: row.try_get(2)?,
+            })
+        })
+        .collect()
+    }
+
+    async fn lock_team(&mut self, team: Uuid) -> StoreResult<()> {
+        lock_team(&mut self.transaction, &team.to_string()).await
+    }
+
+    async fn take_team_seqs(&mut self, team: Uuid, count: i64) -> StoreResult<i64> {
+        // The sequence row stays locked until commit, so numbers become visible in order.
+        Ok(sqlx::query_scalar(
+            "INSERT INTO team_sequences (team_id, seq) VALUES ($1, $2)
+             ON CONFLICT (team_id) DO UPDATE SET seq = team_sequences.seq + $2 RETURNING seq",
+        )
+        .bind(team.to_string())
+        .bind(count)
+        .fetch_one(&mut *self.transaction)
+        .await?)
+    }
+
+    async fn version_exists(
+        &mut self,
+        team: Uuid,
+        flow_id: Uuid,
+        version: VersionId,
+    ) -> StoreResult<bool> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM flow_versions WHERE team_id = $1 AND flow_id = $2 AND version_id = $3)",
+        )
+        .bind(team.to_string())
+        .bind(flow_id.to_string())
+        .bind(version.to_string())
+        .fetch_one(&mut *self.transaction)
+        .await?)
+    }
+
+    async fn insert_version(
+        &mut self,
+        team: Uuid,
+        document: &CheckedDocument,
+        created_by: Uuid,
+        now: i64,
+        team_seq: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO flow_versions (team_id, flow_id, version_id, number, document, created_by, created_at, team_seq)
+             VALUES ($1, $2, $3,
+                     (SELECT COALESCE(MAX(number), 0) + 1 FROM flow_versions WHERE team_id = $1 AND flow_id = $2),
+                     $4, $5, $6, $7)",
+        )
+        .bind(team.to_string())
+        .bind(document.flow_id.to_string())
+        .bind(document.version.to_string())
+        .bind(&document.text)
+        .bind(created_by.to_string())
+        .bind(now)
+        .bind(team_seq)
+        .execute(&mut *self.transaction)
+        .await?;
+        Ok(())
+    }
+
+    async fn head(&mut self, team: Uuid, flow_id: Uuid) -> StoreResult<Option<Head>> {
+        // FOR UPDATE: concurrent pushes to one flow decide against the same head one at a time.
+        let row = sqlx::query(
+            "SELECT f.head_version, v.document, f.author_id FROM flows f
+             JOIN flow_versions v ON v.team_id = f.team_id AND v.flow_id = f.flow_id AND v.version_id = f.head_version
+             WHERE f.team_id = $1 AND f.flow_id = $2 FOR UPDATE OF f",
+        )
+        .bind(team.to_string())
+        .bind(flow_id.to_string())
+        .fetch_optional(&mut *self.transaction)
+        .await?;
+        row.map(|row| {
+            Ok(Head {
+                version: version_at(&row, 0)?,
+                document: json_at(&row, 1)?,
+                author_id: uuid_at(&row, 2)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn pulled_head(&mut self, team: Uuid, flow_id: Uuid) -> StoreResult<Option<PulledFlow>> {
+        let row = sqlx::query(
+            "SELECT head_version, author_id, team_seq FROM flows WHERE team_id = $1 AND flow_id = $2",
+        )
+        .bind(team.to_string())
+        .bind(flow_id.to_string())
+        .fetch_optional(&mut *self.transaction)
+        .await?;
+        row.map(|row| {
+            Ok(PulledFlow {
+                flow_id,
+                head: version_at(&row, 0)?,
+                author_id: uuid_at(&row, 1)?,
+                team_seq: row.try_get(2)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn document(
+        &mut self,
+        team: Uuid,
+        flow_id: Uuid,
+        version: VersionId,
+    ) -> StoreResult<Option<serde_json::Value>> {
+        let row = sqlx::query(
+            "SELECT document FROM flow_versions WHERE team_id = $1 AND flow_id = $2 AND version_id = $3",
+        )
+        .bind(team.to_string())
+        .bind(flow_id.to_string())
+        .bind(version.to_string())
+        .fetch_optional(&mut *self.transaction)
+        .await?;
+        row.map(|row| json_at(&row, 0)).transpose()
+    }
+
+    async fn set_head(
+        &mut self,
+        team: Uuid,
+        flow_id: Uuid,
+        version: VersionId,
+        author: Uuid,
+        now: i64,
+        team_seq: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO flows (team_id, flow_id, head_version, author_id, updated_at, team_seq)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (team_id, flow_id) DO UPDATE SET head_version = excluded.head_version,
+                 updated_at = excluded.updated_at, team_seq = excluded.team_seq",
+        )
+        .bind(team.to_string())
+        .bind(flow_id.to_string())
+        .bind(version.to_string())
+        .bind(author.to_string())
+        .bind(now)
+        .bind(team_seq)
+        .execute(&mut *self.transaction)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_conflict(&mut self, conflict: NewConflict<'_>) -> StoreResult<()> {
+        let field = conflict.conflict;
+        let json = |value: Option<&serde_json::Value>| value.map(serde_json::Value::to_string);
+        sqlx::query(
+            "INSERT INTO flow_conflicts (id, team_id, flow_id, path, base, kept, other,
+                 kept_version, other_version, raised_by, created_at, team_seq)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(conflict.id.to_string())
+        .bind(conflict.team.to_string())
+        .bind(conflict.flow_id.to_string())
+        .bind(&field.path)
+        .bind(json(field.base.as_ref()))
+        .bind(json(field.kept.as_ref()))
+        .bind(json(field.other.as_ref()))
+        .bind(conflict.kept_version.to_string())
+        .bind(conflict.other_version.to_string())
+        .bind(conflict.raised_by.to_string())
+        .bind(conflict.now)
+        .bind(conflict.team_seq)
+        .execute(&mut *self.transaction)
+        .await?;
+        Ok(())
+    }
+
+    async fn conflict(
+        &mut self,
+        team: Uuid,
+        conflict_id: Uuid,
+    ) -> StoreResult<Option<ConflictRow>> {
+        let row = sqlx::query(
+            "SELECT c.raised_by, COALESCE(f.author_id, ''), c.resolution FROM flow_conflicts c
+             LEFT JOIN flows f ON f.team_id = c.team_id AND f.flow_id = c.flow_id
+             WHERE c.id = $1 AND c.team_id = $2 FOR UPDATE OF c",
+        )
+        .bind(conflict_id.to_string())
+        .bind(team.to_string())
+        .fetch_optional(&mut *self.transaction)
+        .await?;
+        row.map(|row| {
+            Ok(ConflictRow {
+                raised_by: row.try_get(0)?,
+                author: row.try_get(1)?,
+                resolution: row.try_get(2)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn resolve_conflict(
+        &mut self,
+        conflict_id: Uuid,
+        keep: rf_core::sync::Keep,
+        by: Uuid,
+        now: i64,
+        team_seq: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE flow_conflicts SET resolution = $2, resolved_by = $3, resolved_at = $4, team_seq = $5
+             WHERE id = $1",
+        )
+        .bind(conflict_id.to_string())
+        .bind(keep.as_str())
+        .bind(by.to_string())
+        .bind(now)
+        .bind(team_seq)
+        .execute(&mut *self.transaction)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_pin(
+        &mut self,
+        user: Uuid,
+        team: Uuid,
+        flow_id: Uuid,
+        pinned: bool,
+        team_seq: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO user_pins (user_id, flow_id, team_id, pinned, team_seq)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (user_id, flow_id) DO UPDATE SET pinned = excluded.pinned, team_seq = excluded.team_seq",
+        )
+        .bind(user.to_string())
+        .bind(flow_id.to_string())
+        .bind(team.to_string())
+        .bind(pinned)
+        .bind(team_seq)
+        .execute(&mut *self.transaction)
+        .await?;
+        Ok(())
+    }
+
+    async fn announce(&mut self, team: Uuid, latest: i64) -> StoreResult<()> {
+        // Delivered at commit to every server process listening (PostgresStore::listen).
+        sqlx::query("SELECT pg_notify('rf_sync', $1)")
+            .bind(format!("{team} {latest}"))
+            .execute(&mut *self.transaction)
+            .await?;
+        Ok(())
+    }
+}
+
+impl PullRows for PgRows {
+    async fn team_latest(&mut self, team: Uuid) -> StoreResult<i64> {
+        team_latest(&mut self.transaction, &team.to_string()).await
+    }
+
+    async fn epoch(&mut self) -> StoreResult<String> {
+        Ok(sqlx::query_scalar("SELECT epoch FROM store_epoch")
+            .fetch_one(&mut *self.transaction)
+            .await?)
+    }
+
+    async fn change_sizes(
+        &mut self,
+        team: Uuid,
+        since: i64,
+        until: i64,
+    ) -> StoreResult<Vec<(i64, i64)>> {
+        let sizes: Vec<(i64, Option<i32>)> = sqlx::query_as(page_sizes_sql!("$1", "$2", "$3"))
+            .bind(team.to_string())
+            .bind(since)
+            .bind(until)
+            .fetch_all(&mut *self.transaction)
+            .await?;
+        Ok(sizes
+            .into_iter()
+            .map(|(seq, bytes)| (seq, i64::from(bytes.unwrap_or(0))))
+            .collect())
+    }
+
+    async fn versions(
+        &mut self,
+        team: Uuid,
+        since: i64,
+        until: i64,
+    ) -> StoreResult<Vec<PulledVersion>> {
+        sqlx::query(
+            "SELECT flow_id, version_id, number, document, team_seq FROM flow_versions
+             WHERE team_id = $1 AND team_seq > $2 AND team_seq <= $3 ORDER BY team_seq",
+        )
+        .bind(team.to_string())
+        .bind(since)
+        .bind(until)
+        .fetch_all(&mut *self.transaction)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(PulledVersion {
+                flow_id: uuid_at(row, 0)?,
+                version: version_at(row, 1)?,
+                number: row.try_get(2)?,
+                document: json_at(row, 3)?,
+                team_seq: row.try_get(4)?,
+            })
+        })
+        .collect()
+    }
+
+    async fn heads(&mut self, team: Uuid, since: i64, until: i64) -> StoreResult<Vec<PulledFlow>> {
+        sqlx::query(
+            "SELECT flow_id, head_version, author_id, team_seq FROM flows
+             WHERE team_id = $1 AND team_seq > $2 AND team_seq <= $3 ORDER BY team_seq",
+        )
+        .bind(team.to_string())
+        .bind(since)
+        .bind(until)
+        .fetch_all(&mut *self.transaction)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(PulledFlow {
+                flow_id: uuid_at(row, 0)?,
+                head: version_at(row, 1)?,
+                author_id: uuid_at(row, 2)?,
+                team_seq: row.try_get(3)?,
+            })
+        })
+        .collect()
+    }
+
+    async fn events(
+        &mut self,
+        team: Uuid,
+        since: i64,
+        until: i64,
+    ) -> StoreResult<Vec<PulledEvent>> {
+        sqlx::query(
+            "SELECT device_id, device_seq, session_id, session_seq, payload, team_seq FROM session_events
+             WHERE team_id = $1 AND team_seq > $2 AND team_seq <= $3 ORDER BY team_seq",
+        )
+        .bind(team.to_string())
+        .bind(since)
+        .bind(until)
+        .fetch_all(&mut *self.transaction)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(PulledEvent {
+                device_id: uuid_at(row, 0)?,
+                device_seq: row.try_get(1)?,
+                session_id: uuid_at(row, 2)?,
+                session_seq: row.try_get(3)?,
+                payload: json_at(row, 4)?,
+                team_seq: row.try_get(5)?,
+            })
+        })
+        .collect()
+    }
+
+    async fn conflicts(
+        &mut self,
+        team: Uuid,
+        since: i64,
+        until: i64,
+    ) -> StoreResult<Vec<PulledConflict>> {
+        sqlx::query(
+            "SELECT c.id, c.flow_id, c.path, c.base, c.kept, c.other, c.kept_version, c.other_version,
+                    u.email, c.created_at, c.resolution, c.team_seq
+             FROM flow_conflicts c JOIN users u ON u.id = c.raised_by
+             WHERE c.team_id = $1 AND c.team_seq > $2 AND c.team_seq <= $3 ORDER BY c.team_seq",
+        )
+        .bind(team.to_string())
+        .bind(since)
+        .bind(until)
+        .fetch_all(&mut *self.transaction)
+        .await?
+        .iter()
+        .map(|row| {
+            let optional = |index: usize| -> StoreResult<Option<serde_json::Value>> {
+                match row.try_get::<Option<String>, _>(index)? {
+                    Some(_) => json_at(row, index).map(Some),
+                    None => Ok(None),
+                }
+            };
+            let resolution: Option<String> = row.try_get(10)?;
+            Ok(PulledConflict {
+                id: uuid_at(row, 0)?,
+                flow_id: uuid_at(row, 1)?,
+                conflict: FieldConflict {
+                    path: row.try_get(2)?,
+                    base: optional(3)?,
+                    kept: optional(4)?,
+                    other: optional(5)?,
+                },
+                kept_version: version_at(row, 6)?,
+                other_version: version_at(row, 7)?,
+                raised_by: row.try_get(8)?,
+                created_at: row.try_get(9)?,
+                resolution: resolution.as_deref().and_then(rf_core::sync::Keep::parse),
+                team_seq: row.try_get(11)?,
+            })
+        })
+        .collect()
+    }
+
+    async fn pins(
+        &mut self,
+        team: Uuid,
+        user: Uuid,
+        since: i64,
+        until: i64,
+    ) -> StoreResult<Vec<rf_core::sync::PulledPin>> {
+        sqlx::query(
+            "SELECT flow_id, pinned, team_seq FROM user_pins
+             WHERE team_id = $1 AND team_seq > $2 AND team_seq <= $3 AND user_id = $4 ORDER BY team_seq",
+        )
+        .bind(team.to_string())
+        .bind(since)
+        .bind(until)
+        .bind(user.to_string())
+        .fetch_all(&mut *self.transaction)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(rf_core::sync::PulledPin {
+                flow_id: uuid_at(row, 0)?,
+                pinned: row.try_get(1)?,
+                team_seq: row.try_get(2)?,
+            })
+        })
+        .collect()
+    }
+}
+
 impl Store for PostgresStore {
     async fn create_user(&self, user: NewUser) -> StoreResult<User> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -490,372 +1220,9 @@ impl Store for PostgresStore {
     }
 
     async fn push(&self, user: User, batch: PushBatch, now: i64) -> StoreResult<PushSettled> {
-        let mut transaction = self.pool.begin().await?;
-        let device = batch.device_id.to_string();
-        let team = user.team_id.to_string();
-        let user_id = user.id.to_string();
-        sqlx::query("INSERT INTO devices (device_id, user_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (device_id) DO NOTHING")
-            .bind(&device)
-            .bind(&user_id)
-            .bind(now)
-            .execute(&mut *transaction)
-            .await?;
-        // FOR UPDATE: one push per device at a time, so acknowledgement never races.
-        let row = sqlx::query("SELECT user_id, last_mutation_id, acked_event_seq FROM devices WHERE device_id = $1 FOR UPDATE")
-            .bind(&device)
-            .fetch_one(&mut *transaction)
-            .await?;
-        let owner: String = row.try_get(0)?;
-        let mut last_mutation_id: i64 = row.try_get(1)?;
-        let mut acked: i64 = row.try_get(2)?;
-        if owner != user_id {
-            return Err(StoreError::Forbidden(
-                "this device id belongs to another user; sign out and in again on this device"
-                    .into(),
-            ));
-        }
-        let latest_before = team_latest(&mut transaction, &team).await?;
-        // What the server holds under the batch's numbers: a retry repeats it exactly, a
-        // second copy of the device does not (PushBatch::cut_at_clash).
-        let mut batch = batch;
-        let digests: std::collections::HashMap<i64, String> =
-            match batch.settled_numbers(last_mutation_id) {
-                None => std::collections::HashMap::new(),
-                Some((low, high)) => sqlx::query_as::<_, (i64, String)>(
-                    "SELECT mutation_id, digest FROM mutation_digests
-                     WHERE device_id = $1 AND mutation_id BETWEEN $2 AND $3",
-                )
-                .bind(&device)
-                .bind(low)
-                .bind(high)
-                .fetch_all(&mut *transaction)
-                .await?
-                .into_iter()
-                .collect(),
-            };
-        let numbers: Vec<i64> = batch
-            .events
-            .iter()
-            .chain(batch.refused_events.iter().map(|(event, _)| event))
-            .map(|event| event.device_seq)
-            .collect();
-        let held: std::collections::HashMap<i64, rf_core::sync::HeldEvent> = if numbers.is_empty() {
-            std::collections::HashMap::new()
-        } else {
-            sqlx::query(
-                "SELECT device_seq, session_id, session_seq, payload FROM session_events
-                 WHERE device_id = $1 AND device_seq = ANY($2)
-                 UNION ALL
-                 SELECT device_seq, session_id, NULL, payload FROM refused_events
-                 WHERE device_id = $1 AND device_seq = ANY($2)",
-            )
-            .bind(&device)
-            .bind(&numbers)
-            .fetch_all(&mut *transaction)
-            .await?
-            .iter()
-            .map(|row| {
-                Ok((
-                    row.try_get(0)?,
-                    rf_core::sync::HeldEvent {
-                        session_id: uuid_at(row, 1)?,
-                        session_seq: row.try_get(2)?,
-                        payload: json_at(row, 3)?,
-                    },
-                ))
-            })
-            .collect::<StoreResult<_>>()?
-        };
-        let identity_clash = batch.cut_at_clash(last_mutation_id, &digests, &held);
-        let mutations: Vec<rf_core::sync::Mutation> = batch
-            .mutations
-            .iter()
-            .map(|(mutation, _)| mutation.clone())
-            .collect();
-        let mut conflicts = 0;
-        for decision in rf_core::sync::plan_push(last_mutation_id, &mutations) {
-            let mutation_id = match decision {
-                rf_core::sync::PushDecision::Apply { mutation_id } => mutation_id,
-                rf_core::sync::PushDecision::Duplicate { .. }
-                | rf_core::sync::PushDecision::Gap { .. } => continue,
-            };
-            let Some((mutation, checked)) = batch
-                .mutations
-                .iter()
-                .find(|(mutation, _)| mutation.mutation_id == mutation_id)
-            else {
-                continue;
-            };
-            sqlx::query(
-                "INSERT INTO mutation_digests (device_id, mutation_id, digest) VALUES ($1, $2, $3)
-                 ON CONFLICT (device_id, mutation_id) DO NOTHING",
-            )
-            .bind(&device)
-            .bind(mutation_id)
-            .bind(rf_core::sync::mutation_digest(mutation))
-            .execute(&mut *transaction)
-            .await?;
-            match apply_mutation(&mut transaction, &team, &user, checked, now).await? {
-                Ok(recorded) => conflicts += recorded,
-                Err(reason) => {
-                    sqlx::query(
-                        "INSERT INTO rejected_mutations (device_id, mutation_id, reason, rejected_at)
-                         VALUES ($1, $2, $3, $4) ON CONFLICT (device_id, mutation_id) DO NOTHING",
-                    )
-                    .bind(&device)
-                    .bind(mutation_id)
-                    .bind(&reason)
-                    .bind(now)
-                    .execute(&mut *transaction)
-                    .await?;
-                }
-            }
-            last_mutation_id = mutation_id;
-        }
-        sqlx::query("UPDATE devices SET last_mutation_id = $2 WHERE device_id = $1")
-            .bind(&device)
-            .bind(last_mutation_id)
-            .execute(&mut *transaction)
-            .await?;
-        // Every refusal among the numbers this answer settles from the batch's first on, this
-        // push's and earlier ones' alike: a replica whose earlier answer was lost learns each
-        // refusal however its retry is cut, and never takes a refused change for applied.
-        let rejected: Vec<rf_core::sync::Rejection> = match batch.mutations.first() {
-            None => Vec::new(),
-            Some((first, _)) => sqlx::query_as::<_, (i64, String)>(
-                "SELECT mutation_id, reason FROM rejected_mutations
-                 WHERE device_id = $1 AND mutation_id BETWEEN $2 AND $3 ORDER BY mutation_id",
-            )
-            .bind(&device)
-            .bind(first.mutation_id)
-            .bind(last_mutation_id)
-            .fetch_all(&mut *transaction)
-            .await?
-            .into_iter()
-            .map(|(mutation_id, reason)| rf_core::sync::Rejection {
-                mutation_id,
-                reason,
-            })
-            .collect(),
-        };
-        for document in &batch.flow_versions {
-            // Usually the team has it already: check without the team's lock first.
-            if !version_exists(&mut transaction, &team, document).await? {
-                insert_version(&mut transaction, &team, &user, document, now).await?;
-            }
-        }
-        // Ownership first: every session of the batch belongs to this user (or is new).
-        let mut sessions: Vec<String> = batch
-            .events
-            .iter()
-            .map(|event| event.session_id.to_string())
-            .collect();
-        sessions.sort();
-        sessions.dedup();
-        if !sessions.is_empty() {
-            sqlx::query(
-                "INSERT INTO sessions (session_id, team_id, user_id, created_at)
-                 SELECT id, $2, $3, $4 FROM UNNEST($1::text[]) AS id
-                 ON CONFLICT (session_id) DO NOTHING",
-            )
-            .bind(&sessions)
-            .bind(&team)
-            .bind(&user_id)
-            .bind(now)
-            .execute(&mut *transaction)
-            .await?;
-            let foreign: Option<String> = sqlx::query_scalar(
-                "SELECT session_id FROM sessions WHERE session_id = ANY($1) AND user_id <> $2 LIMIT 1",
-            )
-            .bind(&sessions)
-            .bind(&user_id)
-            .fetch_optional(&mut *transaction)
-            .await?;
-            if let Some(session) = foreign {
-                return Err(StoreError::Forbidden(format!(
-                    "session {session} belongs to another engineer"
-                )));
-            }
-        }
-        // Events already stored (a retried push) are looked up once; a number given twice in
-        // one batch counts once.
-        let mut seen: std::collections::HashSet<i64> = held
-            .iter()
-            .filter(|(_, event)| event.session_seq.is_some())
-            .map(|(seq, _)| *seq)
-            .collect();
-        let fresh: Vec<&rf_core::sync::PushedEvent> = batch
-            .events
-            .iter()
-            .filter(|event| seen.insert(event.device_seq))
-            .collect();
-        // Acknowledgement before the team's numbers are taken, so the team's lock is held only
-        // for the insert: the contiguous prefix over what was stored and what this batch adds.
-        let stored = fresh.len();
-        // Refused events are kept aside under their number (unless a good event already holds
-        // it), so the prefix can pass them and a retry is answered the same way.
-        if !batch.refused_events.is_empty() {
-            let (seqs, sessions, reasons, payloads): (
-                Vec<i64>,
-                Vec<String>,
-                Vec<String>,
-                Vec<String>,
-            ) = batch.refused_events.iter().fold(
-                Default::default(),
-                |(mut seqs, mut sessions, mut reasons, mut payloads), (event, reason)| {
-                    seqs.push(event.device_seq);
-                    sessions.push(event.session_id.to_string());
-                    reasons.push(reason.clone());
-                    payloads.push(event.payload.to_string());
-                    (seqs, sessions, reasons, payloads)
-                },
-            );
-            sqlx::query(
-                "INSERT INTO refused_events (device_id, device_seq, session_id, team_id, reason, payload, refused_at)
-                 SELECT $1, device_seq, session_id, $2, reason, payload, $3
-                 FROM UNNEST($4::bigint[], $5::text[], $6::text[], $7::text[])
-                      AS batch (device_seq, session_id, reason, payload)
-                 WHERE NOT EXISTS (SELECT 1 FROM session_events e
-                                   WHERE e.device_id = $1 AND e.device_seq = batch.device_seq)
-                 ON CONFLICT (device_id, device_seq) DO NOTHING",
-            )
-            .bind(&device)
-            .bind(&team)
-            .bind(now)
-            .bind(&seqs)
-            .bind(&sessions)
-            .bind(&reasons)
-            .bind(&payloads)
-            .execute(&mut *transaction)
-            .await?;
-        }
-        let mut held: std::collections::BTreeSet<i64> = sqlx::query_scalar(
-            "SELECT device_seq FROM session_events WHERE device_id = $1 AND device_seq > $2
-             UNION SELECT device_seq FROM refused_events WHERE device_id = $1 AND device_seq > $2",
-        )
-        .bind(&device)
-        .bind(acked)
-        .fetch_all(&mut *transaction)
-        .await?
-        .into_iter()
-        .collect();
-        held.extend(fresh.iter().map(|event| event.device_seq));
-        for seq in held {
-            if seq != acked + 1 {
-                break;
-            }
-            acked = seq;
-        }
-        sqlx::query("UPDATE devices SET acked_event_seq = $2 WHERE device_id = $1")
-            .bind(&device)
-            .bind(acked)
-            .execute(&mut *transaction)
-            .await?;
-        if stored > 0 {
-            // One block of the team's numbers for the batch. The sequence row stays locked
-            // until commit, so numbers become visible in order.
-            let last: i64 = sqlx::query_scalar(
-                "INSERT INTO team_sequences (team_id, seq) VALUES ($1, $2)
-                 ON CONFLICT (team_id) DO UPDATE SET seq = team_sequences.seq + $2 RETURNING seq",
-            )
-            .bind(&team)
-            .bind(stored as i64)
-            .fetch_one(&mut *transaction)
-            .await?;
-            let first = last - stored as i64 + 1;
-            let device_seqs: Vec<i64> = fresh.iter().map(|event| event.device_seq).collect();
-            let session_ids: Vec<String> = fresh
-                .iter()
-                .map(|event| event.session_id.to_string())
-                .collect();
-            let session_seqs: Vec<i64> = fresh.iter().map(|event| event.session_seq).collect();
-            let team_seqs: Vec<i64> = (first..=last).collect();
-            let payloads: Vec<String> = fresh
-                .iter()
-                .map(|event| event.payload.to_string())
-                .collect();
-            sqlx::query(
-                "INSERT INTO session_events (device_id, device_seq, session_id, session_seq, team_id, team_seq,
-                                             payload, received_at)
-                 SELECT $1, device_seq, session_id, session_seq, $2, team_seq, payload, $3
-                 FROM UNNEST($4::bigint[], $5::text[], $6::bigint[], $7::bigint[], $8::text[])
-                      AS batch (device_seq, session_id, session_seq, team_seq, payload)",
-            )
-            .bind(&device)
-            .bind(&team)
-            .bind(now)
-            .bind(&device_seqs)
-            .bind(&session_ids)
-            .bind(&session_seqs)
-            .bind(&team_seqs)
-            .bind(&payloads)
-            .execute(&mut *transaction)
-            .await?;
-        }
-        let mut heads = Vec::new();
-        for flow_id in batch.flows_touched() {
-            let row = sqlx::query(
-                "SELECT head_version, author_id, team_seq FROM flows WHERE team_id = $1 AND flow_id = $2",
-            )
-            .bind(&team)
-            .bind(flow_id.to_string())
-            .fetch_optional(&mut *transaction)
-            .await?;
-            if let Some(row) = row {
-                heads.push(PulledFlow {
-                    flow_id,
-                    head: version_at(&row, 0)?,
-                    author_id: uuid_at(&row, 1)?,
-                    team_seq: row.try_get(2)?,
-                });
-            }
-        }
-        let refused_events = match batch_range(&batch) {
-            None => Vec::new(),
-            Some((low, high)) => sqlx::query(
-                "SELECT device_seq, session_id, reason FROM refused_events
-                 WHERE device_id = $1 AND device_seq BETWEEN $2 AND $3 ORDER BY device_seq",
-            )
-            .bind(&device)
-            .bind(low)
-            .bind(high)
-            .fetch_all(&mut *transaction)
-            .await?
-            .iter()
-            .map(|row| {
-                Ok(rf_core::sync::RefusedEvent {
-                    device_seq: row.try_get(0)?,
-                    session_id: uuid_at(row, 1)?,
-                    reason: row.try_get(2)?,
-                })
-            })
-            .collect::<StoreResult<_>>()?,
-        };
-        let latest = team_latest(&mut transaction, &team).await?;
-        let epoch: String = sqlx::query_scalar("SELECT epoch FROM store_epoch")
-            .fetch_one(&mut *transaction)
-            .await?;
-        if latest > latest_before {
-            // Delivered at commit to every server process listening (PostgresStore::listen).
-            sqlx::query("SELECT pg_notify('rf_sync', $1)")
-                .bind(format!("{team} {latest}"))
-                .execute(&mut *transaction)
-                .await?;
-        }
-        transaction.commit().await?;
-        Ok(PushSettled {
-            last_mutation_id,
-            rejected,
-            events_acknowledged_through: acked,
-            events_stored: stored,
-            conflicts,
-            heads,
-            refused_events,
-            latest_before,
-            latest,
-            identity_clash,
-            epoch,
-        })
+        let mut rows = PgRows::begin(&self.pool).await?;
+        let result = push::push(&mut rows, &user, batch, now).await;
+        rows.end(result).await
     }
 
     async fn epoch(&self) -> StoreResult<String> {
@@ -889,165 +1256,14 @@ impl Store for PostgresStore {
     }
 
     async fn pull(&self, user: User, since: i64, limit: i64) -> StoreResult<PullResponse> {
-        let mut transaction = self.pool.begin().await?;
+        let mut rows = PgRows::begin(&self.pool).await?;
         // One snapshot for every table. A writer holds its team's sequence row until commit,
         // so every number up to the `latest` read here is committed and visible.
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *transaction)
+            .execute(&mut *rows.transaction)
             .await?;
-        let team = user.team_id.to_string();
-        let latest: i64 = sqlx::query_scalar("SELECT seq FROM team_sequences WHERE team_id = $1")
-            .bind(&team)
-            .fetch_optional(&mut *transaction)
-            .await?
-            .unwrap_or(0);
-        let until = since.max(
-            since
-                .saturating_add(limit.clamp(1, MAX_PULL_LIMIT))
-                .min(latest),
-        );
-        // At most MAX_PULL_LIMIT changes' sizes: a few numbers each, never their content.
-        let sizes: Vec<(i64, Option<i32>)> = sqlx::query_as(page_sizes_sql!("$1", "$2", "$3"))
-            .bind(&team)
-            .bind(since)
-            .bind(until)
-            .fetch_all(&mut *transaction)
-            .await?;
-        let until = page_until(
-            until,
-            rf_core::sync::PULL_PAGE_BYTES as u64,
-            sizes
-                .into_iter()
-                .map(|(seq, bytes)| Ok((seq, i64::from(bytes.unwrap_or(0))))),
-        )?;
-        let mut versions = Vec::new();
-        for row in sqlx::query(
-            "SELECT flow_id, version_id, number, document, team_seq FROM flow_versions
-             WHERE team_id = $1 AND team_seq > $2 AND team_seq <= $3 ORDER BY team_seq",
-        )
-        .bind(&team)
-        .bind(since)
-        .bind(until)
-        .fetch_all(&mut *transaction)
-        .await?
-        {
-            versions.push(PulledVersion {
-                flow_id: uuid_at(&row, 0)?,
-                version: version_at(&row, 1)?,
-                number: row.try_get(2)?,
-                document: json_at(&row, 3)?,
-                team_seq: row.try_get(4)?,
-            });
-        }
-        let mut flows = Vec::new();
-        for row in sqlx::query(
-            "SELECT flow_id, head_version, author_id, team_seq FROM flows
-             WHERE team_id = $1 AND team_seq > $2 AND team_seq <= $3 ORDER BY team_seq",
-        )
-        .bind(&team)
-        .bind(since)
-        .bind(until)
-        .fetch_all(&mut *transaction)
-        .await?
-        {
-            flows.push(PulledFlow {
-                flow_id: uuid_at(&row, 0)?,
-                head: version_at(&row, 1)?,
-                author_id: uuid_at(&row, 2)?,
-                team_seq: row.try_get(3)?,
-            });
-        }
-        let mut events = Vec::new();
-        for row in sqlx::query(
-            "SELECT device_id, device_seq, session_id, session_seq, payload, team_seq FROM session_events
-             WHERE team_id = $1 AND team_seq > $2 AND team_seq <= $3 ORDER BY team_seq",
-        )
-        .bind(&team)
-        .bind(since)
-        .bind(until)
-        .fetch_all(&mut *transaction)
-        .await?
-        {
-            events.push(PulledEvent {
-                device_id: uuid_at(&row, 0)?,
-                device_seq: row.try_get(1)?,
-                session_id: uuid_at(&row, 2)?,
-                session_seq: row.try_get(3)?,
-                payload: json_at(&row, 4)?,
-                team_seq: row.try_get(5)?,
-            });
-        }
-        let mut conflicts = Vec::new();
-        for row in sqlx::query(
-            "SELECT c.id, c.flow_id, c.path, c.base, c.kept, c.other, c.kept_version, c.other_version,
-                    u.email, c.created_at, c.resolution, c.team_seq
-             FROM flow_conflicts c JOIN users u ON u.id = c.raised_by
-             WHERE c.team_id = $1 AND c.team_seq > $2 AND c.team_seq <= $3 ORDER BY c.team_seq",
-        )
-        .bind(&team)
-        .bind(since)
-        .bind(until)
-        .fetch_all(&mut *transaction)
-        .await?
-        {
-            let optional = |index: usize| -> StoreResult<Option<serde_json::Value>> {
-                match row.try_get::<Option<String>, _>(index)? {
-                    Some(_) => json_at(&row, index).map(Some),
-                    None => Ok(None),
-                }
-            };
-            let resolution: Option<String> = row.try_get(10)?;
-            conflicts.push(PulledConflict {
-                id: uuid_at(&row, 0)?,
-                flow_id: uuid_at(&row, 1)?,
-                conflict: FieldConflict {
-                    path: row.try_get(2)?,
-                    base: optional(3)?,
-                    kept: optional(4)?,
-                    other: optional(5)?,
-                },
-                kept_version: version_at(&row, 6)?,
-                other_version: version_at(&row, 7)?,
-                raised_by: row.try_get(8)?,
-                created_at: row.try_get(9)?,
-                resolution: resolution.as_deref().and_then(rf_core::sync::Keep::parse),
-                team_seq: row.try_get(11)?,
-            });
-        }
-        let mut pins = Vec::new();
-        for row in sqlx::query(
-            "SELECT flow_id, pinned, team_seq FROM user_pins
-             WHERE team_id = $1 AND team_seq > $2 AND team_seq <= $3 AND user_id = $4 ORDER BY team_seq",
-        )
-        .bind(&team)
-        .bind(since)
-        .bind(until)
-        .bind(user.id.to_string())
-        .fetch_all(&mut *transaction)
-        .await?
-        {
-            pins.push(rf_core::sync::PulledPin {
-                flow_id: uuid_at(&row, 0)?,
-                pinned: row.try_get(1)?,
-                team_seq: row.try_get(2)?,
-            });
-        }
-        let epoch: String = sqlx::query_scalar("SELECT epoch FROM store_epoch")
-            .fetch_one(&mut *transaction)
-            .await?;
-        transaction.commit().await?;
-        Ok(PullResponse {
-            protocol: rf_core::sync::PROTOCOL_VERSION,
-            since,
-            until,
-            latest,
-            versions,
-            flows,
-            events,
-            conflicts,
-            pins,
-            epoch: Some(epoch),
-        })
+        let result = pull::pull(&mut rows, &user, since, limit).await;
+        rows.end(result).await
     }
 }
 
@@ -1111,18 +1327,6 @@ impl PostgresStore {
     }
 }
 
-/// The team's next change number. The sequence row stays locked until commit, so numbers
-/// become visible in order.
-async fn next_team_seq(transaction: &mut Tx<'_>, team: &str) -> StoreResult<i64> {
-    Ok(sqlx::query_scalar(
-        "INSERT INTO team_sequences (team_id, seq) VALUES ($1, 1)
-         ON CONFLICT (team_id) DO UPDATE SET seq = team_sequences.seq + 1 RETURNING seq",
-    )
-    .bind(team)
-    .fetch_one(&mut **transaction)
-    .await?)
-}
-
 fn uuid_at(row: &sqlx::postgres::PgRow, index: usize) -> StoreResult<Uuid> {
     let text: String = row.try_get(index)?;
     Uuid::parse_str(&text)
@@ -1139,266 +1343,6 @@ fn json_at(row: &sqlx::postgres::PgRow, index: usize) -> StoreResult<serde_json:
     let text: String = row.try_get(index)?;
     serde_json::from_str(&text)
         .map_err(|error| StoreError::Internal(format!("stored JSON: {error}")))
-}
-
-async fn version_exists(
-    transaction: &mut Tx<'_>,
-    team: &str,
-    document: &CheckedDocument,
-) -> StoreResult<bool> {
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM flow_versions WHERE team_id = $1 AND flow_id = $2 AND version_id = $3)",
-    )
-    .bind(team)
-    .bind(document.flow_id.to_string())
-    .bind(document.version.to_string())
-    .fetch_one(&mut **transaction)
-    .await?)
-}
-
-/// Stores a version of a team's flow unless it is there already; true when it was new.
-async fn insert_version(
-    transaction: &mut Tx<'_>,
-    team: &str,
-    user: &User,
-    document: &CheckedDocument,
-    now: i64,
-) -> StoreResult<bool> {
-    let flow = document.flow_id.to_string();
-    let version = document.version.to_string();
-    // Concurrent pushes may carry the same version: decide "new or not" under the team's lock,
-    // or both would see it missing and the second insert would fail.
-    lock_team(transaction, team).await?;
-    let exists: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM flow_versions WHERE team_id = $1 AND flow_id = $2 AND version_id = $3)",
-    )
-    .bind(team)
-    .bind(&flow)
-    .bind(&version)
-    .fetch_one(&mut **transaction)
-    .await?;
-    if exists {
-        return Ok(false);
-    }
-    let team_seq = next_team_seq(transaction, team).await?;
-    sqlx::query(
-        "INSERT INTO flow_versions (team_id, flow_id, version_id, number, document, created_by, created_at, team_seq)
-         VALUES ($1, $2, $3,
-                 (SELECT COALESCE(MAX(number), 0) + 1 FROM flow_versions WHERE team_id = $1 AND flow_id = $2),
-                 $4, $5, $6, $7)",
-    )
-    .bind(team)
-    .bind(&flow)
-    .bind(&version)
-    .bind(&document.text)
-    .bind(user.id.to_string())
-    .bind(now)
-    .bind(team_seq)
-    .execute(&mut **transaction)
-    .await?;
-    Ok(true)
-}
-
-async fn set_head(
-    transaction: &mut Tx<'_>,
-    team: &str,
-    user: &User,
-    flow_id: Uuid,
-    version: VersionId,
-    now: i64,
-) -> StoreResult<()> {
-    let team_seq = next_team_seq(transaction, team).await?;
-    sqlx::query(
-        "INSERT INTO flows (team_id, flow_id, head_version, author_id, updated_at, team_seq)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (team_id, flow_id) DO UPDATE SET head_version = excluded.head_version,
-             updated_at = excluded.updated_at, team_seq = excluded.team_seq",
-    )
-    .bind(team)
-    .bind(flow_id.to_string())
-    .bind(version.to_string())
-    .bind(user.id.to_string())
-    .bind(now)
-    .bind(team_seq)
-    .execute(&mut **transaction)
-    .await?;
-    Ok(())
-}
-
-async fn load_head(
-    transaction: &mut Tx<'_>,
-    team: &str,
-    flow_id: Uuid,
-) -> StoreResult<Option<Head>> {
-    // FOR UPDATE: concurrent pushes to one flow decide against the same head one at a time.
-    let row = sqlx::query(
-        "SELECT f.head_version, v.document, f.author_id FROM flows f
-         JOIN flow_versions v ON v.team_id = f.team_id AND v.flow_id = f.flow_id AND v.version_id = f.head_version
-         WHERE f.team_id = $1 AND f.flow_id = $2 FOR UPDATE OF f",
-    )
-    .bind(team)
-    .bind(flow_id.to_string())
-    .fetch_optional(&mut **transaction)
-    .await?;
-    row.map(|row| {
-        Ok(Head {
-            version: version_at(&row, 0)?,
-            document: json_at(&row, 1)?,
-            author_id: uuid_at(&row, 2)?,
-        })
-    })
-    .transpose()
-}
-
-async fn load_document(
-    transaction: &mut Tx<'_>,
-    team: &str,
-    flow_id: Uuid,
-    version: VersionId,
-) -> StoreResult<Option<serde_json::Value>> {
-    let row = sqlx::query(
-        "SELECT document FROM flow_versions WHERE team_id = $1 AND flow_id = $2 AND version_id = $3",
-    )
-    .bind(team)
-    .bind(flow_id.to_string())
-    .bind(version.to_string())
-    .fetch_optional(&mut **transaction)
-    .await?;
-    row.map(|row| json_at(&row, 0)).transpose()
-}
-
-/// Applies one validated mutation; `Err(reason)` inside `Ok` is a permanent rejection.
-async fn apply_mutation(
-    transaction: &mut Tx<'_>,
-    team: &str,
-    user: &User,
-    checked: &Checked,
-    now: i64,
-) -> StoreResult<Result<usize, String>> {
-    match checked {
-        Checked::Invalid(reason) => Ok(Err(reason.clone())),
-        Checked::Put { document, base } => {
-            // Flow changes of a team are decided one at a time (a new flow has no row to lock
-            // yet), by holding the team's sequence row until commit.
-            lock_team(transaction, team).await?;
-            let head = load_head(transaction, team, document.flow_id).await?;
-            let base_document = match base {
-                Some(base) => load_document(transaction, team, document.flow_id, *base).await?,
-                None => None,
-            };
-            match plan_put(user, head.as_ref(), *base, base_document.as_ref(), document) {
-                PutPlan::Reject(reason) => Ok(Err(reason)),
-                PutPlan::Advance => {
-                    insert_version(transaction, team, user, document, now).await?;
-                    set_head(
-                        transaction,
-                        team,
-                        user,
-                        document.flow_id,
-                        document.version,
-                        now,
-                    )
-                    .await?;
-                    Ok(Ok(0))
-                }
-                PutPlan::Merge { merged, conflicts } => {
-                    insert_version(transaction, team, user, document, now).await?;
-                    let Some(head) = head else {
-                        return Err(StoreError::Internal("a merge without a head".into()));
-                    };
-                    let kept_version = match &merged {
-                        Some(merged) => {
-                            insert_version(transaction, team, user, merged, now).await?;
-                            set_head(transaction, team, user, merged.flow_id, merged.version, now)
-                                .await?;
-                            merged.version
-                        }
-                        None => head.version,
-                    };
-                    for conflict in &conflicts {
-                        let team_seq = next_team_seq(transaction, team).await?;
-                        sqlx::query(
-                            "INSERT INTO flow_conflicts (id, team_id, flow_id, path, base, kept, other,
-                                 kept_version, other_version, raised_by, created_at, team_seq)
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                        )
-                        .bind(Uuid::new_v4().to_string())
-                        .bind(team)
-                        .bind(document.flow_id.to_string())
-                        .bind(&conflict.path)
-                        .bind(conflict.base.as_ref().map(serde_json::Value::to_string))
-                        .bind(conflict.kept.as_ref().map(serde_json::Value::to_string))
-                        .bind(conflict.other.as_ref().map(serde_json::Value::to_string))
-                        .bind(kept_version.to_string())
-                        .bind(document.version.to_string())
-                        .bind(user.id.to_string())
-                        .bind(now)
-                        .bind(team_seq)
-                        .execute(&mut **transaction)
-                        .await?;
-                    }
-                    Ok(Ok(conflicts.len()))
-                }
-            }
-        }
-        Checked::Resolve { conflict_id, keep } => {
-            let row = sqlx::query(
-                "SELECT c.raised_by, COALESCE(f.author_id, ''), c.resolution FROM flow_conflicts c
-                 LEFT JOIN flows f ON f.team_id = c.team_id AND f.flow_id = c.flow_id
-                 WHERE c.id = $1 AND c.team_id = $2 FOR UPDATE OF c",
-            )
-            .bind(conflict_id.to_string())
-            .bind(team)
-            .fetch_optional(&mut **transaction)
-            .await?;
-            let Some(row) = row else {
-                return Ok(Err(format!(
-                    "there is no conflict {conflict_id} in this team"
-                )));
-            };
-            let raised_by: String = row.try_get(0)?;
-            let author: String = row.try_get(1)?;
-            let resolution: Option<String> = row.try_get(2)?;
-            let me = user.id.to_string();
-            if !crate::flows::may_resolve(user, &raised_by, &author) {
-                return Ok(Err(
-                    "only the flow's author, the engineer whose edit clashed, or a team admin can resolve this conflict".into(),
-                ));
-            }
-            if resolution.is_none() {
-                let team_seq = next_team_seq(transaction, team).await?;
-                let keep = keep.as_str();
-                sqlx::query(
-                    "UPDATE flow_conflicts SET resolution = $2, resolved_by = $3, resolved_at = $4, team_seq = $5
-                     WHERE id = $1",
-                )
-                .bind(conflict_id.to_string())
-                .bind(keep)
-                .bind(&me)
-                .bind(now)
-                .bind(team_seq)
-                .execute(&mut **transaction)
-                .await?;
-            }
-            Ok(Ok(0))
-        }
-        Checked::Pin { flow_id, pinned } => {
-            let team_seq = next_team_seq(transaction, team).await?;
-            sqlx::query(
-                "INSERT INTO user_pins (user_id, flow_id, team_id, pinned, team_seq)
-                 VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (user_id, flow_id) DO UPDATE SET pinned = excluded.pinned, team_seq = excluded.team_seq",
-            )
-            .bind(user.id.to_string())
-            .bind(flow_id.to_string())
-            .bind(team)
-            .bind(*pinned)
-            .bind(team_seq)
-            .execute(&mut **transaction)
-            .await?;
-            Ok(Ok(0))
-        }
-    }
 }
 
 #[cfg(test)]

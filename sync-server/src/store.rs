@@ -5,14 +5,19 @@ use std::future::Future;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{StoreError, StoreResult};
-use crate::flows::{Checked, CheckedDocument, Head, PutPlan, plan_put};
-use crate::storage::accounts;
-use crate::storage::rows::{AccountRows, NewAccount, RefreshRow};
+use crate::flows::{Checked, CheckedDocument, Head};
+use std::collections::HashMap;
+
+use crate::storage::rows::{
+    AccountRows, ConflictRow, DeviceRow, NewAccount, NewConflict, PullRows, RefreshRow, SyncRows,
+};
+use crate::storage::{accounts, pull, push};
+use rf_core::sync::{PulledConflict, PulledEvent, PulledFlow, PulledVersion};
 
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
@@ -472,12 +477,22 @@ impl SqliteStore {
         .map_err(|error| StoreError::Internal(format!("database task failed: {error}")))?
     }
 
-    /// Runs `work` in one write transaction on a blocking thread (see [`SqliteRows::write`]).
+    /// Runs `work` in one read transaction on a blocking thread: every table is read at the
+    /// same moment.
+    async fn read<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut SqliteRows<'_>) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        self.with(move |connection| SqliteRows::run(connection, "BEGIN DEFERRED", work))
+            .await
+    }
+
+    /// Runs `work` in one write transaction on a blocking thread (see [`SqliteRows::run`]).
     async fn write<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut SqliteRows<'_>) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        self.with(move |connection| SqliteRows::write(connection, work))
+        self.with(move |connection| SqliteRows::run(connection, "BEGIN IMMEDIATE", work))
             .await
     }
 }
@@ -534,16 +549,18 @@ pub(crate) struct SqliteRows<'c> {
 }
 
 impl SqliteRows<'_> {
-    /// Runs `work` in one write transaction: committed when it returns `Ok`, rolled back
-    /// otherwise. A transaction a panic left open on the connection is rolled back first.
-    fn write<T>(
+    /// Runs `work` in one transaction begun with `begin`: committed when it returns `Ok`,
+    /// rolled back otherwise. A transaction a panic left open on the connection is rolled
+    /// back first.
+    fn run<T>(
         connection: &mut Connection,
+        begin: &str,
         work: impl FnOnce(&mut SqliteRows<'_>) -> StoreResult<T>,
     ) -> StoreResult<T> {
         if !connection.is_autocommit() {
             connection.execute_batch("ROLLBACK")?;
         }
-        connection.execute_batch("BEGIN IMMEDIATE")?;
+        connection.execute_batch(begin)?;
         let result = work(&mut SqliteRows {
             connection: &mut *connection,
         });
@@ -741,6 +758,645 @@ impl AccountRows for SqliteRows<'_> {
     }
 }
 
+impl SyncRows for SqliteRows<'_> {
+    async fn device(&mut self, device: Uuid, user: Uuid, now: i64) -> StoreResult<DeviceRow> {
+        let device = device.to_string();
+        self.connection.execute(
+            "INSERT INTO devices (device_id, user_id, created_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (device_id) DO NOTHING",
+            params![device, user.to_string(), now],
+        )?;
+        Ok(self.connection.query_row(
+            "SELECT user_id, last_mutation_id, acked_event_seq FROM devices WHERE device_id = ?1",
+            [device],
+            |row| {
+                Ok(DeviceRow {
+                    owner: uuid_column(row, 0)?,
+                    last_mutation_id: row.get(1)?,
+                    acked_event_seq: row.get(2)?,
+                })
+            },
+        )?)
+    }
+
+    async fn set_last_mutation(&mut self, device: Uuid, last_mutation_id: i64) -> StoreResult<()> {
+        self.connection.execute(
+            "UPDATE devices SET last_mutation_id = ?2 WHERE device_id = ?1",
+            params![device.to_string(), last_mutation_id],
+        )?;
+        Ok(())
+    }
+
+    async fn set_acked_event_seq(&mut self, device: Uuid, acked: i64) -> StoreResult<()> {
+        self.connection.execute(
+            "UPDATE devices SET acked_event_seq = ?2 WHERE device_id = ?1",
+            params![device.to_string(), acked],
+        )?;
+        Ok(())
+    }
+
+    async fn mutation_digests(
+        &mut self,
+        device: Uuid,
+        low: i64,
+        high: i64,
+    ) -> StoreResult<HashMap<i64, String>> {
+        Ok(self
+            .connection
+            .prepare_cached(
+                "SELECT mutation_id, digest FROM mutation_digests
+                 WHERE device_id = ?1 AND mutation_id BETWEEN ?2 AND ?3",
+            )?
+            .query_map(params![device.to_string(), low, high], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    async fn insert_mutation_digest(
+        &mut self,
+        device: Uuid,
+        mutation_id: i64,
+        digest: &str,
+    ) -> StoreResult<()> {
+        self.connection
+            .prepare_cached(
+                "INSERT INTO mutation_digests (device_id, mutation_id, digest) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (device_id, mutation_id) DO NOTHING",
+            )?
+            .execute(params![device.to_string(), mutation_id, digest])?;
+        Ok(())
+    }
+
+    async fn reject_mutation(
+        &mut self,
+        device: Uuid,
+        mutation_id: i64,
+        reason: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        self.connection.execute(
+            "INSERT INTO rejected_mutations (device_id, mutation_id, reason, rejected_at)
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (device_id, mutation_id) DO NOTHING",
+            params![device.to_string(), mutation_id, reason, now],
+        )?;
+        Ok(())
+    }
+
+    async fn rejections(
+        &mut self,
+        device: Uuid,
+        low: i64,
+        high: i64,
+    ) -> StoreResult<Vec<rf_core::sync::Rejection>> {
+        Ok(self
+            .connection
+            .prepare_cached(
+                "SELECT mutation_id, reason FROM rejected_mutations
+                 WHERE device_id = ?1 AND mutation_id BETWEEN ?2 AND ?3 ORDER BY mutation_id",
+            )?
+            .query_map(params![device.to_string(), low, high], |row| {
+                Ok(rf_core::sync::Rejection {
+                    mutation_id: row.get(0)?,
+                    reason: row.get(1)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    async fn held_events(
+        &mut self,
+        device: Uuid,
+        numbers: &[i64],
+    ) -> StoreResult<HashMap<i64, rf_core::sync::HeldEvent>> {
+        // One range read covers the numbers (a push's are close together); the rest is dropped.
+        let (Some(low), Some(high)) = (numbers.iter().min(), numbers.iter().max()) else {
+            return Ok(HashMap::new());
+        };
+        let wanted: std::collections::HashSet<i64> = numbers.iter().copied().collect();
+        let held: Vec<(i64, rf_core::sync::HeldEvent)> = self
+            .connection
+            .prepare_cached(
+                "SELECT device_seq, session_id, session_seq, payload FROM session_events
+                 WHERE device_id = ?1 AND device_seq BETWEEN ?2 AND ?3
+                 UNION ALL
+                 SELECT device_seq, session_id, NULL, payload FROM refused_events
+                 WHERE device_id = ?1 AND device_seq BETWEEN ?2 AND ?3",
+            )?
+            .query_map(params![device.to_string(), low, high], |row| {
+                Ok((
+                    row.get(0)?,
+                    rf_core::sync::HeldEvent {
+                        session_id: uuid_column(row, 1)?,
+                        session_seq: row.get(2)?,
+                        payload: json_column(row, 3)?,
+                    },
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(held
+            .into_iter()
+            .filter(|(seq, _)| wanted.contains(seq))
+            .collect())
+    }
+
+    async fn held_numbers_after(&mut self, device: Uuid, after: i64) -> StoreResult<Vec<i64>> {
+        Ok(self
+            .connection
+            .prepare_cached(
+                "SELECT device_seq FROM session_events WHERE device_id = ?1 AND device_seq > ?2
+                 UNION SELECT device_seq FROM refused_events WHERE device_id = ?1 AND device_seq > ?2
+                 ORDER BY device_seq",
+            )?
+            .query_map(params![device.to_string(), after], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    async fn claim_sessions(
+        &mut self,
+        sessions: &[Uuid],
+        user: &User,
+        now: i64,
+    ) -> StoreResult<Option<Uuid>> {
+        let (team, user) = (user.team_id.to_string(), user.id.to_string());
+        for session in sessions {
+            let session = session.to_string();
+            self.connection
+                .prepare_cached(
+                    "INSERT INTO sessions (session_id, team_id, user_id, created_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (session_id) DO NOTHING",
+                )?
+                .execute(params![session, team, user, now])?;
+            let owner: String = self
+                .connection
+                .prepare_cached("SELECT user_id FROM sessions WHERE session_id = ?1")?
+                .query_row([&session], |row| row.get(0))?;
+            if owner != user {
+                return Ok(Uuid::parse_str(&session).ok());
+            }
+        }
+        Ok(None)
+    }
+
+    async fn insert_events(
+        &mut self,
+        device: Uuid,
+        team: Uuid,
+        first_team_seq: i64,
+        events: &[&rf_core::sync::PushedEvent],
+        now: i64,
+    ) -> StoreResult<()> {
+        let (device, team) = (device.to_string(), team.to_string());
+        let mut insert = self.connection.prepare_cached(
+            "INSERT INTO session_events (device_id, device_seq, session_id, session_seq, team_id,
+                                         team_seq, payload, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        for (team_seq, event) in (first_team_seq..).zip(events) {
+            insert.execute(params![
+                device,
+                event.device_seq,
+                event.session_id.to_string(),
+                event.session_seq,
+                team,
+                team_seq,
+                event.payload.to_string(),
+                now
+            ])?;
+        }
+        Ok(())
+    }
+
+    async fn insert_refused_events(
+        &mut self,
+        device: Uuid,
+        team: Uuid,
+        refused: &[&(rf_core::sync::PushedEvent, String)],
+        now: i64,
+    ) -> StoreResult<()> {
+        let (device, team) = (device.to_string(), team.to_string());
+        let mut insert = self.connection.prepare_cached(
+            "INSERT INTO refused_events (device_id, device_seq, session_id, team_id, reason, payload, refused_at)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
+             WHERE NOT EXISTS (SELECT 1 FROM session_events WHERE device_id = ?1 AND device_seq = ?2)
+             ON CONFLICT (device_id, device_seq) DO NOTHING",
+        )?;
+        for (event, reason) in refused {
+            insert.execute(params![
+                device,
+                event.device_seq,
+                event.session_id.to_string(),
+                team,
+                reason,
+                event.payload.to_string(),
+                now
+            ])?;
+        }
+        Ok(())
+    }
+
+    async fn refused_events(
+        &mut self,
+        device: Uuid,
+        low: i64,
+        high: i64,
+    ) -> StoreResult<Vec<rf_core::sync::RefusedEvent>> {
+        Ok(self
+            .connection
+            .prepare_cached(
+                "SELECT device_seq, session_id, reason FROM refused_events
+                 WHERE device_id = ?1 AND device_seq BETWEEN ?2 AND ?3 ORDER BY device_seq",
+            )?
+            .query_map(params![device.to_string(), low, high], |row| {
+                Ok(rf_core::sync::RefusedEvent {
+                    device_seq: row.get(0)?,
+                    session_id: uuid_column(row, 1)?,
+                    reason: row.get(2)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    async fn lock_team(&mut self, _team: Uuid) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn take_team_seqs(&mut self, team: Uuid, count: i64) -> StoreResult<i64> {
+        Ok(self.connection.query_row(
+            "INSERT INTO team_sequences (team_id, seq) VALUES (?1, ?2)
+             ON CONFLICT (team_id) DO UPDATE SET seq = seq + ?2 RETURNING seq",
+            params![team.to_string(), count],
+            |row| row.get(0),
+        )?)
+    }
+
+    async fn version_exists(
+        &mut self,
+        team: Uuid,
+        flow_id: Uuid,
+        version: rf_core::VersionId,
+    ) -> StoreResult<bool> {
+        Ok(self.connection.query_row(
+            "SELECT EXISTS (SELECT 1 FROM flow_versions WHERE team_id = ?1 AND flow_id = ?2 AND version_id = ?3)",
+            params![team.to_string(), flow_id.to_string(), version.to_string()],
+            |row| row.get(0),
+        )?)
+    }
+
+    async fn insert_version(
+        &mut self,
+        team: Uuid,
+        document: &CheckedDocument,
+        created_by: Uuid,
+        now: i64,
+        team_seq: i64,
+    ) -> StoreResult<()> {
+        self.connection.execute(
+            "INSERT INTO flow_versions (team_id, flow_id, version_id, number, document, created_by, created_at, team_seq)
+             VALUES (?1, ?2, ?3,
+                     (SELECT COALESCE(MAX(number), 0) + 1 FROM flow_versions WHERE team_id = ?1 AND flow_id = ?2),
+                     ?4, ?5, ?6, ?7)",
+            params![
+                team.to_string(),
+                document.flow_id.to_string(),
+                document.version.to_string(),
+                document.text,
+                created_by.to_string(),
+                now,
+                team_seq
+            ],
+        )?;
+        Ok(())
+    }
+
+    async fn head(&mut self, team: Uuid, flow_id: Uuid) -> StoreResult<Option<Head>> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT f.head_version, v.document, f.author_id FROM flows f
+                 JOIN flow_versions v ON v.team_id = f.team_id AND v.flow_id = f.flow_id AND v.version_id = f.head_version
+                 WHERE f.team_id = ?1 AND f.flow_id = ?2",
+                params![team.to_string(), flow_id.to_string()],
+                |row| {
+                    Ok(Head {
+                        version: version_column(row, 0)?,
+                        document: json_column(row, 1)?,
+                        author_id: uuid_column(row, 2)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    async fn pulled_head(
+        &mut self,
+        team: Uuid,
+        flow_id: Uuid,
+    ) -> StoreResult<Option<rf_core::sync::PulledFlow>> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT head_version, author_id, team_seq FROM flows WHERE team_id = ?1 AND flow_id = ?2",
+                params![team.to_string(), flow_id.to_string()],
+                |row| {
+                    Ok(rf_core::sync::PulledFlow {
+                        flow_id,
+                        head: version_column(row, 0)?,
+                        author_id: uuid_column(row, 1)?,
+                        team_seq: row.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    async fn document(
+        &mut self,
+        team: Uuid,
+        flow_id: Uuid,
+        version: rf_core::VersionId,
+    ) -> StoreResult<Option<serde_json::Value>> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT document FROM flow_versions WHERE team_id = ?1 AND flow_id = ?2 AND version_id = ?3",
+                params![team.to_string(), flow_id.to_string(), version.to_string()],
+                |row| json_column(row, 0),
+            )
+            .optional()?)
+    }
+
+    async fn set_head(
+        &mut self,
+        team: Uuid,
+        flow_id: Uuid,
+        version: rf_core::VersionId,
+        author: Uuid,
+        now: i64,
+        team_seq: i64,
+    ) -> StoreResult<()> {
+        self.connection.execute(
+            "INSERT INTO flows (team_id, flow_id, head_version, author_id, updated_at, team_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (team_id, flow_id) DO UPDATE SET head_version = excluded.head_version,
+                 updated_at = excluded.updated_at, team_seq = excluded.team_seq",
+            params![
+                team.to_string(),
+                flow_id.to_string(),
+                version.to_string(),
+                author.to_string(),
+                now,
+                team_seq
+            ],
+        )?;
+        Ok(())
+    }
+
+    async fn insert_conflict(&mut self, conflict: NewConflict<'_>) -> StoreResult<()> {
+        let field = conflict.conflict;
+        self.connection.execute(
+            "INSERT INTO flow_conflicts (id, team_id, flow_id, path, base, kept, other,
+                 kept_version, other_version, raised_by, created_at, team_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                conflict.id.to_string(),
+                conflict.team.to_string(),
+                conflict.flow_id.to_string(),
+                field.path,
+                optional_json(field.base.as_ref()),
+                optional_json(field.kept.as_ref()),
+                optional_json(field.other.as_ref()),
+                conflict.kept_version.to_string(),
+                conflict.other_version.to_string(),
+                conflict.raised_by.to_string(),
+                conflict.now,
+                conflict.team_seq
+            ],
+        )?;
+        Ok(())
+    }
+
+    async fn conflict(
+        &mut self,
+        team: Uuid,
+        conflict_id: Uuid,
+    ) -> StoreResult<Option<ConflictRow>> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT c.raised_by, COALESCE(f.author_id, ''), c.resolution FROM flow_conflicts c
+                 LEFT JOIN flows f ON f.team_id = c.team_id AND f.flow_id = c.flow_id
+                 WHERE c.id = ?1 AND c.team_id = ?2",
+                params![conflict_id.to_string(), team.to_string()],
+                |row| {
+                    Ok(ConflictRow {
+                        raised_by: row.get(0)?,
+                        author: row.get(1)?,
+                        resolution: row.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    async fn resolve_conflict(
+        &mut self,
+        conflict_id: Uuid,
+        keep: rf_core::sync::Keep,
+        by: Uuid,
+        now: i64,
+        team_seq: i64,
+    ) -> StoreResult<()> {
+        self.connection.execute(
+            "UPDATE flow_conflicts SET resolution = ?2, resolved_by = ?3, resolved_at = ?4, team_seq = ?5
+             WHERE id = ?1",
+            params![conflict_id.to_string(), keep.as_str(), by.to_string(), now, team_seq],
+        )?;
+        Ok(())
+    }
+
+    async fn set_pin(
+        &mut self,
+        user: Uuid,
+        team: Uuid,
+        flow_id: Uuid,
+        pinned: bool,
+        team_seq: i64,
+    ) -> StoreResult<()> {
+        self.connection.execute(
+            "INSERT INTO user_pins (user_id, flow_id, team_id, pinned, team_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (user_id, flow_id) DO UPDATE SET pinned = excluded.pinned, team_seq = excluded.team_seq",
+            params![user.to_string(), flow_id.to_string(), team.to_string(), pinned, team_seq],
+        )?;
+        Ok(())
+    }
+
+    async fn announce(&mut self, _team: Uuid, _latest: i64) -> StoreResult<()> {
+        Ok(())
+    }
+}
+
+impl PullRows for SqliteRows<'_> {
+    async fn team_latest(&mut self, team: Uuid) -> StoreResult<i64> {
+        Ok(team_latest(self.connection, &team.to_string())?)
+    }
+
+    async fn epoch(&mut self) -> StoreResult<String> {
+        Ok(read_epoch(self.connection)?)
+    }
+
+    async fn change_sizes(
+        &mut self,
+        team: Uuid,
+        since: i64,
+        until: i64,
+    ) -> StoreResult<Vec<(i64, i64)>> {
+        Ok(self
+            .connection
+            .prepare_cached(page_sizes_sql!("?1", "?2", "?3"))?
+            .query_map(params![team.to_string(), since, until], |row| {
+                Ok((row.get(0)?, row.get::<_, Option<i64>>(1)?.unwrap_or(0)))
+            })?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    async fn versions(
+        &mut self,
+        team: Uuid,
+        since: i64,
+        until: i64,
+    ) -> StoreResult<Vec<PulledVersion>> {
+        Ok(self
+            .connection
+            .prepare_cached(
+                "SELECT flow_id, version_id, number, document, team_seq FROM flow_versions
+                 WHERE team_id = ?1 AND team_seq > ?2 AND team_seq <= ?3 ORDER BY team_seq",
+            )?
+            .query_map(params![team.to_string(), since, until], |row| {
+                Ok(PulledVersion {
+                    flow_id: uuid_column(row, 0)?,
+                    version: version_column(row, 1)?,
+                    number: row.get(2)?,
+                    document: json_column(row, 3)?,
+                    team_seq: row.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    async fn heads(&mut self, team: Uuid, since: i64, until: i64) -> StoreResult<Vec<PulledFlow>> {
+        Ok(self
+            .connection
+            .prepare_cached(
+                "SELECT flow_id, head_version, author_id, team_seq FROM flows
+                 WHERE team_id = ?1 AND team_seq > ?2 AND team_seq <= ?3 ORDER BY team_seq",
+            )?
+            .query_map(params![team.to_string(), since, until], |row| {
+                Ok(PulledFlow {
+                    flow_id: uuid_column(row, 0)?,
+                    head: version_column(row, 1)?,
+                    author_id: uuid_column(row, 2)?,
+                    team_seq: row.get(3)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    async fn events(
+        &mut self,
+        team: Uuid,
+        since: i64,
+        until: i64,
+    ) -> StoreResult<Vec<PulledEvent>> {
+        Ok(self
+            .connection
+            .prepare_cached(
+                "SELECT device_id, device_seq, session_id, session_seq, payload, team_seq FROM session_events
+                 WHERE team_id = ?1 AND team_seq > ?2 AND team_seq <= ?3 ORDER BY team_seq",
+            )?
+            .query_map(params![team.to_string(), since, until], |row| {
+                Ok(PulledEvent {
+                    device_id: uuid_column(row, 0)?,
+                    device_seq: row.get(1)?,
+                    session_id: uuid_column(row, 2)?,
+                    session_seq: row.get(3)?,
+                    payload: json_column(row, 4)?,
+                    team_seq: row.get(5)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    async fn conflicts(
+        &mut self,
+        team: Uuid,
+        since: i64,
+        until: i64,
+    ) -> StoreResult<Vec<PulledConflict>> {
+        Ok(self
+            .connection
+            .prepare_cached(
+                "SELECT c.id, c.flow_id, c.path, c.base, c.kept, c.other, c.kept_version, c.other_version,
+                        u.email, c.created_at, c.resolution, c.team_seq
+                 FROM flow_conflicts c JOIN users u ON u.id = c.raised_by
+                 WHERE c.team_id = ?1 AND c.team_seq > ?2 AND c.team_seq <= ?3 ORDER BY c.team_seq",
+            )?
+            .query_map(params![team.to_string(), since, until], |row| {
+                let optional = |index: usize| -> rusqlite::Result<Option<serde_json::Value>> {
+                    match row.get::<_, Option<String>>(index)? {
+                        Some(_) => json_column(row, index).map(Some),
+                        None => Ok(None),
+                    }
+                };
+                let resolution: Option<String> = row.get(10)?;
+                Ok(PulledConflict {
+                    id: uuid_column(row, 0)?,
+                    flow_id: uuid_column(row, 1)?,
+                    conflict: rf_core::sync::FieldConflict {
+                        path: row.get(2)?,
+                        base: optional(3)?,
+                        kept: optional(4)?,
+                        other: optional(5)?,
+                    },
+                    kept_version: version_column(row, 6)?,
+                    other_version: version_column(row, 7)?,
+                    raised_by: row.get(8)?,
+                    created_at: row.get(9)?,
+                    resolution: resolution.as_deref().and_then(rf_core::sync::Keep::parse),
+                    team_seq: row.get(11)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    async fn pins(
+        &mut self,
+        team: Uuid,
+        user: Uuid,
+        since: i64,
+        until: i64,
+    ) -> StoreResult<Vec<rf_core::sync::PulledPin>> {
+        Ok(self
+            .connection
+            .prepare_cached(
+                "SELECT flow_id, pinned, team_seq FROM user_pins
+                 WHERE team_id = ?1 AND team_seq > ?2 AND team_seq <= ?3 AND user_id = ?4 ORDER BY team_seq",
+            )?
+            .query_map(
+                params![team.to_string(), since, until, user.to_string()],
+                |row| {
+                    Ok(rf_core::sync::PulledPin {
+                        flow_id: uuid_column(row, 0)?,
+                        pinned: row.get(1)?,
+                        team_seq: row.get(2)?,
+                    })
+                },
+            )?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+}
+
 impl Store for SqliteStore {
     async fn create_user(&self, user: NewUser) -> StoreResult<User> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -824,8 +1480,7 @@ impl Store for SqliteStore {
     }
 
     async fn push(&self, user: User, batch: PushBatch, now: i64) -> StoreResult<PushSettled> {
-        let mut batch = batch;
-        self.with(move |connection| SqliteStore::push_blocking(connection, &user, &mut batch, now))
+        self.write(move |rows| finished(push::push(rows, &user, batch, now)))
             .await
     }
 
@@ -856,7 +1511,7 @@ impl Store for SqliteStore {
         since: i64,
         limit: i64,
     ) -> StoreResult<rf_core::sync::PullResponse> {
-        self.with(move |connection| SqliteStore::pull_blocking(connection, &user, since, limit))
+        self.read(move |rows| finished(pull::pull(rows, &user, since, limit)))
             .await
     }
 
@@ -883,66 +1538,6 @@ fn read_epoch(connection: &Connection) -> rusqlite::Result<String> {
     connection.query_row("SELECT epoch FROM store_epoch", [], |row| row.get(0))
 }
 
-/// The device's row, created for `user` on first sight; another user's device is refused.
-fn claim_device(
-    transaction: &rusqlite::Transaction<'_>,
-    user: &User,
-    device: &str,
-    now: i64,
-) -> StoreResult<(i64, i64)> {
-    transaction.execute(
-        "INSERT INTO devices (device_id, user_id, created_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT (device_id) DO NOTHING",
-        params![device, user.id.to_string(), now],
-    )?;
-    let (owner, last_mutation_id, acked): (String, i64, i64) = transaction.query_row(
-        "SELECT user_id, last_mutation_id, acked_event_seq FROM devices WHERE device_id = ?1",
-        [device],
-        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-    )?;
-    if owner != user.id.to_string() {
-        return Err(StoreError::Forbidden(
-            "this device id belongs to another user; sign out and in again on this device".into(),
-        ));
-    }
-    Ok((last_mutation_id, acked))
-}
-
-/// A session's owner is the user whose device first sent it; nobody else may add to it.
-fn claim_session(
-    transaction: &rusqlite::Transaction<'_>,
-    user: &User,
-    session: &str,
-    now: i64,
-) -> StoreResult<()> {
-    transaction.execute(
-        "INSERT INTO sessions (session_id, team_id, user_id, created_at) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (session_id) DO NOTHING",
-        params![session, user.team_id.to_string(), user.id.to_string(), now],
-    )?;
-    let owner: String = transaction.query_row(
-        "SELECT user_id FROM sessions WHERE session_id = ?1",
-        [session],
-        |row| row.get(0),
-    )?;
-    if owner != user.id.to_string() {
-        return Err(StoreError::Forbidden(format!(
-            "session {session} belongs to another engineer"
-        )));
-    }
-    Ok(())
-}
-
-/// The team's next change number, taken inside the caller's write transaction.
-fn next_team_seq(transaction: &rusqlite::Transaction<'_>, team: &str) -> rusqlite::Result<i64> {
-    transaction.query_row(
-        "INSERT INTO team_sequences (team_id, seq) VALUES (?1, 1)
-         ON CONFLICT (team_id) DO UPDATE SET seq = seq + 1 RETURNING seq",
-        [team],
-        |row| row.get(0),
-    )
-}
-
 /// The team's latest sequence number (0 before its first change).
 fn team_latest(connection: &Connection, team: &str) -> rusqlite::Result<i64> {
     Ok(connection
@@ -953,20 +1548,6 @@ fn team_latest(connection: &Connection, team: &str) -> rusqlite::Result<i64> {
         )
         .optional()?
         .unwrap_or(0))
-}
-
-/// Takes `count` consecutive numbers of the team's sequence; returns the last.
-fn reserve_team_seqs(
-    transaction: &rusqlite::Transaction<'_>,
-    team: &str,
-    count: i64,
-) -> rusqlite::Result<i64> {
-    transaction.query_row(
-        "INSERT INTO team_sequences (team_id, seq) VALUES (?1, ?2)
-         ON CONFLICT (team_id) DO UPDATE SET seq = seq + ?2 RETURNING seq",
-        params![team, count],
-        |row| row.get(0),
-    )
 }
 
 fn uuid_column(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Uuid> {
@@ -1004,624 +1585,6 @@ fn json_column(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<serde_
 
 fn optional_json(value: Option<&serde_json::Value>) -> Option<String> {
     value.map(serde_json::Value::to_string)
-}
-
-/// Stores a version of a team's flow unless it is there already; true when it was new.
-fn insert_version(
-    transaction: &rusqlite::Transaction<'_>,
-    team: &str,
-    user: &User,
-    document: &CheckedDocument,
-    now: i64,
-) -> StoreResult<bool> {
-    let flow = document.flow_id.to_string();
-    let version = document.version.to_string();
-    let exists: bool = transaction.query_row(
-        "SELECT EXISTS (SELECT 1 FROM flow_versions WHERE team_id = ?1 AND flow_id = ?2 AND version_id = ?3)",
-        params![team, flow, version],
-        |row| row.get(0),
-    )?;
-    if exists {
-        return Ok(false);
-    }
-    let team_seq = next_team_seq(transaction, team)?;
-    transaction.execute(
-        "INSERT INTO flow_versions (team_id, flow_id, version_id, number, document, created_by, created_at, team_seq)
-         VALUES (?1, ?2, ?3,
-                 (SELECT COALESCE(MAX(number), 0) + 1 FROM flow_versions WHERE team_id = ?1 AND flow_id = ?2),
-                 ?4, ?5, ?6, ?7)",
-        params![team, flow, version, document.text, user.id.to_string(), now, team_seq],
-    )?;
-    Ok(true)
-}
-
-fn set_head(
-    transaction: &rusqlite::Transaction<'_>,
-    team: &str,
-    user: &User,
-    flow_id: Uuid,
-    version: rf_core::VersionId,
-    now: i64,
-) -> StoreResult<()> {
-    let team_seq = next_team_seq(transaction, team)?;
-    transaction.execute(
-        "INSERT INTO flows (team_id, flow_id, head_version, author_id, updated_at, team_seq)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (team_id, flow_id) DO UPDATE SET head_version = excluded.head_version,
-             updated_at = excluded.updated_at, team_seq = excluded.team_seq",
-        params![
-            team,
-            flow_id.to_string(),
-            version.to_string(),
-            user.id.to_string(),
-            now,
-            team_seq
-        ],
-    )?;
-    Ok(())
-}
-
-fn load_head(
-    transaction: &rusqlite::Transaction<'_>,
-    team: &str,
-    flow_id: Uuid,
-) -> StoreResult<Option<Head>> {
-    Ok(transaction
-        .query_row(
-            "SELECT f.head_version, v.document, f.author_id FROM flows f
-             JOIN flow_versions v ON v.team_id = f.team_id AND v.flow_id = f.flow_id AND v.version_id = f.head_version
-             WHERE f.team_id = ?1 AND f.flow_id = ?2",
-            params![team, flow_id.to_string()],
-            |row| {
-                Ok(Head {
-                    version: version_column(row, 0)?,
-                    document: json_column(row, 1)?,
-                    author_id: uuid_column(row, 2)?,
-                })
-            },
-        )
-        .optional()?)
-}
-
-fn load_document(
-    transaction: &rusqlite::Transaction<'_>,
-    team: &str,
-    flow_id: Uuid,
-    version: rf_core::VersionId,
-) -> StoreResult<Option<serde_json::Value>> {
-    Ok(transaction
-        .query_row(
-            "SELECT document FROM flow_versions WHERE team_id = ?1 AND flow_id = ?2 AND version_id = ?3",
-            params![team, flow_id.to_string(), version.to_string()],
-            |row| json_column(row, 0),
-        )
-        .optional()?)
-}
-
-/// Applies one validated mutation; `Err(reason)` inside `Ok` is a permanent rejection.
-fn apply_mutation(
-    transaction: &rusqlite::Transaction<'_>,
-    team: &str,
-    user: &User,
-    checked: &Checked,
-    now: i64,
-) -> StoreResult<Result<usize, String>> {
-    match checked {
-        Checked::Invalid(reason) => Ok(Err(reason.clone())),
-        Checked::Put { document, base } => {
-            let head = load_head(transaction, team, document.flow_id)?;
-            let base_document = match base {
-                Some(base) => load_document(transaction, team, document.flow_id, *base)?,
-                None => None,
-            };
-            match plan_put(user, head.as_ref(), *base, base_document.as_ref(), document) {
-                PutPlan::Reject(reason) => Ok(Err(reason)),
-                PutPlan::Advance => {
-                    insert_version(transaction, team, user, document, now)?;
-                    set_head(
-                        transaction,
-                        team,
-                        user,
-                        document.flow_id,
-                        document.version,
-                        now,
-                    )?;
-                    Ok(Ok(0))
-                }
-                PutPlan::Merge { merged, conflicts } => {
-                    insert_version(transaction, team, user, document, now)?;
-                    let Some(head) = head else {
-                        return Err(StoreError::Internal("a merge without a head".into()));
-                    };
-                    let kept_version = match &merged {
-                        Some(merged) => {
-                            insert_version(transaction, team, user, merged, now)?;
-                            set_head(transaction, team, user, merged.flow_id, merged.version, now)?;
-                            merged.version
-                        }
-                        None => head.version,
-                    };
-                    for conflict in &conflicts {
-                        let team_seq = next_team_seq(transaction, team)?;
-                        transaction.execute(
-                            "INSERT INTO flow_conflicts (id, team_id, flow_id, path, base, kept, other,
-                                 kept_version, other_version, raised_by, created_at, team_seq)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                            params![
-                                Uuid::new_v4().to_string(),
-                                team,
-                                document.flow_id.to_string(),
-                                conflict.path,
-                                optional_json(conflict.base.as_ref()),
-                                optional_json(conflict.kept.as_ref()),
-                                optional_json(conflict.other.as_ref()),
-                                kept_version.to_string(),
-                                document.version.to_string(),
-                                user.id.to_string(),
-                                now,
-                                team_seq
-                            ],
-                        )?;
-                    }
-                    Ok(Ok(conflicts.len()))
-                }
-            }
-        }
-        Checked::Resolve { conflict_id, keep } => {
-            let found: Option<(String, String, Option<String>)> = transaction
-                .query_row(
-                    "SELECT c.raised_by, COALESCE(f.author_id, ''), c.resolution FROM flow_conflicts c
-                     LEFT JOIN flows f ON f.team_id = c.team_id AND f.flow_id = c.flow_id
-                     WHERE c.id = ?1 AND c.team_id = ?2",
-                    params![conflict_id.to_string(), team],
-                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-                )
-                .optional()?;
-            let Some((raised_by, author, resolution)) = found else {
-                return Ok(Err(format!(
-                    "there is no conflict {conflict_id} in this team"
-                )));
-            };
-            let me = user.id.to_string();
-            if !crate::flows::may_resolve(user, &raised_by, &author) {
-                return Ok(Err(
-                    "only the flow's author, the engineer whose edit clashed, or a team admin can resolve this conflict".into(),
-                ));
-            }
-            if resolution.is_none() {
-                let team_seq = next_team_seq(transaction, team)?;
-                let keep = keep.as_str();
-                transaction.execute(
-                    "UPDATE flow_conflicts SET resolution = ?2, resolved_by = ?3, resolved_at = ?4, team_seq = ?5
-                     WHERE id = ?1",
-                    params![conflict_id.to_string(), keep, me, now, team_seq],
-                )?;
-            }
-            Ok(Ok(0))
-        }
-        Checked::Pin { flow_id, pinned } => {
-            let team_seq = next_team_seq(transaction, team)?;
-            transaction.execute(
-                "INSERT INTO user_pins (user_id, flow_id, team_id, pinned, team_seq)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (user_id, flow_id) DO UPDATE SET pinned = excluded.pinned, team_seq = excluded.team_seq",
-                params![user.id.to_string(), flow_id.to_string(), team, pinned, team_seq],
-            )?;
-            Ok(Ok(0))
-        }
-    }
-}
-
-impl SqliteStore {
-    fn push_blocking(
-        connection: &mut Connection,
-        user: &User,
-        batch: &mut PushBatch,
-        now: i64,
-    ) -> StoreResult<PushSettled> {
-        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let device = batch.device_id.to_string();
-        let team = user.team_id.to_string();
-        let (mut last_mutation_id, mut acked) = claim_device(&transaction, user, &device, now)?;
-        let latest_before = team_latest(&transaction, &team)?;
-        // What the server holds under the batch's numbers: a retry repeats it exactly, a
-        // second copy of the device does not (PushBatch::cut_at_clash).
-        let digests: std::collections::HashMap<i64, String> =
-            match batch.settled_numbers(last_mutation_id) {
-                None => std::collections::HashMap::new(),
-                Some((low, high)) => transaction
-                    .prepare_cached(
-                        "SELECT mutation_id, digest FROM mutation_digests
-                         WHERE device_id = ?1 AND mutation_id BETWEEN ?2 AND ?3",
-                    )?
-                    .query_map(params![device, low, high], |row| {
-                        Ok((row.get(0)?, row.get(1)?))
-                    })?
-                    .collect::<rusqlite::Result<_>>()?,
-            };
-        let held: std::collections::HashMap<i64, rf_core::sync::HeldEvent> =
-            match batch_range(batch) {
-                None => std::collections::HashMap::new(),
-                Some((low, high)) => transaction
-                    .prepare_cached(
-                        "SELECT device_seq, session_id, session_seq, payload FROM session_events
-                         WHERE device_id = ?1 AND device_seq BETWEEN ?2 AND ?3
-                         UNION ALL
-                         SELECT device_seq, session_id, NULL, payload FROM refused_events
-                         WHERE device_id = ?1 AND device_seq BETWEEN ?2 AND ?3",
-                    )?
-                    .query_map(params![device, low, high], |row| {
-                        Ok((
-                            row.get(0)?,
-                            rf_core::sync::HeldEvent {
-                                session_id: uuid_column(row, 1)?,
-                                session_seq: row.get(2)?,
-                                payload: json_column(row, 3)?,
-                            },
-                        ))
-                    })?
-                    .collect::<rusqlite::Result<_>>()?,
-            };
-        let identity_clash = batch.cut_at_clash(last_mutation_id, &digests, &held);
-        let mutations: Vec<rf_core::sync::Mutation> = batch
-            .mutations
-            .iter()
-            .map(|(mutation, _)| mutation.clone())
-            .collect();
-        let mut conflicts = 0;
-        for decision in rf_core::sync::plan_push(last_mutation_id, &mutations) {
-            let mutation_id = match decision {
-                rf_core::sync::PushDecision::Apply { mutation_id } => mutation_id,
-                rf_core::sync::PushDecision::Duplicate { .. }
-                | rf_core::sync::PushDecision::Gap { .. } => continue,
-            };
-            let Some((mutation, checked)) = batch
-                .mutations
-                .iter()
-                .find(|(mutation, _)| mutation.mutation_id == mutation_id)
-            else {
-                continue;
-            };
-            transaction
-                .prepare_cached(
-                    "INSERT INTO mutation_digests (device_id, mutation_id, digest) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (device_id, mutation_id) DO NOTHING",
-                )?
-                .execute(params![
-                    device,
-                    mutation_id,
-                    rf_core::sync::mutation_digest(mutation)
-                ])?;
-            match apply_mutation(&transaction, &team, user, checked, now)? {
-                Ok(recorded) => conflicts += recorded,
-                Err(reason) => {
-                    transaction.execute(
-                        "INSERT INTO rejected_mutations (device_id, mutation_id, reason, rejected_at)
-                         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (device_id, mutation_id) DO NOTHING",
-                        params![device, mutation_id, reason, now],
-                    )?;
-                }
-            }
-            last_mutation_id = mutation_id;
-        }
-        transaction.execute(
-            "UPDATE devices SET last_mutation_id = ?2 WHERE device_id = ?1",
-            params![device, last_mutation_id],
-        )?;
-        // Every refusal among the numbers this answer settles from the batch's first on, this
-        // push's and earlier ones' alike: a replica whose earlier answer was lost learns each
-        // refusal however its retry is cut, and never takes a refused change for applied.
-        let rejected: Vec<rf_core::sync::Rejection> = match batch.mutations.first() {
-            None => Vec::new(),
-            Some((first, _)) => transaction
-                .prepare_cached(
-                    "SELECT mutation_id, reason FROM rejected_mutations
-                     WHERE device_id = ?1 AND mutation_id BETWEEN ?2 AND ?3 ORDER BY mutation_id",
-                )?
-                .query_map(
-                    params![device, first.mutation_id, last_mutation_id],
-                    |row| {
-                        Ok(rf_core::sync::Rejection {
-                            mutation_id: row.get(0)?,
-                            reason: row.get(1)?,
-                        })
-                    },
-                )?
-                .collect::<rusqlite::Result<_>>()?,
-        };
-        for document in &batch.flow_versions {
-            insert_version(&transaction, &team, user, document, now)?;
-        }
-        // Ownership first: every session of the batch belongs to this user (or is new).
-        let mut sessions: Vec<String> = batch
-            .events
-            .iter()
-            .map(|event| event.session_id.to_string())
-            .collect();
-        sessions.sort();
-        sessions.dedup();
-        for session in &sessions {
-            claim_session(&transaction, user, session, now)?;
-        }
-        // Events already stored (a retried push) are looked up once for the batch's range, and
-        // a number given twice in one batch counts once.
-        let (low, high) = batch
-            .events
-            .iter()
-            .fold((i64::MAX, i64::MIN), |(low, high), event| {
-                (low.min(event.device_seq), high.max(event.device_seq))
-            });
-        let mut seen: std::collections::HashSet<i64> = held
-            .iter()
-            .filter(|(seq, event)| event.session_seq.is_some() && (low..=high).contains(*seq))
-            .map(|(seq, _)| *seq)
-            .collect();
-        let fresh: Vec<&rf_core::sync::PushedEvent> = batch
-            .events
-            .iter()
-            .filter(|event| seen.insert(event.device_seq))
-            .collect();
-        let stored = fresh.len();
-        if stored > 0 {
-            // One block of the team's numbers for the whole batch, in the batch's order.
-            let last = reserve_team_seqs(&transaction, &team, stored as i64)?;
-            let first = last - stored as i64 + 1;
-            let mut insert = transaction.prepare_cached(
-                "INSERT INTO session_events (device_id, device_seq, session_id, session_seq, team_id,
-                                             team_seq, payload, received_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
-            for (offset, event) in fresh.iter().enumerate() {
-                insert.execute(params![
-                    device,
-                    event.device_seq,
-                    event.session_id.to_string(),
-                    event.session_seq,
-                    team,
-                    first + offset as i64,
-                    event.payload.to_string(),
-                    now
-                ])?;
-            }
-        }
-        // Refused events are kept aside under their number (unless a good event already holds
-        // it), so the prefix can pass them and a retry is answered the same way.
-        {
-            let mut insert = transaction.prepare_cached(
-                "INSERT INTO refused_events (device_id, device_seq, session_id, team_id, reason, payload, refused_at)
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
-                 WHERE NOT EXISTS (SELECT 1 FROM session_events WHERE device_id = ?1 AND device_seq = ?2)
-                 ON CONFLICT (device_id, device_seq) DO NOTHING",
-            )?;
-            for (event, reason) in &batch.refused_events {
-                insert.execute(params![
-                    device,
-                    event.device_seq,
-                    event.session_id.to_string(),
-                    team,
-                    reason,
-                    event.payload.to_string(),
-                    now
-                ])?;
-            }
-        }
-        // Advance over everything stored or refused without a gap, including events that
-        // arrived earlier beyond a gap this push has now filled.
-        {
-            let mut beyond = transaction.prepare_cached(
-                "SELECT device_seq FROM session_events WHERE device_id = ?1 AND device_seq > ?2
-                 UNION SELECT device_seq FROM refused_events WHERE device_id = ?1 AND device_seq > ?2
-                 ORDER BY device_seq",
-            )?;
-            let mut rows = beyond.query(params![device, acked])?;
-            while let Some(row) = rows.next()? {
-                let seq: i64 = row.get(0)?;
-                if seq != acked + 1 {
-                    break;
-                }
-                acked = seq;
-            }
-        }
-        transaction.execute(
-            "UPDATE devices SET acked_event_seq = ?2 WHERE device_id = ?1",
-            params![device, acked],
-        )?;
-        let mut heads = Vec::new();
-        for flow_id in batch.flows_touched() {
-            let head = transaction
-                .query_row(
-                    "SELECT head_version, author_id, team_seq FROM flows WHERE team_id = ?1 AND flow_id = ?2",
-                    params![team, flow_id.to_string()],
-                    |row| {
-                        Ok(rf_core::sync::PulledFlow {
-                            flow_id,
-                            head: version_column(row, 0)?,
-                            author_id: uuid_column(row, 1)?,
-                            team_seq: row.get(2)?,
-                        })
-                    },
-                )
-                .optional()?;
-            heads.extend(head);
-        }
-        let refused_events = match batch_range(batch) {
-            None => Vec::new(),
-            Some((low, high)) => transaction
-                .prepare_cached(
-                    "SELECT device_seq, session_id, reason FROM refused_events
-                     WHERE device_id = ?1 AND device_seq BETWEEN ?2 AND ?3 ORDER BY device_seq",
-                )?
-                .query_map(params![device, low, high], |row| {
-                    Ok(rf_core::sync::RefusedEvent {
-                        device_seq: row.get(0)?,
-                        session_id: uuid_column(row, 1)?,
-                        reason: row.get(2)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<_>>()?,
-        };
-        let latest = team_latest(&transaction, &team)?;
-        let epoch = read_epoch(&transaction)?;
-        transaction.commit()?;
-        Ok(PushSettled {
-            last_mutation_id,
-            rejected,
-            events_acknowledged_through: acked,
-            events_stored: stored,
-            conflicts,
-            heads,
-            refused_events,
-            latest_before,
-            latest,
-            identity_clash,
-            epoch,
-        })
-    }
-
-    fn pull_blocking(
-        connection: &mut Connection,
-        user: &User,
-        since: i64,
-        limit: i64,
-    ) -> StoreResult<rf_core::sync::PullResponse> {
-        use rf_core::sync::{PullResponse, PulledConflict, PulledEvent, PulledFlow, PulledVersion};
-        // One read transaction: every table is read at the same moment.
-        let transaction = connection.transaction_with_behavior(TransactionBehavior::Deferred)?;
-        let team = user.team_id.to_string();
-        let latest: i64 = transaction
-            .query_row(
-                "SELECT seq FROM team_sequences WHERE team_id = ?1",
-                [&team],
-                |row| row.get(0),
-            )
-            .optional()?
-            .unwrap_or(0);
-        let until = since.max(
-            since
-                .saturating_add(limit.clamp(1, MAX_PULL_LIMIT))
-                .min(latest),
-        );
-        let until = {
-            let mut statement = transaction.prepare_cached(page_sizes_sql!("?1", "?2", "?3"))?;
-            let rows = statement.query_map(params![team, since, until], |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, Option<i64>>(1)?.unwrap_or(0),
-                ))
-            })?;
-            page_until(
-                until,
-                rf_core::sync::PULL_PAGE_BYTES as u64,
-                rows.map(|row| row.map_err(StoreError::from)),
-            )?
-        };
-        let range = params![team, since, until];
-        let versions = transaction
-            .prepare_cached(
-                "SELECT flow_id, version_id, number, document, team_seq FROM flow_versions
-                 WHERE team_id = ?1 AND team_seq > ?2 AND team_seq <= ?3 ORDER BY team_seq",
-            )?
-            .query_map(range, |row| {
-                Ok(PulledVersion {
-                    flow_id: uuid_column(row, 0)?,
-                    version: version_column(row, 1)?,
-                    number: row.get(2)?,
-                    document: json_column(row, 3)?,
-                    team_seq: row.get(4)?,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        let flows = transaction
-            .prepare_cached(
-                "SELECT flow_id, head_version, author_id, team_seq FROM flows
-                 WHERE team_id = ?1 AND team_seq > ?2 AND team_seq <= ?3 ORDER BY team_seq",
-            )?
-            .query_map(range, |row| {
-                Ok(PulledFlow {
-                    flow_id: uuid_column(row, 0)?,
-                    head: version_column(row, 1)?,
-                    author_id: uuid_column(row, 2)?,
-                    team_seq: row.get(3)?,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        let events = transaction
-            .prepare_cached(
-                "SELECT device_id, device_seq, session_id, session_seq, payload, team_seq FROM session_events
-                 WHERE team_id = ?1 AND team_seq > ?2 AND team_seq <= ?3 ORDER BY team_seq",
-            )?
-            .query_map(range, |row| {
-                Ok(PulledEvent {
-                    device_id: uuid_column(row, 0)?,
-                    device_seq: row.get(1)?,
-                    session_id: uuid_column(row, 2)?,
-                    session_seq: row.get(3)?,
-                    payload: json_column(row, 4)?,
-                    team_seq: row.get(5)?,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        let conflicts = transaction
-            .prepare_cached(
-                "SELECT c.id, c.flow_id, c.path, c.base, c.kept, c.other, c.kept_version, c.other_version,
-                        u.email, c.created_at, c.resolution, c.team_seq
-                 FROM flow_conflicts c JOIN users u ON u.id = c.raised_by
-                 WHERE c.team_id = ?1 AND c.team_seq > ?2 AND c.team_seq <= ?3 ORDER BY c.team_seq",
-            )?
-            .query_map(range, |row| {
-                let optional = |index: usize| -> rusqlite::Result<Option<serde_json::Value>> {
-                    match row.get::<_, Option<String>>(index)? {
-                        Some(_) => json_column(row, index).map(Some),
-                        None => Ok(None),
-                    }
-                };
-                let resolution: Option<String> = row.get(10)?;
-                Ok(PulledConflict {
-                    id: uuid_column(row, 0)?,
-                    flow_id: uuid_column(row, 1)?,
-                    conflict: rf_core::sync::FieldConflict {
-                        path: row.get(2)?,
-                        base: optional(3)?,
-                        kept: optional(4)?,
-                        other: optional(5)?,
-                    },
-                    kept_version: version_column(row, 6)?,
-                    other_version: version_column(row, 7)?,
-                    raised_by: row.get(8)?,
-                    created_at: row.get(9)?,
-                    resolution: resolution.as_deref().and_then(rf_core::sync::Keep::parse),
-                    team_seq: row.get(11)?,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        let pins = transaction
-            .prepare_cached(
-                "SELECT flow_id, pinned, team_seq FROM user_pins
-                 WHERE team_id = ?1 AND team_seq > ?2 AND team_seq <= ?3 AND user_id = ?4 ORDER BY team_seq",
-            )?
-            .query_map(params![team, since, until, user.id.to_string()], |row| {
-                Ok(rf_core::sync::PulledPin {
-                    flow_id: uuid_column(row, 0)?,
-                    pinned: row.get(1)?,
-                    team_seq: row.get(2)?,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        let epoch = read_epoch(&transaction)?;
-        transaction.commit()?;
-        Ok(PullResponse {
-            protocol: rf_core::sync::PROTOCOL_VERSION,
-            since,
-            until,
-            latest,
-            versions,
-            flows,
-            events,
-            conflicts,
-            pins,
-            epoch: Some(epoch),
-        })
-    }
 }
 
 #[cfg(test)]

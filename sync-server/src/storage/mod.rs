@@ -2,4 +2,6 @@
 //! the transactions decided over them ([`accounts`]). A back end repeats SQL, never a decision.
 
 pub mod accounts;
+pub mod pull;
+pub mod push;
 pub mod rows;

@@ -166,10 +166,10 @@ async fn access_tokens_expire(backend: Backend) {
 
 async fn repeated_failed_logins_are_slowed_down(backend: Backend) {
     let config = ApiConfig {
-        login: rf_sync_server::auth::LoginLimits {
+        login: rf_sync_server::rules::auth::LoginLimits {
             free_failures: 2,
             first_delay: Duration::from_secs(2),
-            ..rf_sync_server::auth::LoginLimits::default()
+            ..rf_sync_server::rules::auth::LoginLimits::default()
         },
         ..ApiConfig::default()
     };
@@ -204,7 +204,7 @@ async fn repeated_failed_logins_are_slowed_down(backend: Backend) {
 
 async fn oversized_bodies_are_refused(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let huge = "x".repeat(rf_sync_server::api::MAX_BODY_BYTES + 1);
+    let huge = "x".repeat(rf_sync_server::http::api::MAX_BODY_BYTES + 1);
     let response = server
         .client
         .post(format!("{}/api/v1/auth/login", server.base))

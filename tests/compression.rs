@@ -158,7 +158,7 @@ async fn a_gzip_bomb_is_refused_at_the_body_limit(backend: Backend) {
     body.extend(br#"", "mutations": [], "events": []}"#);
     let bomb = gzip(&body);
     drop(body);
-    assert!(bomb.len() < rf_sync_server::api::MAX_BODY_BYTES / 16);
+    assert!(bomb.len() < rf_sync_server::http::api::MAX_BODY_BYTES / 16);
     let response = raw_client()
         .post(format!("{}{PUSH}", server.base))
         .bearer_auth(&token)
@@ -176,7 +176,7 @@ async fn a_gzip_bomb_is_refused_at_the_body_limit(backend: Backend) {
     let mut body = br#"{"email": "ada@contoso.example", "password": ""#.to_vec();
     body.extend(std::iter::repeat_n(
         b'a',
-        rf_sync_server::api::MAX_BODY_BYTES - 1024,
+        rf_sync_server::http::api::MAX_BODY_BYTES - 1024,
     ));
     body.extend(br#"", "extra": 1}"#);
     let response = raw_client()

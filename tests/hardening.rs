@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use rf_sync_server::ApiConfig;
-use rf_sync_server::auth::LoginLimits;
-use rf_sync_server::limits::Limits;
+use rf_sync_server::http::limits::Limits;
+use rf_sync_server::rules::auth::LoginLimits;
 use rf_tests::{Backend, PASSWORD, TestServer, assert_error_shape, replica_with_session};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

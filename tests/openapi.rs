@@ -62,7 +62,7 @@ async fn the_document_is_served_without_a_login_and_lists_every_endpoint() {
     assert_eq!(document["openapi"], "3.1.0");
     assert_eq!(
         document,
-        serde_json::to_value(rf_sync_server::api::openapi()).unwrap(),
+        serde_json::to_value(rf_sync_server::http::api::openapi()).unwrap(),
         "the served document is the one the library builds"
     );
     let expected: BTreeSet<(String, String)> = ENDPOINTS

@@ -1219,9 +1219,9 @@ fn run_through_client(seed: u64, steps: usize, totals: &mut Totals) -> BTreeMap<
     }
     // A server that takes less in one request than a replica's batch budget (4 MiB), so the
     // large sessions' pushes are split on 413, under every other fault.
-    let config = rf_sync_server::api::ApiConfig {
+    let config = rf_sync_server::http::api::ApiConfig {
         max_body_bytes: CLIENT_MODE_BODY_LIMIT,
-        ..rf_sync_server::api::ApiConfig::default()
+        ..rf_sync_server::http::api::ApiConfig::default()
     };
     let mut server = runtime.block_on(TestServer::start_with(backend, config));
     let proxy = runtime.block_on(FaultyProxy::start(&server.base, seed, 30));

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use rf_sync_server::auth::hash_password;
-use rf_sync_server::store::{Actor, NewUser, User, UserUpdate};
+use rf_sync_server::domain::users::{Actor, NewUser, User, UserUpdate};
+use rf_sync_server::rules::auth::hash_password;
 use rf_sync_server::{ApiConfig, AppState, PostgresStore, Role, SqliteStore, Store, serve};
 
 #[derive(Debug, Parser)]
@@ -212,7 +212,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Openapi = cli.command {
         // Needs no database: the document is made from the handlers alone.
         let mut out = std::io::stdout().lock();
-        writeln!(out, "{}", rf_sync_server::api::openapi().to_pretty_json()?)?;
+        writeln!(
+            out,
+            "{}",
+            rf_sync_server::http::api::openapi().to_pretty_json()?
+        )?;
         return Ok(());
     }
     let mut config = ApiConfig {
@@ -265,7 +269,7 @@ async fn run_with<S: Store>(store: S, command: Command, config: ApiConfig) -> an
             command: UserCommand::Add { email, team, role },
         } => {
             let role = parse_role(&role)?;
-            let email = match rf_sync_server::users::checked_email(&email) {
+            let email = match rf_sync_server::rules::accounts::checked_email(&email) {
                 Ok(email) => email,
                 Err(reason) => bail!("{email:?} is not an e-mail address: {reason}"),
             };

@@ -7,8 +7,8 @@ pub mod device;
 pub mod proxy;
 
 use reqwest::StatusCode;
-use rf_sync_server::auth::hash_password;
-use rf_sync_server::store::NewUser;
+use rf_sync_server::domain::users::NewUser;
+use rf_sync_server::rules::auth::hash_password;
 use rf_sync_server::{ApiConfig, AppState, PostgresStore, Role, SqliteStore, Store, serve};
 use serde_json::{Value, json};
 
@@ -182,7 +182,10 @@ impl TestServer {
                 seed(&store).await;
                 (
                     Running::Sqlite(store),
-                    Database::Sqlite(data.path().join(rf_sync_server::store::SQLITE_FILE)),
+                    Database::Sqlite(
+                        data.path()
+                            .join(rf_sync_server::storage::sqlite::SQLITE_FILE),
+                    ),
                 )
             }
             Backend::Postgres => {
@@ -378,8 +381,8 @@ impl TestServer {
     /// A login for one of [`ACCOUNTS`] issued straight by the store, as [`TestServer::issue_token`]:
     /// its access token (valid for an hour) and its refresh token.
     pub async fn issue_login(&self, email: &str) -> (String, String) {
-        use rf_sync_server::auth::{new_token, token_hash};
-        use rf_sync_server::store::IssuedTokens;
+        use rf_sync_server::domain::users::IssuedTokens;
+        use rf_sync_server::rules::auth::{new_token, token_hash};
         let access = new_token("rfa_");
         let refresh = new_token("rfr_");
         let now = time::OffsetDateTime::now_utc().unix_timestamp();

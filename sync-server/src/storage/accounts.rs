@@ -1,14 +1,14 @@
 //! The account transactions, written once over [`AccountRows`]: adding an account, changing
-//! or removing one under the rules of [`crate::users::check_change`], starting a login and
+//! or removing one under the rules of [`crate::rules::accounts::check_change`], starting a login and
 //! rotating its refresh token. Each back end runs one inside its write transaction and
 //! commits when it returns `Ok`.
 
 use uuid::Uuid;
 
-use crate::error::{StoreError, StoreResult};
+use crate::domain::error::{StoreError, StoreResult};
+use crate::domain::users::{Actor, IssuedTokens, NewUser, Rotation, User, UserUpdate};
+use crate::rules::accounts::{Change, check_change, no_such_account};
 use crate::storage::rows::{AccountRows, NewAccount};
-use crate::store::{Actor, IssuedTokens, NewUser, Rotation, User, UserUpdate};
-use crate::users::{Change, check_change, no_such_account};
 
 /// Adds an account (and its team, when the team is new).
 pub async fn create_user(

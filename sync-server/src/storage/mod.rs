@@ -1,7 +1,128 @@
-//! Storage written once: the primitives each back end provides ([`rows::AccountRows`]), and
-//! the transactions decided over them ([`accounts`]). A back end repeats SQL, never a decision.
+//! Storage: the [`Store`] trait the HTTP layer calls, one implementation per back end
+//! ([`sqlite`], embedded, the default; [`postgres`], for several server processes on one
+//! database), and the transactions written once over the primitives each back end provides
+//! ([`rows`]: [`accounts`], [`push`], [`pull`]). A back end repeats SQL, never a decision.
+
+use std::future::Future;
+
+use uuid::Uuid;
+
+use crate::domain::error::StoreResult;
+use crate::domain::push::{PushBatch, PushSettled};
+use crate::domain::users::{Actor, IssuedTokens, NewUser, Rotation, User, UserUpdate};
 
 pub mod accounts;
+pub mod poke;
+pub mod postgres;
 pub mod pull;
 pub mod push;
 pub mod rows;
+pub mod sqlite;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// The size query both back ends run for a pull page: every row of the team's changes in
+/// `($2, $3]` (`?2`, `?3` on SQLite), as `(team_seq, bytes)` in order. `octet_length` reads a
+/// value's stored length, not the value, so sizing a page never loads it.
+macro_rules! page_sizes_sql {
+    ($team:literal, $since:literal, $until:literal) => {
+        concat!(
+            "SELECT team_seq, octet_length(document) FROM flow_versions WHERE team_id = ", $team,
+            " AND team_seq > ", $since, " AND team_seq <= ", $until,
+            " UNION ALL SELECT team_seq, 0 FROM flows WHERE team_id = ", $team,
+            " AND team_seq > ", $since, " AND team_seq <= ", $until,
+            " UNION ALL SELECT team_seq, octet_length(payload) FROM session_events WHERE team_id = ", $team,
+            " AND team_seq > ", $since, " AND team_seq <= ", $until,
+            " UNION ALL SELECT team_seq, COALESCE(octet_length(base), 0) + COALESCE(octet_length(kept), 0)",
+            " + COALESCE(octet_length(other), 0) FROM flow_conflicts WHERE team_id = ", $team,
+            " AND team_seq > ", $since, " AND team_seq <= ", $until,
+            " ORDER BY 1"
+        )
+    };
+}
+pub(crate) use page_sizes_sql;
+
+/// Everything the server stores. Implementations must make each method atomic.
+pub trait Store: Clone + Send + Sync + 'static {
+    fn create_user(&self, user: NewUser) -> impl Future<Output = StoreResult<User>> + Send;
+    /// Every active account (removed ones are not listed), by team and e-mail.
+    fn users(&self) -> impl Future<Output = StoreResult<Vec<User>>> + Send;
+    /// Changes an account's role or password in one transaction, if `actor` may
+    /// ([`crate::rules::accounts::check_change`]); a new password revokes every login of the account
+    /// but the one `actor` asks from. Unknown, removed or (for a team admin) another team's
+    /// accounts are `NotFound`.
+    fn update_user(
+        &self,
+        actor: Actor,
+        id: Uuid,
+        update: UserUpdate,
+        now: i64,
+    ) -> impl Future<Output = StoreResult<User>> + Send;
+    /// Removes an account's access in one transaction, if `actor` may: marks it disabled and
+    /// revokes all its logins. Its row stays, with the devices, sessions, events and flows
+    /// that point at it.
+    fn remove_user(
+        &self,
+        actor: Actor,
+        id: Uuid,
+        now: i64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// The active user with this e-mail (any case) and their password hash.
+    fn credentials(
+        &self,
+        email: String,
+    ) -> impl Future<Output = StoreResult<Option<(User, String)>>> + Send;
+    /// Starts a login for `user_id` with its first token pair, if the account is still active
+    /// and its password hash is still `password_hash` (the one just verified): a login checked
+    /// against a password that was changed meanwhile is not started. False when it was not.
+    fn create_login(
+        &self,
+        user_id: Uuid,
+        password_hash: String,
+        tokens: IssuedTokens,
+        now: i64,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Spends a refresh token and stores the next pair, in one transaction.
+    fn rotate_refresh(
+        &self,
+        presented_hash: String,
+        next: IssuedTokens,
+        now: i64,
+    ) -> impl Future<Output = StoreResult<Rotation>> + Send;
+    /// The active user behind a live access token.
+    fn authenticate(
+        &self,
+        access_hash: String,
+        now: i64,
+    ) -> impl Future<Output = StoreResult<Option<User>>> + Send;
+    /// Applies a push in one transaction: mutations in per-client order (duplicates
+    /// acknowledged, a gap stops the batch, permanent rejections settled and reported), the
+    /// sessions' flow documents, then the session events, each stored once. Every change takes
+    /// the team's next sequence number. The device and every session must belong to `user`.
+    fn push(
+        &self,
+        user: User,
+        batch: PushBatch,
+        now: i64,
+    ) -> impl Future<Output = StoreResult<PushSettled>> + Send;
+    /// The team's latest change number (0 before its first change).
+    fn team_latest(&self, team: Uuid) -> impl Future<Output = StoreResult<i64>> + Send;
+
+    /// The store's epoch (see `PullResponse::epoch`).
+    fn epoch(&self) -> impl Future<Output = StoreResult<String>> + Send;
+
+    /// Replaces the store's epoch: run once after the database is restored from a backup, so
+    /// every replica learns that the server lost changes and sends again what it holds.
+    fn new_epoch(&self, now: i64) -> impl Future<Output = StoreResult<String>> + Send;
+    /// Forwards pokes from other server processes sharing this store (PostgreSQL `NOTIFY`);
+    /// an embedded store has no other processes.
+    fn forward_pokes(&self, _pokes: crate::storage::poke::Pokes) {}
+    /// The team's changes with `since < team_seq <= since + limit`, in one consistent read.
+    fn pull(
+        &self,
+        user: User,
+        since: i64,
+        limit: i64,
+    ) -> impl Future<Output = StoreResult<rf_core::sync::PullResponse>> + Send;
+}

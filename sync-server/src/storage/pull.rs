@@ -5,9 +5,10 @@
 
 use rf_core::sync::PullResponse;
 
-use crate::error::StoreResult;
+use crate::domain::error::StoreResult;
+use crate::domain::users::User;
+use crate::rules::paging::{MAX_PULL_LIMIT, page_until};
 use crate::storage::rows::PullRows;
-use crate::store::{MAX_PULL_LIMIT, User, page_until};
 
 pub async fn pull(
     rows: &mut impl PullRows,

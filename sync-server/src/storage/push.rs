@@ -1,5 +1,5 @@
 //! The push transaction, written once over [`SyncRows`]: a device's mutations applied in
-//! order (each flow change planned by [`crate::flows::plan_put`]), its events stored once
+//! order (each flow change planned by [`crate::rules::flows::plan_put`]), its events stored once
 //! each under the team's numbers, refused ones kept aside, and the answer read back inside
 //! the same transaction. Each back end runs it inside its write transaction and commits when
 //! it returns `Ok`.
@@ -8,10 +8,12 @@ use std::collections::{HashMap, HashSet};
 
 use uuid::Uuid;
 
-use crate::error::{StoreError, StoreResult};
-use crate::flows::{Checked, CheckedDocument, PutPlan, may_resolve, plan_put};
+use crate::domain::error::{StoreError, StoreResult};
+use crate::domain::flows::{Checked, CheckedDocument, PutPlan};
+use crate::domain::push::{PushBatch, PushSettled, batch_range};
+use crate::domain::users::User;
+use crate::rules::flows::{may_resolve, plan_put};
 use crate::storage::rows::{NewConflict, SyncRows};
-use crate::store::{PushBatch, PushSettled, User, batch_range};
 use rf_core::sync::{PushDecision, PushedEvent};
 
 pub async fn push(

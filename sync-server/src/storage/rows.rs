@@ -5,15 +5,15 @@
 //! Every method returns a `Send` future. The PostgreSQL back end awaits them on its
 //! connection; the SQLite one does its work before returning an already finished future and
 //! drives the transaction to its end in one poll on its blocking thread
-//! ([`crate::store::finished`]).
+//! ([`crate::storage::sqlite::finished`]).
 
 use std::collections::HashMap;
 use std::future::Future;
 
 use uuid::Uuid;
 
-use crate::error::StoreResult;
-use crate::store::{IssuedTokens, Role, User};
+use crate::domain::error::StoreResult;
+use crate::domain::users::{IssuedTokens, Role, User};
 
 /// A refresh token as rotation reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -296,7 +296,7 @@ pub trait SyncRows: PullRows {
     fn insert_version(
         &mut self,
         team: Uuid,
-        document: &crate::flows::CheckedDocument,
+        document: &crate::domain::flows::CheckedDocument,
         created_by: Uuid,
         now: i64,
         team_seq: i64,
@@ -308,7 +308,7 @@ pub trait SyncRows: PullRows {
         &mut self,
         team: Uuid,
         flow_id: Uuid,
-    ) -> impl Future<Output = StoreResult<Option<crate::flows::Head>>> + Send;
+    ) -> impl Future<Output = StoreResult<Option<crate::domain::flows::Head>>> + Send;
 
     /// A flow's head as the push answer reports it.
     fn pulled_head(

@@ -3,46 +3,16 @@
 //! [`plan_put`] decides a `put_version` against the flow's current head, inside one.
 
 use rf_core::sync::{
-    CONFLICT_ENTITY, FieldConflict, Keep, Mutation, PIN, PIN_ENTITY, PUT_FLOW_VERSION,
-    PushedFlowVersion, PutFlowVersion, RESOLVE_CONFLICT, ResolveConflict, UNPIN, WITHDRAWN,
-    merge_flow,
+    CONFLICT_ENTITY, FieldConflict, Mutation, PIN, PIN_ENTITY, PUT_FLOW_VERSION, PushedFlowVersion,
+    PutFlowVersion, RESOLVE_CONFLICT, ResolveConflict, UNPIN, WITHDRAWN, merge_flow,
 };
 use rf_core::{Flow, VersionId};
 use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::store::{Role, User};
-
-/// A flow document that passed validation, in its stored (compact, id filled in) form.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CheckedDocument {
-    pub flow_id: Uuid,
-    pub version: VersionId,
-    /// The compact JSON text stored and served.
-    pub text: String,
-    pub value: Value,
-}
-
-/// A pushed mutation after validation.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Checked {
-    Put {
-        document: CheckedDocument,
-        base: Option<VersionId>,
-    },
-    Resolve {
-        conflict_id: Uuid,
-        keep: Keep,
-    },
-    /// The pushing user pins (or unpins) a flow; their own setting, for their devices.
-    Pin {
-        flow_id: Uuid,
-        pinned: bool,
-    },
-    /// Never applicable: settled as a permanent rejection with this reason.
-    Invalid(String),
-}
+use crate::domain::flows::{Checked, CheckedDocument, Head, PutPlan};
+use crate::domain::users::{Role, User};
 
 /// Parses and validates a flow document of `flow_id`, naming it by its content.
 pub fn parse_document(flow_id: Uuid, document: &Value) -> Result<CheckedDocument, String> {
@@ -132,28 +102,6 @@ pub fn check_mutation(mutation: &Mutation) -> Checked {
             "this server does not know the change {entity}/{operation}; update the server"
         )),
     }
-}
-
-/// A flow's current head, as the store read it inside the push transaction.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Head {
-    pub version: VersionId,
-    pub document: Value,
-    pub author_id: Uuid,
-}
-
-/// What to do with one `put_version`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum PutPlan {
-    Reject(String),
-    /// Store the incoming version (if new) and make it the head.
-    Advance,
-    /// Store the incoming version (if new) without moving the head; then store `merged` (if
-    /// any) and make it the head; record `conflicts`.
-    Merge {
-        merged: Option<CheckedDocument>,
-        conflicts: Vec<FieldConflict>,
-    },
 }
 
 /// Whether `user` may change the flow whose head is `head` (none: a new flow).

@@ -20,12 +20,17 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{LoginGuard, LoginLimits, PasswordWork, new_token, token_hash, verify_password};
-use crate::error::{AppError, ErrorBody};
-use crate::flows::{check_mutation, check_session_version};
-use crate::limits::{ClientAddress, Limits};
-use crate::poke::{Poke, Pokes};
-use crate::store::{IssuedTokens, MAX_PULL_LIMIT, PushBatch, Role, Rotation, Store, User};
+use crate::domain::push::PushBatch;
+use crate::domain::users::{IssuedTokens, Role, Rotation, User};
+use crate::http::error::{AppError, ErrorBody};
+use crate::http::limits::{ClientAddress, Limits};
+use crate::rules::auth::{
+    LoginGuard, LoginLimits, PasswordWork, new_token, token_hash, verify_password,
+};
+use crate::rules::flows::{check_mutation, check_session_version};
+use crate::rules::paging::MAX_PULL_LIMIT;
+use crate::storage::Store;
+use crate::storage::poke::{Poke, Pokes};
 
 /// Largest request body accepted, counted after decompression (sync batches are paged well
 /// below this).
@@ -68,7 +73,7 @@ pub struct AppState<S> {
     pub logins: Arc<LoginGuard>,
     pub passwords: Arc<PasswordWork>,
     pub pokes: Pokes,
-    pub attachments: crate::attachments::Attachments,
+    pub attachments: crate::http::attachments::Attachments,
 }
 
 impl<S: Store> AppState<S> {
@@ -80,7 +85,8 @@ impl<S: Store> AppState<S> {
         ));
         let pokes = Pokes::new();
         store.forward_pokes(pokes.clone());
-        let attachments = crate::attachments::Attachments::new(config.attachments_dir.clone());
+        let attachments =
+            crate::http::attachments::Attachments::new(config.attachments_dir.clone());
         AppState {
             store,
             config,
@@ -142,20 +148,23 @@ fn documented_routes<S: Store>() -> OpenApiRouter<AppState<S>> {
         .routes(routes!(login))
         .routes(routes!(refresh))
         .routes(routes!(me))
-        .routes(routes!(crate::users::change_own_password))
+        .routes(routes!(crate::http::users::change_own_password))
         .routes(routes!(push))
         .routes(routes!(pull))
         .routes(routes!(snapshot))
         .routes(routes!(stream))
         .routes(routes!(
-            crate::attachments::put_attachment,
-            crate::attachments::get_attachment
+            crate::http::attachments::put_attachment,
+            crate::http::attachments::get_attachment
         ))
-        .routes(routes!(crate::attachments::missing_attachments))
-        .routes(routes!(crate::users::list_users, crate::users::add_user))
+        .routes(routes!(crate::http::attachments::missing_attachments))
         .routes(routes!(
-            crate::users::update_user,
-            crate::users::remove_user
+            crate::http::users::list_users,
+            crate::http::users::add_user
+        ))
+        .routes(routes!(
+            crate::http::users::update_user,
+            crate::http::users::remove_user
         ))
 }
 
@@ -196,7 +205,7 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
         // First of all: head sizes, the client address, body and answer time limits.
         .layer(axum::middleware::from_fn_with_state(
             limits,
-            crate::limits::bound_requests,
+            crate::http::limits::bound_requests,
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

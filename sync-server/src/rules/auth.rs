@@ -13,7 +13,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use tokio::sync::{Semaphore, TryAcquireError};
 
-use crate::error::{StoreError, StoreResult};
+use crate::domain::error::{StoreError, StoreResult};
 
 pub const MIN_PASSWORD_CHARS: usize = 12;
 

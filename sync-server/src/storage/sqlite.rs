@@ -1,397 +1,22 @@
-//! Storage: one trait, one implementation per back end. SQLite (embedded, the default) is here;
-//! PostgreSQL implements the same trait and passes the same contract tests (issue 3).
+//! The embedded SQLite back end (the default): the storage primitives on one connection, run
+//! on a blocking thread.
 
-use std::future::Future;
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::error::{StoreError, StoreResult};
-use crate::flows::{Checked, CheckedDocument, Head};
-use std::collections::HashMap;
-
+use crate::domain::error::{StoreError, StoreResult};
+use crate::domain::flows::{CheckedDocument, Head};
+use crate::domain::push::{PushBatch, PushSettled};
+use crate::domain::users::{Actor, IssuedTokens, NewUser, Role, Rotation, User, UserUpdate};
 use crate::storage::rows::{
     AccountRows, ConflictRow, DeviceRow, NewAccount, NewConflict, PullRows, RefreshRow, SyncRows,
 };
-use crate::storage::{accounts, pull, push};
+use crate::storage::{Store, accounts, page_sizes_sql, pull, push};
 use rf_core::sync::{PulledConflict, PulledEvent, PulledFlow, PulledVersion};
-
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    SuperAdmin,
-    TeamAdmin,
-    Engineer,
-    Viewer,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::SuperAdmin => "super_admin",
-            Role::TeamAdmin => "team_admin",
-            Role::Engineer => "engineer",
-            Role::Viewer => "viewer",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Role> {
-        [
-            Role::SuperAdmin,
-            Role::TeamAdmin,
-            Role::Engineer,
-            Role::Viewer,
-        ]
-        .into_iter()
-        .find(|role| role.as_str() == text)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct User {
-    pub id: Uuid,
-    pub email: String,
-    pub team_id: Uuid,
-    pub team: String,
-    pub role: Role,
-}
-
-#[derive(Debug, Clone)]
-pub struct NewUser {
-    pub email: String,
-    pub team: String,
-    pub role: Role,
-    pub password_hash: String,
-}
-
-/// Who asks for a change to an account.
-#[derive(Debug, Clone)]
-pub enum Actor {
-    /// A logged-in account: the rules of [`crate::users::check_change`] apply, decided inside
-    /// the change's transaction. `access_hash` names the login that asks, which a change of
-    /// the account's own password keeps.
-    Account { user_id: Uuid, access_hash: String },
-    /// The server's operator at the command line (`rf-sync-server user …`), who may change
-    /// any account, as they may add any.
-    Operator,
-}
-
-/// A change to an account's role, password or both (at least one).
-#[derive(Debug, Clone)]
-pub struct UserUpdate {
-    pub role: Option<Role>,
-    /// Already hashed; a new password ends every login of the account but the asking one.
-    pub password_hash: Option<String>,
-}
-
-/// The hashes and expiry times (Unix seconds) of a freshly issued token pair.
-#[derive(Debug, Clone)]
-pub struct IssuedTokens {
-    pub access_hash: String,
-    pub access_expires_at: i64,
-    pub refresh_hash: String,
-    pub refresh_expires_at: i64,
-}
-
-/// What presenting a refresh token led to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Rotation {
-    /// The token was current: it is now spent and the new pair belongs to the same login.
-    Rotated(User),
-    /// The token had already been rotated: someone replayed it, so the login is revoked.
-    ReuseDetected,
-    /// Unknown, expired, or its login revoked.
-    Invalid,
-}
-
-/// What a push settled.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PushSettled {
-    pub last_mutation_id: i64,
-    /// Permanent rejections among the mutations this push settled.
-    pub rejected: Vec<rf_core::sync::Rejection>,
-    pub events_acknowledged_through: i64,
-    /// Events stored by this push (duplicates excluded).
-    pub events_stored: usize,
-    /// Conflicts this push recorded.
-    pub conflicts: usize,
-    /// The current head of every flow the batch's flow versions were for.
-    pub heads: Vec<rf_core::sync::PulledFlow>,
-    /// The refused events among this batch's numbers (refused now or by an earlier push).
-    pub refused_events: Vec<rf_core::sync::RefusedEvent>,
-    /// The team's latest sequence number before and after the push (equal: nothing changed).
-    pub latest_before: i64,
-    pub latest: i64,
-    /// Another copy of the device used numbers of this batch for other content.
-    pub identity_clash: Option<rf_core::sync::IdentityClash>,
-    /// The store's epoch, read in the push's transaction.
-    pub epoch: String,
-}
-
-impl PushSettled {
-    /// What the answer may tell the device: with a clash, nothing at or beyond it (those
-    /// numbers hold the other copy's work, not this one's).
-    pub fn answer(mut self) -> PushSettled {
-        let Some(clash) = self.identity_clash else {
-            return self;
-        };
-        if let Some(first) = clash.first_mutation {
-            self.last_mutation_id = self.last_mutation_id.min(first - 1);
-            self.rejected
-                .retain(|rejection| rejection.mutation_id < first);
-        }
-        if let Some(first) = clash.first_event {
-            self.events_acknowledged_through = self.events_acknowledged_through.min(first - 1);
-            self.refused_events
-                .retain(|refused| refused.device_seq < first);
-        }
-        self
-    }
-}
-
-/// The lowest and highest device sequence number a batch carries, refused events included.
-pub fn batch_range(batch: &PushBatch) -> Option<(i64, i64)> {
-    let numbers = batch
-        .events
-        .iter()
-        .chain(batch.refused_events.iter().map(|(event, _)| event))
-        .map(|event| event.device_seq);
-    numbers.fold(None, |range, seq| match range {
-        None => Some((seq, seq)),
-        Some((low, high)) => Some((low.min(seq), high.max(seq))),
-    })
-}
-
-impl PushBatch {
-    /// The numbers of this batch's mutations the device has had settled already (at most
-    /// `last_applied`): the server compares their stored digests with what came now.
-    pub fn settled_numbers(&self, last_applied: i64) -> Option<(i64, i64)> {
-        let first = self.mutations.first()?.0.mutation_id;
-        (first <= last_applied).then_some((first, last_applied))
-    }
-
-    /// Cuts the batch where another copy of its device already used a number for different
-    /// content (`digests`: what the server kept of the settled numbers; `held`: the events it
-    /// holds under the batch's numbers): that mutation and every later one, and every event
-    /// from that number on, are left out, so nothing of the other copy's is taken for a
-    /// duplicate and nothing of this one is lost. The caller answers with the clash.
-    pub fn cut_at_clash(
-        &mut self,
-        last_applied: i64,
-        digests: &std::collections::HashMap<i64, String>,
-        held: &std::collections::HashMap<i64, rf_core::sync::HeldEvent>,
-    ) -> Option<rf_core::sync::IdentityClash> {
-        let mutations: Vec<rf_core::sync::Mutation> = self
-            .mutations
-            .iter()
-            .map(|(mutation, _)| mutation.clone())
-            .collect();
-        let first_mutation =
-            rf_core::sync::first_mutation_clash(&mutations, |id| digests.get(&id).cloned());
-        let events: Vec<&rf_core::sync::PushedEvent> = self
-            .events
-            .iter()
-            .chain(self.refused_events.iter().map(|(event, _)| event))
-            .collect();
-        let first_event = rf_core::sync::first_event_clash(&events, held);
-        if let Some(clash) = first_mutation {
-            self.mutations
-                .retain(|(mutation, _)| mutation.mutation_id < clash);
-        }
-        if let Some(clash) = first_event {
-            self.events.retain(|event| event.device_seq < clash);
-            self.refused_events
-                .retain(|(event, _)| event.device_seq < clash);
-        }
-        (first_mutation.is_some() || first_event.is_some()).then_some(
-            rf_core::sync::IdentityClash {
-                first_mutation,
-                first_event,
-                last_mutation: first_mutation.map(|_| last_applied),
-            },
-        )
-    }
-
-    /// The flows the batch's `put_version` mutations are for, each once.
-    pub fn flows_touched(&self) -> Vec<Uuid> {
-        let mut flows: Vec<Uuid> = self
-            .mutations
-            .iter()
-            .filter_map(|(_, checked)| match checked {
-                Checked::Put { document, .. } => Some(document.flow_id),
-                _ => None,
-            })
-            .collect();
-        flows.sort();
-        flows.dedup();
-        flows
-    }
-}
-
-/// One validated push: mutations in order with their checks, the flow documents its sessions
-/// refer to, and the events.
-#[derive(Debug, Clone)]
-pub struct PushBatch {
-    pub device_id: Uuid,
-    pub mutations: Vec<(rf_core::sync::Mutation, Checked)>,
-    pub flow_versions: Vec<CheckedDocument>,
-    pub events: Vec<rf_core::sync::PushedEvent>,
-    /// Events refused by rf-core's rules, with the reason: kept aside, acknowledged, never
-    /// served to the team.
-    pub refused_events: Vec<(rf_core::sync::PushedEvent, String)>,
-}
-
-/// Most team changes one pull page may span.
-pub const MAX_PULL_LIMIT: i64 = 5_000;
-
-/// The size query both back ends run for a pull page: every row of the team's changes in
-/// `($2, $3]` (`?2`, `?3` on SQLite), as `(team_seq, bytes)` in order. `octet_length` reads a
-/// value's stored length, not the value, so sizing a page never loads it.
-macro_rules! page_sizes_sql {
-    ($team:literal, $since:literal, $until:literal) => {
-        concat!(
-            "SELECT team_seq, octet_length(document) FROM flow_versions WHERE team_id = ", $team,
-            " AND team_seq > ", $since, " AND team_seq <= ", $until,
-            " UNION ALL SELECT team_seq, 0 FROM flows WHERE team_id = ", $team,
-            " AND team_seq > ", $since, " AND team_seq <= ", $until,
-            " UNION ALL SELECT team_seq, octet_length(payload) FROM session_events WHERE team_id = ", $team,
-            " AND team_seq > ", $since, " AND team_seq <= ", $until,
-            " UNION ALL SELECT team_seq, COALESCE(octet_length(base), 0) + COALESCE(octet_length(kept), 0)",
-            " + COALESCE(octet_length(other), 0) FROM flow_conflicts WHERE team_id = ", $team,
-            " AND team_seq > ", $since, " AND team_seq <= ", $until,
-            " ORDER BY 1"
-        )
-    };
-}
-pub(crate) use page_sizes_sql;
-
-/// What one pulled row adds to a page beyond its document or payload: ids, numbers, names.
-const PULLED_ROW_OVERHEAD_BYTES: u64 = 256;
-
-/// Where a pull page ends, decided once for both back ends: after `since`, as many whole
-/// changes as fit in `budget` bytes (a change is every row with one team number), and at
-/// least one, however large, so a page always moves on. `sizes` are `(team_seq, bytes)` rows
-/// in order, all at most `until`; reading stops at the first change that does not fit.
-pub fn page_until(
-    until: i64,
-    budget: u64,
-    sizes: impl IntoIterator<Item = StoreResult<(i64, i64)>>,
-) -> StoreResult<i64> {
-    let mut used: u64 = 0;
-    let mut current: Option<(i64, u64)> = None;
-    for row in sizes {
-        let (seq, bytes) = row?;
-        let bytes = u64::try_from(bytes).unwrap_or(0) + PULLED_ROW_OVERHEAD_BYTES;
-        match current {
-            Some((open, size)) if open == seq => current = Some((open, size + bytes)),
-            _ => {
-                if let Some((closed, size)) = current {
-                    if used > 0 && used + size > budget {
-                        return Ok(closed - 1);
-                    }
-                    used += size;
-                }
-                current = Some((seq, bytes));
-            }
-        }
-        if let Some((open, size)) = current
-            && used > 0
-            && used + size > budget
-        {
-            return Ok(open - 1);
-        }
-    }
-    Ok(until)
-}
-
-/// Everything the server stores. Implementations must make each method atomic.
-pub trait Store: Clone + Send + Sync + 'static {
-    fn create_user(&self, user: NewUser) -> impl Future<Output = StoreResult<User>> + Send;
-    /// Every active account (removed ones are not listed), by team and e-mail.
-    fn users(&self) -> impl Future<Output = StoreResult<Vec<User>>> + Send;
-    /// Changes an account's role or password in one transaction, if `actor` may
-    /// ([`crate::users::check_change`]); a new password revokes every login of the account
-    /// but the one `actor` asks from. Unknown, removed or (for a team admin) another team's
-    /// accounts are `NotFound`.
-    fn update_user(
-        &self,
-        actor: Actor,
-        id: Uuid,
-        update: UserUpdate,
-        now: i64,
-    ) -> impl Future<Output = StoreResult<User>> + Send;
-    /// Removes an account's access in one transaction, if `actor` may: marks it disabled and
-    /// revokes all its logins. Its row stays, with the devices, sessions, events and flows
-    /// that point at it.
-    fn remove_user(
-        &self,
-        actor: Actor,
-        id: Uuid,
-        now: i64,
-    ) -> impl Future<Output = StoreResult<()>> + Send;
-    /// The active user with this e-mail (any case) and their password hash.
-    fn credentials(
-        &self,
-        email: String,
-    ) -> impl Future<Output = StoreResult<Option<(User, String)>>> + Send;
-    /// Starts a login for `user_id` with its first token pair, if the account is still active
-    /// and its password hash is still `password_hash` (the one just verified): a login checked
-    /// against a password that was changed meanwhile is not started. False when it was not.
-    fn create_login(
-        &self,
-        user_id: Uuid,
-        password_hash: String,
-        tokens: IssuedTokens,
-        now: i64,
-    ) -> impl Future<Output = StoreResult<bool>> + Send;
-    /// Spends a refresh token and stores the next pair, in one transaction.
-    fn rotate_refresh(
-        &self,
-        presented_hash: String,
-        next: IssuedTokens,
-        now: i64,
-    ) -> impl Future<Output = StoreResult<Rotation>> + Send;
-    /// The active user behind a live access token.
-    fn authenticate(
-        &self,
-        access_hash: String,
-        now: i64,
-    ) -> impl Future<Output = StoreResult<Option<User>>> + Send;
-    /// Applies a push in one transaction: mutations in per-client order (duplicates
-    /// acknowledged, a gap stops the batch, permanent rejections settled and reported), the
-    /// sessions' flow documents, then the session events, each stored once. Every change takes
-    /// the team's next sequence number. The device and every session must belong to `user`.
-    fn push(
-        &self,
-        user: User,
-        batch: PushBatch,
-        now: i64,
-    ) -> impl Future<Output = StoreResult<PushSettled>> + Send;
-    /// The team's latest change number (0 before its first change).
-    fn team_latest(&self, team: Uuid) -> impl Future<Output = StoreResult<i64>> + Send;
-
-    /// The store's epoch (see `PullResponse::epoch`).
-    fn epoch(&self) -> impl Future<Output = StoreResult<String>> + Send;
-
-    /// Replaces the store's epoch: run once after the database is restored from a backup, so
-    /// every replica learns that the server lost changes and sends again what it holds.
-    fn new_epoch(&self, now: i64) -> impl Future<Output = StoreResult<String>> + Send;
-    /// Forwards pokes from other server processes sharing this store (PostgreSQL `NOTIFY`);
-    /// an embedded store has no other processes.
-    fn forward_pokes(&self, _pokes: crate::poke::Pokes) {}
-    /// The team's changes with `since < team_seq <= since + limit`, in one consistent read.
-    fn pull(
-        &self,
-        user: User,
-        since: i64,
-        limit: i64,
-    ) -> impl Future<Output = StoreResult<rf_core::sync::PullResponse>> + Send;
-}
 
 /// The embedded back end: one SQLite file in the data directory.
 #[derive(Debug, Clone)]
@@ -404,42 +29,42 @@ pub const SQLITE_MIGRATIONS: &[rf_sqlite::Migration] = &[
     rf_sqlite::Migration {
         version: 1,
         name: "0001_accounts.sql",
-        sql: include_str!("../../migrations/server-sqlite/0001_accounts.sql"),
+        sql: include_str!("../../../migrations/server-sqlite/0001_accounts.sql"),
     },
     rf_sqlite::Migration {
         version: 2,
         name: "0002_session_events.sql",
-        sql: include_str!("../../migrations/server-sqlite/0002_session_events.sql"),
+        sql: include_str!("../../../migrations/server-sqlite/0002_session_events.sql"),
     },
     rf_sqlite::Migration {
         version: 3,
         name: "0003_flows.sql",
-        sql: include_str!("../../migrations/server-sqlite/0003_flows.sql"),
+        sql: include_str!("../../../migrations/server-sqlite/0003_flows.sql"),
     },
     rf_sqlite::Migration {
         version: 4,
         name: "0004_removed_accounts.sql",
-        sql: include_str!("../../migrations/server-sqlite/0004_removed_accounts.sql"),
+        sql: include_str!("../../../migrations/server-sqlite/0004_removed_accounts.sql"),
     },
     rf_sqlite::Migration {
         version: 5,
         name: "0005_refused_events.sql",
-        sql: include_str!("../../migrations/server-sqlite/0005_refused_events.sql"),
+        sql: include_str!("../../../migrations/server-sqlite/0005_refused_events.sql"),
     },
     rf_sqlite::Migration {
         version: 6,
         name: "0006_user_pins.sql",
-        sql: include_str!("../../migrations/server-sqlite/0006_user_pins.sql"),
+        sql: include_str!("../../../migrations/server-sqlite/0006_user_pins.sql"),
     },
     rf_sqlite::Migration {
         version: 7,
         name: "0007_mutation_digests.sql",
-        sql: include_str!("../../migrations/server-sqlite/0007_mutation_digests.sql"),
+        sql: include_str!("../../../migrations/server-sqlite/0007_mutation_digests.sql"),
     },
     rf_sqlite::Migration {
         version: 8,
         name: "0008_store_epoch.sql",
-        sql: include_str!("../../migrations/server-sqlite/0008_store_epoch.sql"),
+        sql: include_str!("../../../migrations/server-sqlite/0008_store_epoch.sql"),
     },
 ];
 
@@ -1595,61 +1220,5 @@ mod tests {
     fn the_migration_list_matches_its_folder() {
         let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/server-sqlite");
         rf_sqlite::check_listing(SQLITE_MIGRATIONS, &folder).unwrap();
-    }
-
-    #[test]
-    fn pull_pages_end_where_the_byte_budget_does() {
-        let overhead = PULLED_ROW_OVERHEAD_BYTES as i64;
-        // (name, rows as (team_seq, bytes), budget, until asked, until answered)
-        type Case = (&'static str, Vec<(i64, i64)>, u64, i64, i64);
-        let cases: Vec<Case> = vec![
-            ("nothing to read", vec![], 100, 9, 9),
-            ("everything fits", vec![(1, 10), (2, 10)], 10_000, 5, 5),
-            (
-                "the second change does not fit",
-                vec![(3, 600 - overhead), (7, 600 - overhead)],
-                1_000,
-                9,
-                6,
-            ),
-            (
-                "one change larger than the budget still goes, alone",
-                vec![(1, 5_000), (2, 10)],
-                1_000,
-                2,
-                1,
-            ),
-            (
-                "rows of one change are never split",
-                vec![(1, 100), (2, 300), (2, 300), (3, 10)],
-                1_000,
-                3,
-                1,
-            ),
-            (
-                "a change that fits exactly is kept",
-                vec![(1, 500 - overhead), (2, 500 - overhead), (3, 1)],
-                1_000,
-                3,
-                2,
-            ),
-        ];
-        for (name, rows, budget, until, expected) in cases {
-            let got = page_until(until, budget, rows.into_iter().map(Ok)).unwrap();
-            assert_eq!(got, expected, "{name}");
-        }
-    }
-
-    #[test]
-    fn roles_parse_their_names() {
-        for role in [
-            Role::SuperAdmin,
-            Role::TeamAdmin,
-            Role::Engineer,
-            Role::Viewer,
-        ] {
-            assert_eq!(Role::parse(role.as_str()), Some(role));
-        }
-        assert_eq!(Role::parse("admin"), None);
     }
 }

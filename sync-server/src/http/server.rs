@@ -15,9 +15,9 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
-use crate::api::{AppState, router};
-use crate::limits::HYPER_MAX_HEADERS;
-use crate::store::Store;
+use crate::http::api::{AppState, router};
+use crate::http::limits::HYPER_MAX_HEADERS;
+use crate::storage::Store;
 
 /// Serves the API on `listener` until `shutdown` completes, then finishes in-flight requests.
 pub async fn serve<S: Store>(

@@ -1,30 +1,12 @@
-//! One JSON error shape for every response, `{"error": {"code", "message"}}`, and the store's
-//! error type. Causes are logged, never sent: a client sees what it can act on.
+//! One JSON error shape for every response, `{"error": {"code", "message"}}`. Causes are
+//! logged, never sent: a client sees what it can act on.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("database error: {0}")]
-    Database(#[from] rusqlite::Error),
-    #[error(transparent)]
-    SchemaTooNew(#[from] rf_sqlite::SchemaTooNew),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("{0}")]
-    Forbidden(String),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Invalid(String),
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-pub type StoreResult<T> = Result<T, StoreError>;
+use crate::domain::error::StoreError;
 
 /// The body of every error response: `{"error": {"code", "message"}}`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -110,14 +92,14 @@ impl From<StoreError> for AppError {
     }
 }
 
-impl From<crate::auth::PasswordWorkError> for AppError {
-    fn from(error: crate::auth::PasswordWorkError) -> AppError {
+impl From<crate::rules::auth::PasswordWorkError> for AppError {
+    fn from(error: crate::rules::auth::PasswordWorkError) -> AppError {
         match error {
-            crate::auth::PasswordWorkError::Busy => AppError::busy(
+            crate::rules::auth::PasswordWorkError::Busy => AppError::busy(
                 "the server is checking as many passwords as it can at once; try again in a second",
                 1,
             ),
-            crate::auth::PasswordWorkError::Failed => {
+            crate::rules::auth::PasswordWorkError::Failed => {
                 tracing::error!("password hashing failed");
                 AppError::internal()
             }

@@ -5,18 +5,16 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
-use crate::error::{StoreError, StoreResult};
-use crate::flows::{CheckedDocument, Head};
+use crate::domain::error::{StoreError, StoreResult};
+use crate::domain::flows::{CheckedDocument, Head};
 use std::collections::HashMap;
 
+use crate::domain::push::{PushBatch, PushSettled};
+use crate::domain::users::{Actor, IssuedTokens, NewUser, Role, Rotation, User, UserUpdate};
 use crate::storage::rows::{
     AccountRows, ConflictRow, DeviceRow, NewAccount, NewConflict, PullRows, RefreshRow, SyncRows,
 };
-use crate::storage::{accounts, pull, push};
-use crate::store::{
-    Actor, IssuedTokens, NewUser, PushBatch, PushSettled, Role, Rotation, Store, User, UserUpdate,
-    page_sizes_sql,
-};
+use crate::storage::{Store, accounts, page_sizes_sql, pull, push};
 use rf_core::VersionId;
 use rf_core::sync::{
     FieldConflict, PullResponse, PulledConflict, PulledEvent, PulledFlow, PulledVersion,
@@ -27,42 +25,42 @@ pub const POSTGRES_MIGRATIONS: &[rf_sqlite::Migration] = &[
     rf_sqlite::Migration {
         version: 1,
         name: "0001_accounts.sql",
-        sql: include_str!("../../migrations/server-postgres/0001_accounts.sql"),
+        sql: include_str!("../../../migrations/server-postgres/0001_accounts.sql"),
     },
     rf_sqlite::Migration {
         version: 2,
         name: "0002_session_events.sql",
-        sql: include_str!("../../migrations/server-postgres/0002_session_events.sql"),
+        sql: include_str!("../../../migrations/server-postgres/0002_session_events.sql"),
     },
     rf_sqlite::Migration {
         version: 3,
         name: "0003_flows.sql",
-        sql: include_str!("../../migrations/server-postgres/0003_flows.sql"),
+        sql: include_str!("../../../migrations/server-postgres/0003_flows.sql"),
     },
     rf_sqlite::Migration {
         version: 4,
         name: "0004_removed_accounts.sql",
-        sql: include_str!("../../migrations/server-postgres/0004_removed_accounts.sql"),
+        sql: include_str!("../../../migrations/server-postgres/0004_removed_accounts.sql"),
     },
     rf_sqlite::Migration {
         version: 5,
         name: "0005_refused_events.sql",
-        sql: include_str!("../../migrations/server-postgres/0005_refused_events.sql"),
+        sql: include_str!("../../../migrations/server-postgres/0005_refused_events.sql"),
     },
     rf_sqlite::Migration {
         version: 6,
         name: "0006_user_pins.sql",
-        sql: include_str!("../../migrations/server-postgres/0006_user_pins.sql"),
+        sql: include_str!("../../../migrations/server-postgres/0006_user_pins.sql"),
     },
     rf_sqlite::Migration {
         version: 7,
         name: "0007_mutation_digests.sql",
-        sql: include_str!("../../migrations/server-postgres/0007_mutation_digests.sql"),
+        sql: include_str!("../../../migrations/server-postgres/0007_mutation_digests.sql"),
     },
     rf_sqlite::Migration {
         version: 8,
         name: "0008_store_epoch.sql",
-        sql: include_str!("../../migrations/server-postgres/0008_store_epoch.sql"),
+        sql: include_str!("../../../migrations/server-postgres/0008_store_epoch.sql"),
     },
 ];
 
@@ -1251,7 +1249,7 @@ impl Store for PostgresStore {
         )
     }
 
-    fn forward_pokes(&self, pokes: crate::poke::Pokes) {
+    fn forward_pokes(&self, pokes: crate::storage::poke::Pokes) {
         self.listen(pokes);
     }
 
@@ -1299,7 +1297,7 @@ impl PostgresStore {
     /// Forwards `NOTIFY rf_sync` from every server process on this database to `pokes`, so
     /// replicas connected to one process hear of writes made through another. Reconnects
     /// after a dropped connection (a missed poke only delays a pull until the next one).
-    pub fn listen(&self, pokes: crate::poke::Pokes) {
+    pub fn listen(&self, pokes: crate::storage::poke::Pokes) {
         let pool = self.pool.clone();
         tokio::spawn(async move {
             loop {
@@ -1314,7 +1312,7 @@ impl PostgresStore {
                                     parts.next().map(Uuid::parse_str),
                                     parts.next().map(str::parse::<i64>),
                                 ) {
-                                    pokes.send(crate::poke::Poke { team, latest });
+                                    pokes.send(crate::storage::poke::Poke { team, latest });
                                 }
                             }
                         }

@@ -20,9 +20,10 @@ use tokio::io::AsyncWriteExt;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::api::{AppState, Authenticated};
-use crate::error::{AppError, ErrorBody};
-use crate::store::{Role, Store};
+use crate::domain::users::Role;
+use crate::http::api::{AppState, Authenticated};
+use crate::http::error::{AppError, ErrorBody};
+use crate::storage::Store;
 
 /// Largest attachment accepted: the replica's own limit.
 pub const MAX_ATTACHMENT_BYTES: u64 = rf_core::received::MAX_ATTACHMENT_BYTES;

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::error::AppError;
+use crate::http::error::AppError;
 
 /// Resource limits of the HTTP server. Every duration and count can be set on the command line
 /// (`rf-sync-server serve --help`).

@@ -1,0 +1,12 @@
+//! The top layer: the axum router, its state and extractors, the handlers by resource, the
+//! JSON error shape, request limits and the server loop. It calls the store through
+//! [`crate::storage::Store`] and the rules in [`crate::rules`].
+
+pub mod api;
+pub mod attachments;
+pub mod error;
+pub mod limits;
+pub mod server;
+pub mod users;
+
+pub use api::{ApiConfig, AppState, MAX_BODY_BYTES, openapi, router};

@@ -21,8 +21,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::domain::users::Role;
-use crate::http::api::{AppState, Authenticated};
+use crate::http::api::AppState;
 use crate::http::error::{AppError, ErrorBody};
+use crate::http::extract::Authenticated;
 use crate::storage::Store;
 
 /// Largest attachment accepted: the replica's own limit.

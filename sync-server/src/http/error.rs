@@ -25,6 +25,49 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
+/// The answers many operations share, for their OpenAPI annotations: each names them once
+/// here (`responses(…, Unauthorized, Failed)`), so one wording serves every operation.
+///
+/// 401 for an operation that needs a bearer access token.
+#[derive(Debug, utoipa::IntoResponses)]
+#[response(
+    status = 401,
+    description = "No bearer token, or one that is not valid or has expired"
+)]
+pub struct Unauthorized(pub ErrorBody);
+
+/// 500: the server failed.
+#[derive(Debug, utoipa::IntoResponses)]
+#[response(
+    status = 500,
+    description = "The server failed; the cause is in its log"
+)]
+pub struct Failed(pub ErrorBody);
+
+/// 400 for a JSON body that is not JSON (or not the gzip it says it is).
+#[derive(Debug, utoipa::IntoResponses)]
+#[response(
+    status = 400,
+    description = "The body is not JSON, or not gzip as its `Content-Encoding` says"
+)]
+pub struct MalformedJson(pub ErrorBody);
+
+/// 415 for a body that is not sent as JSON.
+#[derive(Debug, utoipa::IntoResponses)]
+#[response(
+    status = 415,
+    description = "The body is not sent as `application/json`, or in an encoding other than gzip"
+)]
+pub struct NotJson(pub ErrorBody);
+
+/// 413 for a JSON body over the limit.
+#[derive(Debug, utoipa::IntoResponses)]
+#[response(
+    status = 413,
+    description = "The body is larger than 16 MiB (after decompression)"
+)]
+pub struct TooLarge(pub ErrorBody);
+
 /// An error answered over HTTP.
 #[derive(Debug)]
 pub struct AppError {
@@ -87,6 +130,26 @@ impl From<StoreError> for AppError {
             other => {
                 tracing::error!(error = %other, "store failure");
                 AppError::internal()
+            }
+        }
+    }
+}
+
+impl From<crate::rules::push::PushRefused> for AppError {
+    fn from(refused: crate::rules::push::PushRefused) -> AppError {
+        use crate::rules::push::PushRefused;
+        match refused {
+            PushRefused::UpgradeRequired(message) => {
+                AppError::new(StatusCode::UPGRADE_REQUIRED, "upgrade_required", message)
+            }
+            PushRefused::Forbidden(message) => {
+                AppError::new(StatusCode::FORBIDDEN, "forbidden", message)
+            }
+            PushRefused::TooLarge(message) => {
+                AppError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+            }
+            PushRefused::Invalid(message) => {
+                AppError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
             }
         }
     }

@@ -5,8 +5,11 @@
 pub mod api;
 pub mod attachments;
 pub mod error;
+pub mod extract;
 pub mod limits;
+pub mod login;
 pub mod server;
+pub mod sync;
 pub mod users;
 
 pub use api::{ApiConfig, AppState, MAX_BODY_BYTES, openapi, router};

@@ -14,8 +14,11 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::domain::users::{Actor, NewUser, Role, User, UserUpdate};
-use crate::http::api::{AppState, Authenticated, bearer_token, unix_now};
-use crate::http::error::{AppError, ErrorBody};
+use crate::http::api::AppState;
+use crate::http::error::{
+    AppError, ErrorBody, Failed, MalformedJson, NotJson, TooLarge, Unauthorized,
+};
+use crate::http::extract::{Authenticated, bearer_token, unix_now};
 use crate::http::limits::ClientAddress;
 use crate::rules::accounts::{ONLY_ADMINS, checked_email};
 use crate::rules::auth::{hash_password, token_hash};
@@ -74,9 +77,9 @@ fn actor(user: &User, headers: &HeaderMap) -> Actor {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The team's members, by team and e-mail; removed accounts are not listed", body = Vec<User>),
-        (status = 401, description = "No valid access token", body = ErrorBody),
+        Unauthorized,
         (status = 403, description = "Only team admins manage users", body = ErrorBody),
-        (status = 500, description = "The server failed; the cause is in its log", body = ErrorBody),
+        Failed,
     )
 )]
 #[tracing::instrument(skip_all, fields(route = "users.list", user = %user.id))]
@@ -105,14 +108,14 @@ pub async fn list_users<S: Store>(
     request_body = NewUserRequest,
     responses(
         (status = 201, description = "The new account", body = User),
-        (status = 400, description = "The body is not JSON, or not gzip as its `Content-Encoding` says", body = ErrorBody),
-        (status = 401, description = "No valid access token", body = ErrorBody),
+        MalformedJson,
+        NotJson,
+        Unauthorized,
         (status = 403, description = "Not a team admin, another team, or a role above the caller's", body = ErrorBody),
         (status = 409, description = "An account with this e-mail exists (a removed account keeps its e-mail)", body = ErrorBody),
-        (status = 413, description = "The body is larger than 16 MiB (after decompression)", body = ErrorBody),
-        (status = 415, description = "The body is not sent as `application/json`, or in an encoding other than gzip", body = ErrorBody),
-        (status = 422, description = "Missing or invalid fields: an e-mail address (one `@` after a non-empty name, a domain with a dot, no spaces, control or invisible characters, at most 254 bytes), a password of at least 12 characters, a known role", body = ErrorBody),
-        (status = 500, description = "The server failed; the cause is in its log", body = ErrorBody),
+        TooLarge,
+                (status = 422, description = "Missing or invalid fields: an e-mail address (one `@` after a non-empty name, a domain with a dot, no spaces, control or invisible characters, at most 254 bytes), a password of at least 12 characters, a known role", body = ErrorBody),
+        Failed,
         (
             status = 503,
             description = "The server is hashing as many passwords as it can at once (`busy`); try again shortly",
@@ -189,13 +192,13 @@ pub async fn add_user<S: Store>(
     responses(
         (status = 200, description = "The changed account", body = User),
         (status = 400, description = "The id is not a UUID, or the body is not JSON, or not gzip as its `Content-Encoding` says", body = ErrorBody),
-        (status = 401, description = "No valid access token", body = ErrorBody),
+        Unauthorized,
         (status = 403, description = "Not a team admin, an account or a role above the caller's, or the caller's own role", body = ErrorBody),
         (status = 404, description = "No such account, removed, or (for a team admin) in another team", body = ErrorBody),
-        (status = 413, description = "The body is larger than 16 MiB (after decompression)", body = ErrorBody),
-        (status = 415, description = "The body is not sent as `application/json`, or in an encoding other than gzip", body = ErrorBody),
+        TooLarge,
+        NotJson,
         (status = 422, description = "Neither a role nor a password, a password shorter than 12 characters, an unknown role or field", body = ErrorBody),
-        (status = 500, description = "The server failed; the cause is in its log", body = ErrorBody),
+        Failed,
         (
             status = 503,
             description = "The server is hashing as many passwords as it can at once (`busy`); try again shortly",
@@ -268,10 +271,10 @@ pub async fn update_user<S: Store>(
     responses(
         (status = 204, description = "Removed"),
         (status = 400, description = "The id is not a UUID", body = ErrorBody),
-        (status = 401, description = "No valid access token", body = ErrorBody),
+        Unauthorized,
         (status = 403, description = "Not a team admin, an account above the caller's role, or the caller's own", body = ErrorBody),
         (status = 404, description = "No such account, already removed, or (for a team admin) in another team", body = ErrorBody),
-        (status = 500, description = "The server failed; the cause is in its log", body = ErrorBody),
+        Failed,
     )
 )]
 #[tracing::instrument(skip_all, fields(route = "users.remove", user = %user.id))]
@@ -301,19 +304,19 @@ pub async fn remove_user<S: Store>(
     request_body = PasswordChangeRequest,
     responses(
         (status = 204, description = "Changed; the account's other logins have ended"),
-        (status = 400, description = "The body is not JSON, or not gzip as its `Content-Encoding` says", body = ErrorBody),
-        (status = 401, description = "No valid access token", body = ErrorBody),
+        MalformedJson,
+        NotJson,
+        Unauthorized,
         (status = 403, description = "The current password is wrong (`wrong_password`)", body = ErrorBody),
-        (status = 413, description = "The body is larger than 16 MiB (after decompression)", body = ErrorBody),
-        (status = 415, description = "The body is not sent as `application/json`, or in an encoding other than gzip", body = ErrorBody),
-        (status = 422, description = "Missing fields, or a new password shorter than 12 characters", body = ErrorBody),
+        TooLarge,
+                (status = 422, description = "Missing fields, or a new password shorter than 12 characters", body = ErrorBody),
         (
             status = 429,
             description = "Too many wrong passwords or failed logins for this account from this address lately; wait a few seconds",
             body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds until this address may try again")),
         ),
-        (status = 500, description = "The server failed; the cause is in its log", body = ErrorBody),
+        Failed,
         (
             status = 503,
             description = "The server is hashing as many passwords as it can at once (`busy`); try again shortly",
@@ -334,7 +337,7 @@ pub async fn change_own_password<S: Store>(
     state
         .logins
         .admit(&user.email, client, Instant::now())
-        .map_err(|wait| crate::http::api::too_many_attempts("wrong passwords", wait))?;
+        .map_err(|wait| crate::http::login::too_many_attempts("wrong passwords", wait))?;
     let hash = state
         .store
         .credentials(user.email.clone())

@@ -6,3 +6,4 @@ pub mod accounts;
 pub mod auth;
 pub mod flows;
 pub mod paging;
+pub mod push;

@@ -130,17 +130,8 @@ impl Replica {
             other => other,
         };
         let mut connection = connect(&database).map_err(damaged)?;
-        rf_sqlite::migrate::<ReplicaError>(
-            &mut connection,
-            migrate::MIGRATIONS,
-            |transaction, version| match version {
-                2 => flows::rebuild_search_index(transaction),
-                4 => sessions::rebuild_path_statistics(transaction),
-                5 => flows::upgrade_version_refs(transaction),
-                _ => Ok(()),
-            },
-        )
-        .map_err(damaged)?;
+        rf_sqlite::migrate::<ReplicaError>(&mut connection, migrate::MIGRATIONS, migrate::backfill)
+            .map_err(damaged)?;
         let device_id = ensure_device(&mut connection)?;
         Ok(Replica {
             connection,

@@ -1,71 +1,39 @@
-//! The replica's migrations (`migrations/replica/`), applied by rf-sqlite's runner.
+//! The replica's migrations (`migrations/replica/`) and their Rust backfills, applied by
+//! rf-sqlite's runner, each in one transaction with its version row.
 
 pub use rf_sqlite::Migration;
 
 /// Every migration in order. A unit test checks this list against `migrations/replica/`, so a
 /// file added there cannot be forgotten here.
-pub const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "0001_initial.sql",
-        sql: include_str!("../../../migrations/replica/0001_initial.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "0002_flow_search.sql",
-        sql: include_str!("../../../migrations/replica/0002_flow_search.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "0003_outbox_rejected.sql",
-        sql: include_str!("../../../migrations/replica/0003_outbox_rejected.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "0004_path_stats.sql",
-        sql: include_str!("../../../migrations/replica/0004_path_stats.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "0005_content_addressed_versions.sql",
-        sql: include_str!("../../../migrations/replica/0005_content_addressed_versions.sql"),
-    },
-    Migration {
-        version: 6,
-        name: "0006_restore_triggers.sql",
-        sql: include_str!("../../../migrations/replica/0006_restore_triggers.sql"),
-    },
-    Migration {
-        version: 7,
-        name: "0007_sync_state.sql",
-        sql: include_str!("../../../migrations/replica/0007_sync_state.sql"),
-    },
-    Migration {
-        version: 8,
-        name: "0008_attachment_downloads.sql",
-        sql: include_str!("../../../migrations/replica/0008_attachment_downloads.sql"),
-    },
-    Migration {
-        version: 9,
-        name: "0009_set_aside.sql",
-        sql: include_str!("../../../migrations/replica/0009_set_aside.sql"),
-    },
-    rf_sqlite::Migration {
-        version: 10,
-        name: "0010_device_identity.sql",
-        sql: include_str!("../../../migrations/replica/0010_device_identity.sql"),
-    },
-    rf_sqlite::Migration {
-        version: 11,
-        name: "0011_published_versions.sql",
-        sql: include_str!("../../../migrations/replica/0011_published_versions.sql"),
-    },
-    rf_sqlite::Migration {
-        version: 12,
-        name: "0012_resolved_here.sql",
-        sql: include_str!("../../../migrations/replica/0012_resolved_here.sql"),
-    },
-];
+pub const MIGRATIONS: &[Migration] = rf_sqlite::migrations!(
+    "../../../migrations/replica/";
+    1 => "0001_initial.sql",
+    2 => "0002_flow_search.sql",
+    3 => "0003_outbox_rejected.sql",
+    4 => "0004_path_stats.sql",
+    5 => "0005_content_addressed_versions.sql",
+    6 => "0006_restore_triggers.sql",
+    7 => "0007_sync_state.sql",
+    8 => "0008_attachment_downloads.sql",
+    9 => "0009_set_aside.sql",
+    10 => "0010_device_identity.sql",
+    11 => "0011_published_versions.sql",
+    12 => "0012_resolved_here.sql",
+);
+
+/// The Rust side of a migration, run in the migration's transaction right after its SQL:
+/// what SQL alone cannot fill from the rows already there.
+pub(crate) fn backfill(transaction: &rusqlite::Transaction<'_>, version: i64) -> crate::Result<()> {
+    match version {
+        // The full-text index of every stored flow.
+        2 => crate::flows::rebuild_search_index(transaction),
+        // Path statistics from every finished session.
+        4 => crate::sessions::rebuild_path_statistics(transaction),
+        // Flow references in stored events and the outbox named by content.
+        5 => crate::flows::upgrade_version_refs(transaction),
+        _ => Ok(()),
+    }
+}
 
 pub fn latest_version() -> i64 {
     rf_sqlite::latest_version(MIGRATIONS)

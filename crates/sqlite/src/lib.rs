@@ -35,6 +35,21 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
+/// A folder's migrations as one list, each file included at build time and numbered as
+/// written: `migrations!("../../../migrations/replica/"; 1 => "0001_initial.sql", …)`. The
+/// folder is relative to the calling file and ends with `/`; [`check_listing`], run by a unit
+/// test beside each list, keeps the list and the folder equal.
+#[macro_export]
+macro_rules! migrations {
+    ($folder:literal; $($version:literal => $name:literal),* $(,)?) => {
+        &[$($crate::Migration {
+            version: $version,
+            name: $name,
+            sql: include_str!(concat!($folder, $name)),
+        }),*]
+    };
+}
+
 /// The database's schema is newer than this build knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error(

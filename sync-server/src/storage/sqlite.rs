@@ -25,48 +25,17 @@ pub struct SqliteStore {
 }
 
 /// Every migration of the SQLite back end, checked against `migrations/server-sqlite/`.
-pub const SQLITE_MIGRATIONS: &[rf_sqlite::Migration] = &[
-    rf_sqlite::Migration {
-        version: 1,
-        name: "0001_accounts.sql",
-        sql: include_str!("../../../migrations/server-sqlite/0001_accounts.sql"),
-    },
-    rf_sqlite::Migration {
-        version: 2,
-        name: "0002_session_events.sql",
-        sql: include_str!("../../../migrations/server-sqlite/0002_session_events.sql"),
-    },
-    rf_sqlite::Migration {
-        version: 3,
-        name: "0003_flows.sql",
-        sql: include_str!("../../../migrations/server-sqlite/0003_flows.sql"),
-    },
-    rf_sqlite::Migration {
-        version: 4,
-        name: "0004_removed_accounts.sql",
-        sql: include_str!("../../../migrations/server-sqlite/0004_removed_accounts.sql"),
-    },
-    rf_sqlite::Migration {
-        version: 5,
-        name: "0005_refused_events.sql",
-        sql: include_str!("../../../migrations/server-sqlite/0005_refused_events.sql"),
-    },
-    rf_sqlite::Migration {
-        version: 6,
-        name: "0006_user_pins.sql",
-        sql: include_str!("../../../migrations/server-sqlite/0006_user_pins.sql"),
-    },
-    rf_sqlite::Migration {
-        version: 7,
-        name: "0007_mutation_digests.sql",
-        sql: include_str!("../../../migrations/server-sqlite/0007_mutation_digests.sql"),
-    },
-    rf_sqlite::Migration {
-        version: 8,
-        name: "0008_store_epoch.sql",
-        sql: include_str!("../../../migrations/server-sqlite/0008_store_epoch.sql"),
-    },
-];
+pub const SQLITE_MIGRATIONS: &[rf_sqlite::Migration] = rf_sqlite::migrations!(
+    "../../../migrations/server-sqlite/";
+    1 => "0001_accounts.sql",
+    2 => "0002_session_events.sql",
+    3 => "0003_flows.sql",
+    4 => "0004_removed_accounts.sql",
+    5 => "0005_refused_events.sql",
+    6 => "0006_user_pins.sql",
+    7 => "0007_mutation_digests.sql",
+    8 => "0008_store_epoch.sql",
+);
 
 pub const SQLITE_FILE: &str = "server.sqlite3";
 

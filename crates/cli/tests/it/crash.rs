@@ -2,8 +2,6 @@
 //! seeds). Each time the database must pass `PRAGMA integrity_check`, and every flow must be
 //! either fully imported (document, version, search row, outbox row) or entirely absent.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -3,8 +3,6 @@
 //! identical, and the later edit of a flow wins by the server's order, not by whose clock says
 //! later (a last-writer-wins-by-wall-clock design would let the +10-year device win).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

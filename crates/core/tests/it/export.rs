@@ -3,8 +3,6 @@
 //! note parsed with pulldown-cmark, the HTML's tags and the plain text's margin are checked
 //! against what the exporter itself writes, for attack cases and for random hostile sessions.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
-
 use proptest::prelude::*;
 use rf_core::export::{ExportFormat, ExportOptions, TicketNote, export};
 use rf_core::session::{

@@ -1,8 +1,6 @@
 //! The push half of sync against a real replica: batches in order, acknowledgements applied
 //! atomically and idempotently, rejections kept visible, and hostile answers refused.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
-
 use rf_core::Flow;
 use rf_core::session::{Choice, Command, StartRequest};
 use rf_core::sync::{PushResponse, Rejection};

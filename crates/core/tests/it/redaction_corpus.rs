@@ -4,7 +4,8 @@
 //! must not survive; `redaction_corpus/ordinary.tsv` holds troubleshooting sentences about
 //! passwords, tokens and keys that hold none, and must come out unchanged. The test prints recall
 //! and the false-positive rate with every failing line, and fails below the targets that
-//! docs/REDACTION.md promises. Run: `cargo test -p rf-core --test redaction_corpus -- --nocapture`.
+//! docs/REDACTION.md promises. Run:
+//! `cargo test -p rf-core --test it redaction_corpus -- --nocapture`.
 
 use rf_core::redact::redact;
 

@@ -3,8 +3,6 @@
 //! each kill the database passes `PRAGMA integrity_check`; at the end one more `rf sync` leaves
 //! nothing pending, every event is on the server exactly once, and both replicas are identical.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
-
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -1,8 +1,6 @@
 //! Navigation engine: case tables per flow kind, and the property that replaying a session's
 //! events always gives the state that was built step by step.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
-
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;

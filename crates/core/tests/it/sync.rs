@@ -3,8 +3,6 @@
 //! three-way rule; push planning agrees with an independent model of a server that applies the
 //! next number, acknowledges duplicates and stops at a gap, under any retry pattern.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
-
 use proptest::prelude::*;
 use rf_core::sync::{Mutation, PushDecision, merge_flow, plan_push};
 use serde_json::{Map, Value, json};

@@ -4,8 +4,6 @@
 //! aside while the rest applies; a newer client's event kinds are kept and skipped; the user's
 //! pins follow their other devices; a replayed page changes nothing.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
-
 use rf_core::session::{Choice, Command, SessionEvent, SessionState, StartRequest};
 use rf_core::sync::{PullResponse, PulledEvent, PulledFlow, PulledVersion};
 use rf_core::{Flow, FlowRef, FlowSet, Outcome, VersionId};

@@ -1,8 +1,6 @@
 //! The replica against a real SQLite file: versions, outbox, sessions and their event log,
 //! search, pins, attachments, and opening a database written by the first schema.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
-
 use rf_core::session::{Choice, Command, StartRequest};
 use rf_core::{Flow, Outcome};
 use rf_replica::{ImportStatus, Replica, ReplicaError, ReplicaOptions, WriteSource};

@@ -1,7 +1,5 @@
 //! The `rf` binary end to end, as a script or an engineer over SSH would use it.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

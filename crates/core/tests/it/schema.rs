@@ -1,8 +1,6 @@
 //! `schemas/flow.v1.schema.json` is the published contract: every shipped sample must satisfy
 //! it, and the schema must reject what the format forbids.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
-
 use serde_json::{Value, json};
 
 fn root() -> std::path::PathBuf {

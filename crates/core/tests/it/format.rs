@@ -1,8 +1,6 @@
 //! `resolutionflow/v1` round-trips: any flow written and read back is the same flow, unknown
 //! fields included; and the file text of any valid flow reads back to identical JSON.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
-
 use proptest::prelude::*;
 use rf_core::flow::{
     Answer, Command, ExtraFields, IntakeField, Link, Node, NodeKind, Verify, VerifyKind,

@@ -6,8 +6,6 @@
 //! a plain `cargo test` without that variable skips it (saying so) rather than touch the
 //! developer's own keyring.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
-
 use rf_replica::tokens::{
     Credentials, FileTokenStore, KEYRING_SERVICE, KeyringTokenStore, TOKEN_FILE, TokenStore,
 };

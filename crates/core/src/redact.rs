@@ -5,7 +5,7 @@
 //! costs a client a password while a false positive costs the reader one word, so where a secret
 //! is recognisable by its shape or position the rules mask; but a note full of masked words is
 //! useless, so a word of an ordinary sentence must not be taken for a secret. Both are measured
-//! against a corpus of pasted secrets and ordinary sentences (`tests/redaction_corpus.rs`; the
+//! against a corpus of pasted secrets and ordinary sentences (`tests/it/redaction_corpus.rs`; the
 //! figures and every decision below are in docs/REDACTION.md).
 //!
 //! Rules run in a fixed order (private keys, connection strings and URL credentials, command-line

@@ -796,3 +796,48 @@ on_every_store!(
     a_reader_paging_while_writers_commit_misses_nothing,
     the_epoch_changes_only_when_replaced,
 );
+
+/// A database written by a newer build is refused at open, naming both schema versions, and
+/// left as it was: on either back end, the migration runner decides with `rf_sqlite::pending`.
+#[tokio::test]
+async fn a_store_newer_than_this_build_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(SqliteStore::open(dir.path()).unwrap());
+    let file = dir
+        .path()
+        .join(rf_sync_server::storage::sqlite::SQLITE_FILE);
+    let connection = rusqlite::Connection::open(&file).unwrap();
+    connection
+        .execute(
+            "INSERT INTO schema_migrations (version, name) VALUES (999, 'from the future')",
+            [],
+        )
+        .unwrap();
+    drop(connection);
+    let refused = SqliteStore::open(dir.path()).map(|_| ());
+    assert!(
+        matches!(&refused, Err(StoreError::SchemaTooNew(too_new)) if too_new.found == 999),
+        "{refused:?}"
+    );
+
+    let url = rf_tests::fresh_postgres_database().await;
+    drop(PostgresStore::connect(&url).await.unwrap());
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::query("INSERT INTO schema_migrations (version, name) VALUES (999, 'from the future')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let refused = PostgresStore::connect(&url).await.map(|_| ());
+    assert!(
+        matches!(&refused, Err(StoreError::SchemaTooNew(too_new)) if too_new.found == 999),
+        "{refused:?}"
+    );
+    let versions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schema_migrations")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        versions,
+        rf_sync_server::storage::postgres::POSTGRES_MIGRATIONS.len() as i64 + 1
+    );
+}

@@ -81,6 +81,22 @@ pub fn current_version(connection: &Connection) -> rusqlite::Result<i64> {
     )
 }
 
+/// The migrations a database at schema `found` still needs, in order; a database newer
+/// than every migration this build knows is refused (it was opened by a newer build). Every
+/// runner decides with this, whatever its database.
+pub fn pending(
+    migrations: &[Migration],
+    found: i64,
+) -> Result<impl Iterator<Item = &Migration>, SchemaTooNew> {
+    let supported = latest_version(migrations);
+    if found > supported {
+        return Err(SchemaTooNew { found, supported });
+    }
+    Ok(migrations
+        .iter()
+        .filter(move |migration| migration.version > found))
+}
+
 /// Brings the database up to the latest of `migrations`. `after` runs inside each migration's
 /// transaction with its version, for Rust-side backfills. Returns the versions applied.
 pub fn migrate<E>(
@@ -98,16 +114,9 @@ where
              applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
          )",
     )?;
-    let supported = latest_version(migrations);
     let found = current_version(connection)?;
-    if found > supported {
-        return Err(SchemaTooNew { found, supported }.into());
-    }
     let mut applied = Vec::new();
-    for migration in migrations
-        .iter()
-        .filter(|migration| migration.version > found)
-    {
+    for migration in pending(migrations, found)? {
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         // Another process may have migrated while we waited for the write lock.
         if current_version(&transaction)? >= migration.version {

@@ -90,14 +90,7 @@ impl PostgresStore {
             sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
                 .fetch_one(&mut *transaction)
                 .await?;
-        let supported = rf_sqlite::latest_version(POSTGRES_MIGRATIONS);
-        if found > supported {
-            return Err(rf_sqlite::SchemaTooNew { found, supported }.into());
-        }
-        for migration in POSTGRES_MIGRATIONS
-            .iter()
-            .filter(|migration| migration.version > found)
-        {
+        for migration in rf_sqlite::pending(POSTGRES_MIGRATIONS, found)? {
             sqlx::raw_sql(migration.sql)
                 .execute(&mut *transaction)
                 .await?;

@@ -19,6 +19,11 @@ pub mod push;
 pub mod rows;
 pub mod sqlite;
 
+/// A new store epoch: random, so a restored store can never take back an epoch it had.
+pub(crate) fn fresh_epoch() -> String {
+    Uuid::new_v4().simple().to_string()
+}
+
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 

@@ -1192,7 +1192,7 @@ impl Store for PostgresStore {
     }
 
     async fn new_epoch(&self, now: i64) -> StoreResult<String> {
-        let epoch = Uuid::new_v4().simple().to_string();
+        let epoch = crate::storage::fresh_epoch();
         sqlx::query("UPDATE store_epoch SET epoch = $1, began_at = $2")
             .bind(&epoch)
             .bind(now)

@@ -1084,7 +1084,7 @@ impl Store for SqliteStore {
 
     async fn new_epoch(&self, now: i64) -> StoreResult<String> {
         self.with(move |connection| {
-            let epoch = Uuid::new_v4().simple().to_string();
+            let epoch = crate::storage::fresh_epoch();
             connection.execute(
                 "UPDATE store_epoch SET epoch = ?1, began_at = ?2",
                 params![epoch, now],

@@ -785,6 +785,61 @@ async fn the_epoch_changes_only_when_replaced(store: impl Store) {
     assert_eq!(settled.epoch, replaced);
 }
 
+/// An account's password changed, or the account removed, while it logs in with the old
+/// password: whichever commits first, no login from the old password works afterwards (a login
+/// started first is ended by the change; one checked before the change but written after it is
+/// not started).
+async fn an_account_changed_while_it_logs_in_keeps_no_stale_login(store: impl Store) {
+    for round in 0..64 {
+        let email = format!("ada{round}@contoso.example");
+        let ada = store
+            .create_user(new_user(&email, "Contoso", Role::Engineer))
+            .await
+            .unwrap();
+        let tag = format!("racing {round}");
+        let login = store.create_login(
+            ada.id,
+            format!("hash of {email}"),
+            tokens(&tag, NOW + 60),
+            NOW,
+        );
+        let (changed, started) = if round % 2 == 0 {
+            let change = store.update_user(
+                Actor::Operator,
+                ada.id,
+                UserUpdate {
+                    role: None,
+                    password_hash: Some("new hash".into()),
+                },
+                NOW,
+            );
+            let (changed, started) = tokio::join!(change, login);
+            (changed.map(|_| ()), started)
+        } else {
+            tokio::join!(store.remove_user(Actor::Operator, ada.id, NOW), login)
+        };
+        changed.unwrap();
+        let started = started.unwrap();
+        assert_eq!(
+            authenticated(&store, &tag).await,
+            None,
+            "round {round} (login started: {started})"
+        );
+        assert_eq!(
+            store
+                .rotate_refresh(
+                    format!("refresh {tag}"),
+                    tokens(&format!("{tag} next"), NOW + 60),
+                    NOW
+                )
+                .await
+                .unwrap(),
+            Rotation::Invalid,
+            "round {round}"
+        );
+    }
+}
+
 on_every_store!(
     accounts_are_made_listed_and_removed,
     account_changes_follow_the_rules_inside_their_transaction,
@@ -795,6 +850,7 @@ on_every_store!(
     pushes_racing_for_one_teams_sequence_take_each_number_once,
     a_reader_paging_while_writers_commit_misses_nothing,
     the_epoch_changes_only_when_replaced,
+    an_account_changed_while_it_logs_in_keeps_no_stale_login,
 );
 
 /// A database written by a newer build is refused at open, naming both schema versions, and

@@ -1,8 +1,6 @@
 //! Accounts and tokens over real HTTP on 127.0.0.1:0: one contract, run against the SQLite and
 //! the PostgreSQL back ends (`RF_TEST_DATABASE_URL`, set by ./dev test).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
-
 use std::time::Duration;
 
 use reqwest::StatusCode;

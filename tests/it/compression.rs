@@ -2,8 +2,6 @@
 //! too) are compressed for clients that accept it, and the 16 MiB body limit counts decompressed bytes, so a small gzip
 //! bomb gets a JSON 413 instead of the server's memory.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
-
 use std::io::{Read, Write};
 
 use reqwest::StatusCode;

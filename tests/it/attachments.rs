@@ -3,8 +3,6 @@
 //! name (SHA-256) says, per team, and refuses viewers, other teams, oversized and mismatched
 //! uploads; a file lost on its laptop does not hold back the session's events.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
-
 use reqwest::StatusCode;
 use rf_core::Outcome;
 use rf_core::session::{Command, StartRequest};

@@ -1,7 +1,5 @@
 //! The `rf-sync-server user` commands as an administrator runs them: add, list, set-role, remove.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
-
 use std::process::Command;
 
 use serde_json::Value;

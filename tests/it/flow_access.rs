@@ -2,8 +2,6 @@
 //! another team's data (the same flow id in two teams is two flows), viewers change nothing,
 //! engineers change only flows they author, and bad pull requests get clear 4xx answers.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
-
 use reqwest::StatusCode;
 use rf_core::sync::{
     Mutation, PROTOCOL_VERSION, PullResponse, PushRequest, PushResponse, PutFlowVersion,

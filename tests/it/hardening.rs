@@ -4,8 +4,6 @@
 //! proxy setting, and checked account e-mails. The limits sit above the store, so these run
 //! on the embedded back end only.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
-
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 

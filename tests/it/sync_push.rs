@@ -4,8 +4,6 @@
 //! breaks rf-core's rules refused alone, with its reason, never reaching the team; batches
 //! split when a server finds them too large.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
-
 use reqwest::StatusCode;
 use rf_core::sync::{PushRequest, PushResponse};
 use rf_replica::{Replica, WriteSource};

@@ -1,8 +1,6 @@
 //! Accounts and tokens over real HTTP on 127.0.0.1:0: one contract, run against the SQLite and
 //! the PostgreSQL back ends (`RF_TEST_DATABASE_URL`, set by ./dev test).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
-
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -193,7 +191,7 @@ async fn repeated_failed_logins_are_slowed_down(backend: Backend) {
         .unwrap()
         .parse()
         .unwrap();
-    // A delay of seconds, not a lockout (tests/hardening.rs shows the right password then works).
+    // A delay of seconds, not a lockout (tests/it/hardening.rs shows the right password then works).
     assert!(retry_after > 0 && retry_after <= 4);
     assert_error_shape(&response.json().await.unwrap(), "too_many_attempts");
     // Other accounts are unaffected.

@@ -1,8 +1,6 @@
 //! The OpenAPI document over real HTTP: served without a login, made from the router itself
 //! (so it lists exactly the endpoints served), and true to what each endpoint answers.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
-
 use std::collections::BTreeSet;
 
 use reqwest::{Method, StatusCode};

@@ -29,8 +29,6 @@
 //! Bob (no author) edits the flow too, so some edits are refused (`RF_SIM_REFUSED_EDITS=0`
 //! turns that off; see [`refused_edits`]). `RF_SIM_DEBUG=1` prints pushes, answers and versions.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
-
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rf_core::session::{Choice, Command, StartRequest};

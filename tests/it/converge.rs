@@ -3,8 +3,6 @@
 //! later, whole; concurrent offline edits of one field converge with the other value kept as a
 //! conflict, which an author resolves.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
-
 use std::time::Duration;
 
 use rf_core::sync::Keep;

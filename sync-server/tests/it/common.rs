@@ -1,7 +1,5 @@
 //! What the tests that run the real `rf-sync-server` binary share: a flow, finished sessions
 //! recorded on a replica, and the server's command on a data directory.
-// Each test binary uses its own share of these.
-#![allow(dead_code)]
 
 use std::path::Path;
 use std::process::{Command, Stdio};

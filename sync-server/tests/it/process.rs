@@ -1,9 +1,7 @@
 //! The real `rf-sync-server serve` process: it says where it listens, answers, and on SIGTERM
 //! finishes what is in flight (even a push whose body is still arriving) and exits cleanly.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
-
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Lines};
 use std::path::Path;

@@ -3,8 +3,6 @@
 //! role above their own or touches an account above it, nobody changes their own role or
 //! removes themselves, and nobody reaches into another team. A refused change changes nothing.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
-
 use reqwest::StatusCode;
 use rf_tests::{Backend, TestServer, assert_error_shape, on_every_backend};
 use serde_json::json;

@@ -8,9 +8,7 @@
 //! figures in docs/PERFORMANCE.md compare the one before the cap); its limits are not
 //! asserted, only printed.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
-
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr};

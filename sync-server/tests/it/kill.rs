@@ -2,15 +2,11 @@
 //! in small batches: after each restart the database passes `PRAGMA integrity_check`, and once
 //! the replica's sync goes through, every event it wrote is on the server exactly once.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
-
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use common::{PASSWORD, add_user, count, flow, server, sessions};
+use crate::common::{PASSWORD, add_user, count, flow, server, sessions};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rf_replica::client::{self, ClientOptions};

@@ -4,8 +4,6 @@
 //! sync by snapshot ends where paging ends; and a snapshot stream cut in the middle loses
 //! nothing.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 

@@ -4,8 +4,6 @@
 //! writers commit, a refresh token presented twice at once, an account changed while it logs
 //! in.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
-
 use std::collections::{BTreeMap, BTreeSet};
 
 use rf_core::sync::{PushedEvent, Rejection};

@@ -9,7 +9,9 @@ pub mod proxy;
 use reqwest::StatusCode;
 use rf_sync_server::domain::users::NewUser;
 use rf_sync_server::rules::auth::hash_password;
-use rf_sync_server::{ApiConfig, AppState, PostgresStore, Role, SqliteStore, Store, serve};
+use rf_sync_server::{
+    ApiConfig, AppState, Attachments, PostgresStore, Role, SqliteStore, Store, serve,
+};
 use serde_json::{Value, json};
 
 #[derive(Debug)]
@@ -169,7 +171,7 @@ impl TestServer {
 
     pub async fn start_with(backend: Backend, mut config: ApiConfig) -> TestServer {
         let data = tempfile::tempdir().unwrap();
-        config.attachments_dir = data.path().join("attachments");
+        config.attachments = Attachments::in_directory(data.path().join("attachments"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -119,13 +119,25 @@ fn shard(sha256: &str) -> &str {
 
 /// Writes `upload` to `path`, hashing as it goes; refuses a body over the limit or whose hash is
 /// not `sha256`. The file is synced before this returns; on an error it may be left for the
-/// caller to remove. Returns the number of bytes written.
+/// caller to remove. A `private` file is made readable by this user only (on Unix). Returns the
+/// number of bytes written.
 async fn spool_checked(
     path: &Path,
     sha256: &str,
     mut upload: ByteStream,
+    private: bool,
 ) -> Result<u64, BlobError> {
-    let mut file = tokio::fs::File::create(path)
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    // A spool file in the shared temporary directory is readable by this user only.
+    #[cfg(unix)]
+    if private {
+        options.mode(0o600);
+    }
+    #[cfg(not(unix))]
+    let _ = private;
+    let mut file = options
+        .open(path)
         .await
         .map_err(|error| storage("cannot create a temporary file", error))?;
     let mut hasher = Sha256::new();
@@ -215,7 +227,7 @@ impl DirectoryBlobs {
             .await
             .map_err(|error| storage("cannot create the attachment folder", error))?;
         let temporary = Spooled(dir.join(format!(".{sha256}.{}.part", Uuid::new_v4().simple())));
-        spool_checked(&temporary.0, sha256, upload).await?;
+        spool_checked(&temporary.0, sha256, upload, false).await?;
         tokio::fs::rename(&temporary.0, &path)
             .await
             .map_err(|error| storage("cannot rename an attachment into place", error))?;
@@ -283,11 +295,20 @@ const CHECK_WITHIN: Duration = Duration::from_secs(20);
 /// upload is spooled to a local temporary file while it is hashed, and only a file whose hash
 /// is its name is put under the name (one PUT, or a multipart upload, which S3 shows only once
 /// it completes), so no reader ever sees unverified content there.
-#[derive(Debug)]
 pub struct BucketBlobs {
     store: Arc<dyn ObjectStore>,
     url: String,
     prefix: Key,
+}
+
+/// Names the bucket only: the client's settings hold the keys.
+impl std::fmt::Debug for BucketBlobs {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("BucketBlobs")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The bucket and the prefix of `s3://bucket/prefix` (the prefix may be empty).
@@ -341,8 +362,8 @@ impl BucketBlobs {
         let store = builder.with_bucket_name(bucket).build().map_err(|error| {
             BlobError::Storage(format!(
                 "cannot set up S3 access for {url}: {error}; set AWS_REGION, \
-                     AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_ENDPOINT_URL for a \
-                     server other than AWS, AWS_ALLOW_HTTP=true if it speaks plain HTTP)"
+                 AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_ENDPOINT_URL for a \
+                 server other than AWS, AWS_ALLOW_HTTP=true if it speaks plain HTTP)"
             ))
         })?;
         Ok(BucketBlobs {
@@ -405,7 +426,7 @@ impl BucketBlobs {
             "rf-upload-{sha256}-{}.part",
             Uuid::new_v4().simple()
         )));
-        let size = spool_checked(&temporary.0, sha256, upload).await?;
+        let size = spool_checked(&temporary.0, sha256, upload, true).await?;
         let file = tokio::fs::File::open(&temporary.0)
             .await
             .map_err(|error| storage("cannot reopen a temporary file", error))?;

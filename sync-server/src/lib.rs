@@ -13,6 +13,7 @@ pub mod storage;
 pub use domain::users::Role;
 pub use http::server::serve;
 pub use http::{ApiConfig, AppState, router};
+pub use storage::blobs::Attachments;
 pub use storage::{PostgresStore, SqliteStore, Store};
 
 #[cfg(test)]

@@ -10,7 +10,9 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use rf_sync_server::domain::users::{Actor, NewUser, User, UserUpdate};
 use rf_sync_server::rules::auth::hash_password;
-use rf_sync_server::{ApiConfig, AppState, PostgresStore, Role, SqliteStore, Store, serve};
+use rf_sync_server::{
+    ApiConfig, AppState, Attachments, PostgresStore, Role, SqliteStore, Store, serve,
+};
 
 #[derive(Debug, Parser)]
 #[command(name = "rf-sync-server", version, about = "ResolutionFlow sync server")]
@@ -25,9 +27,20 @@ struct Cli {
     )]
     data_dir: PathBuf,
     /// Where session attachments are kept (default: DIR/attachments under --data-dir). Servers
-    /// sharing one PostgreSQL database must share this directory too
+    /// sharing one PostgreSQL database must share this directory too, or use --attachments-url
     #[arg(long, global = true, env = "RF_ATTACHMENTS_DIR", value_name = "DIR")]
     attachments_dir: Option<PathBuf>,
+    /// Keep session attachments in an S3-compatible bucket instead (s3://bucket/prefix); the
+    /// endpoint, region and keys come from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID and
+    /// AWS_SECRET_ACCESS_KEY (AWS_ALLOW_HTTP=true for a plain-HTTP endpoint)
+    #[arg(
+        long,
+        global = true,
+        env = "RF_ATTACHMENTS_URL",
+        value_name = "URL",
+        conflicts_with = "attachments_dir"
+    )]
+    attachments_url: Option<String>,
     /// Use PostgreSQL instead of the embedded SQLite (postgres://user:password@host/database)
     #[arg(long, global = true, env = "RF_DATABASE_URL", value_name = "URL")]
     database_url: Option<String>,
@@ -220,14 +233,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut config = ApiConfig {
-        attachments_dir: cli
-            .attachments_dir
-            .clone()
-            .unwrap_or_else(|| cli.data_dir.join("attachments")),
+        attachments: Attachments::in_directory(
+            cli.attachments_dir
+                .clone()
+                .unwrap_or_else(|| cli.data_dir.join("attachments")),
+        ),
         ..ApiConfig::default()
     };
     if let Command::Serve { limits, .. } = &cli.command {
         limits.apply(&mut config);
+        // Only a server needs the bucket; it is checked before anything is served.
+        if let Some(url) = &cli.attachments_url {
+            config.attachments = Attachments::in_bucket(url)
+                .await
+                .context("cannot use the bucket given by --attachments-url")?;
+            tracing::info!(%url, "attachments in an S3-compatible bucket");
+        }
     }
     let command = cli.command;
     match &cli.database_url {

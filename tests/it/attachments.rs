@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use rf_core::Outcome;
 use rf_core::session::{Command, StartRequest};
 use rf_tests::device::{Device, FLOW_ID, converged, flow};
-use rf_tests::{Backend, TestServer, assert_error_shape, on_every_backend};
+use rf_tests::{Backend, TestServer, assert_error_shape, on_every_store};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -194,7 +194,7 @@ async fn the_server_keeps_only_what_the_name_says_per_team(backend: Backend) {
     server.stop().await;
 }
 
-on_every_backend!(
+on_every_store!(
     an_attachment_reaches_every_replica,
     a_file_lost_on_its_laptop_does_not_hold_back_the_session,
     the_server_keeps_only_what_the_name_says_per_team,

@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
 
 mod attachments;
+mod attachments_bucket;
 mod auth;
 mod compression;
 mod converge;

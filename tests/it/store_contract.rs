@@ -41,7 +41,7 @@ async fn postgres() -> Fresh<PostgresStore> {
 }
 
 /// Runs each story once on SQLite and once on PostgreSQL.
-macro_rules! on_every_store {
+macro_rules! for_each_store {
     ($($story:ident),* $(,)?) => {
         mod sqlite_store {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -838,7 +838,7 @@ async fn an_account_changed_while_it_logs_in_keeps_no_stale_login(store: impl St
     }
 }
 
-on_every_store!(
+for_each_store!(
     accounts_are_made_listed_and_removed,
     account_changes_follow_the_rules_inside_their_transaction,
     refresh_tokens_rotate_once,

@@ -9,7 +9,9 @@ pub mod proxy;
 use reqwest::StatusCode;
 use rf_sync_server::domain::users::NewUser;
 use rf_sync_server::rules::auth::hash_password;
-use rf_sync_server::{ApiConfig, AppState, PostgresStore, Role, SqliteStore, Store, serve};
+use rf_sync_server::{
+    ApiConfig, AppState, Attachments, PostgresStore, Role, SqliteStore, Store, serve,
+};
 use serde_json::{Value, json};
 
 #[derive(Debug)]
@@ -47,6 +49,60 @@ pub fn assert_error_shape(body: &Value, code: &str) {
 pub enum Backend {
     Sqlite,
     Postgres,
+    /// PostgreSQL, with attachments in a fresh prefix of the test bucket (`RF_TEST_S3_URL`,
+    /// a local S3 server that ./dev test starts): how servers that scale out run.
+    PostgresAndBucket,
+}
+
+/// The test bucket (`RF_TEST_S3_URL`, `s3://bucket`), or `None` after printing why the test
+/// calling this is skipped. ./dev test always sets it.
+pub fn test_bucket(test: &str) -> Option<String> {
+    use std::io::Write;
+    match std::env::var("RF_TEST_S3_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            // Straight to stderr, past the test harness's capture, so the skip is seen.
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "skipped {test}: RF_TEST_S3_URL is not set, so there is no S3 server to store \
+                 attachments in; ./dev test starts one (moto) and sets it with the AWS_* variables"
+            );
+            None
+        }
+    }
+}
+
+/// A new, empty prefix of the test bucket, as an `--attachments-url`.
+pub fn fresh_bucket_prefix() -> String {
+    let bucket = std::env::var("RF_TEST_S3_URL").expect(
+        "RF_TEST_S3_URL is not set: run the tests with ./dev test, which starts an S3 server",
+    );
+    format!(
+        "{}/rf-test-{}",
+        bucket.trim_end_matches('/'),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// Every key under `url` (`s3://bucket/prefix`), read straight from the bucket with the AWS_*
+/// variables: what any reader of the bucket can see.
+pub async fn bucket_keys(url: &str) -> Vec<String> {
+    use futures_util::TryStreamExt;
+    use object_store::ObjectStore;
+    let (bucket, prefix) = url.strip_prefix("s3://").unwrap().split_once('/').unwrap();
+    let store = object_store::aws::AmazonS3Builder::from_env()
+        .with_bucket_name(bucket)
+        .build()
+        .unwrap();
+    let prefix = object_store::path::Path::from(prefix);
+    let mut keys: Vec<String> = store
+        .list(Some(&prefix))
+        .map_ok(|meta| meta.location.to_string())
+        .try_collect()
+        .await
+        .unwrap();
+    keys.sort();
+    keys
 }
 
 /// A new, empty database on the test PostgreSQL server (`RF_TEST_DATABASE_URL`, started by
@@ -157,6 +213,8 @@ pub struct TestServer {
     database: Database,
     running: Running,
     config: ApiConfig,
+    /// The bucket prefix its attachments go to, if not a directory.
+    bucket: Option<String>,
     data: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -169,7 +227,14 @@ impl TestServer {
 
     pub async fn start_with(backend: Backend, mut config: ApiConfig) -> TestServer {
         let data = tempfile::tempdir().unwrap();
-        config.attachments_dir = data.path().join("attachments");
+        let bucket = match backend {
+            Backend::PostgresAndBucket => Some(fresh_bucket_prefix()),
+            Backend::Sqlite | Backend::Postgres => None,
+        };
+        config.attachments = match &bucket {
+            Some(url) => Attachments::in_bucket(url).await.unwrap(),
+            None => Attachments::in_directory(data.path().join("attachments")),
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -188,7 +253,7 @@ impl TestServer {
                     ),
                 )
             }
-            Backend::Postgres => {
+            Backend::Postgres | Backend::PostgresAndBucket => {
                 let url = fresh_postgres_database().await;
                 let store = PostgresStore::connect(&url).await.unwrap();
                 seed(&store).await;
@@ -202,10 +267,16 @@ impl TestServer {
             database,
             running,
             config,
+            bucket,
             data,
             stop: Some(stop),
             task: Some(task),
         }
+    }
+
+    /// Where this server keeps attachments when it uses the test bucket (`s3://bucket/prefix`).
+    pub fn bucket(&self) -> Option<&str> {
+        self.bucket.as_deref()
     }
 
     /// Another server on the same PostgreSQL database, as several stateless servers behind a
@@ -222,13 +293,19 @@ impl TestServer {
         let shutdown = async {
             let _ = stopped.await;
         };
-        let task = spawn_server(&running, listener, self.config.clone(), shutdown);
+        // The same directory, or the same bucket through a client of its own.
+        let mut config = self.config.clone();
+        if let Some(bucket) = &self.bucket {
+            config.attachments = Attachments::in_bucket(bucket).await.unwrap();
+        }
+        let task = spawn_server(&running, listener, config.clone(), shutdown);
         TestServer {
             base,
             client: reqwest::Client::new(),
             database: Database::Postgres(url.clone()),
             running,
-            config: self.config.clone(),
+            config,
+            bucket: self.bucket.clone(),
             data: tempfile::tempdir().unwrap(),
             stop: Some(stop),
             task: Some(task),
@@ -536,6 +613,26 @@ fn spawn_server(
             tokio::spawn(serve(listener, AppState::new(store, config), shutdown))
         }
     }
+}
+
+/// Defines each listed `async fn case(backend: Backend)` as three tests, `sqlite::case`,
+/// `postgres::case` and `bucket::case` (PostgreSQL with attachments in the test bucket,
+/// skipped with a printed reason when `RF_TEST_S3_URL` is unset): for the tests of what the
+/// attachment store keeps.
+#[macro_export]
+macro_rules! on_every_store {
+    ($($case:ident),* $(,)?) => {
+        $crate::on_every_backend!($($case),*);
+        mod bucket {
+            $(#[tokio::test]
+            async fn $case() {
+                if $crate::test_bucket(concat!("bucket::", stringify!($case))).is_none() {
+                    return;
+                }
+                super::$case($crate::Backend::PostgresAndBucket).await;
+            })*
+        }
+    };
 }
 
 /// Defines each listed `async fn case(backend: Backend)` as two tests, `sqlite::case` and

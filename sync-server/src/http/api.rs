@@ -38,8 +38,9 @@ pub struct ApiConfig {
     pub login: LoginLimits,
     /// Connections, timeouts, head sizes, password work, trusted proxies (`limits.rs`).
     pub limits: Limits,
-    /// Where session attachments are kept (`attachments.rs`).
-    pub attachments_dir: std::path::PathBuf,
+    /// Where session attachments are kept: a directory or an S3-compatible bucket
+    /// (`storage/blobs.rs`).
+    pub attachments: crate::storage::blobs::Attachments,
     /// Largest request body, counted after decompression. Below [`MAX_BODY_BYTES`] some items
     /// a replica accepts cannot sync (it splits batches on 413, and withdraws a single
     /// mutation that is still too large); tests lower it to see that happen.
@@ -53,7 +54,9 @@ impl Default for ApiConfig {
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             login: LoginLimits::default(),
             limits: Limits::default(),
-            attachments_dir: std::path::PathBuf::from("data").join("attachments"),
+            attachments: crate::storage::blobs::Attachments::in_directory(
+                std::path::PathBuf::from("data").join("attachments"),
+            ),
             max_body_bytes: MAX_BODY_BYTES,
         }
     }
@@ -66,7 +69,7 @@ pub struct AppState<S> {
     pub logins: Arc<LoginGuard>,
     pub passwords: Arc<PasswordWork>,
     pub pokes: Pokes,
-    pub attachments: crate::http::attachments::Attachments,
+    pub attachments: crate::storage::blobs::Attachments,
 }
 
 impl<S: Store> AppState<S> {
@@ -78,8 +81,7 @@ impl<S: Store> AppState<S> {
         ));
         let pokes = Pokes::new();
         store.forward_pokes(pokes.clone());
-        let attachments =
-            crate::http::attachments::Attachments::new(config.attachments_dir.clone());
+        let attachments = config.attachments.clone();
         AppState {
             store,
             config,

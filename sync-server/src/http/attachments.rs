@@ -1,41 +1,29 @@
-//! Session attachments (screenshots, logs) on the server: files named by their SHA-256, kept
-//! per team under `<attachments dir>/<team id>/<aa>/<sha256>`. The name is the content's hash,
-//! so an upload is checked against its name as it streams in and a retried or duplicated upload
-//! changes nothing; a file is written to a temporary name, synced and renamed, so a crash never
-//! leaves half a file under a real name. The team's directory is the only record, so both
-//! database back ends share it (several servers on one PostgreSQL need one shared directory).
-
-use std::path::{Path, PathBuf};
+//! Session attachments (screenshots, logs) over HTTP: upload, download, and which names the
+//! team lacks. Files are named by their SHA-256 and kept per team by the storage layer
+//! ([`crate::storage::blobs`]: a directory or an S3-compatible bucket), which checks an upload
+//! against its name before it becomes visible, so a retried or duplicated upload changes
+//! nothing.
 
 use axum::Json;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
+use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use crate::domain::users::Role;
 use crate::http::api::AppState;
 use crate::http::error::{AppError, ErrorBody};
 use crate::http::extract::Authenticated;
 use crate::storage::Store;
+use crate::storage::blobs::{BlobError, Stored};
 
-/// Largest attachment accepted: the replica's own limit.
-pub const MAX_ATTACHMENT_BYTES: u64 = rf_core::received::MAX_ATTACHMENT_BYTES;
+pub use crate::storage::blobs::MAX_ATTACHMENT_BYTES;
 /// Most names one `missing` question may carry.
 pub const MAX_MISSING_QUERY: usize = 1_000;
-
-/// Where the team's attachment files live.
-#[derive(Debug, Clone)]
-pub struct Attachments {
-    root: PathBuf,
-}
 
 fn bad_name() -> AppError {
     AppError::bad_request(
@@ -43,104 +31,29 @@ fn bad_name() -> AppError {
     )
 }
 
-fn storage_failed(error: &std::io::Error) -> AppError {
-    tracing::error!(%error, "attachment storage failed");
-    AppError::new(
-        StatusCode::INSUFFICIENT_STORAGE,
-        "storage_failed",
-        "the server could not store the attachment; nothing was kept, try again later",
-    )
-}
-
-impl Attachments {
-    pub fn new(root: PathBuf) -> Attachments {
-        Attachments { root }
-    }
-
-    fn team_dir(&self, team: Uuid) -> PathBuf {
-        self.root.join(team.to_string())
-    }
-
-    fn path(&self, team: Uuid, sha256: &str) -> PathBuf {
-        let shard = sha256.get(..2).unwrap_or("00");
-        self.team_dir(team).join(shard).join(sha256)
-    }
-
-    pub async fn contains(&self, team: Uuid, sha256: &str) -> bool {
-        tokio::fs::try_exists(self.path(team, sha256))
-            .await
-            .unwrap_or(false)
-    }
-
-    /// Streams `body` into the team's store if its SHA-256 is `sha256`. True when the file is
-    /// new, false when the team already had it.
-    async fn store(&self, team: Uuid, sha256: &str, body: Body) -> Result<bool, AppError> {
-        if self.contains(team, sha256).await {
-            return Ok(false);
-        }
-        let path = self.path(team, sha256);
-        let dir = path
-            .parent()
-            .map(Path::to_path_buf)
-            .ok_or_else(AppError::internal)?;
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .map_err(|error| storage_failed(&error))?;
-        let temporary = dir.join(format!(".{sha256}.{}.part", Uuid::new_v4().simple()));
-        let written = write_checked(&temporary, sha256, body).await;
-        if written.is_err() {
-            let _ = tokio::fs::remove_file(&temporary).await;
-        }
-        written?;
-        tokio::fs::rename(&temporary, &path)
-            .await
-            .map_err(|error| storage_failed(&error))?;
-        // The rename is durable once the directory is synced.
-        let synced = tokio::task::spawn_blocking(move || std::fs::File::open(&dir)?.sync_all())
-            .await
-            .map_err(|_| AppError::internal())?;
-        synced.map_err(|error| storage_failed(&error))?;
-        Ok(true)
-    }
-}
-
-/// Writes `body` to `path`, hashing as it goes; refuses a body over the limit or whose hash is
-/// not `sha256`. The file is synced before this returns.
-async fn write_checked(path: &Path, sha256: &str, body: Body) -> Result<(), AppError> {
-    let mut file = tokio::fs::File::create(path)
-        .await
-        .map_err(|error| storage_failed(&error))?;
-    let mut hasher = Sha256::new();
-    let mut size: u64 = 0;
-    let mut chunks = body.into_data_stream();
-    while let Some(chunk) = chunks.next().await {
-        let chunk: Bytes = chunk.map_err(|error| {
-            AppError::bad_request(format!("the upload was cut short or unreadable: {error}"))
-        })?;
-        size = size.saturating_add(chunk.len() as u64);
-        if size > MAX_ATTACHMENT_BYTES {
-            return Err(AppError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("an attachment may have at most {MAX_ATTACHMENT_BYTES} bytes"),
-            ));
-        }
-        hasher.update(&chunk);
-        file.write_all(&chunk)
-            .await
-            .map_err(|error| storage_failed(&error))?;
-    }
-    if hex::encode(hasher.finalize()) != sha256 {
-        return Err(AppError::new(
+/// The answer to a failed upload: each cause keeps its status and message.
+fn upload_failed(error: BlobError) -> AppError {
+    match error {
+        BlobError::CutShort(_) => AppError::bad_request(error.to_string()),
+        BlobError::TooLarge => AppError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            error.to_string(),
+        ),
+        BlobError::HashMismatch => AppError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "hash_mismatch",
-            "the content's SHA-256 is not the name it was sent under; nothing was kept",
-        ));
+            error.to_string(),
+        ),
+        BlobError::Storage(_) => {
+            tracing::error!(%error, "attachment storage failed");
+            AppError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "storage_failed",
+                "the server could not store the attachment; nothing was kept, try again later",
+            )
+        }
     }
-    file.sync_all()
-        .await
-        .map_err(|error| storage_failed(&error))?;
-    Ok(())
 }
 
 fn checked_name(name: Result<UrlPath<String>, PathRejection>) -> Result<String, AppError> {
@@ -188,7 +101,14 @@ pub async fn put_attachment<S: Store>(
             "viewers read the team's sessions but do not add to them",
         ));
     }
-    let created = state.attachments.store(user.team_id, &sha256, body).await?;
+    let upload = Box::pin(body.into_data_stream().map_err(std::io::Error::other));
+    let created = state
+        .attachments
+        .blobs()
+        .put(user.team_id, &sha256, upload)
+        .await
+        .map_err(upload_failed)?
+        == Stored::New;
     tracing::info!(%sha256, created, "attachment");
     Ok(if created {
         StatusCode::CREATED
@@ -219,16 +139,19 @@ pub async fn get_attachment<S: Store>(
     name: Result<UrlPath<String>, PathRejection>,
 ) -> Result<Response, AppError> {
     let sha256 = checked_name(name)?;
-    match tokio::fs::read(state.attachments.path(user.team_id, &sha256)).await {
-        Ok(bytes) => Ok((
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/octet-stream"),
-            )],
-            bytes,
+    match state.attachments.blobs().open(user.team_id, &sha256).await {
+        Ok(Some(blob)) => Ok((
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/octet-stream"),
+                ),
+                (header::CONTENT_LENGTH, HeaderValue::from(blob.length)),
+            ],
+            Body::from_stream(blob.content),
         )
             .into_response()),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Err(AppError::new(
+        Ok(None) => Err(AppError::new(
             StatusCode::NOT_FOUND,
             "not_found",
             "the team has no attachment of that name; the device that recorded it has not uploaded it yet",
@@ -291,9 +214,21 @@ pub async fn missing_attachments<S: Store>(
             ),
         ));
     }
+    let existing = match state
+        .attachments
+        .blobs()
+        .existing(user.team_id, &request.sha256)
+        .await
+    {
+        Ok(existing) => existing,
+        Err(error) => {
+            tracing::error!(%error, "cannot tell which attachments the team has");
+            return Err(AppError::internal());
+        }
+    };
     let mut missing = Vec::new();
     for name in request.sha256 {
-        if !state.attachments.contains(user.team_id, &name).await && !missing.contains(&name) {
+        if !existing.contains(&name) && !missing.contains(&name) {
             missing.push(name);
         }
     }

@@ -2,6 +2,8 @@
 //! ([`sqlite`], embedded, the default; [`postgres`], for several server processes on one
 //! database), and the transactions written once over the primitives each back end provides
 //! ([`rows`]: [`accounts`], [`push`], [`pull`]). A back end repeats SQL, never a decision.
+//! Attachment files are kept apart from the database, behind [`blobs::Blobs`] (a directory or
+//! an S3-compatible bucket).
 
 use std::future::Future;
 
@@ -12,6 +14,7 @@ use crate::domain::push::{PushBatch, PushSettled};
 use crate::domain::users::{Actor, IssuedTokens, NewUser, Rotation, User, UserUpdate};
 
 pub mod accounts;
+pub mod blobs;
 pub mod poke;
 pub mod postgres;
 pub mod pull;

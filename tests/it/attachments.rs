@@ -4,45 +4,9 @@
 //! uploads; a file lost on its laptop does not hold back the session's events.
 
 use reqwest::StatusCode;
-use rf_core::Outcome;
-use rf_core::session::{Command, StartRequest};
-use rf_tests::device::{Device, FLOW_ID, converged, flow};
+use rf_tests::device::{Device, converged, flow};
 use rf_tests::{Backend, TestServer, assert_error_shape, on_every_store};
 use serde_json::json;
-use uuid::Uuid;
-
-/// Starts a session on `device`, attaches a file with `content`, and finishes it. Returns the
-/// attachment's SHA-256.
-async fn session_with_attachment(device: &Device, content: &'static [u8]) -> String {
-    device
-        .with(move |replica| {
-            let request = StartRequest {
-                ticket: "T-ATT".into(),
-                client: "Contoso".into(),
-                engineer: "tester".into(),
-                ..StartRequest::default()
-            };
-            let id = replica
-                .start_session(Uuid::parse_str(FLOW_ID).unwrap(), request)
-                .unwrap()
-                .id;
-            let file = replica.data_dir().join("ipconfig.txt");
-            std::fs::write(&file, content).unwrap();
-            let (_, attachment) = replica.attach_file(id, &file).unwrap();
-            replica
-                .run_command(
-                    id,
-                    Command::Finish {
-                        outcome: Outcome::Resolved,
-                        summary: None,
-                        next_steps: None,
-                    },
-                )
-                .unwrap();
-            attachment.sha256
-        })
-        .await
-}
 
 async fn file_of(device: &Device, sha256: &str) -> Option<Vec<u8>> {
     let sha256 = sha256.to_owned();
@@ -60,7 +24,7 @@ async fn an_attachment_reaches_every_replica(backend: Backend) {
     bob.login(&server, "bob@contoso.example").await;
     vic.login(&server, "vic@contoso.example").await;
     ada.import(flow()).await;
-    let sha256 = session_with_attachment(&ada, CONTENT).await;
+    let sha256 = ada.session_with_attachment("T-ATT", CONTENT).await;
 
     let report = ada.sync().await.unwrap();
     assert_eq!((report.attachments_uploaded, report.pending), (1, 0));
@@ -87,7 +51,7 @@ async fn a_file_lost_on_its_laptop_does_not_hold_back_the_session(backend: Backe
     ada.login(&server, "ada@contoso.example").await;
     bob.login(&server, "bob@contoso.example").await;
     ada.import(flow()).await;
-    let sha256 = session_with_attachment(&ada, CONTENT).await;
+    let sha256 = ada.session_with_attachment("T-ATT", CONTENT).await;
     let lost = sha256.clone();
     ada.with(move |replica| std::fs::remove_file(replica.attachment_path(&lost)).unwrap())
         .await;

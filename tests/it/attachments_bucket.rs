@@ -5,11 +5,8 @@
 //! the other. Skipped, saying why, when `RF_TEST_S3_URL` is unset.
 
 use reqwest::StatusCode;
-use rf_core::Outcome;
-use rf_core::session::{Command, StartRequest};
-use rf_tests::device::{Device, FLOW_ID, converged, flow};
+use rf_tests::device::{Device, converged, flow};
 use rf_tests::{Backend, TestServer, assert_error_shape, bucket_keys, test_bucket};
-use uuid::Uuid;
 
 async fn put(server: &TestServer, token: &str, name: &str, body: Vec<u8>) -> StatusCode {
     server
@@ -129,34 +126,7 @@ async fn two_servers_sharing_a_database_and_a_bucket_serve_one_team() {
     ada.login(&first, "ada@contoso.example").await;
     bob.login(&second, "bob@contoso.example").await;
     ada.import(flow()).await;
-    let sha256 = ada
-        .with(|replica| {
-            let request = StartRequest {
-                ticket: "T-NIC".into(),
-                client: "Contoso".into(),
-                engineer: "ada".into(),
-                ..StartRequest::default()
-            };
-            let id = replica
-                .start_session(Uuid::parse_str(FLOW_ID).unwrap(), request)
-                .unwrap()
-                .id;
-            let file = replica.data_dir().join("adapter.txt");
-            std::fs::write(&file, CONTENT).unwrap();
-            let (_, attachment) = replica.attach_file(id, &file).unwrap();
-            replica
-                .run_command(
-                    id,
-                    Command::Finish {
-                        outcome: Outcome::Resolved,
-                        summary: None,
-                        next_steps: None,
-                    },
-                )
-                .unwrap();
-            attachment.sha256
-        })
-        .await;
+    let sha256 = ada.session_with_attachment("T-NIC", CONTENT).await;
 
     let report = ada.sync().await.unwrap();
     assert_eq!((report.attachments_uploaded, report.pending), (1, 0));

@@ -129,6 +129,42 @@ impl Device {
         self.with(|replica| fingerprint(replica)).await
     }
 
+    /// Starts a session for `ticket` on the test flow, attaches a file with `content`, and
+    /// finishes it. Returns the attachment's SHA-256.
+    pub async fn session_with_attachment(
+        &self,
+        ticket: &'static str,
+        content: &'static [u8],
+    ) -> String {
+        self.with(move |replica| {
+            let request = StartRequest {
+                ticket: ticket.into(),
+                client: "Contoso".into(),
+                engineer: "tester".into(),
+                ..StartRequest::default()
+            };
+            let id = replica
+                .start_session(Uuid::parse_str(FLOW_ID).unwrap(), request)
+                .unwrap()
+                .id;
+            let file = replica.data_dir().join("ipconfig.txt");
+            std::fs::write(&file, content).unwrap();
+            let (_, attachment) = replica.attach_file(id, &file).unwrap();
+            replica
+                .run_command(
+                    id,
+                    Command::Finish {
+                        outcome: Outcome::Resolved,
+                        summary: None,
+                        next_steps: None,
+                    },
+                )
+                .unwrap();
+            attachment.sha256
+        })
+        .await
+    }
+
     pub async fn title(&self) -> String {
         self.with(|replica| {
             replica

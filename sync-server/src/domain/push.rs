@@ -81,13 +81,10 @@ impl PushBatch {
         digests: &std::collections::HashMap<i64, String>,
         held: &std::collections::HashMap<i64, rf_core::sync::HeldEvent>,
     ) -> Option<rf_core::sync::IdentityClash> {
-        let mutations: Vec<rf_core::sync::Mutation> = self
-            .mutations
-            .iter()
-            .map(|(mutation, _)| mutation.clone())
-            .collect();
-        let first_mutation =
-            rf_core::sync::first_mutation_clash(&mutations, |id| digests.get(&id).cloned());
+        let first_mutation = rf_core::sync::first_mutation_clash(
+            self.mutations.iter().map(|(mutation, _)| mutation),
+            |id| digests.get(&id).cloned(),
+        );
         let events: Vec<&rf_core::sync::PushedEvent> = self
             .events
             .iter()

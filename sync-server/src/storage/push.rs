@@ -52,21 +52,14 @@ pub async fn push(
     };
     let identity_clash = batch.cut_at_clash(last_mutation_id, &digests, &held);
 
-    let mutations: Vec<rf_core::sync::Mutation> = batch
-        .mutations
-        .iter()
-        .map(|(mutation, _)| mutation.clone())
-        .collect();
     let mut conflicts = 0;
-    for decision in rf_core::sync::plan_push(last_mutation_id, &mutations) {
+    let decisions = rf_core::sync::plan_push(
+        last_mutation_id,
+        batch.mutations.iter().map(|(mutation, _)| mutation),
+    );
+    // One decision per mutation, in the batch's order (up to a gap).
+    for (decision, (mutation, checked)) in decisions.into_iter().zip(&batch.mutations) {
         let PushDecision::Apply { mutation_id } = decision else {
-            continue;
-        };
-        let Some((mutation, checked)) = batch
-            .mutations
-            .iter()
-            .find(|(mutation, _)| mutation.mutation_id == mutation_id)
-        else {
             continue;
         };
         rows.insert_mutation_digest(

@@ -19,8 +19,11 @@ pub enum PushDecision {
 
 /// Decides a batch in order, given the last mutation number applied for this client.
 /// Mutations after a gap are not listed: the batch stops there.
-pub fn plan_push(last_applied: i64, batch: &[Mutation]) -> Vec<PushDecision> {
-    let mut decisions = Vec::with_capacity(batch.len());
+pub fn plan_push<'a>(
+    last_applied: i64,
+    batch: impl IntoIterator<Item = &'a Mutation>,
+) -> Vec<PushDecision> {
+    let mut decisions = Vec::new();
     let mut last = last_applied;
     for mutation in batch {
         let id = mutation.mutation_id;
@@ -92,11 +95,11 @@ pub fn mutation_digest(mutation: &Mutation) -> String {
 /// The first mutation of `batch` whose number the server already settled (`stored` gives the
 /// digest it kept, if any) for different content. A number settled before digests were kept
 /// has none and cannot clash.
-pub fn first_mutation_clash(
-    batch: &[Mutation],
+pub fn first_mutation_clash<'a>(
+    batch: impl IntoIterator<Item = &'a Mutation>,
     stored: impl Fn(i64) -> Option<String>,
 ) -> Option<i64> {
-    batch.iter().find_map(|mutation| {
+    batch.into_iter().find_map(|mutation| {
         let kept = stored(mutation.mutation_id)?;
         (kept != mutation_digest(mutation)).then_some(mutation.mutation_id)
     })

@@ -273,3 +273,209 @@ pub fn set_at_path(document: &mut Value, path: &str, value: Option<Value>) -> bo
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn flow(title: &str, nodes: Value) -> Value {
+        json!({"format": "resolutionflow/v1", "kind": "troubleshooting", "title": title, "start": "a", "nodes": nodes})
+    }
+
+    /// Each case: base, server, other, the merged document, and the conflict paths.
+    #[test]
+    fn flow_merge_cases() {
+        let a = json!({"id": "a", "type": "action", "title": "A", "next": "z"});
+        let z = json!({"id": "z", "type": "resolution", "title": "Z", "outcome": "resolved"});
+        let base = flow("T", json!([a, z]));
+        let cases: Vec<(&str, Value, Value, Value, Vec<&str>)> = vec![
+            (
+                "nothing changed",
+                base.clone(),
+                base.clone(),
+                base.clone(),
+                vec![],
+            ),
+            (
+                "only the other side changed",
+                base.clone(),
+                flow("T2", json!([a, z])),
+                flow("T2", json!([a, z])),
+                vec![],
+            ),
+            (
+                "only the server changed",
+                flow("T3", json!([a, z])),
+                base.clone(),
+                flow("T3", json!([a, z])),
+                vec![],
+            ),
+            (
+                "both made the same change",
+                flow("T4", json!([a, z])),
+                flow("T4", json!([a, z])),
+                flow("T4", json!([a, z])),
+                vec![],
+            ),
+            (
+                "different fields merge",
+                {
+                    let mut server = flow("Server title", json!([a, z]));
+                    server["category"] = json!("Files");
+                    server
+                },
+                flow(
+                    "T",
+                    json!([{"id": "a", "type": "action", "title": "A", "next": "z", "body": "new body"}, z]),
+                ),
+                {
+                    let mut merged = flow(
+                        "Server title",
+                        json!([{"id": "a", "type": "action", "title": "A", "next": "z", "body": "new body"}, z]),
+                    );
+                    merged["category"] = json!("Files");
+                    merged
+                },
+                vec![],
+            ),
+            (
+                "same field: server kept, other recorded",
+                flow("Server", json!([a, z])),
+                flow("Other", json!([a, z])),
+                flow("Server", json!([a, z])),
+                vec!["/title"],
+            ),
+            (
+                "same node, different fields",
+                flow(
+                    "T",
+                    json!([{"id": "a", "type": "action", "title": "A server", "next": "z"}, z]),
+                ),
+                flow(
+                    "T",
+                    json!([{"id": "a", "type": "action", "title": "A", "next": "z", "warning": "careful"}, z]),
+                ),
+                flow(
+                    "T",
+                    json!([{"id": "a", "type": "action", "title": "A server", "next": "z", "warning": "careful"}, z]),
+                ),
+                vec![],
+            ),
+            (
+                "same node, same field",
+                flow(
+                    "T",
+                    json!([{"id": "a", "type": "action", "title": "A1", "next": "z"}, z]),
+                ),
+                flow(
+                    "T",
+                    json!([{"id": "a", "type": "action", "title": "A2", "next": "z"}, z]),
+                ),
+                flow(
+                    "T",
+                    json!([{"id": "a", "type": "action", "title": "A1", "next": "z"}, z]),
+                ),
+                vec!["/nodes/a/title"],
+            ),
+            (
+                "nodes added on both sides are both kept",
+                flow(
+                    "T",
+                    json!([a, z, {"id": "s", "type": "action", "title": "S", "next": "z"}]),
+                ),
+                flow(
+                    "T",
+                    json!([a, z, {"id": "o", "type": "action", "title": "O", "next": "z"}]),
+                ),
+                flow(
+                    "T",
+                    json!([a, z, {"id": "s", "type": "action", "title": "S", "next": "z"}, {"id": "o", "type": "action", "title": "O", "next": "z"}]),
+                ),
+                vec![],
+            ),
+            (
+                "node deleted on one side, untouched on the other",
+                flow("T", json!([z])),
+                base.clone(),
+                flow("T", json!([z])),
+                vec![],
+            ),
+            (
+                "node deleted by the other side but edited on the server",
+                flow(
+                    "T",
+                    json!([{"id": "a", "type": "action", "title": "A edited", "next": "z"}, z]),
+                ),
+                flow("T", json!([z])),
+                flow(
+                    "T",
+                    json!([{"id": "a", "type": "action", "title": "A edited", "next": "z"}, z]),
+                ),
+                vec!["/nodes/a"],
+            ),
+            (
+                "node deleted by the server but edited by the other side",
+                flow("T", json!([z])),
+                flow(
+                    "T",
+                    json!([{"id": "a", "type": "action", "title": "A edited", "next": "z"}, z]),
+                ),
+                flow("T", json!([z])),
+                vec!["/nodes/a"],
+            ),
+        ];
+        for (name, server, other, expected, conflict_paths) in cases {
+            let outcome = merge_flow(&base, &server, &other);
+            assert_eq!(outcome.merged, expected, "case {name:?}");
+            let paths: Vec<&str> = outcome
+                .conflicts
+                .iter()
+                .map(|conflict| conflict.path.as_str())
+                .collect();
+            assert_eq!(paths, conflict_paths, "case {name:?}");
+            for conflict in &outcome.conflicts {
+                assert_ne!(
+                    conflict.kept, conflict.other,
+                    "a conflict records two different values"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn set_at_path_applies_each_kind_of_conflict_path() {
+        let base = json!({"title": "A", "nodes": [{"id": "n1", "title": "x", "body": "b"}]});
+        let server = json!({"title": "B", "nodes": [{"id": "n1", "title": "y", "body": "b"}]});
+        let other = json!({"title": "C", "nodes": [{"id": "n1", "title": "z"}, {"id": "n2", "title": "new"}]});
+        let outcome = merge_flow(&base, &server, &other);
+        let mut document = outcome.merged.clone();
+        for conflict in &outcome.conflicts {
+            assert!(
+                set_at_path(&mut document, &conflict.path, conflict.other.clone()),
+                "{}",
+                conflict.path
+            );
+        }
+        // With every conflict resolved for the other side, the document is the other side's.
+        assert_eq!(document, other);
+        let mut removed = server.clone();
+        assert!(set_at_path(&mut removed, "/nodes/n1", None));
+        assert_eq!(removed["nodes"], json!([]));
+        assert!(set_at_path(
+            &mut removed,
+            "/nodes/n1",
+            Some(json!({"id": "n1"}))
+        ));
+        assert_eq!(removed["nodes"], json!([{"id": "n1"}]));
+        let mut whole = server.clone();
+        assert!(set_at_path(&mut whole, "/", Some(other.clone())));
+        assert_eq!(whole, other);
+        assert!(!set_at_path(
+            &mut whole,
+            "/nodes/missing/title",
+            Some(json!("t"))
+        ));
+        assert!(!set_at_path(&mut whole, "/a/b/c/d", None));
+    }
+}

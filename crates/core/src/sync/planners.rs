@@ -174,3 +174,184 @@ pub fn acknowledged_prefix(stored_before: i64, received: impl IntoIterator<Item 
     }
     acknowledged
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn mutation(id: i64) -> Mutation {
+        Mutation {
+            mutation_id: id,
+            entity: "flow".into(),
+            entity_id: "f".into(),
+            operation: "put_version".into(),
+            base_version: None,
+            payload: json!({}),
+        }
+    }
+
+    #[test]
+    fn a_number_sent_again_with_other_content_is_a_clash_and_a_retry_is_not() {
+        let mut first = mutation(1);
+        first.payload = json!({"b": 1, "a": [1, {"y": 2, "x": 1}]});
+        // The same content with its keys in another order is the same mutation.
+        let mut reordered = first.clone();
+        reordered.payload = json!({"a": [1, {"x": 1, "y": 2}], "b": 1});
+        assert_eq!(mutation_digest(&first), mutation_digest(&reordered));
+        let kept = std::collections::HashMap::from([(1, mutation_digest(&first))]);
+        let stored = |id: i64| kept.get(&id).cloned();
+        assert_eq!(first_mutation_clash(&[reordered.clone()], stored), None);
+        // Any field changed is other content; its number is not part of the digest.
+        let changes: [fn(&mut Mutation); 5] = [
+            |m| m.entity = "pin".into(),
+            |m| m.entity_id = "g".into(),
+            |m| m.operation = "withdrawn".into(),
+            |m| m.base_version = Some(1),
+            |m| m.payload = json!({"b": 2, "a": [1, {"y": 2, "x": 1}]}),
+        ];
+        for change in changes {
+            let mut other = first.clone();
+            change(&mut other);
+            assert_eq!(
+                first_mutation_clash(&[mutation(2), other.clone()], stored),
+                Some(1),
+                "{other:?}"
+            );
+        }
+        let mut renumbered = first.clone();
+        renumbered.mutation_id = 7;
+        assert_eq!(mutation_digest(&renumbered), mutation_digest(&first));
+        // A number settled before digests were kept cannot be told apart.
+        assert_eq!(first_mutation_clash(&[mutation(3)], |_| None), None);
+    }
+
+    #[test]
+    fn an_event_number_held_for_another_event_is_a_clash() {
+        let session = Uuid::from_u128(5);
+        let event = |seq: i64, session_seq: i64, text: &str| PushedEvent {
+            device_id: Uuid::from_u128(1),
+            device_seq: seq,
+            session_id: session,
+            session_seq,
+            payload: json!({"type": "note", "text": text, "at": "2026-01-01T00:00:00Z"}),
+        };
+        let held_as = |event: &PushedEvent| HeldEvent {
+            session_id: event.session_id,
+            session_seq: Some(event.session_seq),
+            payload: event.payload.clone(),
+        };
+        let stored = [event(1, 1, "a"), event(2, 2, "b"), event(3, 3, "c")];
+        let held: std::collections::HashMap<i64, HeldEvent> = stored
+            .iter()
+            .map(|event| (event.device_seq, held_as(event)))
+            .collect();
+        let retry = [event(2, 2, "b"), event(3, 3, "c"), event(4, 4, "d")];
+        assert_eq!(
+            first_event_clash(&retry.iter().collect::<Vec<_>>(), &held),
+            None
+        );
+        // Other text, another place in the session, another session: each is another event;
+        // the lowest clashing number is reported.
+        let mut elsewhere = event(2, 2, "b");
+        elsewhere.session_id = Uuid::from_u128(6);
+        for (batch, expected) in [
+            (vec![event(3, 3, "C"), event(2, 2, "b")], Some(3)),
+            (vec![event(3, 4, "c"), event(2, 9, "b")], Some(2)),
+            (vec![elsewhere, event(9, 9, "new")], Some(2)),
+        ] {
+            assert_eq!(
+                first_event_clash(&batch.iter().collect::<Vec<_>>(), &held),
+                expected
+            );
+        }
+    }
+
+    #[test]
+    fn push_decisions() {
+        use PushDecision::{Apply, Duplicate, Gap};
+        let cases: Vec<(&str, i64, Vec<i64>, Vec<PushDecision>)> = vec![
+            (
+                "first push",
+                0,
+                vec![1, 2],
+                vec![Apply { mutation_id: 1 }, Apply { mutation_id: 2 }],
+            ),
+            (
+                "retried whole batch",
+                2,
+                vec![1, 2],
+                vec![Duplicate { mutation_id: 1 }, Duplicate { mutation_id: 2 }],
+            ),
+            (
+                "overlapping retry",
+                1,
+                vec![1, 2, 3],
+                vec![
+                    Duplicate { mutation_id: 1 },
+                    Apply { mutation_id: 2 },
+                    Apply { mutation_id: 3 },
+                ],
+            ),
+            (
+                "gap at start",
+                3,
+                vec![5, 6],
+                vec![Gap {
+                    mutation_id: 5,
+                    expected: 4,
+                }],
+            ),
+            (
+                "gap in the middle stops the batch",
+                0,
+                vec![1, 3, 4],
+                vec![
+                    Apply { mutation_id: 1 },
+                    Gap {
+                        mutation_id: 3,
+                        expected: 2,
+                    },
+                ],
+            ),
+            ("empty batch", 7, vec![], vec![]),
+        ];
+        for (name, last, ids, expected) in cases {
+            let batch: Vec<Mutation> = ids.into_iter().map(mutation).collect();
+            assert_eq!(plan_push(last, &batch), expected, "case {name:?}");
+        }
+    }
+
+    #[test]
+    fn version_negotiation() {
+        assert_eq!(negotiate(1, 1..=2), Negotiation::Accepted);
+        assert_eq!(negotiate(2, 1..=2), Negotiation::Accepted);
+        assert_eq!(
+            negotiate(0, 1..=2),
+            Negotiation::UpgradeRequired {
+                minimum: 1,
+                client: 0
+            }
+        );
+        assert_eq!(
+            negotiate(3, 1..=2),
+            Negotiation::ServerTooOld {
+                maximum: 2,
+                client: 3
+            }
+        );
+    }
+
+    #[test]
+    fn acknowledgement_stops_at_the_first_gap() {
+        assert_eq!(acknowledged_prefix(0, [1, 2, 3]), 3);
+        assert_eq!(acknowledged_prefix(0, [2, 3]), 0);
+        assert_eq!(acknowledged_prefix(5, [6, 8, 9]), 6);
+        assert_eq!(
+            acknowledged_prefix(5, [3, 4, 5]),
+            5,
+            "duplicates change nothing"
+        );
+        assert_eq!(acknowledged_prefix(5, []), 5);
+    }
+}

@@ -158,6 +158,43 @@ async fn the_server_keeps_only_what_the_name_says_per_team(backend: Backend) {
     server.stop().await;
 }
 
+/// Attachment storage that cannot be read (a disk gone bad, a bucket out of reach) is a 503
+/// the replica retries later, saying where the fault is, not a bare "the server failed".
+/// (The answer is the HTTP layer's, the same over every store; a directory turned into a file
+/// is the fault that can be made here.)
+#[tokio::test]
+async fn storage_that_cannot_be_read_is_said_to_be_out_of_reach() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let dir = server.attachments_dir().unwrap();
+    let ada = server.token("ada@contoso.example").await;
+    let name = rf_core::sha256_hex(CONTENT);
+    assert_eq!(
+        put(&server, Some(&ada), &name, CONTENT.to_vec()).await.0,
+        StatusCode::CREATED
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::write(&dir, b"not a directory").unwrap();
+    let response = server
+        .client
+        .get(format!("{}/api/v1/attachments/{name}", server.base))
+        .bearer_auth(&ada)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_error_shape(&body, "storage_unavailable");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("attachment storage"),
+        "{body}"
+    );
+    server.stop().await;
+}
+
 on_every_store!(
     an_attachment_reaches_every_replica,
     a_file_lost_on_its_laptop_does_not_hold_back_the_session,

@@ -279,6 +279,13 @@ impl TestServer {
         self.bucket.as_deref()
     }
 
+    /// The directory its attachments go to, if not a bucket.
+    pub fn attachments_dir(&self) -> Option<std::path::PathBuf> {
+        self.bucket
+            .is_none()
+            .then(|| self.data.path().join("attachments"))
+    }
+
     /// Another server on the same PostgreSQL database, as several stateless servers behind a
     /// load balancer run: its own store, connection pool and poke listener, so what one hears
     /// of the other's changes comes through PostgreSQL (`NOTIFY`).

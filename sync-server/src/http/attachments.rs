@@ -56,6 +56,18 @@ fn upload_failed(error: BlobError) -> AppError {
     }
 }
 
+/// The answer when the attachment store (a directory or a bucket) cannot be read: a 503 the
+/// replica retries later, saying where the fault is (the cause goes to the log).
+fn storage_unreachable(what: &str, error: BlobError) -> AppError {
+    tracing::error!(%error, "{what}");
+    AppError::unavailable(
+        "storage_unavailable",
+        "the server cannot reach its attachment storage just now; try again in a minute, and \
+         tell your administrator if it persists",
+        30,
+    )
+}
+
 fn checked_name(name: Result<UrlPath<String>, PathRejection>) -> Result<String, AppError> {
     let UrlPath(name) = name?;
     if rf_core::is_sha256_hex(&name) {
@@ -130,6 +142,7 @@ pub async fn put_attachment<S: Store>(
         (status = 401, description = "No valid access token", body = ErrorBody),
         (status = 404, description = "The team has no attachment of that name (yet)", body = ErrorBody),
         (status = 500, description = "The server failed; the cause is in its log", body = ErrorBody),
+        (status = 503, description = "The attachment storage cannot be reached just now (`storage_unavailable`, with `Retry-After`)", body = ErrorBody),
     )
 )]
 #[tracing::instrument(skip_all, fields(route = "attachments.get", user = %user.id))]
@@ -156,10 +169,7 @@ pub async fn get_attachment<S: Store>(
             "not_found",
             "the team has no attachment of that name; the device that recorded it has not uploaded it yet",
         )),
-        Err(error) => {
-            tracing::error!(%error, "cannot read an attachment");
-            Err(AppError::internal())
-        }
+        Err(error) => Err(storage_unreachable("cannot read an attachment", error)),
     }
 }
 
@@ -191,6 +201,7 @@ pub struct MissingResponse {
         (status = 415, description = "The body is not sent as `application/json`, or in an encoding other than gzip", body = ErrorBody),
         (status = 422, description = "A name that is not a SHA-256, or more than 1,000 names", body = ErrorBody),
         (status = 500, description = "The server failed; the cause is in its log", body = ErrorBody),
+        (status = 503, description = "The attachment storage cannot be reached just now (`storage_unavailable`, with `Retry-After`)", body = ErrorBody),
     )
 )]
 #[tracing::instrument(skip_all, fields(route = "attachments.missing", user = %user.id))]
@@ -222,8 +233,10 @@ pub async fn missing_attachments<S: Store>(
     {
         Ok(existing) => existing,
         Err(error) => {
-            tracing::error!(%error, "cannot tell which attachments the team has");
-            return Err(AppError::internal());
+            return Err(storage_unreachable(
+                "cannot tell which attachments the team has",
+                error,
+            ));
         }
     };
     let mut missing = Vec::new();

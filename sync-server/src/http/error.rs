@@ -19,7 +19,8 @@ pub struct ErrorDetail {
     /// Stable and machine-readable: `bad_request`, `unauthorized`, `forbidden`, `not_found`,
     /// `method_not_allowed`, `conflict`, `payload_too_large`, `uri_too_long`,
     /// `headers_too_large`, `unsupported_media_type`, `invalid`, `server_too_old`,
-    /// `upgrade_required`, `too_many_attempts`, `busy` or `internal`.
+    /// `upgrade_required`, `too_many_attempts`, `too_large`, `hash_mismatch`,
+    /// `storage_failed`, `storage_unavailable`, `busy` or `internal`.
     pub code: &'static str,
     /// For people: what failed and what to do.
     pub message: String,
@@ -98,7 +99,16 @@ impl AppError {
     /// 503 with `Retry-After`: the server is at a limit it sets itself (password work, a
     /// request that took too long); the same request may succeed in a moment.
     pub fn busy(message: impl Into<String>, retry_after_seconds: u64) -> AppError {
-        let mut error = AppError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message);
+        AppError::unavailable("busy", message, retry_after_seconds)
+    }
+
+    /// 503 with `Retry-After`: something the server depends on cannot be reached just now.
+    pub fn unavailable(
+        code: &'static str,
+        message: impl Into<String>,
+        retry_after_seconds: u64,
+    ) -> AppError {
+        let mut error = AppError::new(StatusCode::SERVICE_UNAVAILABLE, code, message);
         error.retry_after_seconds = Some(retry_after_seconds.max(1));
         error
     }

@@ -106,18 +106,10 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
         Command::Flow { command } => run_flow(&mut replica, command, out),
         Command::Session { command } => run_session(&mut replica, command, out),
         Command::Status { json } => {
-            let sync = replica.sync_account()?;
-            let status = StatusJson {
-                data_dir: replica.data_dir().display().to_string(),
-                device_id: replica.device_id().to_string(),
-                schema_version: replica.schema_version()?,
-                pending: replica.sync_backlog()?,
-                online: sync
-                    .as_ref()
-                    .map(|account| client::server_reachable(&account.server_url, PROBE_TIMEOUT)),
-                sync,
-                conflicts: replica.conflicts(false)?.len(),
-            };
+            let online = replica
+                .sync_account()?
+                .map(|account| client::server_reachable(&account.server_url, PROBE_TIMEOUT));
+            let status = replica.status_report(online)?;
             if json {
                 write_json(out, &status)?;
             } else {
@@ -457,21 +449,6 @@ fn run_conflicts(
     }
 }
 
-/// `rf status --json`: documented in docs/CLI.md.
-#[derive(Debug, serde::Serialize)]
-struct StatusJson {
-    data_dir: String,
-    device_id: String,
-    schema_version: i64,
-    pending: rf_replica::SyncBacklog,
-    /// The sync account, `null` before `rf login`.
-    sync: Option<rf_replica::SyncAccount>,
-    /// Whether the sync server answered its health check just now (`null` before `rf login`).
-    online: Option<bool>,
-    /// Unresolved conflicts of the team.
-    conflicts: usize,
-}
-
 fn write_json(out: &mut impl Write, value: &impl serde::Serialize) -> anyhow::Result<()> {
     serde_json::to_writer_pretty(&mut *out, value)?;
     writeln!(out)?;
@@ -795,9 +772,7 @@ fn run_session(
                 variables: parse_variables(&vars)?,
             };
             let record = replica.start_session(flow_id, request)?;
-            let flows = replica.flow_set_for(&record.state)?;
-            let stats = replica.path_statistics(record.state.flow.flow_id)?;
-            render::step(out, record.id, &record.state, &flows, Some(&stats))?;
+            render::step(out, &replica.session_view(record.id)?)?;
             writeln!(out, "{}", record.id)?;
             return Ok(ExitCode::SUCCESS);
         }
@@ -812,13 +787,12 @@ fn run_session(
         }
         SessionCommandArgs::Show { session, json } => {
             let id = replica.resolve_session(&session)?;
-            let record = replica.session(id)?;
-            let flows = replica.flow_set_for(&record.state)?;
+            let view = replica.session_view(id)?;
             if json {
-                write_json(out, &render::SessionJson::new(&record, &flows))?;
+                write_json(out, &render::SessionJson::new(&view))?;
             } else {
-                render::session_details(out, &record)?;
-                render::step(out, id, &record.state, &flows, None)?;
+                render::session_details(out, &view)?;
+                render::step(out, &view)?;
             }
             return Ok(ExitCode::SUCCESS);
         }
@@ -912,24 +886,17 @@ fn run_session(
         }
     };
     let id = replica.resolve_session(&id)?;
-    let record = replica.run_commands(id, commands)?;
-    if record.state.is_finished() {
+    // A note the app saved as a draft at this step goes in first, as it would in the app.
+    let view = replica.act(id, commands)?;
+    if view.state.is_finished() {
         writeln!(
             out,
             "Session finished: {}. Export the ticket note with: rf session export {} --format md",
-            record.state.outcome.map(Outcome::as_str).unwrap_or("?"),
+            view.state.outcome.map(Outcome::as_str).unwrap_or("?"),
             &id.to_string()[..8]
         )?;
         return Ok(ExitCode::SUCCESS);
     }
-    let flows = replica.flow_set_for(&record.state)?;
-    let stats = replica.path_statistics(
-        record
-            .state
-            .position
-            .last()
-            .map_or(record.state.flow.flow_id, |cursor| cursor.flow.flow_id),
-    )?;
-    render::step(out, id, &record.state, &flows, Some(&stats))?;
+    render::step(out, &view)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -3,9 +3,9 @@
 use std::io::{self, Write};
 
 use rf_core::flow::{Flow, NodeKind};
-use rf_core::session::{FlowSet, PathEntry, SessionState, StepView, current_step};
+use rf_core::session::{PathEntry, SessionState, StepView};
 use rf_core::stats::FlowStats;
-use rf_replica::{FlowSummary, SessionRecord, SessionSummary, StoredFlow};
+use rf_replica::{FlowSummary, SessionSummary, SessionView, StoredFlow};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -132,15 +132,16 @@ pub fn flow_stats(out: &mut impl Write, flow: &Flow, stats: &FlowStats) -> io::R
 }
 
 /// Prints the step in front of the engineer, with what to type next.
-pub fn step(
-    out: &mut impl Write,
-    id: Uuid,
-    state: &SessionState,
-    flows: &FlowSet,
-    stats: Option<&FlowStats>,
-) -> anyhow::Result<()> {
-    let view = current_step(state, flows)?;
-    let sid = short(id);
+pub fn step(out: &mut impl Write, session: &SessionView) -> anyhow::Result<()> {
+    let state = &session.state;
+    let Some(view) = &session.current else {
+        if let Some(problem) = &session.problem {
+            return Err(anyhow::anyhow!("{problem}"));
+        }
+        return Ok(());
+    };
+    let stats = session.stats.as_ref();
+    let sid = short(session.id);
     writeln!(
         out,
         "── {} · ticket {} · {}{}",
@@ -209,7 +210,7 @@ pub fn step(
     if let Some(verify) = &node.verify {
         writeln!(out, "\nRecord: {}", verify.prompt)?;
     }
-    choices(out, &view, stats)?;
+    choices(out, view, stats)?;
     if node.kind == NodeKind::Resolution && view.choices.is_empty() {
         let outcome = node.outcome.map_or("resolved", |outcome| outcome.as_str());
         writeln!(
@@ -287,9 +288,9 @@ pub fn session_table(out: &mut impl Write, sessions: &[SessionSummary]) -> io::R
     Ok(())
 }
 
-pub fn session_details(out: &mut impl Write, record: &SessionRecord) -> io::Result<()> {
-    let state = &record.state;
-    writeln!(out, "Session {}", record.id)?;
+pub fn session_details(out: &mut impl Write, session: &SessionView) -> io::Result<()> {
+    let state = &session.state;
+    writeln!(out, "Session {}", session.id)?;
     writeln!(
         out,
         "Flow:     {} (v{})",
@@ -347,15 +348,15 @@ pub struct SessionJson<'a> {
     pub id: Uuid,
     #[serde(flatten)]
     pub state: &'a SessionState,
-    pub current: Option<StepView>,
+    pub current: Option<&'a StepView>,
 }
 
 impl<'a> SessionJson<'a> {
-    pub fn new(record: &'a SessionRecord, flows: &FlowSet) -> SessionJson<'a> {
+    pub fn new(session: &'a SessionView) -> SessionJson<'a> {
         SessionJson {
-            id: record.id,
-            state: &record.state,
-            current: current_step(&record.state, flows).ok(),
+            id: session.id,
+            state: &session.state,
+            current: session.current.as_ref(),
         }
     }
 }

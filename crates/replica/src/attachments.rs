@@ -81,9 +81,11 @@ impl Replica {
         let row = attachment.clone();
         let record = self.run_commands_with(
             session_id,
-            vec![Command::Attach {
-                attachment: attachment.clone(),
-            }],
+            |_, _| {
+                Ok(vec![Command::Attach {
+                    attachment: attachment.clone(),
+                }])
+            },
             |transaction| {
                 transaction.execute(
                     "INSERT INTO attachments (sha256, size, media_type, created_at) VALUES (?1, ?2, ?3, ?4)

@@ -12,32 +12,10 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::error::{ReplicaError, Result};
-use crate::{Replica, WriteSource, enqueue, now, resolve_prefix, timestamp};
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FlowSummary {
-    pub id: Uuid,
-    pub title: String,
-    pub kind: FlowKind,
-    pub category: Option<String>,
-    pub tags: Vec<String>,
-    pub status: String,
-    /// This replica's ordinal of the head version (1, 2, …), for people; replicas may number
-    /// the same version differently. `version_id` is its name everywhere.
-    pub version: u32,
-    pub version_id: VersionId,
-    pub node_count: u32,
-    pub updated_at: String,
-    pub pinned: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct StoredFlow {
-    #[serde(flatten)]
-    pub summary: FlowSummary,
-    /// The latest version's document, with its `id` filled in.
-    pub document: Flow,
-}
+use crate::{
+    FlowSummary, Replica, SearchHit, StoredFlow, WriteSource, enqueue, now, resolve_prefix,
+    timestamp,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -54,16 +32,6 @@ pub struct ImportOutcome {
     pub version_id: VersionId,
     pub title: String,
     pub status: ImportStatus,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SearchHit {
-    pub id: Uuid,
-    pub title: String,
-    pub kind: FlowKind,
-    pub snippet: String,
-    /// FTS5 bm25 rank: lower is better.
-    pub rank: f64,
 }
 
 fn parse_version_id(text: &str) -> rusqlite::Result<VersionId> {

@@ -14,6 +14,7 @@ pub mod migrate;
 mod private;
 mod pull;
 mod push;
+mod services;
 mod sessions;
 pub mod tokens;
 
@@ -25,10 +26,15 @@ use uuid::Uuid;
 
 pub use attachments::AttachmentDownload;
 pub use error::{ReplicaError, Result};
-pub use flows::{FlowSummary, ImportOutcome, ImportStatus, SearchHit, StoredFlow};
-pub use pull::{ConflictRecord, PullReport, SyncAccount};
-pub use push::{IdentityChange, PushReport, RejectedMutation, SyncBacklog};
-pub use sessions::{SessionRecord, SessionSummary};
+pub use flows::{ImportOutcome, ImportStatus};
+pub use pull::PullReport;
+pub use push::{IdentityChange, PushReport, RejectedMutation};
+pub use services::RECENT_FLOWS;
+// The shapes the app and the CLI show are declared once, in the app's contract crate.
+pub use rf_app_api::{
+    ConflictRecord, FlowDetail, FlowSummary, Home, Library, LibraryEntry, LibraryFilter, SearchHit,
+    SessionRecord, SessionSummary, SessionView, StatusReport, StoredFlow, SyncAccount, SyncBacklog,
+};
 
 /// The database file inside a data directory.
 pub const DATABASE_FILE: &str = "replica.sqlite3";

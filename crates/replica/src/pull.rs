@@ -18,19 +18,7 @@ use uuid::Uuid;
 use crate::error::{ReplicaError, Result};
 use crate::flows::{adopt_head, store_synced_version};
 use crate::sessions::{add_to_path_statistics, load_events, write_projection};
-use crate::{Replica, now, timestamp};
-
-/// The server and account this replica syncs with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SyncAccount {
-    pub server_url: String,
-    pub team_id: Uuid,
-    pub user_id: Uuid,
-    pub email: String,
-    pub pulled_seq: i64,
-    pub last_sync_at: Option<String>,
-    pub last_error: Option<String>,
-}
+use crate::{ConflictRecord, Replica, SyncAccount, now, timestamp};
 
 /// What one applied page changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -55,20 +43,6 @@ pub struct PullReport {
     /// The page was not applied: it shows another copy of this device, and this replica must
     /// push first so the server says which of its events it already holds (then pull again).
     pub push_first: bool,
-}
-
-/// A conflict as this replica shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ConflictRecord {
-    pub id: Uuid,
-    pub flow_id: Uuid,
-    pub flow_title: Option<String>,
-    #[serde(flatten)]
-    pub conflict: FieldConflict,
-    pub kept_version: VersionId,
-    pub other_version: VersionId,
-    pub raised_by: String,
-    pub resolution: Option<Keep>,
 }
 
 fn corrupt_column(

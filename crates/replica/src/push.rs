@@ -15,7 +15,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::error::{ReplicaError, Result};
-use crate::{Replica, migrate, now, timestamp};
+use crate::{Replica, SyncBacklog, migrate, now, timestamp};
 
 /// What applying one push response changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -60,30 +60,6 @@ impl From<crate::identity::NewIdentity> for IdentityChange {
             mutations: identity.mutations,
             forked_sessions: identity.forked_sessions,
         }
-    }
-}
-
-/// What this replica holds that the sync server does not have yet.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SyncBacklog {
-    /// Flow, pin and setting changes waiting in the outbox.
-    pub mutations: u64,
-    /// Session events not yet acknowledged by the server.
-    pub events: u64,
-    /// Mutations the server refused for good (kept for the engineer to act on).
-    pub rejected: u64,
-    /// This device's session events the server refused for good (kept here, with the reason).
-    pub refused_events: u64,
-    /// Items from the team this replica could not use (malformed or damaged), set aside.
-    pub set_aside: u64,
-    /// Session events written by a newer version of ResolutionFlow: kept, skipped here.
-    pub needs_newer_version: u64,
-}
-
-impl SyncBacklog {
-    /// Changes waiting to go up: mutations and events.
-    pub fn pending(&self) -> u64 {
-        self.mutations + self.events
     }
 }
 

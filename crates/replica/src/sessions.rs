@@ -4,38 +4,10 @@
 use rf_core::session::{self, Command, FlowRef, FlowSet, SessionEvent, SessionState, StartRequest};
 use rf_core::stats::{FlowStats, contributions};
 use rusqlite::{OptionalExtension, Transaction, params};
-use serde::Serialize;
 use uuid::Uuid;
 
 use crate::error::{ReplicaError, Result};
-use crate::{Replica, now, resolve_prefix, timestamp};
-
-/// A session with its full computed state.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SessionRecord {
-    pub id: Uuid,
-    pub state: SessionState,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SessionSummary {
-    pub id: Uuid,
-    pub flow_id: Uuid,
-    pub flow_version: u32,
-    pub flow_title: String,
-    pub ticket: String,
-    pub client: String,
-    pub engineer: String,
-    pub status: String,
-    pub outcome: Option<String>,
-    pub started_at: String,
-    pub finished_at: Option<String>,
-    pub updated_at: String,
-    pub event_count: u32,
-    /// This copy's continuation of a session that another copy of this replica (restored from
-    /// a backup, or its data folder copied) also went on with: the shared session's id.
-    pub forked_from: Option<Uuid>,
-}
+use crate::{Replica, SessionRecord, SessionSummary, now, resolve_prefix, timestamp};
 
 pub(crate) fn load_events(
     connection: &rusqlite::Connection,
@@ -236,14 +208,15 @@ impl Replica {
     /// are stored, or (on the first refused command) none are.
     #[tracing::instrument(skip_all, err(level = "debug"), fields(session = %id))]
     pub fn run_commands(&mut self, id: Uuid, commands: Vec<Command>) -> Result<SessionRecord> {
-        self.run_commands_with(id, commands, |_| Ok(()))
+        self.run_commands_with(id, |_, _| Ok(commands), |_| Ok(()))
     }
 
-    /// [`Replica::run_commands`] with extra writes that must commit in the same transaction.
+    /// [`Replica::run_commands`] with the commands chosen inside the write transaction (from
+    /// the session's state there), and extra writes that must commit in it too.
     pub(crate) fn run_commands_with(
         &mut self,
         id: Uuid,
-        commands: Vec<Command>,
+        commands: impl FnOnce(&Transaction<'_>, &SessionState) -> Result<Vec<Command>>,
         also: impl FnOnce(&Transaction<'_>) -> Result<()>,
     ) -> Result<SessionRecord> {
         let device_id = self.device_id;
@@ -266,7 +239,7 @@ impl Replica {
             SessionState::replay(&load_events(&transaction, id)?)?
         };
         let mut new_events = Vec::new();
-        for command in commands {
+        for command in commands(&transaction, &state)? {
             let batch = stamp(session::decide(&state, &flows, command)?);
             for event in &batch {
                 state.apply(event)?;

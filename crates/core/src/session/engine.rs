@@ -61,8 +61,9 @@ pub const MAX_SUBFLOW_DEPTH: usize = 8;
 /// belongs in an attachment.
 pub const MAX_TEXT_BYTES: usize = 256 * 1024;
 
-/// What an engineer asks a session to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What an engineer asks a session to do (the app sends these as JSON, tagged by `type`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum Command {
     /// Choose an answer (or "Done" on an action or step) by 0-based index or label.
     Answer {
@@ -92,7 +93,9 @@ pub enum Command {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An answer by 0-based index (a JSON number) or by label (a JSON string).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
 pub enum Choice {
     Index(usize),
     Label(String),

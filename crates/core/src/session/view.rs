@@ -3,7 +3,7 @@
 use super::*;
 
 /// The step in front of the engineer, with variables filled in, ready to display.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepView {
     pub flow: FlowRef,
     pub flow_title: String,

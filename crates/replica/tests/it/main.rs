@@ -7,5 +7,6 @@
 
 mod pull;
 mod push;
+mod services;
 mod store;
 mod tokens;

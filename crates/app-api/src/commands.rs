@@ -1,0 +1,93 @@
+//! Every command the front end may invoke. Each is an uninhabited type naming its wire name,
+//! its argument and its answer; [`ALL`] lists the names, which the shell's tests hold against
+//! the handlers it registers.
+
+use rf_core::session::Command as SessionCommand;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::Command;
+use crate::views::*;
+
+macro_rules! commands {
+    ($($(#[$doc:meta])* $command:ident = $name:literal ($args:ty) -> $output:ty;)*) => {
+        $(
+            $(#[$doc])*
+            #[derive(Debug)]
+            pub enum $command {}
+
+            impl Command for $command {
+                const NAME: &'static str = $name;
+                type Args = $args;
+                type Output = $output;
+            }
+        )*
+
+        /// Every command's name, in declaration order.
+        pub const ALL: &[&str] = &[$($name),*];
+    };
+}
+
+commands! {
+    /// Where the replica stands (the status bar and the tray).
+    Status = "status" (()) -> StatusReport;
+    /// The home screen: pinned and recent flows, sessions in progress.
+    LoadHome = "load_home" (()) -> Home;
+    /// The library under a filter (search as you type).
+    LoadLibrary = "load_library" (LibraryFilter) -> Library;
+    /// A flow's detail page.
+    LoadFlow = "load_flow" (Uuid) -> FlowDetail;
+    /// Finds a flow by id, unique id prefix or exact title (deep links, the quick launcher).
+    FindFlow = "find_flow" (String) -> FlowSummary;
+    /// Pins or unpins a flow; answers whether anything changed.
+    SetPin = "set_pin" (SetPinArgs) -> bool;
+    /// Every session, newest first.
+    ListSessions = "list_sessions" (()) -> Vec<SessionSummary>;
+    /// Starts a session and answers it at its first step.
+    StartSession = "start_session" (crate::views::StartSession) -> SessionView;
+    /// A session as the runner shows it.
+    LoadSession = "load_session" (Uuid) -> SessionView;
+    /// Applies what the engineer did at the current step, in one transaction (a pending note
+    /// draft goes in first), and answers the session as it now stands.
+    Act = "act" (ActArgs) -> SessionView;
+    /// Saves the note being typed at the current step, durably, without recording it yet.
+    SaveDraft = "save_draft" (SaveDraftArgs) -> ();
+    /// Asks the background sync to run now; its outcome arrives as events.
+    SyncNow = "sync_now" (()) -> ();
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetPinArgs {
+    pub flow_id: Uuid,
+    pub pinned: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActArgs {
+    pub session_id: Uuid,
+    pub commands: Vec<SessionCommand>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaveDraftArgs {
+    pub session_id: Uuid,
+    pub text: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_snake_case() {
+        let mut seen = std::collections::BTreeSet::new();
+        for name in ALL {
+            assert!(seen.insert(*name), "{name} twice");
+            assert!(
+                name.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{name}"
+            );
+        }
+        assert_eq!(Act::NAME, "act");
+    }
+}

@@ -1,0 +1,53 @@
+//! Every event the shell emits to the front end. A screen subscribes before it fetches, so a
+//! change that lands between the two is never missed (at worst it fetches twice).
+
+use serde::{Deserialize, Serialize};
+
+use crate::views::StatusReport;
+
+/// One event: its name and what it carries.
+pub trait Event {
+    const NAME: &'static str;
+    type Payload: Serialize + for<'de> Deserialize<'de>;
+}
+
+/// Where the replica and its sync stand: after every sync attempt and every local change.
+#[derive(Debug)]
+pub enum StatusChanged {}
+
+impl Event for StatusChanged {
+    const NAME: &'static str = "status-changed";
+    type Payload = SyncStatus;
+}
+
+/// The replica's data changed under the screens (a sync brought a teammate's work, a file
+/// in the watched folder was imported): screens showing it fetch again.
+#[derive(Debug)]
+pub enum DataChanged {}
+
+impl Event for DataChanged {
+    const NAME: &'static str = "data-changed";
+    type Payload = Changed;
+}
+
+/// The status bar's whole state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncStatus {
+    pub report: StatusReport,
+    /// A sync is running now.
+    pub syncing: bool,
+}
+
+/// What changed, so screens that do not show it need not fetch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Changed {
+    pub flows: bool,
+    pub sessions: bool,
+    pub conflicts: bool,
+}
+
+impl Changed {
+    pub fn any(self) -> bool {
+        self.flows || self.sessions || self.conflicts
+    }
+}

@@ -1,0 +1,224 @@
+//! The shapes the app shows, produced by rf-replica's services and read by the front end and
+//! the CLI alike.
+
+use std::collections::BTreeMap;
+
+use rf_core::flow::IntakeField;
+use rf_core::session::{SessionState, StepView};
+use rf_core::stats::FlowStats;
+use rf_core::sync::{FieldConflict, Keep};
+use rf_core::{Flow, FlowKind, VersionId};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A flow of the library, as lists show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowSummary {
+    pub id: Uuid,
+    pub title: String,
+    pub kind: FlowKind,
+    pub category: Option<String>,
+    pub tags: Vec<String>,
+    pub status: String,
+    /// This replica's ordinal of the head version (1, 2, …), for people; replicas may number
+    /// the same version differently. `version_id` is its name everywhere.
+    pub version: u32,
+    pub version_id: VersionId,
+    pub node_count: u32,
+    pub updated_at: String,
+    pub pinned: bool,
+}
+
+/// A flow with its latest document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredFlow {
+    #[serde(flatten)]
+    pub summary: FlowSummary,
+    /// The latest version's document, with its `id` filled in.
+    pub document: Flow,
+}
+
+/// A full-text search match.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchHit {
+    pub id: Uuid,
+    pub title: String,
+    pub kind: FlowKind,
+    /// Words around the first match, matches in `[brackets]`.
+    pub snippet: String,
+    /// FTS5 bm25 rank: lower is better.
+    pub rank: f64,
+}
+
+/// A session with its full computed state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub id: Uuid,
+    pub state: SessionState,
+}
+
+/// A session, as lists show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionSummary {
+    pub id: Uuid,
+    pub flow_id: Uuid,
+    pub flow_version: u32,
+    pub flow_title: String,
+    pub ticket: String,
+    pub client: String,
+    pub engineer: String,
+    /// `active` or `finished`.
+    pub status: String,
+    pub outcome: Option<String>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub updated_at: String,
+    pub event_count: u32,
+    /// This copy's continuation of a session that another copy of this replica (restored from
+    /// a backup, or its data folder copied) also went on with: the shared session's id.
+    pub forked_from: Option<Uuid>,
+}
+
+/// The server and account this replica syncs with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncAccount {
+    pub server_url: String,
+    pub team_id: Uuid,
+    pub user_id: Uuid,
+    pub email: String,
+    pub pulled_seq: i64,
+    pub last_sync_at: Option<String>,
+    pub last_error: Option<String>,
+}
+
+/// What this replica holds that the sync server does not have yet.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncBacklog {
+    /// Flow, pin and setting changes waiting in the outbox.
+    pub mutations: u64,
+    /// Session events not yet acknowledged by the server.
+    pub events: u64,
+    /// Mutations the server refused for good (kept for the engineer to act on).
+    pub rejected: u64,
+    /// This device's session events the server refused for good (kept here, with the reason).
+    pub refused_events: u64,
+    /// Items from the team this replica could not use (malformed or damaged), set aside.
+    pub set_aside: u64,
+    /// Session events written by a newer version of ResolutionFlow: kept, skipped here.
+    pub needs_newer_version: u64,
+}
+
+impl SyncBacklog {
+    /// Changes waiting to go up: mutations and events.
+    pub fn pending(&self) -> u64 {
+        self.mutations + self.events
+    }
+}
+
+/// A conflict as this replica shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConflictRecord {
+    pub id: Uuid,
+    pub flow_id: Uuid,
+    pub flow_title: Option<String>,
+    #[serde(flatten)]
+    pub conflict: FieldConflict,
+    pub kept_version: VersionId,
+    pub other_version: VersionId,
+    pub raised_by: String,
+    pub resolution: Option<Keep>,
+}
+
+/// Where the replica stands: what the status bar, the tray and `rf status` show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub data_dir: String,
+    pub device_id: Uuid,
+    pub schema_version: i64,
+    pub pending: SyncBacklog,
+    /// Whether the server answered the last time anyone asked; `None` when not logged in or
+    /// not asked yet.
+    pub online: Option<bool>,
+    pub sync: Option<SyncAccount>,
+    /// Open conflicts.
+    pub conflicts: usize,
+}
+
+/// The home screen: what an engineer reaches for first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Home {
+    pub pinned: Vec<FlowSummary>,
+    /// Flows by their latest session, newest first.
+    pub recent: Vec<FlowSummary>,
+    /// Sessions not finished yet, most recently touched first.
+    pub in_progress: Vec<SessionSummary>,
+}
+
+/// What the library shows: every field is a filter, empty means "any".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LibraryFilter {
+    /// Words to search for (titles, bodies, commands, tags), as typed.
+    pub text: String,
+    pub kind: Option<FlowKind>,
+    pub category: Option<String>,
+    pub tag: Option<String>,
+}
+
+/// The library under a filter, with the choices its filters offer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Library {
+    /// Matching flows: by relevance when searching, else by title.
+    pub flows: Vec<LibraryEntry>,
+    /// Every category and tag in the library, sorted, for the filter menus.
+    pub categories: Vec<String>,
+    pub tags: Vec<String>,
+    /// Flows in the library, before filtering.
+    pub total: usize,
+}
+
+/// One flow in the library, with the words that matched the search.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LibraryEntry {
+    #[serde(flatten)]
+    pub flow: FlowSummary,
+    /// Words around the first match, matches in `[brackets]`; empty when not searching.
+    pub snippet: String,
+}
+
+/// A flow's detail page: the document, what starting it asks for, and the team's statistics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlowDetail {
+    pub flow: StoredFlow,
+    /// The intake fields a session of it asks for (its subflows' included).
+    pub intake: Vec<IntakeField>,
+    /// Subflow targets that are not in the library (a session would stop there).
+    pub missing_subflows: Vec<String>,
+    pub stats: FlowStats,
+}
+
+/// A session as the runner shows it: its state, the step in front of the engineer, the
+/// breadcrumb and the team's statistics for the flow the step belongs to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionView {
+    pub id: Uuid,
+    pub state: SessionState,
+    /// `None` once the session is finished (or a flow it needs is missing: see `problem`).
+    pub current: Option<StepView>,
+    /// Titles of the flows the engineer is inside, outermost first.
+    pub breadcrumb: Vec<String>,
+    /// Statistics of the current step's flow.
+    pub stats: Option<FlowStats>,
+    /// Why the current step cannot be shown, in words to act on.
+    pub problem: Option<String>,
+    /// The note being typed at the current step, saved as typed, not yet part of the record.
+    pub draft: Option<String>,
+}
+
+/// What starting a session takes besides the flow.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartSession {
+    pub flow_id: Uuid,
+    pub ticket: String,
+    pub client: String,
+    pub variables: BTreeMap<String, String>,
+}

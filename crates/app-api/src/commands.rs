@@ -54,6 +54,15 @@ commands! {
     SaveDraft = "save_draft" (SaveDraftArgs) -> ();
     /// Asks the background sync to run now; its outcome arrives as events.
     SyncNow = "sync_now" (()) -> ();
+    /// Opens a link from a flow in the system browser (http, https and mailto only).
+    OpenLink = "open_link" (String) -> ();
+    /// Copies text to the system clipboard (the ticket note, a command).
+    CopyText = "copy_text" (String) -> ();
+    /// The watched flows folder and the files in it that could not be imported.
+    LoadFlowFolder = "load_flow_folder" (()) -> FlowFolder;
+    /// Called once the front end listens for `navigate`: answers the link the app was started
+    /// with (or that arrived before the page was ready), if any. Later links come as events.
+    TakeLink = "take_link" (()) -> Option<crate::links::Link>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

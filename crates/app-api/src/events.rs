@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::links::Link;
 use crate::views::StatusReport;
 
 /// One event: its name and what it carries.
@@ -28,6 +29,26 @@ pub enum DataChanged {}
 impl Event for DataChanged {
     const NAME: &'static str = "data-changed";
     type Payload = Changed;
+}
+
+/// The app was asked to show something: a `resolutionflow://` link, a second launch's
+/// arguments, the tray's quick-launch menu or the global shortcut.
+#[derive(Debug)]
+pub enum Navigate {}
+
+impl Event for Navigate {
+    const NAME: &'static str = "navigate";
+    type Payload = Link;
+}
+
+/// Something the engineer should see that no screen asked for (a link naming no flow, a
+/// conflict or refusal brought by background sync): shown as a toast.
+#[derive(Debug)]
+pub enum Notice {}
+
+impl Event for Notice {
+    const NAME: &'static str = "notice";
+    type Payload = String;
 }
 
 /// The status bar's whole state.

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 pub mod commands;
 pub mod events;
+pub mod links;
 pub mod views;
 
 pub use views::*;

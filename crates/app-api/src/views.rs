@@ -222,3 +222,21 @@ pub struct StartSession {
     pub client: String,
     pub variables: BTreeMap<String, String>,
 }
+
+/// The watched flows folder: where it is and the files in it that could not be imported.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowFolder {
+    /// `None` when no folder is watched (set `RF_FLOWS_DIR`).
+    pub dir: Option<String>,
+    /// Files with problems: nothing of them was imported.
+    pub invalid: Vec<InvalidFlowFile>,
+    /// Why the folder cannot be watched or read, in words to act on.
+    pub problem: Option<String>,
+}
+
+/// A flow file of the watched folder that could not be imported, with every problem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvalidFlowFile {
+    pub path: String,
+    pub problems: Vec<String>,
+}

@@ -11,13 +11,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context, anyhow};
 use clap::Parser;
+use rf_core::Outcome;
 use rf_core::export::{ExportFormat, ExportOptions, export};
-use rf_core::flow::MAX_FLOW_FILE_BYTES;
 use rf_core::session::{Choice, Command as SessionCommand, StartRequest};
-use rf_core::{Flow, Outcome};
 use rf_replica::client::{self, ClientOptions};
-use rf_replica::tokens::{FileTokenStore, KeyringTokenStore, TokenStore};
-use rf_replica::{Replica, ReplicaError, WriteSource};
+use rf_replica::tokens::TokenStore;
+use rf_replica::{Replica, ReplicaError, WriteSource, flow_files};
 
 use crate::args::{
     Cli, Command, ConflictsCommand, FlowCommand, KeepArg, SessionCommandArgs, TokenStoreKind,
@@ -84,18 +83,10 @@ fn error_text(error: &anyhow::Error) -> String {
     text
 }
 
-fn default_data_dir() -> anyhow::Result<PathBuf> {
-    directories::ProjectDirs::from("dev", "ResolutionFlow", "ResolutionFlow")
-        .map(|dirs| dirs.data_dir().to_path_buf())
-        .ok_or_else(|| {
-            anyhow!("no home directory to keep data in; pass --data-dir or set RF_DATA_DIR")
-        })
-}
-
 fn open(cli_dir: &Option<PathBuf>) -> anyhow::Result<Replica> {
     let dir = match cli_dir {
         Some(dir) => dir.clone(),
-        None => default_data_dir()?,
+        None => rf_replica::environment::default_data_dir()?,
     };
     Replica::open(&dir).with_context(|| format!("cannot open the replica in {}", dir.display()))
 }
@@ -361,33 +352,17 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Client settings, with the batch sizes tunable for slow links: `RF_SYNC_BATCH` (session
-/// events per push request) and `RF_SYNC_PAGE` (team changes per pull page).
 fn sync_options() -> ClientOptions {
-    let mut options = ClientOptions::default();
-    let number = |name: &str| {
-        std::env::var(name)
-            .ok()
-            .and_then(|value| value.parse::<usize>().ok())
-    };
-    if let Some(batch) = number("RF_SYNC_BATCH") {
-        options.push_events = batch;
-        options.push_mutations = batch;
-    }
-    if let Some(page) = number("RF_SYNC_PAGE") {
-        options.pull_limit = i64::try_from(page).unwrap_or(i64::MAX);
-    }
-    options
+    rf_replica::environment::client_options()
 }
 
 /// The token store the user chose. The keyring is the default; the file only when asked for.
 fn token_store(replica: &Replica, kind: TokenStoreKind) -> anyhow::Result<Box<dyn TokenStore>> {
-    match kind {
-        TokenStoreKind::File => Ok(Box::new(FileTokenStore::in_data_dir(replica.data_dir()))),
-        TokenStoreKind::Keyring => Ok(Box::new(KeyringTokenStore::for_device(
-            replica.token_account()?,
-        ))),
-    }
+    let kind = match kind {
+        TokenStoreKind::File => rf_replica::environment::TokenStoreKind::File,
+        TokenStoreKind::Keyring => rf_replica::environment::TokenStoreKind::Keyring,
+    };
+    Ok(kind.open(replica)?)
 }
 
 fn run_conflicts(
@@ -455,59 +430,6 @@ fn write_json(out: &mut impl Write, value: &impl serde::Serialize) -> anyhow::Re
     Ok(())
 }
 
-/// Every `*.flow.json` under the given paths (folders recursively, sorted for repeatable order).
-fn collect_flow_files(paths: &[PathBuf]) -> Vec<Result<PathBuf, (PathBuf, String)>> {
-    let mut found = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            let mut stack = vec![path.clone()];
-            let mut files = Vec::new();
-            while let Some(dir) = stack.pop() {
-                match std::fs::read_dir(&dir) {
-                    Ok(entries) => {
-                        for entry in entries.flatten() {
-                            let entry_path = entry.path();
-                            if entry_path.is_dir() {
-                                stack.push(entry_path);
-                            } else if entry_path
-                                .file_name()
-                                .is_some_and(|name| name.to_string_lossy().ends_with(".flow.json"))
-                            {
-                                files.push(entry_path);
-                            }
-                        }
-                    }
-                    Err(error) => found.push(Err((
-                        dir.clone(),
-                        format!("cannot read the folder: {error}"),
-                    ))),
-                }
-            }
-            files.sort();
-            found.extend(files.into_iter().map(Ok));
-        } else if path.exists() {
-            found.push(Ok(path.clone()));
-        } else {
-            found.push(Err((path.clone(), "no such file or folder".into())));
-        }
-    }
-    found
-}
-
-fn read_flow_file(path: &Path) -> Result<Flow, Vec<String>> {
-    let size = std::fs::metadata(path)
-        .map_err(|error| vec![format!("(flow): cannot read the file: {error}")])?
-        .len();
-    if size > MAX_FLOW_FILE_BYTES as u64 {
-        return Err(vec![format!(
-            "(flow): the file is {size} bytes, over the {MAX_FLOW_FILE_BYTES} byte limit for a flow"
-        )]);
-    }
-    let text = std::fs::read_to_string(path)
-        .map_err(|error| vec![format!("(flow): cannot read the file: {error}")])?;
-    Flow::parse(&text).map_err(|error| error.problems.iter().map(ToString::to_string).collect())
-}
-
 fn run_flow(
     replica: &mut Replica,
     command: FlowCommand,
@@ -517,7 +439,7 @@ fn run_flow(
         FlowCommand::Import { paths, json } => {
             let mut invalid = false;
             let mut outcomes = Vec::new();
-            for file in collect_flow_files(&paths) {
+            for file in flow_files::collect(&paths) {
                 let path = match file {
                     Ok(path) => path,
                     Err((path, problem)) => {
@@ -526,7 +448,7 @@ fn run_flow(
                         continue;
                     }
                 };
-                match read_flow_file(&path) {
+                match flow_files::read(&path) {
                     Ok(flow) => {
                         let outcome = replica
                             .import_flow(flow, WriteSource::Import)
@@ -564,9 +486,9 @@ fn run_flow(
         }
         FlowCommand::Validate { paths } => {
             let mut invalid = false;
-            for file in collect_flow_files(&paths) {
+            for file in flow_files::collect(&paths) {
                 match file.map_err(|(path, problem)| (path, vec![format!("(flow): {problem}")])) {
-                    Ok(path) => match read_flow_file(&path) {
+                    Ok(path) => match flow_files::read(&path) {
                         Ok(flow) => {
                             writeln!(out, "{}: ok ({} nodes)", path.display(), flow.nodes.len())?
                         }

@@ -88,3 +88,27 @@ impl ReplicaError {
 }
 
 pub type Result<T, E = ReplicaError> = std::result::Result<T, E>;
+
+/// What the app's front end is told: the kind it acts on and the words for people.
+impl From<ReplicaError> for rf_app_api::CommandError {
+    fn from(error: ReplicaError) -> rf_app_api::CommandError {
+        use rf_app_api::ErrorKind;
+        let kind = match &error {
+            ReplicaError::Invalid(_)
+            | ReplicaError::Engine(_)
+            | ReplicaError::AttachmentTooLarge { .. } => ErrorKind::Invalid,
+            ReplicaError::NotFound { .. } => ErrorKind::NotFound,
+            ReplicaError::Ambiguous { .. } => ErrorKind::Ambiguous,
+            ReplicaError::LoginRequired(_)
+            | ReplicaError::KeyringUnavailable { .. }
+            | ReplicaError::Keyring { .. } => ErrorKind::NotLoggedIn,
+            ReplicaError::SchemaTooNew(_) => ErrorKind::NewerSchema,
+            ReplicaError::Offline(_) | ReplicaError::Server { .. } => ErrorKind::Sync,
+            ReplicaError::Database(_)
+            | ReplicaError::Io { .. }
+            | ReplicaError::Corrupt { .. }
+            | ReplicaError::Damaged(_) => ErrorKind::Storage,
+        };
+        rf_app_api::CommandError::new(kind, error.to_string())
+    }
+}

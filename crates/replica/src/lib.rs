@@ -6,9 +6,13 @@
 #![forbid(unsafe_code)]
 
 mod attachments;
+pub mod background;
 pub mod client;
+pub mod environment;
 pub mod error;
+pub mod flow_files;
 mod flows;
+pub mod folder;
 mod identity;
 pub mod migrate;
 mod private;

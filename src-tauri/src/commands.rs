@@ -1,0 +1,202 @@
+//! The app's commands: each one a few lines over rf-replica's services. Names, arguments and
+//! answers are declared in rf-app-api; `registered_names_match_the_contract` holds them to it.
+//! Replica work runs on the blocking pool, never on the main thread or an async worker.
+
+use rf_app_api::commands::{ActArgs, SaveDraftArgs, SetPinArgs};
+use rf_app_api::links::Link;
+use rf_app_api::{
+    CommandError, ErrorKind, FlowDetail, FlowFolder, FlowSummary, Home, Library, LibraryFilter,
+    SessionSummary, SessionView, StartSession, StatusReport,
+};
+use rf_replica::Replica;
+use rf_replica::background::Nudge;
+use tauri::State;
+use uuid::Uuid;
+
+use crate::shell::{self, Shell};
+
+type Answer<T> = Result<T, CommandError>;
+
+/// Runs `work` on the replica on the blocking pool.
+async fn on_replica<T: Send + 'static>(
+    shell: &Shell,
+    work: impl FnOnce(&mut Replica) -> rf_replica::Result<T> + Send + 'static,
+) -> Answer<T> {
+    let replica = shell.replica()?;
+    tauri::async_runtime::spawn_blocking(move || {
+        let mut replica = shell::lock(&replica)?;
+        work(&mut replica).map_err(CommandError::from)
+    })
+    .await
+    .map_err(|error| {
+        CommandError::new(
+            ErrorKind::Storage,
+            format!("the action stopped unexpectedly ({error}); nothing half-written was kept"),
+        )
+    })?
+}
+
+/// After a local change: sync soon, and tell the status bar what is pending now.
+fn changed_here(shell: &Shell) {
+    shell.nudge(Nudge::LocalChange);
+    if let Ok(status) = shell.status() {
+        shell.effects().status_changed(&status);
+    }
+}
+
+#[tauri::command]
+pub async fn status(shell: State<'_, Shell>, args: ()) -> Answer<StatusReport> {
+    let () = args;
+    let link = shell.link();
+    let replica = shell.replica()?;
+    tauri::async_runtime::spawn_blocking(move || {
+        shell::status_of(&*shell::lock(&replica)?, &link).map(|status| status.report)
+    })
+    .await
+    .map_err(|error| CommandError::new(ErrorKind::Storage, error.to_string()))?
+}
+
+#[tauri::command]
+pub async fn load_home(shell: State<'_, Shell>, args: ()) -> Answer<Home> {
+    let () = args;
+    on_replica(&shell, |replica| replica.home()).await
+}
+
+#[tauri::command]
+pub async fn load_library(shell: State<'_, Shell>, args: LibraryFilter) -> Answer<Library> {
+    on_replica(&shell, move |replica| replica.library(&args)).await
+}
+
+#[tauri::command]
+pub async fn load_flow(shell: State<'_, Shell>, args: Uuid) -> Answer<FlowDetail> {
+    on_replica(&shell, move |replica| replica.flow_detail(args)).await
+}
+
+#[tauri::command]
+pub async fn find_flow(shell: State<'_, Shell>, args: String) -> Answer<FlowSummary> {
+    on_replica(&shell, move |replica| {
+        let id = replica.resolve_flow(&args)?;
+        replica.flow(id).map(|flow| flow.summary)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn set_pin(shell: State<'_, Shell>, args: SetPinArgs) -> Answer<bool> {
+    let changed = on_replica(&shell, move |replica| {
+        if args.pinned {
+            replica.pin_flow(args.flow_id)
+        } else {
+            replica.unpin_flow(args.flow_id)
+        }
+    })
+    .await?;
+    changed_here(&shell);
+    if changed {
+        // Home and the tray list pinned flows.
+        shell.effects().data_changed(rf_app_api::events::Changed {
+            flows: true,
+            ..Default::default()
+        });
+    }
+    Ok(changed)
+}
+
+#[tauri::command]
+pub async fn list_sessions(shell: State<'_, Shell>, args: ()) -> Answer<Vec<SessionSummary>> {
+    let () = args;
+    on_replica(&shell, |replica| replica.sessions()).await
+}
+
+#[tauri::command]
+pub async fn start_session(shell: State<'_, Shell>, args: StartSession) -> Answer<SessionView> {
+    let view = on_replica(&shell, move |replica| {
+        let engineer = engineer(replica)?;
+        replica.start_session_view(args, engineer)
+    })
+    .await?;
+    changed_here(&shell);
+    Ok(view)
+}
+
+/// Who is at the keyboard: the logged-in account, else the OS user.
+fn engineer(replica: &Replica) -> rf_replica::Result<String> {
+    Ok(match replica.sync_account()? {
+        Some(account) => account.email,
+        None => std::env::var("USER")
+            .or_else(|_| std::env::var("USERNAME"))
+            .unwrap_or_else(|_| "engineer".into()),
+    })
+}
+
+#[tauri::command]
+pub async fn load_session(shell: State<'_, Shell>, args: Uuid) -> Answer<SessionView> {
+    on_replica(&shell, move |replica| replica.session_view(args)).await
+}
+
+#[tauri::command]
+pub async fn act(shell: State<'_, Shell>, args: ActArgs) -> Answer<SessionView> {
+    let view = on_replica(&shell, move |replica| {
+        replica.act(args.session_id, args.commands)
+    })
+    .await?;
+    changed_here(&shell);
+    Ok(view)
+}
+
+#[tauri::command]
+pub async fn save_draft(shell: State<'_, Shell>, args: SaveDraftArgs) -> Answer<()> {
+    // A draft is local to this device: nothing to sync.
+    on_replica(&shell, move |replica| {
+        replica.save_draft(args.session_id, &args.text)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn sync_now(shell: State<'_, Shell>, args: ()) -> Answer<()> {
+    let () = args;
+    shell.nudge(Nudge::SyncNow);
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn open_link(shell: State<'_, Shell>, args: String) -> Answer<()> {
+    let url = args.trim();
+    let scheme = url
+        .split_once(':')
+        .map(|(scheme, _)| scheme.to_ascii_lowercase());
+    if !matches!(scheme.as_deref(), Some("http" | "https" | "mailto")) {
+        return Err(CommandError::new(
+            ErrorKind::Invalid,
+            format!("“{url}” is not a web or mail link, so it was not opened"),
+        ));
+    }
+    shell.effects().open_link(url).map_err(|error| {
+        CommandError::new(ErrorKind::Invalid, format!("could not open {url}: {error}"))
+    })
+}
+
+#[tauri::command]
+pub async fn copy_text(shell: State<'_, Shell>, args: String) -> Answer<()> {
+    shell.effects().copy_text(&args).map_err(|error| {
+        CommandError::new(
+            ErrorKind::Invalid,
+            format!(
+                "could not copy to the clipboard ({error}); select the text and copy it by hand"
+            ),
+        )
+    })
+}
+
+#[tauri::command]
+pub async fn take_link(shell: State<'_, Shell>, args: ()) -> Answer<Option<Link>> {
+    let () = args;
+    Ok(shell.take_link())
+}
+
+#[tauri::command]
+pub async fn load_flow_folder(shell: State<'_, Shell>, args: ()) -> Answer<FlowFolder> {
+    let () = args;
+    Ok(shell.flow_folder())
+}

@@ -1,0 +1,447 @@
+//! ResolutionFlow Desktop's Tauri shell: adapters and wiring only. The commands
+//! (`commands.rs`) are a few lines each over rf-replica's services; the tray menu is a pure
+//! function of the app's state (`tray.rs`); background sync is rf-replica's `Background` on its
+//! own threads, reporting here through events. No SQL, rules or HTTP live in this crate.
+
+#![forbid(unsafe_code)]
+
+pub mod commands;
+pub mod shell;
+pub mod tray;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use rf_app_api::events::{
+    Changed, DataChanged, Event, Navigate, Notice, StatusChanged, SyncStatus,
+};
+use rf_app_api::links::{self, Link};
+use rf_app_api::{CommandError, ErrorKind};
+use rf_replica::Replica;
+use rf_replica::background::{Background, Progress, Schedule, reached_server};
+use rf_replica::client::SyncReport;
+use rf_replica::environment::{self, TokenStoreKind};
+use tauri::{AppHandle, Emitter, Manager, Runtime};
+
+use crate::shell::{Effects, Shell, SyncLink};
+
+/// The window the app opens (and the tray, links and a second launch bring back).
+pub const MAIN_WINDOW: &str = "main";
+
+/// Every command handler, registered under the names rf-app-api declares.
+pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + Sync + 'static {
+    tauri::generate_handler![
+        commands::status,
+        commands::load_home,
+        commands::load_library,
+        commands::load_flow,
+        commands::find_flow,
+        commands::set_pin,
+        commands::list_sessions,
+        commands::start_session,
+        commands::load_session,
+        commands::act,
+        commands::save_draft,
+        commands::sync_now,
+        commands::open_link,
+        commands::copy_text,
+        commands::take_link,
+        commands::load_flow_folder,
+    ]
+}
+
+/// Links and switches in a launch's arguments: `resolutionflow://…` URLs and
+/// `--quick-launch` (the binding for desktops where global shortcuts do not fire).
+pub fn links_in(args: &[String]) -> Vec<Result<Link, String>> {
+    args.iter()
+        .filter_map(|arg| {
+            if arg == "--quick-launch" {
+                Some(Ok(Link::QuickLaunch))
+            } else if arg.starts_with(links::SCHEME) && arg[links::SCHEME.len()..].starts_with(':')
+            {
+                Some(links::parse(arg))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// Runs the app until it quits.
+pub fn run() -> ExitCode {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RF_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let opened = open_replica();
+    let data_dir = opened.as_ref().ok().map(|(dir, _, _)| dir.clone());
+    let tokens = opened.as_ref().ok().map(|(_, _, tokens)| *tokens);
+    let replica = opened.map(|(_, replica, _)| Arc::new(Mutex::new(replica)));
+    if let Err(problem) = &replica {
+        tracing::error!("{problem}");
+    }
+
+    let mut builder = tauri::Builder::default();
+    if session_bus_available() {
+        // First among plugins: a second launch hands its arguments to this one and exits.
+        builder = builder.plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
+            show_main_window(app);
+            route_args(app, &argv);
+        }));
+    } else {
+        tracing::warn!("no D-Bus session bus: a second launch opens a second window");
+    }
+    let result = builder
+        .plugin(tauri_plugin_clipboard_manager::init())
+        .plugin(tauri_plugin_opener::init())
+        .plugin(tauri_plugin_notification::init())
+        .invoke_handler(handler())
+        .setup(move |app| {
+            let handle = app.handle().clone();
+            let desktop = Arc::new(Desktop::new(handle.clone(), replica.as_ref().ok().cloned()));
+            let shell = Shell::new(replica.clone(), desktop.clone());
+            let link = shell.link();
+            app.manage(shell);
+            desktop.rebuild_tray(&link);
+            route_args(&handle, &args);
+            if let (Some(data_dir), Some(folder)) = (
+                &data_dir,
+                std::env::var_os("RF_FLOWS_DIR").filter(|dir| !dir.is_empty()),
+            ) {
+                watch_folder(&handle, data_dir, &PathBuf::from(folder));
+            }
+            if let (Some(dir), Some(tokens)) = (data_dir.clone(), tokens) {
+                match start_background(dir, tokens, desktop, link) {
+                    Ok(background) => app.state::<Shell>().set_background(background),
+                    Err(error) => tracing::error!("background sync did not start: {error}"),
+                }
+            }
+            Ok(())
+        })
+        .on_window_event(|window, event| {
+            // Closing the window keeps the app in the tray; Quit is in the tray menu.
+            if let tauri::WindowEvent::CloseRequested { api, .. } = event {
+                api.prevent_close();
+                let _ = window.hide();
+            }
+        })
+        .run(tauri::generate_context!());
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("resolutionflow: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The replica the CLI uses (`RF_DATA_DIR`, else the platform's data directory), with the
+/// token store `RF_TOKEN_STORE` names.
+fn open_replica() -> Result<(PathBuf, Replica, TokenStoreKind), CommandError> {
+    let dir = environment::data_dir()?;
+    let tokens = TokenStoreKind::from_env()?;
+    let replica = Replica::open(&dir).map_err(|error| {
+        let mut problem = CommandError::from(error);
+        if problem.kind != ErrorKind::NewerSchema {
+            problem.message = format!(
+                "cannot open the data in {}: {}",
+                dir.display(),
+                problem.message
+            );
+        }
+        problem
+    })?;
+    Ok((dir, replica, tokens))
+}
+
+/// Whether the single-instance plugin can reach a session bus: without one it fails (it has
+/// been reported to panic), so the app then runs without it.
+fn session_bus_available() -> bool {
+    if !cfg!(target_os = "linux") {
+        return true;
+    }
+    std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some_and(|address| !address.is_empty())
+        || std::env::var_os("XDG_RUNTIME_DIR")
+            .is_some_and(|dir| PathBuf::from(dir).join("bus").exists())
+}
+
+fn route_args<R: Runtime>(app: &AppHandle<R>, args: &[String]) {
+    let Some(shell) = app.try_state::<Shell>() else {
+        return;
+    };
+    for link in links_in(args) {
+        match link {
+            Ok(link) => {
+                show_main_window(app);
+                shell.route(link);
+            }
+            Err(problem) => shell
+                .effects()
+                .notice(&format!("That link cannot be opened: {problem}")),
+        }
+    }
+}
+
+fn show_main_window<R: Runtime>(app: &AppHandle<R>) {
+    if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
+        let _ = window.show();
+        let _ = window.unminimize();
+        let _ = window.set_focus();
+    }
+}
+
+/// Watches the flows folder; each pass reaches the shell (and through it the page).
+fn watch_folder<R: Runtime>(
+    app: &AppHandle<R>,
+    data_dir: &std::path::Path,
+    folder: &std::path::Path,
+) {
+    let Some(shell) = app.try_state::<Shell>() else {
+        return;
+    };
+    shell.folder_is(folder);
+    let handle = app.clone();
+    let watch = rf_replica::folder::FolderWatch::spawn(data_dir, folder, move |pass| {
+        if let Some(shell) = handle.try_state::<Shell>() {
+            shell.folder_read(pass);
+        }
+    });
+    shell.watching(folder, watch);
+}
+
+fn start_background<R: Runtime>(
+    dir: PathBuf,
+    tokens: TokenStoreKind,
+    desktop: Arc<Desktop<R>>,
+    link: Arc<SyncLink>,
+) -> rf_replica::Result<Background> {
+    Background::spawn(
+        dir,
+        tokens,
+        environment::client_options(),
+        Schedule::default(),
+        move |progress| {
+            match progress {
+                Progress::Started => link.set_syncing(true),
+                Progress::Finished(result) => {
+                    link.set_syncing(false);
+                    if let Some(online) = reached_server(result) {
+                        link.set_online(Some(online));
+                    }
+                    match result {
+                        Ok(report) => desktop.synced(report),
+                        Err(error) => tracing::info!("sync round failed: {error}"),
+                    }
+                }
+                Progress::NotLoggedIn => {
+                    link.set_syncing(false);
+                    link.set_online(None);
+                }
+            }
+            desktop.rebuild_tray(&link);
+        },
+    )
+}
+
+/// The effects over a real desktop: events to the page, the tray, the clipboard, the browser.
+struct Desktop<R: Runtime> {
+    app: AppHandle<R>,
+    replica: Option<Arc<Mutex<Replica>>>,
+    /// The tray as last built, so it is rebuilt only when it would differ.
+    tray: Mutex<Option<tray::TrayModel>>,
+}
+
+impl<R: Runtime> Desktop<R> {
+    fn new(app: AppHandle<R>, replica: Option<Arc<Mutex<Replica>>>) -> Desktop<R> {
+        Desktop {
+            app,
+            replica,
+            tray: Mutex::new(None),
+        }
+    }
+
+    fn emit<E: Event>(&self, payload: &E::Payload) {
+        if let Err(error) = self.app.emit(E::NAME, payload) {
+            tracing::warn!("could not tell the page {}: {error}", E::NAME);
+        }
+    }
+
+    /// Tells the page where sync stands and brings the tray up to date.
+    fn rebuild_tray(&self, link: &SyncLink) {
+        let Some(replica) = &self.replica else {
+            return;
+        };
+        let (status, home) = {
+            let Ok(replica) = shell::lock(replica) else {
+                return;
+            };
+            match (shell::status_of(&replica, link), replica.home()) {
+                (Ok(status), Ok(home)) => (status, home),
+                _ => return,
+            }
+        };
+        self.emit::<StatusChanged>(&status);
+        self.update_tray(&status, &home);
+    }
+
+    fn update_tray(&self, status: &SyncStatus, home: &rf_app_api::Home) {
+        let model = tray::model(status, home);
+        let Ok(mut last) = self.tray.lock() else {
+            return;
+        };
+        if last.as_ref() == Some(&model) {
+            return;
+        }
+        let menu = match tray::menu(&self.app, &model) {
+            Ok(menu) => menu,
+            Err(error) => {
+                tracing::warn!("could not build the tray menu: {error}");
+                return;
+            }
+        };
+        let built = match self.app.tray_by_id("main") {
+            Some(icon) => icon.set_menu(Some(menu)).map(drop),
+            None => self.build_tray(menu),
+        };
+        match built {
+            Ok(()) => *last = Some(model),
+            Err(error) => tracing::warn!("no tray icon: {error}"),
+        }
+    }
+
+    fn build_tray(&self, menu: tauri::menu::Menu<R>) -> tauri::Result<()> {
+        let mut icon = tauri::tray::TrayIconBuilder::with_id("main")
+            .tooltip("ResolutionFlow")
+            .menu(&menu)
+            .show_menu_on_left_click(true)
+            .on_menu_event(|app, event| on_tray_menu(app, event.id().as_ref()));
+        if let Some(image) = self.app.default_window_icon() {
+            icon = icon.icon(image.clone());
+        }
+        icon.build(&self.app).map(drop)
+    }
+
+    /// A round ended well: screens refetch what it brought, and the engineer hears of what
+    /// needs them.
+    fn synced(&self, report: &SyncReport) {
+        let pulled = &report.pulled;
+        let changed = Changed {
+            flows: pulled.versions + pulled.heads + pulled.pins + pulled.republished > 0,
+            sessions: pulled.events > 0,
+            conflicts: pulled.conflicts > 0,
+        };
+        if changed.any() {
+            self.emit::<DataChanged>(&changed);
+        }
+        if pulled.conflicts > 0 {
+            self.notice(&format!(
+                "Sync brought {} new conflict{} in your team's flows: open Conflicts to choose which version to keep",
+                pulled.conflicts,
+                if pulled.conflicts == 1 { "" } else { "s" }
+            ));
+        }
+        if report.mutations_rejected > 0 {
+            self.notice(&format!(
+                "The sync server refused {} of your changes; `rf status` lists them with the reason",
+                report.mutations_rejected
+            ));
+        }
+    }
+}
+
+impl<R: Runtime> Effects for Desktop<R> {
+    fn status_changed(&self, status: &SyncStatus) {
+        self.emit::<StatusChanged>(status);
+        if let Some(replica) = &self.replica
+            && let Ok(home) = shell::lock(replica).and_then(|replica| Ok(replica.home()?))
+        {
+            self.update_tray(status, &home);
+        }
+    }
+
+    fn data_changed(&self, changed: Changed) {
+        self.emit::<DataChanged>(&changed);
+    }
+
+    fn navigate(&self, link: &Link) {
+        self.emit::<Navigate>(link);
+    }
+
+    fn notice(&self, text: &str) {
+        self.emit::<Notice>(&text.to_string());
+        let hidden = self
+            .app
+            .get_webview_window(MAIN_WINDOW)
+            .is_none_or(|window| !window.is_visible().unwrap_or(false));
+        if hidden {
+            use tauri_plugin_notification::NotificationExt;
+            let shown = self
+                .app
+                .notification()
+                .builder()
+                .title("ResolutionFlow")
+                .body(text)
+                .show();
+            if let Err(error) = shown {
+                tracing::info!("no desktop notification: {error}");
+            }
+        }
+    }
+
+    fn copy_text(&self, text: &str) -> Result<(), String> {
+        use tauri_plugin_clipboard_manager::ClipboardExt;
+        self.app
+            .clipboard()
+            .write_text(text.to_string())
+            .map_err(|error| error.to_string())
+    }
+
+    fn open_link(&self, url: &str) -> Result<(), String> {
+        use tauri_plugin_opener::OpenerExt;
+        self.app
+            .opener()
+            .open_url(url, None::<&str>)
+            .map_err(|error| error.to_string())
+    }
+}
+
+fn on_tray_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
+    let Some(action) = tray::action(id) else {
+        return;
+    };
+    let shell = app.try_state::<Shell>();
+    match action {
+        tray::Action::Run(flow) => {
+            show_main_window(app);
+            if let Some(shell) = shell {
+                shell.route(Link::Run {
+                    flow: flow.to_string(),
+                    ticket: String::new(),
+                    client: String::new(),
+                    variables: Default::default(),
+                });
+            }
+        }
+        tray::Action::NewSession => {
+            show_main_window(app);
+            if let Some(shell) = shell {
+                shell.route(Link::QuickLaunch);
+            }
+        }
+        tray::Action::SyncNow => {
+            if let Some(shell) = shell {
+                shell.nudge(rf_replica::background::Nudge::SyncNow);
+            }
+        }
+        tray::Action::Open => show_main_window(app),
+        tray::Action::Quit => app.exit(0),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,366 @@
+//! The shell's commands through Tauri's mock runtime: the real IPC path (argument decoding,
+//! the handler table, the blocking pool, answers and errors as the page receives them) over
+//! a real replica in a temporary directory.
+
+use std::sync::{Arc, Mutex};
+
+use rf_app_api::commands::{ALL, ActArgs, SaveDraftArgs, SetPinArgs};
+use rf_app_api::events::{Changed, SyncStatus};
+use rf_app_api::links::Link;
+use rf_app_api::{
+    CommandError, ErrorKind, Home, Library, LibraryFilter, SessionView, StartSession,
+};
+use rf_core::session::{Choice, Command};
+use rf_replica::{Replica, WriteSource};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use tauri::test::{INVOKE_KEY, MockRuntime, mock_builder, mock_context, noop_assets};
+use tauri::webview::{InvokeRequest, WebviewWindow};
+use tauri::{Manager, WebviewWindowBuilder};
+
+use crate::shell::{Effects, Shell};
+
+/// Records what the shell did to the desktop.
+#[derive(Default)]
+struct Recorded {
+    statuses: Mutex<Vec<SyncStatus>>,
+    navigated: Mutex<Vec<Link>>,
+    copied: Mutex<Vec<String>>,
+    opened: Mutex<Vec<String>>,
+}
+
+impl Effects for Recorded {
+    fn status_changed(&self, status: &SyncStatus) {
+        self.statuses.lock().unwrap().push(status.clone());
+    }
+    fn data_changed(&self, _changed: Changed) {}
+    fn navigate(&self, link: &Link) {
+        self.navigated.lock().unwrap().push(link.clone());
+    }
+    fn notice(&self, _text: &str) {}
+    fn copy_text(&self, text: &str) -> Result<(), String> {
+        self.copied.lock().unwrap().push(text.to_string());
+        Ok(())
+    }
+    fn open_link(&self, url: &str) -> Result<(), String> {
+        self.opened.lock().unwrap().push(url.to_string());
+        Ok(())
+    }
+}
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    _app: tauri::App<MockRuntime>,
+    window: WebviewWindow<MockRuntime>,
+    effects: Arc<Recorded>,
+    flow_id: uuid::Uuid,
+}
+
+fn harness() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let mut replica = Replica::open(dir.path()).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../samples/flows/dns-resolution-failure.flow.json"
+    ))
+    .unwrap();
+    let flow = rf_core::Flow::parse(&text).unwrap();
+    let flow_id = replica
+        .import_flow(flow, WriteSource::Import)
+        .unwrap()
+        .flow_id;
+    let effects = Arc::new(Recorded::default());
+    let shell = Shell::new(Ok(Arc::new(Mutex::new(replica))), effects.clone());
+    let app = mock_builder()
+        .invoke_handler(crate::handler())
+        .manage(shell)
+        .build(mock_context(noop_assets()))
+        .unwrap();
+    let window = WebviewWindowBuilder::new(&app, crate::MAIN_WINDOW, Default::default())
+        .build()
+        .unwrap();
+    Harness {
+        _dir: dir,
+        _app: app,
+        window,
+        effects,
+        flow_id,
+    }
+}
+
+impl Harness {
+    fn invoke_raw(&self, command: &str, args: Value) -> Result<Value, Value> {
+        tauri::test::get_ipc_response(
+            &self.window,
+            InvokeRequest {
+                cmd: command.into(),
+                callback: tauri::ipc::CallbackFn(0),
+                error: tauri::ipc::CallbackFn(1),
+                url: "tauri://localhost".parse().unwrap(),
+                body: tauri::ipc::InvokeBody::Json(json!({ "args": args })),
+                headers: Default::default(),
+                invoke_key: INVOKE_KEY.to_string(),
+            },
+        )
+        .map(|body| body.deserialize::<Value>().unwrap())
+    }
+
+    fn call<C: rf_app_api::Command>(&self, args: &C::Args) -> Result<C::Output, CommandError> {
+        self.invoke_raw(C::NAME, serde_json::to_value(args).unwrap())
+            .map(decode)
+            .map_err(|error| {
+                serde_json::from_value(error.clone()).unwrap_or_else(|_| {
+                    panic!("{} failed without a CommandError: {error}", C::NAME)
+                })
+            })
+    }
+}
+
+fn decode<T: DeserializeOwned>(value: Value) -> T {
+    serde_json::from_value(value).unwrap()
+}
+
+use rf_app_api::commands as c;
+
+#[test]
+fn every_command_the_contract_declares_is_registered() {
+    let harness = harness();
+    for name in ALL {
+        // Arguments of the wrong shape: a registered command refuses them, an unregistered
+        // one is "not found".
+        let answer = harness.invoke_raw(name, json!({"not": "an argument"}));
+        if let Err(error) = answer {
+            let text = error.to_string();
+            assert!(
+                !text.contains("not found"),
+                "{name} is not registered: {text}"
+            );
+        }
+    }
+    let unknown = harness
+        .invoke_raw("no_such_command", json!(null))
+        .unwrap_err();
+    assert!(unknown.to_string().contains("not found"), "{unknown}");
+}
+
+#[test]
+fn a_session_from_start_to_finish_through_the_commands() {
+    let harness = harness();
+    let home: Home = harness.call::<c::LoadHome>(&()).unwrap();
+    assert!(home.pinned.is_empty() && home.in_progress.is_empty());
+
+    let library: Library = harness
+        .call::<c::LoadLibrary>(&LibraryFilter {
+            text: "resolve".into(),
+            ..LibraryFilter::default()
+        })
+        .unwrap();
+    assert_eq!(library.flows.len(), 1);
+    assert!(
+        library.flows[0].snippet.contains('['),
+        "{:?}",
+        library.flows[0]
+    );
+
+    assert!(
+        harness
+            .call::<c::SetPin>(&SetPinArgs {
+                flow_id: harness.flow_id,
+                pinned: true
+            })
+            .unwrap()
+    );
+    let home = harness.call::<c::LoadHome>(&()).unwrap();
+    assert_eq!(home.pinned[0].id, harness.flow_id);
+
+    // Required intake is enforced by the replica, and said in words.
+    let missing = harness
+        .call::<c::StartSession>(&StartSession {
+            flow_id: harness.flow_id,
+            ticket: "T-1".into(),
+            ..StartSession::default()
+        })
+        .unwrap_err();
+    assert_eq!(missing.kind, ErrorKind::Invalid, "{missing:?}");
+
+    let statuses_before = harness.effects.statuses.lock().unwrap().len();
+    let view: SessionView = harness
+        .call::<c::StartSession>(&StartSession {
+            flow_id: harness.flow_id,
+            ticket: "T-1042".into(),
+            client: "Acme Dental".into(),
+            variables: [
+                ("lookup_name".to_string(), "intranet.acme.local".to_string()),
+                ("dns_server".to_string(), "10.0.0.10".to_string()),
+            ]
+            .into(),
+        })
+        .unwrap();
+    let first = view.current.clone().unwrap().node.unwrap();
+    assert_eq!(first.id, "scope");
+    // The status bar hears of the pending change at once.
+    let statuses = harness.effects.statuses.lock().unwrap().clone();
+    assert!(statuses.len() > statuses_before);
+    assert!(statuses.last().unwrap().report.pending.pending() > 0);
+
+    // A note typed and saved as a draft comes back with the session, then becomes part of
+    // the record when the engineer answers.
+    harness
+        .call::<c::SaveDraft>(&SaveDraftArgs {
+            session_id: view.id,
+            text: "Only the accounting PC fails".into(),
+        })
+        .unwrap();
+    let reopened = harness.call::<c::LoadSession>(&view.id).unwrap();
+    assert_eq!(
+        reopened.draft.as_deref(),
+        Some("Only the accounting PC fails")
+    );
+    let after = harness
+        .call::<c::Act>(&ActArgs {
+            session_id: view.id,
+            commands: vec![Command::Answer {
+                choice: Choice::Index(0),
+            }],
+        })
+        .unwrap();
+    assert_eq!(after.draft, None);
+    assert_ne!(after.current.unwrap().node.unwrap().id, "scope");
+    let notes: Vec<_> = after
+        .state
+        .path
+        .iter()
+        .flat_map(|entry| entry.notes.iter().map(|note| note.text.clone()))
+        .collect();
+    assert_eq!(notes, ["Only the accounting PC fails"]);
+
+    // An answer that does not exist is refused and nothing is recorded.
+    let refused = harness
+        .call::<c::Act>(&ActArgs {
+            session_id: view.id,
+            commands: vec![Command::Answer {
+                choice: Choice::Index(40),
+            }],
+        })
+        .unwrap_err();
+    assert_eq!(refused.kind, ErrorKind::Invalid, "{refused:?}");
+    let again = harness.call::<c::LoadSession>(&view.id).unwrap();
+    assert_eq!(again.state.path.len(), after.state.path.len());
+
+    let sessions = harness.call::<c::ListSessions>(&()).unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].ticket, "T-1042");
+    let unknown = harness
+        .call::<c::LoadSession>(&uuid::Uuid::nil())
+        .unwrap_err();
+    assert_eq!(unknown.kind, ErrorKind::NotFound, "{unknown:?}");
+}
+
+#[test]
+fn links_wait_for_the_page_then_go_as_events() {
+    let harness = harness();
+    let shell = harness.window.state::<Shell>();
+    shell.route(Link::QuickLaunch);
+    shell.route(Link::Session {
+        id: uuid::Uuid::nil(),
+    });
+    // The page asks once it listens: the last link that waited.
+    assert_eq!(
+        harness.call::<c::TakeLink>(&()).unwrap(),
+        Some(Link::Session {
+            id: uuid::Uuid::nil()
+        })
+    );
+    assert_eq!(harness.call::<c::TakeLink>(&()).unwrap(), None);
+    shell.route(Link::QuickLaunch);
+    assert_eq!(
+        *harness.effects.navigated.lock().unwrap(),
+        [Link::QuickLaunch]
+    );
+
+    let found = harness
+        .call::<c::FindFlow>(&"DNS name resolution failure".into())
+        .unwrap();
+    assert_eq!(found.id, harness.flow_id);
+    let prefix = harness.flow_id.to_string()[..8].to_string();
+    assert_eq!(
+        harness.call::<c::FindFlow>(&prefix).unwrap().id,
+        harness.flow_id
+    );
+    let none = harness.call::<c::FindFlow>(&"printer".into()).unwrap_err();
+    assert_eq!(none.kind, ErrorKind::NotFound);
+}
+
+#[test]
+fn only_web_and_mail_links_are_opened_and_copies_reach_the_clipboard() {
+    let harness = harness();
+    for bad in [
+        "file:///etc/passwd",
+        "javascript:alert(1)",
+        "resolutionflow://run/x",
+        "nothing",
+    ] {
+        let refused = harness.call::<c::OpenLink>(&bad.into()).unwrap_err();
+        assert_eq!(refused.kind, ErrorKind::Invalid, "{bad}");
+    }
+    harness
+        .call::<c::OpenLink>(&"https://learn.microsoft.com/".into())
+        .unwrap();
+    harness
+        .call::<c::CopyText>(&"ipconfig /flushdns".into())
+        .unwrap();
+    assert_eq!(
+        *harness.effects.opened.lock().unwrap(),
+        ["https://learn.microsoft.com/"]
+    );
+    assert_eq!(
+        *harness.effects.copied.lock().unwrap(),
+        ["ipconfig /flushdns"]
+    );
+}
+
+#[test]
+fn a_replica_that_cannot_be_opened_is_said_by_every_command() {
+    let effects = Arc::new(Recorded::default());
+    let problem = CommandError::new(
+        ErrorKind::NewerSchema,
+        "this data was written by a newer ResolutionFlow; update the app",
+    );
+    let app = mock_builder()
+        .invoke_handler(crate::handler())
+        .manage(Shell::new(Err(problem.clone()), effects))
+        .build(mock_context(noop_assets()))
+        .unwrap();
+    let window = WebviewWindowBuilder::new(&app, crate::MAIN_WINDOW, Default::default())
+        .build()
+        .unwrap();
+    let harness = Harness {
+        _dir: tempfile::tempdir().unwrap(),
+        _app: app,
+        window,
+        effects: Arc::new(Recorded::default()),
+        flow_id: uuid::Uuid::nil(),
+    };
+    assert_eq!(harness.call::<c::LoadHome>(&()).unwrap_err(), problem);
+    assert_eq!(harness.call::<c::Status>(&()).unwrap_err(), problem);
+}
+
+#[test]
+fn launch_arguments_are_read_as_links() {
+    let args: Vec<String> = [
+        "--quick-launch",
+        "resolutionflow://run/DNS?ticket=T-9",
+        "resolutionflow://nowhere",
+        "/some/file",
+        "resolutionflowish://run/x",
+    ]
+    .map(String::from)
+    .to_vec();
+    let links = crate::links_in(&args);
+    assert_eq!(links.len(), 3);
+    assert_eq!(links[0], Ok(Link::QuickLaunch));
+    assert!(
+        matches!(&links[1], Ok(Link::Run { flow, ticket, .. }) if flow == "DNS" && ticket == "T-9")
+    );
+    assert!(links[2].is_err());
+}

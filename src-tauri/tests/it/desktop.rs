@@ -1,0 +1,217 @@
+//! What an engineer sees in the app, against a real sync server.
+
+use std::time::{Duration, Instant};
+
+use rf_tests::device::Device;
+use rf_tests::{Backend, TestServer, printer_flow};
+
+use crate::harness::{App, PATIENCE};
+
+/// Samples from the repository, as `./dev run` seeds them.
+fn sample(name: &str) -> rf_core::Flow {
+    let path = format!(
+        "{}/../samples/flows/{name}.flow.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    rf_core::Flow::parse(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+async fn state_of_status_bar(app: &App) -> String {
+    app.wait_for("#status-bar")
+        .await
+        .attr("data-state")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
+async fn wait_for_status(app: &App, wanted: &str) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let state = state_of_status_bar(app).await;
+        if state == wanted {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the status bar stayed {state:?}, never {wanted:?}: {}",
+            app.text("#status-bar").await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Offline is a calm state; when the server comes back the app syncs by itself, and a flow a
+/// teammate publishes appears in the open library without a click.
+#[tokio::test(flavor = "multi_thread")]
+async fn offline_then_synced_and_a_teammates_flow_appears_in_the_library() {
+    let mut server = TestServer::start(Backend::Sqlite).await;
+    let laptop = Device::new();
+    laptop.import(sample("dns-resolution-failure")).await;
+    laptop.login(&server, "ada@contoso.example").await;
+    server.pause().await;
+
+    let app = App::start(
+        &[
+            ("RF_DATA_DIR", laptop.path().display().to_string()),
+            ("RF_TOKEN_STORE", "file".into()),
+        ],
+        &[],
+    )
+    .await;
+    assert!(app.client.title().await.unwrap().contains("ResolutionFlow"));
+    wait_for_status(&app, "offline").await;
+    let offline = app.text("#status-bar").await;
+    assert!(offline.contains("Offline"), "{offline}");
+    assert!(
+        offline.contains("pending"),
+        "the imported flow waits to go up: {offline}"
+    );
+    app.screenshot("home-offline").await;
+
+    server.resume().await;
+    wait_for_status(&app, "online").await;
+    let deadline = Instant::now() + PATIENCE;
+    while !app.text("#status-bar").await.contains("Synced") {
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            app.text("#status-bar").await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    app.wait_for("button.rail-item[aria-label='Library']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    app.wait_for("#library [data-flow-title='DNS name resolution failure']")
+        .await;
+    let teammate = Device::new();
+    teammate.login(&server, "bob@contoso.example").await;
+    teammate.import(printer_flow()).await;
+    teammate.sync().await.unwrap();
+    app.wait_for("#library [data-flow-title='Printer offline']")
+        .await;
+    app.screenshot("library-synced").await;
+    app.client.clone().close().await.unwrap();
+    server.stop().await;
+}
+
+/// WebDriver's key codes.
+const ENTER: &str = "\u{E007}";
+const ESCAPE: &str = "\u{E00C}";
+
+async fn step_title(app: &App) -> String {
+    app.text("#step-title").await
+}
+
+/// Waits until the runner shows a step other than `previous`.
+async fn next_step(app: &App, previous: &str) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let title = step_title(app).await;
+        if title != previous {
+            return title;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the runner stayed at {previous:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The engineer's whole path, offline: a link from the PSA opens the start screen prefilled,
+/// Enter starts, three answers by number keys, a note typed (saved as typed), finish, and the
+/// redacted ticket note previewed and copied.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deep_link_to_a_finished_redacted_ticket_note_by_keyboard() {
+    let laptop = Device::new();
+    laptop.import(sample("dns-resolution-failure")).await;
+    let link = "resolutionflow://run/DNS%20name%20resolution%20failure?ticket=T-1042&client=Acme+Dental\
+                &var.lookup_name=intranet.acme.local&var.dns_server=10.0.0.10";
+    let app = App::start(
+        &[
+            ("RF_DATA_DIR", laptop.path().display().to_string()),
+            ("RF_TOKEN_STORE", "file".into()),
+        ],
+        &[link],
+    )
+    .await;
+    app.wait_for("#start").await;
+    let ticket = app.wait_for("#ticket").await;
+    assert_eq!(
+        ticket.prop("value").await.unwrap().as_deref(),
+        Some("T-1042")
+    );
+    app.screenshot("start-prefilled").await;
+    ticket.click().await.unwrap();
+    app.press(ENTER).await;
+
+    app.wait_for("#runner").await;
+    let mut title = step_title(&app).await;
+    app.screenshot("runner-first-step").await;
+    let mut seen = vec![title.clone()];
+    for key in ["2", "1", "1"] {
+        app.press(key).await;
+        title = next_step(&app, &title).await;
+        seen.push(title.clone());
+    }
+    assert_eq!(seen.len(), 4, "{seen:?}");
+
+    app.press("n").await;
+    app.press("Password is hunter2 on 10.0.0.10").await;
+    let deadline = Instant::now() + PATIENCE;
+    while !app.text("#note-state").await.contains("Saved") {
+        assert!(Instant::now() < deadline, "the note never said Saved");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.screenshot("runner-note-saved").await;
+    app.press(ESCAPE).await;
+    app.press("f").await;
+    app.wait_for("#finish-dialog").await;
+    app.wait_for("label[for='outcome-resolved']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    app.wait_for("#summary").await.click().await.unwrap();
+    app.press("Flushed the resolver cache on the accounting PC")
+        .await;
+    app.screenshot("runner-finish").await;
+    app.wait_for("#finish-confirm").await.click().await.unwrap();
+
+    app.wait_for("#session-detail").await;
+    let redact = app.wait_for("#redact").await;
+    assert_eq!(
+        redact.prop("checked").await.unwrap().as_deref(),
+        Some("true")
+    );
+    let preview = app.text("#export-preview").await;
+    assert!(preview.contains("T-1042"), "{preview}");
+    assert!(preview.contains("Flushed the resolver cache"), "{preview}");
+    assert!(
+        !preview.contains("10.0.0.10"),
+        "the address is masked: {preview}"
+    );
+    app.screenshot("session-detail-redacted").await;
+    app.wait_for("#copy-for-ticket")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    while !app.text("#toasts").await.contains("Copied") {
+        assert!(Instant::now() < deadline, "no Copied toast");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.client.clone().close().await.unwrap();
+
+    // What the page showed is what the replica holds: one finished session with the note.
+    let sessions = laptop.with(|replica| replica.sessions().unwrap()).await;
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].status, "finished");
+    assert_eq!(sessions[0].outcome.as_deref(), Some("resolved"));
+}

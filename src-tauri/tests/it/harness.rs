@@ -1,0 +1,193 @@
+//! Starting the app under test: a private Xvfb display, tauri-driver (in a private D-Bus
+//! session, so the app's single instance and tray never meet another app's), and a WebDriver
+//! session on the app with the environment the test gives it.
+
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+/// Long enough for a cold WebKit on a busy 2-core machine; a test that needs it is slow, not
+/// wrong, and says what it waited for when it gives up.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+fn need(program: &str) {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()));
+    assert!(
+        found,
+        "{program} is not installed: the end-to-end tests need Xvfb, tauri-driver, \
+         WebKitWebDriver and dbus-run-session; ./dev test installs them"
+    );
+}
+
+/// A process group killed when dropped (tauri-driver starts WebKitWebDriver, which starts
+/// the app: all of them go).
+pub struct Group(Child);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = self.0.wait();
+    }
+}
+
+/// A running app under a WebDriver session.
+pub struct App {
+    pub client: Client,
+    _driver: Group,
+    _display: Group,
+    /// The Xvfb display the app is on (`:N`).
+    display: String,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .unwrap()
+}
+
+fn start_display() -> (Group, String) {
+    need("Xvfb");
+    let mut xvfb = Command::new("Xvfb")
+        .args([
+            "-displayfd",
+            "1",
+            "-screen",
+            "0",
+            "1280x800x24",
+            "-nolisten",
+            "tcp",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(xvfb.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let display = format!(":{}", line.trim());
+    assert!(line.trim().parse::<u32>().is_ok(), "Xvfb said {line:?}");
+    (Group(xvfb), display)
+}
+
+impl App {
+    /// Starts the app with `env` (RF_DATA_DIR and friends) and `args`, and waits until its
+    /// page has painted its status bar.
+    pub async fn start(env: &[(&str, String)], args: &[&str]) -> App {
+        need("tauri-driver");
+        need("WebKitWebDriver");
+        need("dbus-run-session");
+        let (display_group, display) = start_display();
+        let (port, native_port) = (free_port(), free_port());
+        let mut driver = Command::new("dbus-run-session");
+        driver
+            .args(["--", "tauri-driver", "--port", &port.to_string()])
+            .args(["--native-port", &native_port.to_string()])
+            .env("DISPLAY", &display)
+            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+            .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
+            .env("RF_LOG", "warn")
+            .stdout(Stdio::null())
+            .process_group(0);
+        for (name, value) in env {
+            driver.env(name, value);
+        }
+        let driver = Group(driver.spawn().unwrap());
+        let deadline = Instant::now() + PATIENCE;
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "tauri-driver did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "tauri:options".into(),
+            json!({
+                "application": env!("CARGO_BIN_EXE_resolutionflow"),
+                "args": args,
+            }),
+        );
+        let client = ClientBuilder::native()
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .unwrap();
+        let app = App {
+            client,
+            _driver: driver,
+            _display: display_group,
+            display,
+        };
+        app.wait_for("#status-bar").await;
+        app
+    }
+
+    /// Waits for an element matching `css`.
+    pub async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|error| panic!("no {css} within {PATIENCE:?}: {error}"))
+    }
+
+    /// The page's text under `css`.
+    pub async fn text(&self, css: &str) -> String {
+        self.wait_for(css).await.text().await.unwrap()
+    }
+
+    /// Presses keys as a person does (the Actions API: Element Send Keys is broken through
+    /// tauri-driver with newer WebKitWebDriver).
+    pub async fn press(&self, keys: &str) {
+        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+        let mut actions = KeyActions::new("keyboard".into());
+        for key in keys.chars() {
+            actions = actions
+                .then(KeyAction::Down { value: key })
+                .then(KeyAction::Up { value: key });
+        }
+        self.client.perform_actions(actions).await.unwrap();
+    }
+
+    /// Saves a screenshot of the display as `target/e2e-screenshots/<name>.png`, taken from
+    /// X (ImageMagick's `import`): WebDriver's screenshot waits for WebKit to paint a frame,
+    /// which an idle page under Xvfb may never do.
+    pub async fn screenshot(&self, name: &str) {
+        need("import");
+        let dir = screenshots_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join(format!("{name}.png"));
+        let status = tokio::process::Command::new("import")
+            .args(["-display", &self.display, "-window", "root"])
+            .arg(&file)
+            .status()
+            .await
+            .unwrap();
+        assert!(status.success(), "import could not take {}", file.display());
+    }
+}
+
+pub fn screenshots_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-screenshots")
+}

@@ -1,0 +1,9 @@
+//! The screens, one module each.
+
+pub mod flow_detail;
+pub mod home;
+pub mod library;
+pub mod runner;
+pub mod session_detail;
+pub mod sessions;
+pub mod start;

@@ -1,0 +1,12 @@
+//! UI state as plain reducers with no web APIs, tested with `cargo test -p rf-ui` on the host.
+
+pub mod app;
+pub mod launcher;
+pub mod library;
+pub mod runner;
+pub mod sessions;
+pub mod start;
+pub mod status;
+
+#[cfg(test)]
+mod fixtures;

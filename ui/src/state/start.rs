@@ -1,0 +1,122 @@
+//! The start screen's form: ticket, client and the flow's intake fields, with required ones
+//! checked here before anything is sent.
+
+use std::collections::BTreeMap;
+
+use rf_app_api::StartSession;
+use rf_core::flow::IntakeField;
+use uuid::Uuid;
+
+/// What the engineer typed on the start screen.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StartForm {
+    pub ticket: String,
+    pub client: String,
+    pub variables: BTreeMap<String, String>,
+}
+
+impl StartForm {
+    /// The form for `intake`, prefilled from a link, then from each field's default.
+    pub fn prefilled(
+        intake: &[IntakeField],
+        ticket: &str,
+        client: &str,
+        given: &BTreeMap<String, String>,
+    ) -> StartForm {
+        let variables = intake
+            .iter()
+            .map(|field| {
+                let value = given
+                    .get(&field.name)
+                    .cloned()
+                    .or_else(|| field.default.clone())
+                    .unwrap_or_default();
+                (field.name.clone(), value)
+            })
+            .collect();
+        StartForm {
+            ticket: ticket.to_owned(),
+            client: client.to_owned(),
+            variables,
+        }
+    }
+
+    /// The request to send, or per field (`ticket`, `var.NAME`) what is missing.
+    pub fn request(
+        &self,
+        flow_id: Uuid,
+        intake: &[IntakeField],
+    ) -> Result<StartSession, BTreeMap<String, String>> {
+        let mut problems = BTreeMap::new();
+        for field in intake.iter().filter(|field| field.required) {
+            let value = self.variables.get(&field.name).map(|v| v.trim());
+            if value.is_none_or(str::is_empty) {
+                problems.insert(
+                    format!("var.{}", field.name),
+                    format!("{} is required to start this flow", field.label),
+                );
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(StartSession {
+            flow_id,
+            ticket: self.ticket.trim().to_owned(),
+            client: self.client.trim().to_owned(),
+            variables: self
+                .variables
+                .iter()
+                .filter(|(_, value)| !value.trim().is_empty())
+                .map(|(name, value)| (name.clone(), value.trim().to_owned()))
+                .collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(name: &str, required: bool, default: Option<&str>) -> IntakeField {
+        IntakeField {
+            name: name.into(),
+            label: format!("The {name}"),
+            required,
+            default: default.map(str::to_owned),
+            extra: Default::default(),
+        }
+    }
+
+    #[test]
+    fn required_fields_are_enforced_before_sending() {
+        let intake = [field("server", true, None), field("share", false, None)];
+        let mut form = StartForm::prefilled(&intake, "T-1", "Acme", &BTreeMap::new());
+        let problems = form.request(Uuid::nil(), &intake).unwrap_err();
+        assert_eq!(
+            problems.get("var.server").map(String::as_str),
+            Some("The server is required to start this flow")
+        );
+        assert!(!problems.contains_key("var.share"));
+
+        form.variables.insert("server".into(), "  fs01 ".into());
+        let request = form.request(Uuid::nil(), &intake).unwrap();
+        assert_eq!(request.ticket, "T-1");
+        assert_eq!(
+            request.variables,
+            [("server".to_string(), "fs01".to_string())].into()
+        );
+    }
+
+    #[test]
+    fn links_prefill_before_defaults() {
+        let intake = [
+            field("server", true, Some("dc01")),
+            field("port", false, Some("443")),
+        ];
+        let given = [("server".to_string(), "dc02".to_string())].into();
+        let form = StartForm::prefilled(&intake, "", "", &given);
+        assert_eq!(form.variables["server"], "dc02");
+        assert_eq!(form.variables["port"], "443");
+    }
+}

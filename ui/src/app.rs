@@ -1,10 +1,8 @@
 //! The root component: the frame, the screen for the route, the app-wide events (`navigate`,
 //! `notice`) and the app-wide keys (`/`, Ctrl+K, `?`, Esc).
 
-use gloo_events::{EventListener, EventListenerOptions};
 use rf_app_api::commands::TakeLink;
 use rf_app_api::events::{Navigate, Notice};
-use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
 use crate::bridge;
@@ -73,55 +71,43 @@ pub fn App() -> Html {
         let overlay_open = state.launcher_open || state.shortcuts_open;
         use_effect_with((route, overlay_open), move |(route, overlay_open)| {
             let (route, overlay_open) = (route.clone(), *overlay_open);
-            let listener = web::document().map(|document| {
-                // Not passive: the handler prevents the key's default (a shortcut must not also type).
-                EventListener::new_with_options(
-                    &document,
-                    "keydown",
-                    EventListenerOptions::enable_prevent_default(),
-                    move |event| {
-                        let Some(event) = event.dyn_ref::<web_sys::KeyboardEvent>() else {
-                            return;
-                        };
-                        let key = event.key();
-                        let control = event.ctrl_key() || event.meta_key();
-                        if control && key.eq_ignore_ascii_case("k") {
-                            event.prevent_default();
-                            dispatch.emit(AppAction::OpenLauncher);
-                            return;
+            let listener = web::on_keydown(move |event| {
+                let key = event.key();
+                let control = event.ctrl_key() || event.meta_key();
+                if control && key.eq_ignore_ascii_case("k") {
+                    event.prevent_default();
+                    dispatch.emit(AppAction::OpenLauncher);
+                    return;
+                }
+                if key == "Escape" {
+                    if overlay_open {
+                        event.prevent_default();
+                        dispatch.emit(AppAction::Escape);
+                    } else if !matches!(route, Route::Runner(_))
+                        && web::is_text_field(event.target())
+                    {
+                        web::blur_active();
+                    }
+                    return;
+                }
+                if control || event.alt_key() || web::is_text_field(event.target()) {
+                    return;
+                }
+                match key.as_str() {
+                    "/" => {
+                        event.prevent_default();
+                        if web::exists("search") {
+                            web::focus_end("search");
+                        } else {
+                            dispatch.emit(AppAction::Navigate(Route::Library(String::new())));
                         }
-                        if key == "Escape" {
-                            if overlay_open {
-                                event.prevent_default();
-                                dispatch.emit(AppAction::Escape);
-                            } else if !matches!(route, Route::Runner(_))
-                                && web::is_text_field(event.target())
-                            {
-                                web::blur_active();
-                            }
-                            return;
-                        }
-                        if control || event.alt_key() || web::is_text_field(event.target()) {
-                            return;
-                        }
-                        match key.as_str() {
-                            "/" => {
-                                event.prevent_default();
-                                if web::exists("search") {
-                                    web::focus_end("search");
-                                } else {
-                                    dispatch
-                                        .emit(AppAction::Navigate(Route::Library(String::new())));
-                                }
-                            }
-                            "?" if !matches!(route, Route::Runner(_)) => {
-                                event.prevent_default();
-                                dispatch.emit(AppAction::ToggleShortcuts);
-                            }
-                            _ => {}
-                        }
-                    },
-                )
+                    }
+                    "?" if !matches!(route, Route::Runner(_)) => {
+                        event.prevent_default();
+                        dispatch.emit(AppAction::ToggleShortcuts);
+                    }
+                    _ => {}
+                }
             });
             move || drop(listener)
         });

@@ -13,6 +13,24 @@ pub fn document() -> Option<Document> {
     web_sys::window()?.document()
 }
 
+/// Listens to key presses on the whole page until the listener is dropped. Not passive: the
+/// handler may prevent a key's default (a shortcut must not also type its letter).
+pub fn on_keydown(
+    mut handler: impl FnMut(&web_sys::KeyboardEvent) + 'static,
+) -> Option<gloo_events::EventListener> {
+    let document = document()?;
+    Some(gloo_events::EventListener::new_with_options(
+        &document,
+        "keydown",
+        gloo_events::EventListenerOptions::enable_prevent_default(),
+        move |event| {
+            if let Some(event) = event.dyn_ref::<web_sys::KeyboardEvent>() {
+                handler(event);
+            }
+        },
+    ))
+}
+
 /// Focuses the element with `id`, if it is on the page.
 pub fn focus(id: &str) {
     if let Some(element) = document()

@@ -367,7 +367,7 @@ impl TicketNote {
                 let _ = write!(
                     out,
                     "<li class=\"rf-entry rf-{}\" data-depth=\"{}\"><time>",
-                    entry_class(step.kind),
+                    step.kind.class_name(),
                     step.depth
                 );
                 push_escaped(&mut out, &step.time);
@@ -415,17 +415,6 @@ impl TicketNote {
         }
         out.push_str("</article>\n");
         out
-    }
-}
-
-fn entry_class(kind: EntryKind) -> &'static str {
-    match kind {
-        EntryKind::Step => "step",
-        EntryKind::Tick => "tick",
-        EntryKind::Custom => "custom",
-        EntryKind::SubflowEntered => "subflow-entered",
-        EntryKind::SubflowLeft => "subflow-left",
-        EntryKind::WentBack => "went-back",
     }
 }
 

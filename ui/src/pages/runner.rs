@@ -5,7 +5,6 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use gloo_events::{EventListener, EventListenerOptions};
 use gloo_timers::callback::Timeout;
 use rf_app_api::SessionView;
 use rf_app_api::commands::{Act, ActArgs, LoadFlow, LoadSession, SaveDraft, SaveDraftArgs};
@@ -194,58 +193,47 @@ pub fn RunnerPage(props: &RunnerProps) -> Html {
     {
         let (state, sender, app) = (state.clone(), sender.clone(), app.clone());
         use_effect(move || {
-            let listener = web::document().map(|document| {
-                // Not passive: the handler prevents the key's default (a shortcut must not also type).
-                EventListener::new_with_options(
-                    &document,
-                    "keydown",
-                    EventListenerOptions::enable_prevent_default(),
-                    move |event| {
-                        let Some(event) = event.dyn_ref::<web_sys::KeyboardEvent>() else {
-                            return;
-                        };
-                        let in_field = web::is_text_field(event.target());
-                        let modified = event.ctrl_key() || event.meta_key() || event.alt_key();
-                        let Some(command) = state.key(&event.key(), in_field, modified) else {
-                            return;
-                        };
-                        match command {
-                            KeyCommand::Answer(index) => {
-                                if let Some(command) = state.answer_command(index) {
-                                    event.prevent_default();
-                                    sender.send(vec![command]);
-                                }
-                            }
-                            KeyCommand::FocusNote => {
-                                event.prevent_default();
-                                web::focus("note");
-                            }
-                            KeyCommand::Back => sender.send(vec![Command::Back]),
-                            KeyCommand::CustomStep => {
-                                event.prevent_default();
-                                state.dispatch(RunnerAction::Open(Dialog::Custom(String::new())));
-                            }
-                            KeyCommand::Finish => {
-                                event.prevent_default();
-                                state.dispatch(RunnerAction::Open(state.finish_dialog()));
-                            }
-                            KeyCommand::Shortcuts => {
-                                event.prevent_default();
-                                app.dispatch.emit(AppAction::ToggleShortcuts);
-                            }
-                            KeyCommand::Escape => {
-                                if state.dialog.is_some() {
-                                    event.prevent_default();
-                                    state.dispatch(RunnerAction::CloseDialog);
-                                    web::focus("step-title");
-                                } else if in_field {
-                                    web::blur_active();
-                                    web::focus("step-title");
-                                }
-                            }
+            let listener = web::on_keydown(move |event| {
+                let in_field = web::is_text_field(event.target());
+                let modified = event.ctrl_key() || event.meta_key() || event.alt_key();
+                let Some(command) = state.key(&event.key(), in_field, modified) else {
+                    return;
+                };
+                match command {
+                    KeyCommand::Answer(index) => {
+                        if let Some(command) = state.answer_command(index) {
+                            event.prevent_default();
+                            sender.send(vec![command]);
                         }
-                    },
-                )
+                    }
+                    KeyCommand::FocusNote => {
+                        event.prevent_default();
+                        web::focus("note");
+                    }
+                    KeyCommand::Back => sender.send(vec![Command::Back]),
+                    KeyCommand::CustomStep => {
+                        event.prevent_default();
+                        state.dispatch(RunnerAction::Open(Dialog::Custom(String::new())));
+                    }
+                    KeyCommand::Finish => {
+                        event.prevent_default();
+                        state.dispatch(RunnerAction::Open(state.finish_dialog()));
+                    }
+                    KeyCommand::Shortcuts => {
+                        event.prevent_default();
+                        app.dispatch.emit(AppAction::ToggleShortcuts);
+                    }
+                    KeyCommand::Escape => {
+                        if state.dialog.is_some() {
+                            event.prevent_default();
+                            state.dispatch(RunnerAction::CloseDialog);
+                            web::focus("step-title");
+                        } else if in_field {
+                            web::blur_active();
+                            web::focus("step-title");
+                        }
+                    }
+                }
             });
             move || drop(listener)
         });
@@ -746,14 +734,7 @@ fn render_timeline(state: &RunnerState, sender: &Sender) -> Html {
             if !collapsed {
                 <ol class="timeline-list">
                     { for view.state.path.iter().rev().map(|entry| {
-                        let kind = match entry.kind {
-                            EntryKind::Step => "step",
-                            EntryKind::Tick => "tick",
-                            EntryKind::Custom => "custom",
-                            EntryKind::SubflowEntered => "subflow-entered",
-                            EntryKind::SubflowLeft => "subflow-left",
-                            EntryKind::WentBack => "went-back",
-                        };
+                        let kind = entry.kind.class_name();
                         let title = match entry.kind {
                             EntryKind::WentBack => format!("Back to {}", entry.title),
                             EntryKind::SubflowEntered => format!("Into {}", entry.title),

@@ -49,6 +49,20 @@ pub enum EntryKind {
     WentBack,
 }
 
+impl EntryKind {
+    /// The kind as a CSS class name (`went-back`), in the HTML export and the app's timeline.
+    pub fn class_name(self) -> &'static str {
+        match self {
+            EntryKind::Step => "step",
+            EntryKind::Tick => "tick",
+            EntryKind::Custom => "custom",
+            EntryKind::SubflowEntered => "subflow-entered",
+            EntryKind::SubflowLeft => "subflow-left",
+            EntryKind::WentBack => "went-back",
+        }
+    }
+}
+
 /// One line of the path the engineer took, with what was recorded there. Built from events.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PathEntry {

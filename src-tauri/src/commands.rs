@@ -190,6 +190,13 @@ pub async fn copy_text(shell: State<'_, Shell>, args: String) -> Answer<()> {
 }
 
 #[tauri::command]
+pub async fn painted(shell: State<'_, Shell>, args: ()) -> Answer<()> {
+    let () = args;
+    shell.painted();
+    Ok(())
+}
+
+#[tauri::command]
 pub async fn take_link(shell: State<'_, Shell>, args: ()) -> Answer<Option<Link>> {
     let () = args;
     Ok(shell.take_link())

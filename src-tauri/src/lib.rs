@@ -12,6 +12,7 @@ pub mod tray;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rf_app_api::events::{
     Changed, DataChanged, Event, Navigate, Notice, StatusChanged, SyncStatus,
@@ -47,6 +48,7 @@ pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + 
         commands::open_link,
         commands::copy_text,
         commands::take_link,
+        commands::painted,
         commands::load_flow_folder,
     ]
 }
@@ -68,8 +70,13 @@ pub fn links_in(args: &[String]) -> Vec<Result<Link, String>> {
         .collect()
 }
 
+/// How long the window may stay hidden waiting for the page's first screen before it is
+/// shown anyway (a page that failed to load must still be seen, with its error).
+const PAINT_PATIENCE: Duration = Duration::from_secs(5);
+
 /// Runs the app until it quits.
 pub fn run() -> ExitCode {
+    let started = Instant::now();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RF_LOG")
@@ -103,12 +110,17 @@ pub fn run() -> ExitCode {
         .invoke_handler(handler())
         .setup(move |app| {
             let handle = app.handle().clone();
-            let desktop = Arc::new(Desktop::new(handle.clone(), replica.as_ref().ok().cloned()));
+            let desktop = Arc::new(Desktop::new(
+                handle.clone(),
+                replica.as_ref().ok().cloned(),
+                started,
+            ));
             let shell = Shell::new(replica.clone(), desktop.clone());
             let link = shell.link();
             app.manage(shell);
             desktop.rebuild_tray(&link);
             route_args(&handle, &args);
+            show_if_never_painted(&handle);
             if let (Some(data_dir), Some(folder)) = (
                 &data_dir,
                 std::env::var_os("RF_FLOWS_DIR").filter(|dir| !dir.is_empty()),
@@ -187,6 +199,30 @@ fn route_args<R: Runtime>(app: &AppHandle<R>, args: &[String]) {
     }
 }
 
+/// The window starts hidden and is shown when the page has rendered (`painted`); should the
+/// page never say so, it is shown after [`PAINT_PATIENCE`] all the same.
+fn show_if_never_painted<R: Runtime>(app: &AppHandle<R>) {
+    let waiting = app.clone();
+    let spawned = std::thread::Builder::new()
+        .name("paint-patience".into())
+        .spawn(move || {
+            std::thread::sleep(PAINT_PATIENCE);
+            let painted = waiting
+                .try_state::<Shell>()
+                .is_some_and(|shell| shell.has_painted());
+            if !painted {
+                tracing::warn!(
+                    "the page did not render within {PAINT_PATIENCE:?}; showing the window anyway"
+                );
+                show_main_window(&waiting);
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::warn!("showing the window at once ({error})");
+        show_main_window(app);
+    }
+}
+
 fn show_main_window<R: Runtime>(app: &AppHandle<R>) {
     if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
         let _ = window.show();
@@ -254,14 +290,21 @@ struct Desktop<R: Runtime> {
     replica: Option<Arc<Mutex<Replica>>>,
     /// The tray as last built, so it is rebuilt only when it would differ.
     tray: Mutex<Option<tray::TrayModel>>,
+    /// When the process started (the start-up time it logs).
+    started: Instant,
 }
 
 impl<R: Runtime> Desktop<R> {
-    fn new(app: AppHandle<R>, replica: Option<Arc<Mutex<Replica>>>) -> Desktop<R> {
+    fn new(
+        app: AppHandle<R>,
+        replica: Option<Arc<Mutex<Replica>>>,
+        started: Instant,
+    ) -> Desktop<R> {
         Desktop {
             app,
             replica,
             tray: Mutex::new(None),
+            started,
         }
     }
 
@@ -391,6 +434,14 @@ impl<R: Runtime> Effects for Desktop<R> {
                 tracing::info!("no desktop notification: {error}");
             }
         }
+    }
+
+    fn painted(&self) {
+        show_main_window(&self.app);
+        tracing::info!(
+            "first screen shown {} ms after start",
+            self.started.elapsed().as_millis()
+        );
     }
 
     fn copy_text(&self, text: &str) -> Result<(), String> {

@@ -23,6 +23,8 @@ pub trait Effects: Send + Sync {
     fn navigate(&self, link: &Link);
     /// A toast, and a desktop notification when the window is hidden.
     fn notice(&self, text: &str);
+    /// The page has rendered its first screen (once per start): the window can be shown.
+    fn painted(&self);
     fn copy_text(&self, text: &str) -> Result<(), String>;
     fn open_link(&self, url: &str) -> Result<(), String>;
 }
@@ -39,6 +41,8 @@ pub struct Shell {
     effects: Arc<dyn Effects>,
     folder: Mutex<FlowFolder>,
     folder_watch: Mutex<Option<FolderWatch>>,
+    /// Whether the page has rendered its first screen.
+    painted: AtomicBool,
 }
 
 /// What the shell knows of the sync server, beyond what the replica records.
@@ -92,7 +96,20 @@ impl Shell {
             effects,
             folder: Mutex::new(FlowFolder::default()),
             folder_watch: Mutex::new(None),
+            painted: AtomicBool::new(false),
         }
+    }
+
+    /// The page rendered a screen: the first time, the window is shown.
+    pub fn painted(&self) {
+        if !self.painted.swap(true, Ordering::SeqCst) {
+            self.effects.painted();
+        }
+    }
+
+    /// Whether the page has rendered its first screen yet.
+    pub fn has_painted(&self) -> bool {
+        self.painted.load(Ordering::SeqCst)
     }
 
     pub fn replica(&self) -> Result<Arc<Mutex<Replica>>, CommandError> {

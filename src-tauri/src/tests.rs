@@ -27,6 +27,7 @@ struct Recorded {
     navigated: Mutex<Vec<Link>>,
     copied: Mutex<Vec<String>>,
     opened: Mutex<Vec<String>>,
+    painted: Mutex<u32>,
 }
 
 impl Effects for Recorded {
@@ -38,6 +39,9 @@ impl Effects for Recorded {
         self.navigated.lock().unwrap().push(link.clone());
     }
     fn notice(&self, _text: &str) {}
+    fn painted(&self) {
+        *self.painted.lock().unwrap() += 1;
+    }
     fn copy_text(&self, text: &str) -> Result<(), String> {
         self.copied.lock().unwrap().push(text.to_string());
         Ok(())
@@ -254,6 +258,18 @@ fn a_session_from_start_to_finish_through_the_commands() {
         .call::<c::LoadSession>(&uuid::Uuid::nil())
         .unwrap_err();
     assert_eq!(unknown.kind, ErrorKind::NotFound, "{unknown:?}");
+}
+
+#[test]
+fn the_window_is_shown_once_when_the_page_first_renders() {
+    let harness = harness();
+    let shell = harness.window.state::<Shell>();
+    assert!(!shell.has_painted());
+    harness.call::<c::Painted>(&()).unwrap();
+    // A reload renders again; the window is not shown (and focus not stolen) twice.
+    harness.call::<c::Painted>(&()).unwrap();
+    assert!(shell.has_painted());
+    assert_eq!(*harness.effects.painted.lock().unwrap(), 1);
 }
 
 #[test]

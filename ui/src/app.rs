@@ -1,7 +1,7 @@
 //! The root component: the frame, the screen for the route, the app-wide events (`navigate`,
 //! `notice`) and the app-wide keys (`/`, Ctrl+K, `?`, Esc).
 
-use rf_app_api::commands::TakeLink;
+use rf_app_api::commands::{Painted, TakeLink};
 use rf_app_api::events::{Navigate, Notice};
 use yew::prelude::*;
 
@@ -49,6 +49,13 @@ pub fn App() -> Html {
                 // page was ready) is handed over once; later ones arrive as `navigate`.
                 let dispatch = dispatch.clone();
                 web::spawn(async move {
+                    // Rendered: the shell shows the window it kept hidden (no blank flash).
+                    if let Err(error) = bridge::call::<Painted>(&()).await {
+                        web::log(&format!(
+                            "could not tell the app the page is up: {}",
+                            error.message
+                        ));
+                    }
                     match bridge::call::<TakeLink>(&()).await {
                         Ok(Some(link)) => dispatch.emit(AppAction::Follow(link)),
                         Ok(None) => {}

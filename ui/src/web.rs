@@ -118,6 +118,12 @@ pub fn now() -> OffsetDateTime {
     from_millis(js_sys::Date::now())
 }
 
+/// A warning in the webview's console (seen with the web inspector), for what the engineer
+/// cannot act on.
+pub fn log(text: &str) {
+    web_sys::console::warn_1(&text.into());
+}
+
 pub fn spawn(future: impl Future<Output = ()> + 'static) {
     wasm_bindgen_futures::spawn_local(future);
 }

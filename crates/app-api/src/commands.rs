@@ -60,6 +60,9 @@ commands! {
     CopyText = "copy_text" (String) -> ();
     /// The watched flows folder and the files in it that could not be imported.
     LoadFlowFolder = "load_flow_folder" (()) -> FlowFolder;
+    /// Called once the first screen is rendered: the shell shows its window then, so it never
+    /// opens blank, and logs how long the start took.
+    Painted = "painted" (()) -> ();
     /// Called once the front end listens for `navigate`: answers the link the app was started
     /// with (or that arrived before the page was ready), if any. Later links come as events.
     TakeLink = "take_link" (()) -> Option<crate::links::Link>;

@@ -28,7 +28,7 @@ fn need(program: &str) {
 
 /// A process group killed when dropped (tauri-driver starts WebKitWebDriver, which starts
 /// the app: all of them go).
-pub struct Group(Child);
+pub struct Group(pub Child);
 
 impl Drop for Group {
     fn drop(&mut self) {
@@ -52,7 +52,7 @@ pub struct App {
     _driver: Group,
     _display: Group,
     /// The Xvfb display the app is on (`:N`).
-    display: String,
+    pub display: String,
 }
 
 fn free_port() -> u16 {
@@ -62,7 +62,8 @@ fn free_port() -> u16 {
         .unwrap()
 }
 
-fn start_display() -> (Group, String) {
+/// A private Xvfb display: its process group, and its name (`:N`).
+pub fn start_display() -> (Group, String) {
     need("Xvfb");
     let mut xvfb = Command::new("Xvfb")
         .args([

@@ -2,14 +2,15 @@
 //! answers are declared in rf-app-api; `registered_names_match_the_contract` holds them to it.
 //! Replica work runs on the blocking pool, never on the main thread or an async worker.
 
-use rf_app_api::commands::{ActArgs, SaveDraftArgs, SetPinArgs};
+use rf_app_api::commands::{ActArgs, LogInArgs, SaveDraftArgs, SetPinArgs};
+use rf_app_api::events::SyncStatus;
 use rf_app_api::links::Link;
 use rf_app_api::{
     CommandError, ErrorKind, FlowDetail, FlowFolder, FlowSummary, Home, Library, LibraryFilter,
-    SessionSummary, SessionView, StartSession, StatusReport,
+    SessionSummary, SessionView, Settings, StartSession, Theme,
 };
-use rf_replica::Replica;
 use rf_replica::background::Nudge;
+use rf_replica::{Replica, client, environment};
 use tauri::State;
 use uuid::Uuid;
 
@@ -36,6 +37,29 @@ async fn on_replica<T: Send + 'static>(
     })?
 }
 
+/// Runs `work` on a thread of its own, outside the async runtime: reqwest's blocking client
+/// (the login) must not run inside one, and a slow server must not hold the replica's lock.
+async fn off_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> Answer<T> + Send + 'static,
+) -> Answer<T> {
+    let stopped = |error: String| {
+        CommandError::new(
+            ErrorKind::Storage,
+            format!("the action stopped unexpectedly ({error}); nothing half-written was kept"),
+        )
+    };
+    tauri::async_runtime::spawn_blocking(move || {
+        std::thread::Builder::new()
+            .name("login".into())
+            .spawn(work)
+            .map_err(|error| stopped(error.to_string()))?
+            .join()
+            .map_err(|_| stopped("it panicked".into()))?
+    })
+    .await
+    .map_err(|error| stopped(error.to_string()))?
+}
+
 /// After a local change: sync soon, and tell the status bar what is pending now.
 fn changed_here(shell: &Shell) {
     shell.nudge(Nudge::LocalChange);
@@ -45,15 +69,13 @@ fn changed_here(shell: &Shell) {
 }
 
 #[tauri::command]
-pub async fn status(shell: State<'_, Shell>, args: ()) -> Answer<StatusReport> {
+pub async fn status(shell: State<'_, Shell>, args: ()) -> Answer<SyncStatus> {
     let () = args;
     let link = shell.link();
     let replica = shell.replica()?;
-    tauri::async_runtime::spawn_blocking(move || {
-        shell::status_of(&*shell::lock(&replica)?, &link).map(|status| status.report)
-    })
-    .await
-    .map_err(|error| CommandError::new(ErrorKind::Storage, error.to_string()))?
+    tauri::async_runtime::spawn_blocking(move || shell::status_of(&*shell::lock(&replica)?, &link))
+        .await
+        .map_err(|error| CommandError::new(ErrorKind::Storage, error.to_string()))?
 }
 
 #[tauri::command]
@@ -200,6 +222,127 @@ pub async fn painted(shell: State<'_, Shell>, args: ()) -> Answer<()> {
 pub async fn take_link(shell: State<'_, Shell>, args: ()) -> Answer<Option<Link>> {
     let () = args;
     Ok(shell.take_link())
+}
+
+#[tauri::command]
+pub async fn load_settings(shell: State<'_, Shell>, args: ()) -> Answer<Settings> {
+    let () = args;
+    let tokens = shell.tokens();
+    on_replica(&shell, move |replica| {
+        environment::settings(replica, tokens)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn load_theme(shell: State<'_, Shell>, args: ()) -> Answer<Theme> {
+    let () = args;
+    on_replica(&shell, |replica| replica.theme()).await
+}
+
+#[tauri::command]
+pub async fn set_theme(shell: State<'_, Shell>, args: Theme) -> Answer<Settings> {
+    let tokens = shell.tokens();
+    on_replica(&shell, move |replica| {
+        replica.set_preference(rf_replica::THEME, Some(args.as_str()))?;
+        environment::settings(replica, tokens)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn log_in(shell: State<'_, Shell>, args: LogInArgs) -> Answer<Settings> {
+    let LogInArgs {
+        server_url,
+        email,
+        password,
+    } = args;
+    let server_url = server_url.trim().to_string();
+    let email = email.trim().to_string();
+    if server_url.is_empty() || email.is_empty() || password.is_empty() {
+        return Err(CommandError::new(
+            ErrorKind::Invalid,
+            "give the sync server's address, your e-mail and your password",
+        ));
+    }
+    let (dir, tokens) = (shell.data_dir()?, shell.tokens());
+    // Its own connection to the replica, like background sync: the screens stay usable
+    // while the server is slow to answer.
+    let settings = off_runtime(move || {
+        let mut replica = Replica::open(&dir)?;
+        let store = tokens.open(&replica)?;
+        client::login(
+            &mut replica,
+            store.as_ref(),
+            &server_url,
+            &email,
+            &password,
+            environment::client_options(),
+        )
+        .map_err(|error| match error {
+            // Its own words say to run `rf login`; here the form is right in front of them.
+            rf_replica::ReplicaError::LoginRequired(why) => CommandError::new(
+                ErrorKind::NotLoggedIn,
+                format!("the server refused the login ({why}): check the e-mail and password"),
+            ),
+            other => CommandError::from(other),
+        })?;
+        Ok(environment::settings(&replica, tokens)?)
+    })
+    .await?;
+    shell.login_changed(None);
+    Ok(settings)
+}
+
+#[tauri::command]
+pub async fn log_out(shell: State<'_, Shell>, args: ()) -> Answer<Settings> {
+    let () = args;
+    let tokens = shell.tokens();
+    let settings = on_replica(&shell, move |replica| {
+        tokens.open(replica)?.delete()?;
+        environment::settings(replica, tokens)
+    })
+    .await?;
+    shell.login_changed(Some(
+        "logged out: your work stays here and syncs after you sign in again in Settings".into(),
+    ));
+    Ok(settings)
+}
+
+#[tauri::command]
+pub async fn set_flows_dir(shell: State<'_, Shell>, args: Option<String>) -> Answer<Settings> {
+    let dir = args
+        .map(|dir| dir.trim().to_string())
+        .filter(|dir| !dir.is_empty());
+    if let Some(dir) = &dir {
+        let path = std::path::Path::new(dir);
+        if !path.is_absolute() {
+            return Err(CommandError::new(
+                ErrorKind::Invalid,
+                format!("“{dir}” is not a full path; give the folder's whole path, from /"),
+            ));
+        }
+        if !path.is_dir() {
+            return Err(CommandError::new(
+                ErrorKind::Invalid,
+                format!("there is no folder {dir}; create it first, or pick another"),
+            ));
+        }
+    }
+    let tokens = shell.tokens();
+    let chosen = dir.clone();
+    let settings = on_replica(&shell, move |replica| {
+        replica.set_preference(rf_replica::FLOWS_DIR, chosen.as_deref())?;
+        environment::settings(replica, tokens)
+    })
+    .await?;
+    // RF_FLOWS_DIR goes on overriding the choice while it is set.
+    if settings.flows_dir_override.is_none() {
+        shell
+            .effects()
+            .watch_folder(dir.as_deref().map(std::path::Path::new));
+    }
+    Ok(settings)
 }
 
 #[tauri::command]

@@ -49,6 +49,12 @@ pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + 
         commands::copy_text,
         commands::take_link,
         commands::painted,
+        commands::load_settings,
+        commands::load_theme,
+        commands::set_theme,
+        commands::log_in,
+        commands::log_out,
+        commands::set_flows_dir,
         commands::load_flow_folder,
     ]
 }
@@ -88,6 +94,14 @@ pub fn run() -> ExitCode {
     let opened = open_replica();
     let data_dir = opened.as_ref().ok().map(|(dir, _, _)| dir.clone());
     let tokens = opened.as_ref().ok().map(|(_, _, tokens)| *tokens);
+    // RF_FLOWS_DIR, else the folder chosen in the settings.
+    let flows_dir = match &opened {
+        Ok((_, replica, _)) => environment::flows_dir(replica).unwrap_or_else(|error| {
+            tracing::warn!("the flows folder setting could not be read: {error}");
+            None
+        }),
+        Err(_) => None,
+    };
     let replica = opened.map(|(_, replica, _)| Arc::new(Mutex::new(replica)));
     if let Err(problem) = &replica {
         tracing::error!("{problem}");
@@ -115,17 +129,14 @@ pub fn run() -> ExitCode {
                 replica.as_ref().ok().cloned(),
                 started,
             ));
-            let shell = Shell::new(replica.clone(), desktop.clone());
+            let shell = Shell::new(replica.clone(), tokens.unwrap_or_default(), desktop.clone());
             let link = shell.link();
             app.manage(shell);
             desktop.rebuild_tray(&link);
             route_args(&handle, &args);
             show_if_never_painted(&handle);
-            if let (Some(data_dir), Some(folder)) = (
-                &data_dir,
-                std::env::var_os("RF_FLOWS_DIR").filter(|dir| !dir.is_empty()),
-            ) {
-                watch_folder(&handle, data_dir, &PathBuf::from(folder));
+            if let (Some(data_dir), Some(folder)) = (&data_dir, &flows_dir) {
+                watch_folder(&handle, data_dir, folder);
             }
             if let (Some(dir), Some(tokens)) = (data_dir.clone(), tokens) {
                 match start_background(dir, tokens, desktop, link) {
@@ -269,6 +280,7 @@ fn start_background<R: Runtime>(
                     if let Some(online) = reached_server(result) {
                         link.set_online(Some(online));
                     }
+                    link.round_finished(result);
                     match result {
                         Ok(report) => desktop.synced(report),
                         Err(error) => tracing::info!("sync round failed: {error}"),
@@ -398,6 +410,20 @@ impl<R: Runtime> Desktop<R> {
 }
 
 impl<R: Runtime> Effects for Desktop<R> {
+    fn watch_folder(&self, dir: Option<&std::path::Path>) {
+        let Some(shell) = self.app.try_state::<Shell>() else {
+            return;
+        };
+        match (dir, shell.data_dir()) {
+            (Some(dir), Ok(data_dir)) => watch_folder(&self.app, &data_dir, dir),
+            _ => shell.stop_watching(),
+        }
+        self.emit::<DataChanged>(&Changed {
+            flows: true,
+            ..Changed::default()
+        });
+    }
+
     fn status_changed(&self, status: &SyncStatus) {
         self.emit::<StatusChanged>(status);
         if let Some(replica) = &self.replica

@@ -8,13 +8,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rf_app_api::events::{Changed, SyncStatus};
 use rf_app_api::links::Link;
 use rf_app_api::{CommandError, ErrorKind, FlowFolder, InvalidFlowFile};
-use rf_replica::Replica;
 use rf_replica::background::{Background, Nudge};
+use rf_replica::environment::TokenStoreKind;
 use rf_replica::flow_files::FolderImport;
 use rf_replica::folder::FolderWatch;
+use rf_replica::{Replica, ReplicaError};
 
 /// What the shell does to the desktop. Implemented over Tauri's `AppHandle` in `lib.rs`.
 pub trait Effects: Send + Sync {
+    /// Watches the flows folder from now on (`None`: watches none).
+    fn watch_folder(&self, dir: Option<&std::path::Path>);
     /// Tells the page (and the tray) where sync stands.
     fn status_changed(&self, status: &SyncStatus);
     /// Tells the page its data changed under it.
@@ -34,6 +37,8 @@ pub struct Shell {
     /// The replica, or why it could not be opened (a newer schema, a damaged file, a bad
     /// `RF_TOKEN_STORE`): every command then answers that, and the page shows it.
     replica: Result<Arc<Mutex<Replica>>, CommandError>,
+    /// Where the login's tokens are kept (`RF_TOKEN_STORE`).
+    tokens: TokenStoreKind,
     background: Mutex<Option<Background>>,
     link: Arc<SyncLink>,
     /// Links that arrived before the page listened; `None` once it does.
@@ -51,6 +56,8 @@ pub struct SyncLink {
     /// Whether the server answered the last round (`None`: not known, or not logged in).
     online: Mutex<Option<bool>>,
     syncing: AtomicBool,
+    /// Why the saved login cannot be used, from the last round or a log-out.
+    login_problem: Mutex<Option<String>>,
 }
 
 impl SyncLink {
@@ -71,6 +78,44 @@ impl SyncLink {
     pub fn syncing(&self) -> bool {
         self.syncing.load(Ordering::SeqCst)
     }
+
+    pub fn set_login_problem(&self, problem: Option<String>) {
+        if let Ok(mut known) = self.login_problem.lock() {
+            *known = problem;
+        }
+    }
+
+    pub fn login_problem(&self) -> Option<String> {
+        self.login_problem
+            .lock()
+            .map_or(None, |known| known.clone())
+    }
+
+    /// What a finished sync round says of the login: a round that went through clears the
+    /// problem; one refused for the login records it; any other failure (offline, say) says
+    /// nothing new.
+    pub fn round_finished<T>(&self, result: &rf_replica::Result<T>) {
+        match result {
+            Ok(_) => self.set_login_problem(None),
+            Err(error) => {
+                if let Some(problem) = login_problem_of(error) {
+                    self.set_login_problem(Some(problem));
+                }
+            }
+        }
+    }
+}
+
+/// In the app's words, why a login cannot be used, or `None` when `error` is not about the
+/// login.
+pub fn login_problem_of(error: &ReplicaError) -> Option<String> {
+    match error {
+        ReplicaError::LoginRequired(why) => Some(format!("{why}: sign in again in Settings")),
+        ReplicaError::KeyringUnavailable { .. } | ReplicaError::Keyring { .. } => {
+            Some(error.to_string())
+        }
+        _ => None,
+    }
 }
 
 impl std::fmt::Debug for Shell {
@@ -86,10 +131,12 @@ impl std::fmt::Debug for Shell {
 impl Shell {
     pub fn new(
         replica: Result<Arc<Mutex<Replica>>, CommandError>,
+        tokens: TokenStoreKind,
         effects: Arc<dyn Effects>,
     ) -> Shell {
         Shell {
             replica,
+            tokens,
             background: Mutex::new(None),
             link: Arc::new(SyncLink::default()),
             waiting: Mutex::new(Some(Vec::new())),
@@ -114,6 +161,41 @@ impl Shell {
 
     pub fn replica(&self) -> Result<Arc<Mutex<Replica>>, CommandError> {
         self.replica.clone()
+    }
+
+    pub fn tokens(&self) -> TokenStoreKind {
+        self.tokens
+    }
+
+    /// The replica's folder.
+    pub fn data_dir(&self) -> Result<std::path::PathBuf, CommandError> {
+        let replica = self.replica()?;
+        let replica = lock(&replica)?;
+        Ok(replica.data_dir().to_path_buf())
+    }
+
+    /// The login changed: `problem` is `None` after logging in (the status bar hears at once,
+    /// and sync runs), or why sync cannot run now (logged out).
+    pub fn login_changed(&self, problem: Option<String>) {
+        let logged_in = problem.is_none();
+        self.link.set_login_problem(problem);
+        if !logged_in {
+            self.link.set_online(None);
+        }
+        if let Ok(status) = self.status() {
+            self.effects.status_changed(&status);
+        }
+        if logged_in {
+            self.nudge(Nudge::SyncNow);
+        }
+    }
+
+    /// Stops watching the flows folder.
+    pub fn stop_watching(&self) {
+        if let Ok(mut slot) = self.folder_watch.lock() {
+            *slot = None;
+        }
+        self.set_folder(FlowFolder::default());
     }
 
     pub fn link(&self) -> Arc<SyncLink> {
@@ -263,6 +345,7 @@ pub fn status_of(replica: &Replica, link: &SyncLink) -> Result<SyncStatus, Comma
     Ok(SyncStatus {
         report: replica.status_report(link.online().filter(|_| logged_in))?,
         syncing: link.syncing(),
+        login_problem: link.login_problem().filter(|_| logged_in),
     })
 }
 

@@ -4,13 +4,14 @@
 
 use std::sync::{Arc, Mutex};
 
-use rf_app_api::commands::{ALL, ActArgs, SaveDraftArgs, SetPinArgs};
+use rf_app_api::commands::{ALL, ActArgs, LogInArgs, SaveDraftArgs, SetPinArgs};
 use rf_app_api::events::{Changed, SyncStatus};
 use rf_app_api::links::Link;
 use rf_app_api::{
-    CommandError, ErrorKind, Home, Library, LibraryFilter, SessionView, StartSession,
+    CommandError, ErrorKind, Home, Library, LibraryFilter, SessionView, StartSession, Theme,
 };
 use rf_core::session::{Choice, Command};
+use rf_replica::environment::TokenStoreKind;
 use rf_replica::{Replica, WriteSource};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -28,9 +29,16 @@ struct Recorded {
     copied: Mutex<Vec<String>>,
     opened: Mutex<Vec<String>>,
     painted: Mutex<u32>,
+    watched: Mutex<Vec<Option<String>>>,
 }
 
 impl Effects for Recorded {
+    fn watch_folder(&self, dir: Option<&std::path::Path>) {
+        self.watched
+            .lock()
+            .unwrap()
+            .push(dir.map(|dir| dir.display().to_string()));
+    }
     fn status_changed(&self, status: &SyncStatus) {
         self.statuses.lock().unwrap().push(status.clone());
     }
@@ -74,7 +82,11 @@ fn harness() -> Harness {
         .unwrap()
         .flow_id;
     let effects = Arc::new(Recorded::default());
-    let shell = Shell::new(Ok(Arc::new(Mutex::new(replica))), effects.clone());
+    let shell = Shell::new(
+        Ok(Arc::new(Mutex::new(replica))),
+        TokenStoreKind::File,
+        effects.clone(),
+    );
     let app = mock_builder()
         .invoke_handler(crate::handler())
         .manage(shell)
@@ -273,6 +285,67 @@ fn the_window_is_shown_once_when_the_page_first_renders() {
 }
 
 #[test]
+fn settings_keep_the_theme_and_the_flows_folder_on_this_device() {
+    let harness = harness();
+    let settings = harness.call::<c::LoadSettings>(&()).unwrap();
+    assert_eq!(settings.theme, Theme::System);
+    assert!(!settings.logged_in && settings.account.is_none());
+    assert!(
+        settings.token_store.contains("file"),
+        "{}",
+        settings.token_store
+    );
+
+    let dark = harness.call::<c::SetTheme>(&Theme::Dark).unwrap();
+    assert_eq!(dark.theme, Theme::Dark);
+    assert_eq!(harness.call::<c::LoadTheme>(&()).unwrap(), Theme::Dark);
+
+    // A folder must be a whole path to a folder that exists; refusals change nothing.
+    for bad in ["flows", "/no/such/folder/here"] {
+        let refused = harness
+            .call::<c::SetFlowsDir>(&Some(bad.to_string()))
+            .unwrap_err();
+        assert_eq!(refused.kind, ErrorKind::Invalid, "{bad}: {refused:?}");
+    }
+    assert!(harness.effects.watched.lock().unwrap().is_empty());
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().display().to_string();
+    let chosen = harness.call::<c::SetFlowsDir>(&Some(path.clone())).unwrap();
+    assert_eq!(chosen.flows_dir.as_deref(), Some(path.as_str()));
+    let stopped = harness.call::<c::SetFlowsDir>(&None).unwrap();
+    assert_eq!(stopped.flows_dir, None);
+    assert_eq!(
+        *harness.effects.watched.lock().unwrap(),
+        [Some(path), None],
+        "watched at once, then no more"
+    );
+}
+
+#[test]
+fn logging_in_says_what_is_missing_or_unreachable() {
+    let harness = harness();
+    let missing = harness
+        .call::<c::LogIn>(&LogInArgs {
+            server_url: " ".into(),
+            email: "ada@contoso.example".into(),
+            password: "secret".into(),
+        })
+        .unwrap_err();
+    assert_eq!(missing.kind, ErrorKind::Invalid, "{missing:?}");
+    // Nothing listens on port 1: an offline answer, not a hang or a crash.
+    let unreachable = harness
+        .call::<c::LogIn>(&LogInArgs {
+            server_url: "http://127.0.0.1:1".into(),
+            email: "ada@contoso.example".into(),
+            password: "correct horse battery".into(),
+        })
+        .unwrap_err();
+    assert_eq!(unreachable.kind, ErrorKind::Sync, "{unreachable:?}");
+    let settings = harness.call::<c::LoadSettings>(&()).unwrap();
+    assert!(!settings.logged_in && settings.account.is_none());
+}
+
+#[test]
 fn links_wait_for_the_page_then_go_as_events() {
     let harness = harness();
     let shell = harness.window.state::<Shell>();
@@ -344,7 +417,11 @@ fn a_replica_that_cannot_be_opened_is_said_by_every_command() {
     );
     let app = mock_builder()
         .invoke_handler(crate::handler())
-        .manage(Shell::new(Err(problem.clone()), effects))
+        .manage(Shell::new(
+            Err(problem.clone()),
+            TokenStoreKind::File,
+            effects,
+        ))
         .build(mock_context(noop_assets()))
         .unwrap();
     let window = WebviewWindowBuilder::new(&app, crate::MAIN_WINDOW, Default::default())

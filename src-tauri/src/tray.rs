@@ -207,6 +207,7 @@ mod tests {
                 conflicts,
             },
             syncing: false,
+            login_problem: None,
         }
     }
 

@@ -1,7 +1,7 @@
 //! The root component: the frame, the screen for the route, the app-wide events (`navigate`,
 //! `notice`) and the app-wide keys (`/`, Ctrl+K, `?`, Esc).
 
-use rf_app_api::commands::{Painted, TakeLink};
+use rf_app_api::commands::{LoadTheme, Painted, TakeLink};
 use rf_app_api::events::{Navigate, Notice};
 use yew::prelude::*;
 
@@ -15,6 +15,7 @@ use crate::pages::library::LibraryPage;
 use crate::pages::runner::RunnerPage;
 use crate::pages::session_detail::SessionDetailPage;
 use crate::pages::sessions::SessionsPage;
+use crate::pages::settings::SettingsPage;
 use crate::pages::start::StartPage;
 use crate::state::app::{AppAction, AppState, Route, Tone};
 use crate::web;
@@ -49,6 +50,13 @@ pub fn App() -> Html {
                 // page was ready) is handed over once; later ones arrive as `navigate`.
                 let dispatch = dispatch.clone();
                 web::spawn(async move {
+                    // The chosen theme first, so the window never shows in the wrong one.
+                    match bridge::call::<LoadTheme>(&()).await {
+                        Ok(theme) => web::set_theme(theme),
+                        Err(error) => {
+                            web::log(&format!("the theme could not be read: {}", error.message))
+                        }
+                    }
                     // Rendered: the shell shows the window it kept hidden (no blank flash).
                     if let Err(error) = bridge::call::<Painted>(&()).await {
                         web::log(&format!(
@@ -128,6 +136,7 @@ pub fn App() -> Html {
         Route::Runner(id) => html! { <RunnerPage id={*id} /> },
         Route::SessionDetail(id) => html! { <SessionDetailPage id={*id} /> },
         Route::Sessions => html! { <SessionsPage /> },
+        Route::Settings => html! { <SettingsPage /> },
     };
     let dismiss_banner = {
         let dispatch = dispatch.clone();

@@ -118,6 +118,18 @@ pub fn now() -> OffsetDateTime {
     from_millis(js_sys::Date::now())
 }
 
+/// Applies a theme: `data-theme` on the root element picks the tokens' light or dark half;
+/// without it the system's setting does.
+pub fn set_theme(theme: rf_app_api::Theme) {
+    let Some(root) = document().and_then(|document| document.document_element()) else {
+        return;
+    };
+    let _ = match theme {
+        rf_app_api::Theme::System => root.remove_attribute("data-theme"),
+        chosen => root.set_attribute("data-theme", chosen.as_str()),
+    };
+}
+
 /// A warning in the webview's console (seen with the web inspector), for what the engineer
 /// cannot act on.
 pub fn log(text: &str) {

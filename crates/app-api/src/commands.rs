@@ -30,7 +30,7 @@ macro_rules! commands {
 
 commands! {
     /// Where the replica stands (the status bar and the tray).
-    Status = "status" (()) -> StatusReport;
+    Status = "status" (()) -> crate::events::SyncStatus;
     /// The home screen: pinned and recent flows, sessions in progress.
     LoadHome = "load_home" (()) -> Home;
     /// The library under a filter (search as you type).
@@ -60,6 +60,18 @@ commands! {
     CopyText = "copy_text" (String) -> ();
     /// The watched flows folder and the files in it that could not be imported.
     LoadFlowFolder = "load_flow_folder" (()) -> FlowFolder;
+    /// The settings screen.
+    LoadSettings = "load_settings" (()) -> crate::views::Settings;
+    /// Logs this replica in to a sync server (the tokens go to the token store) and syncs.
+    LogIn = "log_in" (LogInArgs) -> crate::views::Settings;
+    /// Forgets the saved login; pending work stays and syncs after the next login.
+    LogOut = "log_out" (()) -> crate::views::Settings;
+    /// How the app looks (read before the first screen, so it never paints in the wrong one).
+    LoadTheme = "load_theme" (()) -> crate::views::Theme;
+    /// Sets how the app looks.
+    SetTheme = "set_theme" (crate::views::Theme) -> crate::views::Settings;
+    /// Sets (or, with `None`, stops) the watched flows folder, and watches it at once.
+    SetFlowsDir = "set_flows_dir" (Option<String>) -> crate::views::Settings;
     /// Called once the first screen is rendered: the shell shows its window then, so it never
     /// opens blank, and logs how long the start took.
     Painted = "painted" (()) -> ();
@@ -78,6 +90,24 @@ pub struct SetPinArgs {
 pub struct ActArgs {
     pub session_id: Uuid,
     pub commands: Vec<SessionCommand>,
+}
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogInArgs {
+    pub server_url: String,
+    pub email: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for LogInArgs {
+    /// Never prints the password.
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("LogInArgs")
+            .field("server_url", &self.server_url)
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -57,6 +57,10 @@ pub struct SyncStatus {
     pub report: StatusReport,
     /// A sync is running now.
     pub syncing: bool,
+    /// Why the saved login cannot be used (logged out, expired or revoked, the keyring locked),
+    /// in words to act on; `None` while it works or before sync has tried it.
+    #[serde(default)]
+    pub login_problem: Option<String>,
 }
 
 /// What changed, so screens that do not show it need not fetch.

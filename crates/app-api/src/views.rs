@@ -240,3 +240,50 @@ pub struct InvalidFlowFile {
     pub path: String,
     pub problems: Vec<String>,
 }
+
+/// How the app looks: as the system is set, or always light or always dark.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Theme {
+    #[default]
+    System,
+    Light,
+    Dark,
+}
+
+impl Theme {
+    pub const ALL: [Theme; 3] = [Theme::System, Theme::Light, Theme::Dark];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Theme::System => "system",
+            Theme::Light => "light",
+            Theme::Dark => "dark",
+        }
+    }
+
+    /// A stored name; `None` for anything else.
+    pub fn parse(text: &str) -> Option<Theme> {
+        Theme::ALL.into_iter().find(|theme| theme.as_str() == text)
+    }
+}
+
+/// The settings screen: this device's preferences and its sync login.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    pub theme: Theme,
+    /// The server and account this replica syncs with, once it has logged in.
+    pub account: Option<SyncAccount>,
+    /// Whether a login is saved (the account stays recorded after logging out).
+    pub logged_in: bool,
+    /// Why the saved login could not be read (a locked keyring), in words to act on.
+    pub login_problem: Option<String>,
+    /// Where the login's tokens are kept, in words ("the OS keyring", a file's path).
+    pub token_store: String,
+    /// The watched flows folder chosen here.
+    pub flows_dir: Option<String>,
+    /// `RF_FLOWS_DIR`, which overrides the choice while it is set.
+    pub flows_dir_override: Option<String>,
+    /// The replica's folder (`RF_DATA_DIR`).
+    pub data_dir: String,
+}

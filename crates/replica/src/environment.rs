@@ -29,6 +29,32 @@ pub fn default_data_dir() -> Result<PathBuf> {
         })
 }
 
+/// `RF_FLOWS_DIR`, when set: it overrides the folder chosen in the app's settings.
+pub fn flows_dir_override() -> Option<PathBuf> {
+    std::env::var_os("RF_FLOWS_DIR")
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+}
+
+/// The watched flows folder: `RF_FLOWS_DIR` when set, else the one chosen in the settings.
+pub fn flows_dir(replica: &Replica) -> Result<Option<PathBuf>> {
+    match flows_dir_override() {
+        Some(dir) => Ok(Some(dir)),
+        None => Ok(replica
+            .preference(crate::services::FLOWS_DIR)?
+            .map(PathBuf::from)),
+    }
+}
+
+/// The settings screen, with the login read from the store of `tokens` and `RF_FLOWS_DIR`.
+pub fn settings(replica: &Replica, tokens: TokenStoreKind) -> Result<crate::Settings> {
+    let store = tokens.open(replica)?;
+    replica.settings(
+        store.as_ref(),
+        flows_dir_override().map(|dir| dir.display().to_string()),
+    )
+}
+
 /// Where the login tokens live.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum TokenStoreKind {

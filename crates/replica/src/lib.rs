@@ -33,11 +33,12 @@ pub use error::{ReplicaError, Result};
 pub use flows::{ImportOutcome, ImportStatus};
 pub use pull::PullReport;
 pub use push::{IdentityChange, PushReport, RejectedMutation};
-pub use services::RECENT_FLOWS;
+pub use services::{FLOWS_DIR, RECENT_FLOWS, THEME};
 // The shapes the app and the CLI show are declared once, in the app's contract crate.
 pub use rf_app_api::{
     ConflictRecord, FlowDetail, FlowSummary, Home, Library, LibraryEntry, LibraryFilter, SearchHit,
-    SessionRecord, SessionSummary, SessionView, StatusReport, StoredFlow, SyncAccount, SyncBacklog,
+    SessionRecord, SessionSummary, SessionView, Settings, StatusReport, StoredFlow, SyncAccount,
+    SyncBacklog, Theme,
 };
 
 /// The database file inside a data directory.

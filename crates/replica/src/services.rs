@@ -10,10 +10,18 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use uuid::Uuid;
 
 use crate::error::{ReplicaError, Result};
+use crate::tokens::TokenStore;
 use crate::{
     FlowDetail, FlowSummary, Home, Library, LibraryEntry, LibraryFilter, Replica, SessionView,
-    StatusReport, now, timestamp,
+    Settings, StatusReport, Theme, now, timestamp,
 };
+
+/// The preference naming the theme ([`Theme::as_str`]).
+pub const THEME: &str = "theme";
+/// The preference naming the watched flows folder (an absolute path).
+pub const FLOWS_DIR: &str = "flows_dir";
+/// A preference's value at most: a path, a name.
+const MAX_PREFERENCE_BYTES: usize = 4096;
 
 /// Recent flows the home screen and the tray show.
 pub const RECENT_FLOWS: usize = 8;
@@ -70,6 +78,71 @@ fn draft_note(draft: Draft, state: &SessionState) -> Option<Command> {
 }
 
 impl Replica {
+    /// A preference of this device, as stored.
+    pub fn preference(&self, name: &str) -> Result<Option<String>> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT value FROM preferences WHERE name = ?1",
+                [name],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Sets a preference of this device (`None` forgets it). Never synced.
+    pub fn set_preference(&mut self, name: &str, value: Option<&str>) -> Result<()> {
+        match value {
+            Some(value) if value.len() > MAX_PREFERENCE_BYTES => {
+                return Err(ReplicaError::Invalid(format!(
+                    "a setting holds at most {MAX_PREFERENCE_BYTES} bytes"
+                )));
+            }
+            Some(value) => self.connection.execute(
+                "INSERT INTO preferences (name, value) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                params![name, value],
+            )?,
+            None => self
+                .connection
+                .execute("DELETE FROM preferences WHERE name = ?1", [name])?,
+        };
+        Ok(())
+    }
+
+    /// The theme chosen here; one this version does not know reads as the system's.
+    pub fn theme(&self) -> Result<Theme> {
+        Ok(self
+            .preference(THEME)?
+            .as_deref()
+            .and_then(Theme::parse)
+            .unwrap_or_default())
+    }
+
+    /// The settings screen. `tokens` is the login's store; `flows_dir_override` is
+    /// `RF_FLOWS_DIR` when set. A token store that cannot be read (a locked keyring) is not an
+    /// error here: the screen says so, and offers to log in again.
+    pub fn settings(
+        &self,
+        tokens: &dyn TokenStore,
+        flows_dir_override: Option<String>,
+    ) -> Result<Settings> {
+        let (logged_in, login_problem) = match tokens.load() {
+            Ok(credentials) => (credentials.is_some(), None),
+            Err(error) => (false, Some(error.to_string())),
+        };
+        Ok(Settings {
+            theme: self.theme()?,
+            account: self.sync_account()?,
+            logged_in,
+            login_problem,
+            token_store: tokens.describe(),
+            flows_dir: self.preference(FLOWS_DIR)?,
+            flows_dir_override,
+            data_dir: self.data_dir().display().to_string(),
+        })
+    }
+
     /// Where the replica stands. `online` is what the caller knows of the server (a probe, or
     /// the background sync's last attempt).
     pub fn status_report(&self, online: Option<bool>) -> Result<StatusReport> {

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use rf_tests::device::Device;
-use rf_tests::{Backend, TestServer, printer_flow};
+use rf_tests::{Backend, PASSWORD, TestServer, printer_flow};
 
 use crate::harness::{App, PATIENCE};
 
@@ -214,4 +214,109 @@ async fn a_deep_link_to_a_finished_redacted_ticket_note_by_keyboard() {
     assert_eq!(sessions.len(), 1);
     assert_eq!(sessions[0].status, "finished");
     assert_eq!(sessions[0].outcome.as_deref(), Some("resolved"));
+}
+
+/// Types into a field as a person does: a click to focus it, then the keys.
+async fn type_into(app: &App, css: &str, text: &str) {
+    app.wait_for(css).await.click().await.unwrap();
+    app.press(text).await;
+}
+
+/// A replica that never synced signs in from Settings (a wrong password first), its flow goes
+/// up, the theme follows the choice, and signing out leaves the work here and says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn signing_in_and_out_from_settings() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let laptop = Device::new();
+    laptop.import(sample("dns-resolution-failure")).await;
+    let app = App::start(
+        &[
+            ("RF_DATA_DIR", laptop.path().display().to_string()),
+            ("RF_TOKEN_STORE", "file".into()),
+        ],
+        &[],
+    )
+    .await;
+    wait_for_status(&app, "local").await;
+    app.wait_for("button.rail-item[aria-label='Settings']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    app.wait_for("#settings-sync").await;
+
+    // Nothing sent while the form is incomplete; each missing field says so.
+    app.wait_for("#log-in").await.click().await.unwrap();
+    let problems = app.text("#settings-sync").await;
+    assert!(problems.contains("sync server's address"), "{problems}");
+    type_into(&app, "#login-server-url", &server.base).await;
+    type_into(&app, "#login-email", "ada@contoso.example").await;
+    type_into(&app, "#login-password", "not the password").await;
+    app.press(ENTER).await;
+    let refused = app.text("#login-failure").await;
+    assert!(!refused.is_empty(), "a wrong password is answered");
+    app.screenshot("settings-login-refused").await;
+
+    let password = app.wait_for("#login-password").await;
+    password.clear().await.unwrap();
+    type_into(&app, "#login-password", PASSWORD).await;
+    app.press(ENTER).await;
+    let signed_in = app.text("#signed-in").await;
+    assert!(signed_in.contains("ada@contoso.example"), "{signed_in}");
+    wait_for_status(&app, "online").await;
+    let deadline = Instant::now() + PATIENCE;
+    while !app.text("#status-bar").await.contains("Synced") {
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            app.text("#status-bar").await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The flow imported before signing in reached the team.
+    let teammate = Device::new();
+    teammate.login(&server, "bob@contoso.example").await;
+    teammate.sync().await.unwrap();
+    let flows = teammate.with(|replica| replica.flows().unwrap()).await;
+    assert_eq!(flows.len(), 1, "{flows:?}");
+
+    // The theme: dark when chosen, and still dark after the page reloads.
+    app.wait_for("#theme-dark").await.click().await.unwrap();
+    let theme = |app: &App| {
+        let client = app.client.clone();
+        async move {
+            client
+                .execute(
+                    "return document.documentElement.dataset.theme || 'system';",
+                    vec![],
+                )
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(theme(&app).await, "dark");
+    // Past the colours' transition, so the picture shows the theme, not the change.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    app.screenshot("settings-dark").await;
+    app.client.refresh().await.unwrap();
+    app.wait_for("#status-bar").await;
+    let deadline = Instant::now() + PATIENCE;
+    while theme(&app).await != "dark" {
+        assert!(Instant::now() < deadline, "the theme was not kept");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    app.wait_for("button.rail-item[aria-label='Settings']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    app.wait_for("#log-out").await.click().await.unwrap();
+    wait_for_status(&app, "sign-in").await;
+    let bar = app.text("#status-bar").await;
+    assert!(bar.contains("Sign in needed"), "{bar}");
+    app.wait_for("#login-password").await;
+    app.screenshot("settings-signed-out").await;
+    app.client.clone().close().await.unwrap();
+    server.stop().await;
 }

@@ -30,6 +30,8 @@ pub enum Icon {
     Checklist,
     /// Maintenance: a wrench.
     Wrench,
+    /// Settings: sliders.
+    Settings,
 }
 
 impl Icon {
@@ -43,6 +45,14 @@ impl Icon {
 
     fn paths(self) -> Html {
         match self {
+            Icon::Settings => html! { <>
+                <path d="M4 7h9" />
+                <path d="M17 7h3" />
+                <circle cx="15" cy="7" r="2" />
+                <path d="M4 17h3" />
+                <path d="M11 17h9" />
+                <circle cx="9" cy="17" r="2" />
+            </> },
             Icon::Home => html! { <>
                 <path d="M3 10.5 12 3l9 7.5" />
                 <path d="M5 9.5V20h5v-6h4v6h5V9.5" />

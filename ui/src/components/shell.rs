@@ -44,6 +44,7 @@ pub fn Rail(props: &RailProps) -> Html {
             { item(Section::Library, Route::Library(String::new()), Icon::Library, "Library") }
             { item(Section::Sessions, Route::Sessions, Icon::Sessions, "Sessions") }
             <div class="rail-spacer" />
+            { item(Section::Settings, Route::Settings, Icon::Settings, "Settings") }
             <button class="rail-item" aria-label="Keyboard shortcuts" title="Keyboard shortcuts (?)"
                 onclick={let app = app.clone(); Callback::from(move |_| app.dispatch.emit(AppAction::ToggleShortcuts))}>
                 <Svg icon={Icon::Keyboard} size={22} />
@@ -72,13 +73,10 @@ pub fn StatusBar() -> Html {
             };
             if bridge::in_app() {
                 web::spawn(async move {
-                    if let Ok(report) = bridge::call::<Status>(&()).await
+                    if let Ok(now) = bridge::call::<Status>(&()).await
                         && !heard.get()
                     {
-                        status.set(Some(SyncStatus {
-                            report,
-                            syncing: false,
-                        }));
+                        status.set(Some(now));
                     }
                 });
             }
@@ -108,10 +106,13 @@ pub fn StatusBar() -> Html {
         .as_ref()
         .map(|line| line.connection)
         .unwrap_or(Connection::Offline);
-    let title = line
-        .as_ref()
-        .and_then(|line| line.last_error.clone())
-        .map(|error| format!("Last sync failed: {error}"));
+    let title =
+        line.as_ref()
+            .and_then(|line| line.last_error.clone())
+            .map(|error| match connection {
+                Connection::SignInNeeded => error,
+                _ => format!("Last sync failed: {error}"),
+            });
     html! {
         <footer id="status-bar" data-state={connection.attribute()} role="status" title={title}>
             <span class="status-dot" aria-hidden="true" />
@@ -129,6 +130,12 @@ pub fn StatusBar() -> Html {
                 <span class="status-conflicts">{ conflicts }</span>
             }
             <span class="status-spacer" />
+            if connection == Connection::SignInNeeded {
+                <button class="status-sync" id="status-sign-in"
+                    onclick={let app = app.clone(); Callback::from(move |_| app.navigate(Route::Settings))}>
+                    { "Sign in…" }
+                </button>
+            }
             <button class="status-sync" onclick={sync_now}
                 disabled={connection == Connection::Syncing}
                 aria-label="Sync now">

@@ -6,4 +6,5 @@ pub mod library;
 pub mod runner;
 pub mod session_detail;
 pub mod sessions;
+pub mod settings;
 pub mod start;

@@ -21,6 +21,7 @@ pub enum Route {
     Runner(Uuid),
     SessionDetail(Uuid),
     Sessions,
+    Settings,
 }
 
 impl Route {
@@ -30,6 +31,7 @@ impl Route {
             Route::Home | Route::Start(_) => Section::Home,
             Route::Library(_) | Route::Flow(_) => Section::Library,
             Route::Runner(_) | Route::SessionDetail(_) | Route::Sessions => Section::Sessions,
+            Route::Settings => Section::Settings,
         }
     }
 
@@ -44,6 +46,7 @@ impl Route {
             Route::Runner(id) => format!("runner-{id}"),
             Route::SessionDetail(id) => format!("detail-{id}"),
             Route::Sessions => "sessions".into(),
+            Route::Settings => "settings".into(),
         }
     }
 }
@@ -53,6 +56,7 @@ pub enum Section {
     Home,
     Library,
     Sessions,
+    Settings,
 }
 
 /// The flow the start screen is for, and what to prefill.

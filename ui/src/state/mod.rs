@@ -5,6 +5,7 @@ pub mod launcher;
 pub mod library;
 pub mod runner;
 pub mod sessions;
+pub mod settings;
 pub mod start;
 pub mod status;
 

@@ -13,6 +13,9 @@ pub enum Connection {
     Syncing,
     /// Not signed in to a team: everything stays on this machine.
     Local,
+    /// Signed in once, but the login cannot be used now (signed out, expired, a locked
+    /// keyring): work waits here until the engineer signs in again in Settings.
+    SignInNeeded,
 }
 
 impl Connection {
@@ -22,6 +25,7 @@ impl Connection {
             Connection::Offline => "offline",
             Connection::Syncing => "syncing",
             Connection::Local => "local",
+            Connection::SignInNeeded => "sign-in",
         }
     }
 
@@ -31,6 +35,7 @@ impl Connection {
             Connection::Offline => "Offline",
             Connection::Syncing => "Syncing…",
             Connection::Local => "Not signed in",
+            Connection::SignInNeeded => "Sign in needed",
         }
     }
 }
@@ -55,6 +60,8 @@ pub fn status_line(status: &SyncStatus, now: OffsetDateTime) -> StatusLine {
     // signed-in replica not yet heard from is about to sync.
     let connection = if report.sync.is_none() {
         Connection::Local
+    } else if status.login_problem.is_some() {
+        Connection::SignInNeeded
     } else if report.online == Some(false) {
         Connection::Offline
     } else if status.syncing || report.online.is_none() {
@@ -75,10 +82,12 @@ pub fn status_line(status: &SyncStatus, now: OffsetDateTime) -> StatusLine {
         synced,
         pending: (pending > 0).then(|| format!("{pending} pending")),
         conflicts: (conflicts > 0).then(|| plural(conflicts as u64, "conflict", "conflicts")),
-        last_error: report
-            .sync
-            .as_ref()
-            .and_then(|account| account.last_error.clone()),
+        last_error: status.login_problem.clone().or_else(|| {
+            report
+                .sync
+                .as_ref()
+                .and_then(|account| account.last_error.clone())
+        }),
     }
 }
 
@@ -148,7 +157,31 @@ mod tests {
                 conflicts: 1,
             },
             syncing,
+            login_problem: None,
         }
+    }
+
+    #[test]
+    fn a_login_that_cannot_be_used_asks_for_a_sign_in_and_says_why() {
+        let now = datetime!(2025-03-01 10:00:30 UTC);
+        let mut signed_out = status(None, true, false);
+        signed_out.login_problem = Some("logged out: sign in again in Settings".into());
+        let line = status_line(&signed_out, now);
+        assert_eq!(line.connection, Connection::SignInNeeded);
+        assert_eq!(line.connection.label(), "Sign in needed");
+        assert_eq!(
+            line.last_error.as_deref(),
+            Some("logged out: sign in again in Settings")
+        );
+        assert_eq!(
+            line.pending.as_deref(),
+            Some("3 pending"),
+            "work still waits"
+        );
+        // Without an account there is nothing to sign in again to.
+        let mut local = status(None, false, false);
+        local.login_problem = Some("gone".into());
+        assert_eq!(status_line(&local, now).connection, Connection::Local);
     }
 
     #[test]

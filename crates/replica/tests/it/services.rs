@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use rf_core::session::{Choice, Command, StartRequest};
 use rf_core::{Flow, FlowKind, Outcome};
-use rf_replica::{LibraryFilter, Replica, ReplicaError, WriteSource};
+use rf_replica::tokens::{Credentials, FileTokenStore, TokenStore};
+use rf_replica::{FLOWS_DIR, LibraryFilter, Replica, ReplicaError, THEME, Theme, WriteSource};
 use uuid::Uuid;
 
 const PRINTER: &str =
@@ -419,4 +420,54 @@ fn the_status_report_says_online_only_for_a_logged_in_replica() {
         "the imported flow waits to go up"
     );
     assert_eq!(report.device_id, replica.device_id());
+}
+
+#[test]
+fn preferences_stay_on_this_device_and_the_settings_screen_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut replica = Replica::open(dir.path()).unwrap();
+    let tokens = FileTokenStore::in_data_dir(dir.path());
+
+    let fresh = replica.settings(&tokens, None).unwrap();
+    assert_eq!(fresh.theme, Theme::System);
+    assert_eq!(fresh.flows_dir, None);
+    assert!(!fresh.logged_in && fresh.login_problem.is_none());
+    assert!(fresh.token_store.contains("file"), "{}", fresh.token_store);
+
+    replica.set_preference(THEME, Some("dark")).unwrap();
+    replica
+        .set_preference(FLOWS_DIR, Some("/srv/flows"))
+        .unwrap();
+    replica
+        .set_preference(FLOWS_DIR, Some("/srv/runbooks"))
+        .unwrap();
+    tokens
+        .save(&Credentials {
+            server_url: "http://127.0.0.1:8787".into(),
+            access_token: "a".into(),
+            access_expires_at: 0,
+            refresh_token: "r".into(),
+        })
+        .unwrap();
+    // Reopened, as after a restart: what was chosen is still chosen.
+    drop(replica);
+    let mut replica = Replica::open(dir.path()).unwrap();
+    let chosen = replica.settings(&tokens, Some("/from/env".into())).unwrap();
+    assert_eq!(chosen.theme, Theme::Dark);
+    assert_eq!(chosen.flows_dir.as_deref(), Some("/srv/runbooks"));
+    assert_eq!(chosen.flows_dir_override.as_deref(), Some("/from/env"));
+    assert!(chosen.logged_in);
+
+    // Forgetting, a theme this version does not know, and a value past any sensible size.
+    replica.set_preference(FLOWS_DIR, None).unwrap();
+    assert_eq!(replica.preference(FLOWS_DIR).unwrap(), None);
+    replica.set_preference(THEME, Some("solarized")).unwrap();
+    assert_eq!(replica.theme().unwrap(), Theme::System);
+    let huge = "x".repeat(10_000);
+    assert!(replica.set_preference(FLOWS_DIR, Some(&huge)).is_err());
+    assert_eq!(
+        replica.preference(FLOWS_DIR).unwrap(),
+        None,
+        "nothing half-set"
+    );
 }

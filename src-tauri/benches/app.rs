@@ -123,7 +123,8 @@ async fn bench() {
         watch_for_start_screen(&driven).await;
         let sent = epoch_ms();
         let link = format!(
-            "resolutionflow://run/{}?ticket=BENCH-{round}&client=Acme",
+            "resolutionflow://run/{}?ticket=BENCH-{round}&client=Acme\
+             &var.lookup_name=intranet.acme.local&var.dns_server=10.0.0.10",
             FLOW.replace(' ', "%20")
         );
         let status = Command::new(APP)
@@ -181,11 +182,11 @@ impl SessionBus {
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&output.stdout).to_string();
+        // NAME='value'; or NAME=value; (the pid is not quoted).
         let value = |name: &str| {
             text.lines()
-                .find_map(|line| line.strip_prefix(&format!("{name}='")))
-                .and_then(|rest| rest.split('\'').next())
-                .map(str::to_string)
+                .find_map(|line| line.strip_prefix(&format!("{name}=")))
+                .map(|rest| rest.trim_end_matches(';').trim_matches('\'').to_string())
                 .unwrap_or_else(|| panic!("dbus-launch said {text:?}"))
         };
         SessionBus {

@@ -2,12 +2,12 @@
 //! answers are declared in rf-app-api; `registered_names_match_the_contract` holds them to it.
 //! Replica work runs on the blocking pool, never on the main thread or an async worker.
 
-use rf_app_api::commands::{ActArgs, LogInArgs, SaveDraftArgs, SetPinArgs};
+use rf_app_api::commands::{ActArgs, LogInArgs, ResolveConflictArgs, SaveDraftArgs, SetPinArgs};
 use rf_app_api::events::SyncStatus;
 use rf_app_api::links::Link;
 use rf_app_api::{
-    CommandError, ErrorKind, FlowDetail, FlowFolder, FlowSummary, Home, Library, LibraryFilter,
-    SessionSummary, SessionView, Settings, StartSession, Theme,
+    CommandError, ConflictRecord, ErrorKind, FlowDetail, FlowFolder, FlowSummary, Home, Library,
+    LibraryFilter, SessionSummary, SessionView, Settings, StartSession, Theme,
 };
 use rf_replica::background::Nudge;
 use rf_replica::{Replica, client, environment};
@@ -222,6 +222,30 @@ pub async fn painted(shell: State<'_, Shell>, args: ()) -> Answer<()> {
 pub async fn take_link(shell: State<'_, Shell>, args: ()) -> Answer<Option<Link>> {
     let () = args;
     Ok(shell.take_link())
+}
+
+#[tauri::command]
+pub async fn list_conflicts(shell: State<'_, Shell>, args: ()) -> Answer<Vec<ConflictRecord>> {
+    let () = args;
+    on_replica(&shell, |replica| replica.conflicts(false)).await
+}
+
+#[tauri::command]
+pub async fn resolve_conflict(
+    shell: State<'_, Shell>,
+    args: ResolveConflictArgs,
+) -> Answer<ConflictRecord> {
+    let resolved = on_replica(&shell, move |replica| {
+        replica.resolve_conflict(args.id, args.keep)
+    })
+    .await?;
+    changed_here(&shell);
+    shell.effects().data_changed(rf_app_api::events::Changed {
+        flows: true,
+        conflicts: true,
+        ..Default::default()
+    });
+    Ok(resolved)
 }
 
 #[tauri::command]

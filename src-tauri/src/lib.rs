@@ -50,6 +50,8 @@ pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + 
         commands::take_link,
         commands::painted,
         commands::load_settings,
+        commands::list_conflicts,
+        commands::resolve_conflict,
         commands::load_theme,
         commands::set_theme,
         commands::log_in,

@@ -9,6 +9,7 @@ use crate::bridge;
 use crate::components::launcher::QuickLauncher;
 use crate::components::shell::{Banner, Rail, ShortcutsOverlay, StatusBar, Toasts};
 use crate::hooks::AppContext;
+use crate::pages::conflicts::ConflictsPage;
 use crate::pages::flow_detail::FlowDetailPage;
 use crate::pages::home::HomePage;
 use crate::pages::library::LibraryPage;
@@ -137,6 +138,7 @@ pub fn App() -> Html {
         Route::SessionDetail(id) => html! { <SessionDetailPage id={*id} /> },
         Route::Sessions => html! { <SessionsPage /> },
         Route::Settings => html! { <SettingsPage /> },
+        Route::Conflicts => html! { <ConflictsPage /> },
     };
     let dismiss_banner = {
         let dispatch = dispatch.clone();

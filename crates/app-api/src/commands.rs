@@ -60,6 +60,10 @@ commands! {
     CopyText = "copy_text" (String) -> ();
     /// The watched flows folder and the files in it that could not be imported.
     LoadFlowFolder = "load_flow_folder" (()) -> FlowFolder;
+    /// Open conflicts in the team's flows, oldest first.
+    ListConflicts = "list_conflicts" (()) -> Vec<crate::views::ConflictRecord>;
+    /// Keeps one side of a conflict; the choice syncs to the team.
+    ResolveConflict = "resolve_conflict" (ResolveConflictArgs) -> crate::views::ConflictRecord;
     /// The settings screen.
     LoadSettings = "load_settings" (()) -> crate::views::Settings;
     /// Logs this replica in to a sync server (the tokens go to the token store) and syncs.
@@ -90,6 +94,12 @@ pub struct SetPinArgs {
 pub struct ActArgs {
     pub session_id: Uuid,
     pub commands: Vec<SessionCommand>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolveConflictArgs {
+    pub id: Uuid,
+    pub keep: rf_core::sync::Keep,
 }
 
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use rf_tests::device::Device;
+use rf_tests::device::{Device, FLOW_ID, flow};
 use rf_tests::{Backend, PASSWORD, TestServer, printer_flow};
 
 use crate::harness::{App, PATIENCE};
@@ -317,6 +317,82 @@ async fn signing_in_and_out_from_settings() {
     assert!(bar.contains("Sign in needed"), "{bar}");
     app.wait_for("#login-password").await;
     app.screenshot("settings-signed-out").await;
+    app.client.clone().close().await.unwrap();
+    server.stop().await;
+}
+
+/// Two devices of one author changed one flow's title before syncing: the app (on the second)
+/// hears of the conflict, shows both titles side by side, and keeping mine sends it to the
+/// team.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_conflict_shown_side_by_side_and_mine_kept() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let (laptop, desktop) = (Device::new(), Device::new());
+    laptop.login(&server, "ada@contoso.example").await;
+    desktop.login(&server, "ada@contoso.example").await;
+    laptop.import(flow()).await;
+    laptop.sync().await.unwrap();
+    desktop.sync().await.unwrap();
+    let mut first = flow();
+    first.title = "VPN will not connect (laptop)".into();
+    laptop.import(first).await;
+    laptop.sync().await.unwrap();
+    let mut second = flow();
+    second.title = "VPN will not connect (desktop)".into();
+    desktop.import(second).await;
+
+    let app = App::start(
+        &[
+            ("RF_DATA_DIR", desktop.path().display().to_string()),
+            ("RF_TOKEN_STORE", "file".into()),
+        ],
+        &[],
+    )
+    .await;
+    // Background sync raises it; the status bar offers it.
+    app.wait_for("#status-conflicts")
+        .await
+        .click()
+        .await
+        .unwrap();
+    app.wait_for("#conflicts [data-conflict]").await;
+    let shown = app.text("#conflicts").await;
+    assert!(shown.contains("VPN will not connect (laptop)"), "{shown}");
+    assert!(shown.contains("VPN will not connect (desktop)"), "{shown}");
+    assert!(shown.contains("Title"), "{shown}");
+    app.screenshot("conflicts").await;
+    app.wait_for(".keep-mine").await.click().await.unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    while !app.text("#conflicts").await.contains("No conflicts") {
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            app.text("#conflicts").await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The choice reaches the team: the laptop ends with the desktop's title, and no conflict.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        laptop.sync().await.unwrap();
+        let (title, open) = laptop
+            .with(|replica| {
+                let id = uuid::Uuid::parse_str(FLOW_ID).unwrap();
+                (
+                    replica.flow(id).unwrap().document.title,
+                    replica.conflicts(false).unwrap().len(),
+                )
+            })
+            .await;
+        if title == "VPN will not connect (desktop)" && open == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the laptop has {title:?}, {open} open"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     app.client.clone().close().await.unwrap();
     server.stop().await;
 }

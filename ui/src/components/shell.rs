@@ -127,7 +127,10 @@ pub fn StatusBar() -> Html {
             }
             if let Some(conflicts) = line.as_ref().and_then(|line| line.conflicts.clone()) {
                 <span class="status-sep" aria-hidden="true">{ "·" }</span>
-                <span class="status-conflicts">{ conflicts }</span>
+                <button class="status-conflicts link-button" id="status-conflicts" title="Open the conflicts"
+                    onclick={let app = app.clone(); Callback::from(move |_| app.navigate(Route::Conflicts))}>
+                    { conflicts }
+                </button>
             }
             <span class="status-spacer" />
             if connection == Connection::SignInNeeded {

@@ -1,5 +1,6 @@
 //! The screens, one module each.
 
+pub mod conflicts;
 pub mod flow_detail;
 pub mod home;
 pub mod library;

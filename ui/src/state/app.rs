@@ -22,6 +22,7 @@ pub enum Route {
     SessionDetail(Uuid),
     Sessions,
     Settings,
+    Conflicts,
 }
 
 impl Route {
@@ -32,6 +33,7 @@ impl Route {
             Route::Library(_) | Route::Flow(_) => Section::Library,
             Route::Runner(_) | Route::SessionDetail(_) | Route::Sessions => Section::Sessions,
             Route::Settings => Section::Settings,
+            Route::Conflicts => Section::Library,
         }
     }
 
@@ -47,6 +49,7 @@ impl Route {
             Route::SessionDetail(id) => format!("detail-{id}"),
             Route::Sessions => "sessions".into(),
             Route::Settings => "settings".into(),
+            Route::Conflicts => "conflicts".into(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! UI state as plain reducers with no web APIs, tested with `cargo test -p rf-ui` on the host.
 
 pub mod app;
+pub mod conflicts;
 pub mod launcher;
 pub mod library;
 pub mod runner;

@@ -2,7 +2,9 @@
 //! answers are declared in rf-app-api; `registered_names_match_the_contract` holds them to it.
 //! Replica work runs on the blocking pool, never on the main thread or an async worker.
 
-use rf_app_api::commands::{ActArgs, LogInArgs, ResolveConflictArgs, SaveDraftArgs, SetPinArgs};
+use rf_app_api::commands::{
+    ActArgs, AttachFileArgs, LogInArgs, ResolveConflictArgs, SaveDraftArgs, SetPinArgs,
+};
 use rf_app_api::events::SyncStatus;
 use rf_app_api::links::Link;
 use rf_app_api::{
@@ -222,6 +224,33 @@ pub async fn painted(shell: State<'_, Shell>, args: ()) -> Answer<()> {
 pub async fn take_link(shell: State<'_, Shell>, args: ()) -> Answer<Option<Link>> {
     let () = args;
     Ok(shell.take_link())
+}
+
+#[tauri::command]
+pub async fn attach_file(shell: State<'_, Shell>, args: AttachFileArgs) -> Answer<SessionView> {
+    let AttachFileArgs { session_id, path } = args;
+    let view = on_replica(&shell, move |replica| {
+        replica.attach_file(session_id, std::path::Path::new(&path))?;
+        replica.session_view(session_id)
+    })
+    .await?;
+    changed_here(&shell);
+    Ok(view)
+}
+
+#[tauri::command]
+pub async fn pick_files(shell: State<'_, Shell>, args: ()) -> Answer<Vec<String>> {
+    let () = args;
+    let effects = shell.effects_handle();
+    let picked = tauri::async_runtime::spawn_blocking(move || {
+        effects.pick_files("Attach files to this step")
+    })
+    .await
+    .map_err(|error| CommandError::new(ErrorKind::Invalid, error.to_string()))?;
+    Ok(picked
+        .into_iter()
+        .map(|path| path.display().to_string())
+        .collect())
 }
 
 #[tauri::command]

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rf_app_api::events::{
-    Changed, DataChanged, Event, Navigate, Notice, StatusChanged, SyncStatus,
+    Changed, DataChanged, Event, FilesDropped, Navigate, Notice, StatusChanged, SyncStatus,
 };
 use rf_app_api::links::{self, Link};
 use rf_app_api::{CommandError, ErrorKind};
@@ -51,6 +51,8 @@ pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + 
         commands::painted,
         commands::load_settings,
         commands::list_conflicts,
+        commands::attach_file,
+        commands::pick_files,
         commands::resolve_conflict,
         commands::load_theme,
         commands::set_theme,
@@ -123,6 +125,7 @@ pub fn run() -> ExitCode {
         .plugin(tauri_plugin_clipboard_manager::init())
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_dialog::init())
         .invoke_handler(handler())
         .setup(move |app| {
             let handle = app.handle().clone();
@@ -150,9 +153,23 @@ pub fn run() -> ExitCode {
         })
         .on_window_event(|window, event| {
             // Closing the window keeps the app in the tray; Quit is in the tray menu.
-            if let tauri::WindowEvent::CloseRequested { api, .. } = event {
-                api.prevent_close();
-                let _ = window.hide();
+            match event {
+                tauri::WindowEvent::CloseRequested { api, .. } => {
+                    api.prevent_close();
+                    let _ = window.hide();
+                }
+                // Files dropped on the window: the screen on show decides what to do (the
+                // runner attaches them to the step).
+                tauri::WindowEvent::DragDrop(tauri::DragDropEvent::Drop { paths, .. }) => {
+                    let paths: Vec<String> = paths
+                        .iter()
+                        .map(|path| path.display().to_string())
+                        .collect();
+                    if let Err(error) = window.emit(FilesDropped::NAME, &paths) {
+                        tracing::warn!("could not tell the page of dropped files: {error}");
+                    }
+                }
+                _ => {}
             }
         })
         .run(tauri::generate_context!());
@@ -470,6 +487,20 @@ impl<R: Runtime> Effects for Desktop<R> {
             "first screen shown {} ms after start",
             self.started.elapsed().as_millis()
         );
+    }
+
+    fn pick_files(&self, title: &str) -> Vec<std::path::PathBuf> {
+        use tauri_plugin_dialog::DialogExt;
+        let mut dialog = self.app.dialog().file().set_title(title);
+        if let Some(window) = self.app.get_webview_window(MAIN_WINDOW) {
+            dialog = dialog.set_parent(&window);
+        }
+        dialog
+            .blocking_pick_files()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|file| file.into_path().ok())
+            .collect()
     }
 
     fn copy_text(&self, text: &str) -> Result<(), String> {

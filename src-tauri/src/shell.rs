@@ -28,6 +28,9 @@ pub trait Effects: Send + Sync {
     fn notice(&self, text: &str);
     /// The page has rendered its first screen (once per start): the window can be shown.
     fn painted(&self);
+    /// Asks for files in the system's file dialog (blocking until it closes): their paths,
+    /// none when cancelled.
+    fn pick_files(&self, title: &str) -> Vec<std::path::PathBuf>;
     fn copy_text(&self, text: &str) -> Result<(), String>;
     fn open_link(&self, url: &str) -> Result<(), String>;
 }
@@ -204,6 +207,11 @@ impl Shell {
 
     pub fn effects(&self) -> &dyn Effects {
         self.effects.as_ref()
+    }
+
+    /// The effects, to take to another thread (the file dialog blocks).
+    pub fn effects_handle(&self) -> Arc<dyn Effects> {
+        self.effects.clone()
     }
 
     pub fn set_background(&self, background: Background) {

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use rf_app_api::commands::{ALL, ActArgs, LogInArgs, SaveDraftArgs, SetPinArgs};
+use rf_app_api::commands::{ALL, ActArgs, AttachFileArgs, LogInArgs, SaveDraftArgs, SetPinArgs};
 use rf_app_api::events::{Changed, SyncStatus};
 use rf_app_api::links::Link;
 use rf_app_api::{
@@ -30,6 +30,8 @@ struct Recorded {
     opened: Mutex<Vec<String>>,
     painted: Mutex<u32>,
     watched: Mutex<Vec<Option<String>>>,
+    /// What the file dialog answers.
+    picked: Mutex<Vec<std::path::PathBuf>>,
 }
 
 impl Effects for Recorded {
@@ -49,6 +51,9 @@ impl Effects for Recorded {
     fn notice(&self, _text: &str) {}
     fn painted(&self) {
         *self.painted.lock().unwrap() += 1;
+    }
+    fn pick_files(&self, _title: &str) -> Vec<std::path::PathBuf> {
+        self.picked.lock().unwrap().clone()
     }
     fn copy_text(&self, text: &str) -> Result<(), String> {
         self.copied.lock().unwrap().push(text.to_string());
@@ -282,6 +287,71 @@ fn the_window_is_shown_once_when_the_page_first_renders() {
     harness.call::<c::Painted>(&()).unwrap();
     assert!(shell.has_painted());
     assert_eq!(*harness.effects.painted.lock().unwrap(), 1);
+}
+
+#[test]
+fn files_are_attached_to_the_step_and_one_too_large_says_so_in_megabytes() {
+    let harness = harness();
+    let view: SessionView = harness
+        .call::<c::StartSession>(&StartSession {
+            flow_id: harness.flow_id,
+            ticket: "T-7".into(),
+            client: String::new(),
+            variables: [
+                ("lookup_name".to_string(), "intranet.acme.local".to_string()),
+                ("dns_server".to_string(), "10.0.0.10".to_string()),
+            ]
+            .into(),
+        })
+        .unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let log = files.path().join("ipconfig-all.txt");
+    std::fs::write(&log, "Windows IP Configuration\n").unwrap();
+    // The dialog's answer comes back as paths for the page to attach.
+    harness.effects.picked.lock().unwrap().push(log.clone());
+    let picked = harness.call::<c::PickFiles>(&()).unwrap();
+    assert_eq!(picked, [log.display().to_string()]);
+
+    let attached = harness
+        .call::<c::AttachFile>(&AttachFileArgs {
+            session_id: view.id,
+            path: picked[0].clone(),
+        })
+        .unwrap();
+    let shown = serde_json::to_string(&attached.state).unwrap();
+    assert!(shown.contains("ipconfig-all.txt"), "{shown}");
+
+    let big = files.path().join("memory.dmp");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(30 * 1024 * 1024)
+        .unwrap();
+    let refused = harness
+        .call::<c::AttachFile>(&AttachFileArgs {
+            session_id: view.id,
+            path: big.display().to_string(),
+        })
+        .unwrap_err();
+    assert_eq!(refused.kind, ErrorKind::Invalid, "{refused:?}");
+    assert!(
+        refused.message.contains("memory.dmp is 30.0 MB")
+            && refused.message.contains("compress it"),
+        "{}",
+        refused.message
+    );
+    let missing = harness
+        .call::<c::AttachFile>(&AttachFileArgs {
+            session_id: view.id,
+            path: files.path().join("gone.txt").display().to_string(),
+        })
+        .unwrap_err();
+    assert!(missing.message.contains("gone.txt"), "{missing:?}");
+    // Nothing of the refused files went in.
+    let after = harness.call::<c::LoadSession>(&view.id).unwrap();
+    assert_eq!(
+        serde_json::to_value(&after.state).unwrap(),
+        serde_json::to_value(&attached.state).unwrap()
+    );
 }
 
 #[test]

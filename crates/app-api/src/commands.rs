@@ -60,6 +60,10 @@ commands! {
     CopyText = "copy_text" (String) -> ();
     /// The watched flows folder and the files in it that could not be imported.
     LoadFlowFolder = "load_flow_folder" (()) -> FlowFolder;
+    /// Attaches a file (a dropped one) to the session's current step; answers the session.
+    AttachFile = "attach_file" (AttachFileArgs) -> SessionView;
+    /// Asks for files in the system's file dialog: their paths, none when it was cancelled.
+    PickFiles = "pick_files" (()) -> Vec<String>;
     /// Open conflicts in the team's flows, oldest first.
     ListConflicts = "list_conflicts" (()) -> Vec<crate::views::ConflictRecord>;
     /// Keeps one side of a conflict; the choice syncs to the team.
@@ -94,6 +98,12 @@ pub struct SetPinArgs {
 pub struct ActArgs {
     pub session_id: Uuid,
     pub commands: Vec<SessionCommand>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachFileArgs {
+    pub session_id: Uuid,
+    pub path: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -51,6 +51,15 @@ impl Event for Notice {
     type Payload = String;
 }
 
+/// Files were dropped on the window: their paths, for the screen to attach.
+#[derive(Debug)]
+pub enum FilesDropped {}
+
+impl Event for FilesDropped {
+    const NAME: &'static str = "files-dropped";
+    type Payload = Vec<String>;
+}
+
 /// The status bar's whole state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncStatus {

@@ -34,7 +34,9 @@ pub enum ReplicaError {
     #[error(transparent)]
     SchemaTooNew(#[from] rf_sqlite::SchemaTooNew),
     #[error(
-        "{name} is {size} bytes, over the {limit} byte attachment limit; compress it or attach an excerpt"
+        "{name} is {}, over the {} attachment limit; compress it or attach an excerpt",
+        megabytes(*size),
+        megabytes(*limit)
     )]
     AttachmentTooLarge { name: String, size: u64, limit: u64 },
     #[error("{0}")]
@@ -111,4 +113,9 @@ impl From<ReplicaError> for rf_app_api::CommandError {
         };
         rf_app_api::CommandError::new(kind, error.to_string())
     }
+}
+
+/// A size as people read it: "30.0 MB" (MiB, as file managers show them on Linux).
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / (1024.0 * 1024.0))
 }

@@ -32,6 +32,7 @@ pub enum Icon {
     Wrench,
     /// Settings: sliders.
     Settings,
+    Paperclip,
 }
 
 impl Icon {
@@ -45,6 +46,9 @@ impl Icon {
 
     fn paths(self) -> Html {
         match self {
+            Icon::Paperclip => html! { <>
+                <path d="m20 11.5-7.8 7.8a5 5 0 0 1-7.1-7.1l8.5-8.5a3.3 3.3 0 0 1 4.7 4.7l-8.5 8.5a1.7 1.7 0 0 1-2.4-2.4l7.8-7.8" />
+            </> },
             Icon::Settings => html! { <>
                 <path d="M4 7h9" />
                 <path d="M17 7h3" />

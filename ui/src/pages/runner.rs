@@ -7,7 +7,11 @@ use std::rc::Rc;
 
 use gloo_timers::callback::Timeout;
 use rf_app_api::SessionView;
-use rf_app_api::commands::{Act, ActArgs, LoadFlow, LoadSession, SaveDraft, SaveDraftArgs};
+use rf_app_api::commands::{
+    Act, ActArgs, AttachFile, AttachFileArgs, LoadFlow, LoadSession, PickFiles, SaveDraft,
+    SaveDraftArgs,
+};
+use rf_app_api::events::FilesDropped;
 use rf_core::flow::{Flow, Node, NodeKind, VerifyKind};
 use rf_core::session::{Command, EntryKind, FlowRef, StepView, substitute_node};
 use rf_core::{FlowKind, Outcome};
@@ -21,7 +25,7 @@ use crate::components::icons::{Icon, Svg};
 use crate::components::shell::Banner;
 use crate::hooks::{AppContext, use_app};
 use crate::markdown::is_openable;
-use crate::state::app::{AppAction, Route};
+use crate::state::app::{AppAction, Route, Tone};
 use crate::state::runner::{Dialog, KeyCommand, NoteSave, RunnerAction, RunnerState, tick_command};
 use crate::web;
 
@@ -92,6 +96,32 @@ impl Sender {
         });
     }
 
+    /// Attaches files to the current step one by one, each in its own transaction: one that
+    /// is refused (too large, unreadable) says why, and the others still go in.
+    fn attach(&self, paths: Vec<String>) {
+        let dispatcher = self.state.dispatcher();
+        let (app, session) = (self.app.clone(), self.session);
+        web::spawn(async move {
+            for path in paths {
+                let name = path.rsplit('/').next().unwrap_or(&path).to_owned();
+                let args = AttachFileArgs {
+                    session_id: session,
+                    path: path.clone(),
+                };
+                match bridge::call::<AttachFile>(&args).await {
+                    Ok(view) => {
+                        dispatcher.dispatch(RunnerAction::Attached(Box::new(view)));
+                        app.toast(format!("Attached {name} to this step"), Tone::Success);
+                    }
+                    Err(error) => app.toast(
+                        format!("{name} was not attached: {}", error.message),
+                        Tone::Error,
+                    ),
+                }
+            }
+        });
+    }
+
     /// The note changed: remember it, and save it once typing pauses.
     fn note_edited(&self, text: String) {
         let dispatcher = self.state.dispatcher();
@@ -141,6 +171,25 @@ pub fn RunnerPage(props: &RunnerProps) -> Html {
                     Err(error) => dispatcher.dispatch(RunnerAction::LoadFailed(error.message)),
                 }
             });
+        });
+    }
+
+    // Files dropped on the window are attached to the step on screen (unless finished).
+    {
+        let sender = sender.clone();
+        use_effect_with(props.id, move |_| {
+            let subscription = bridge::listen::<FilesDropped>(move |paths| {
+                let finished = sender.state.is_finished();
+                if finished {
+                    sender.app.toast(
+                        "The session is finished; start a new one to attach files",
+                        Tone::Error,
+                    );
+                } else if !paths.is_empty() {
+                    sender.attach(paths);
+                }
+            });
+            move || drop(subscription)
         });
     }
 
@@ -702,6 +751,19 @@ fn render_toolbar(state: &RunnerState, sender: &Sender, step: Option<&StepView>)
             </button>
             <button id="paste-output" class="button ghost" disabled={state.busy} onclick={open(Dialog::Paste(String::new()))}>
                 <Svg icon={Icon::Terminal} size={16} />{ "Paste output" }
+            </button>
+            <button id="attach" class="button ghost" disabled={state.busy} title="Attach files (or drop them on the window)"
+                onclick={let sender = sender.clone(); Callback::from(move |_| {
+                    let sender = sender.clone();
+                    web::spawn(async move {
+                        match bridge::call::<PickFiles>(&()).await {
+                            Ok(paths) if !paths.is_empty() => sender.attach(paths),
+                            Ok(_) => {}
+                            Err(error) => sender.app.failed(error),
+                        }
+                    });
+                })}>
+                <Svg icon={Icon::Paperclip} size={16} />{ "Attach" }
             </button>
             <button id="custom-step" class="button ghost" disabled={state.busy} onclick={open(Dialog::Custom(String::new()))}>
                 <Svg icon={Icon::Plus} size={16} />{ "Custom step" }<kbd>{ "c" }</kbd>

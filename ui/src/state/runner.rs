@@ -120,6 +120,9 @@ pub struct RunnerState {
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunnerAction {
     Loaded(Box<SessionView>),
+    /// A file was attached at the current step: the session as it now stands, while the note
+    /// being typed stays exactly as it is.
+    Attached(Box<SessionView>),
     LoadFailed(String),
     NoteEdited(String),
     SaveStarted(u64),
@@ -173,6 +176,9 @@ impl RunnerState {
                 self.busy = false;
                 self.action_error = None;
                 self.dialog = None;
+            }
+            RunnerAction::Attached(view) => {
+                self.view = Some(*view);
             }
             RunnerAction::LoadFailed(error) => {
                 self.error = Some(error);
@@ -513,6 +519,15 @@ mod tests {
             .apply(RunnerAction::Submit(vec![Command::Back]));
         assert!(state.busy);
         assert_eq!(state.key("1", false, false), None);
+    }
+
+    #[test]
+    fn attaching_a_file_keeps_the_note_being_typed() {
+        let state = loaded(&["Yes"], false).apply(RunnerAction::NoteEdited("half a tho".into()));
+        let view = state.view.clone().unwrap();
+        let state = state.apply(RunnerAction::Attached(Box::new(view)));
+        assert_eq!(state.note.text, "half a tho");
+        assert_eq!(state.note.save, NoteSave::Unsaved);
     }
 
     #[test]

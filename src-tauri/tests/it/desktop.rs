@@ -71,15 +71,7 @@ async fn offline_then_synced_and_a_teammates_flow_appears_in_the_library() {
 
     server.resume().await;
     wait_for_status(&app, "online").await;
-    let deadline = Instant::now() + PATIENCE;
-    while !app.text("#status-bar").await.contains("Synced") {
-        assert!(
-            Instant::now() < deadline,
-            "{}",
-            app.text("#status-bar").await
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    app.wait_for_text("#status-bar", "Synced").await;
 
     app.wait_for("button.rail-item[aria-label='Library']")
         .await
@@ -163,11 +155,7 @@ async fn a_deep_link_to_a_finished_redacted_ticket_note_by_keyboard() {
 
     app.press("n").await;
     app.press("Password is hunter2 on 10.0.0.10").await;
-    let deadline = Instant::now() + PATIENCE;
-    while !app.text("#note-state").await.contains("Saved") {
-        assert!(Instant::now() < deadline, "the note never said Saved");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    app.wait_for_text("#note-state", "Saved").await;
     app.screenshot("runner-note-saved").await;
     app.press(ESCAPE).await;
     app.press("f").await;
@@ -202,11 +190,7 @@ async fn a_deep_link_to_a_finished_redacted_ticket_note_by_keyboard() {
         .click()
         .await
         .unwrap();
-    let deadline = Instant::now() + PATIENCE;
-    while !app.text("#toasts").await.contains("Copied") {
-        assert!(Instant::now() < deadline, "no Copied toast");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    app.wait_for_text("#toasts", "Copied").await;
     app.client.clone().close().await.unwrap();
 
     // What the page showed is what the replica holds: one finished session with the note.
@@ -264,15 +248,7 @@ async fn signing_in_and_out_from_settings() {
     let signed_in = app.text("#signed-in").await;
     assert!(signed_in.contains("ada@contoso.example"), "{signed_in}");
     wait_for_status(&app, "online").await;
-    let deadline = Instant::now() + PATIENCE;
-    while !app.text("#status-bar").await.contains("Synced") {
-        assert!(
-            Instant::now() < deadline,
-            "{}",
-            app.text("#status-bar").await
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    app.wait_for_text("#status-bar", "Synced").await;
     // The flow imported before signing in reached the team.
     let teammate = Device::new();
     teammate.login(&server, "bob@contoso.example").await;
@@ -362,15 +338,7 @@ async fn a_conflict_shown_side_by_side_and_mine_kept() {
     assert!(shown.contains("Title"), "{shown}");
     app.screenshot("conflicts").await;
     app.wait_for(".keep-mine").await.click().await.unwrap();
-    let deadline = Instant::now() + PATIENCE;
-    while !app.text("#conflicts").await.contains("No conflicts") {
-        assert!(
-            Instant::now() < deadline,
-            "{}",
-            app.text("#conflicts").await
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    app.wait_for_text("#conflicts", "No conflicts").await;
     // The choice reaches the team: the laptop ends with the desktop's title, and no conflict.
     let deadline = Instant::now() + PATIENCE;
     loop {

@@ -153,6 +153,22 @@ impl App {
             .unwrap_or_else(|error| panic!("no {css} within {PATIENCE:?}: {error}"))
     }
 
+    /// Waits until the text under `css` contains `wanted`; says what it showed if it never did.
+    pub async fn wait_for_text(&self, css: &str, wanted: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let text = self.text(css).await;
+            if text.contains(wanted) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css} never said {wanted:?}: {text}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The page's text under `css`.
     pub async fn text(&self, css: &str) -> String {
         self.wait_for(css).await.text().await.unwrap()

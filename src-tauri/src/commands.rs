@@ -254,6 +254,22 @@ pub async fn pick_files(shell: State<'_, Shell>, args: ()) -> Answer<Vec<String>
 }
 
 #[tauri::command]
+pub async fn export_flow(shell: State<'_, Shell>, args: Uuid) -> Answer<String> {
+    let Some(dir) = shell.flow_folder().dir else {
+        return Err(CommandError::new(
+            ErrorKind::Invalid,
+            "no flows folder is watched: choose one in Settings, then export again",
+        ));
+    };
+    on_replica(&shell, move |replica| {
+        replica
+            .export_flow_to(args, std::path::Path::new(&dir))
+            .map(|path| path.display().to_string())
+    })
+    .await
+}
+
+#[tauri::command]
 pub async fn list_conflicts(shell: State<'_, Shell>, args: ()) -> Answer<Vec<ConflictRecord>> {
     let () = args;
     on_replica(&shell, |replica| replica.conflicts(false)).await
@@ -280,11 +296,54 @@ pub async fn resolve_conflict(
 #[tauri::command]
 pub async fn load_settings(shell: State<'_, Shell>, args: ()) -> Answer<Settings> {
     let () = args;
+    settings_now(&shell).await
+}
+
+/// The settings screen as it stands, what only the desktop knows included.
+async fn settings_now(shell: &Shell) -> Answer<Settings> {
     let tokens = shell.tokens();
+    let settings = on_replica(shell, move |replica| environment::settings(replica, tokens)).await?;
+    Ok(with_desktop(shell, settings))
+}
+
+/// Fills in what only the desktop knows: start at login, and whether the shortcut works.
+fn with_desktop(shell: &Shell, mut settings: Settings) -> Settings {
+    settings.start_at_login = shell.effects().start_at_login();
+    settings.shortcut_problem = shell.effects().shortcut_problem();
+    settings
+}
+
+#[tauri::command]
+pub async fn set_start_at_login(shell: State<'_, Shell>, args: bool) -> Answer<Settings> {
+    shell.effects().set_start_at_login(args).map_err(|error| {
+        CommandError::new(
+            ErrorKind::Invalid,
+            format!("starting at login could not be changed: {error}"),
+        )
+    })?;
+    settings_now(&shell).await
+}
+
+#[tauri::command]
+pub async fn set_shortcut(shell: State<'_, Shell>, args: String) -> Answer<Settings> {
+    let shortcut = args.trim().to_string();
+    if !shortcut.is_empty() && crate::parse_shortcut(&shortcut).is_err() {
+        return Err(CommandError::new(
+            ErrorKind::Invalid,
+            format!(
+                "“{shortcut}” is not a shortcut; write modifiers and one key joined by +, e.g. Ctrl+Alt+Space"
+            ),
+        ));
+    }
+    let chosen = shortcut.clone();
     on_replica(&shell, move |replica| {
-        environment::settings(replica, tokens)
+        replica.set_preference(rf_replica::SHORTCUT, Some(&chosen))
     })
-    .await
+    .await?;
+    // A shortcut taken by another program is kept all the same: the screen says why it
+    // does not fire (and what to bind instead), and it is tried again at the next start.
+    let _ = shell.effects().set_shortcut(&shortcut);
+    settings_now(&shell).await
 }
 
 #[tauri::command]
@@ -295,12 +354,11 @@ pub async fn load_theme(shell: State<'_, Shell>, args: ()) -> Answer<Theme> {
 
 #[tauri::command]
 pub async fn set_theme(shell: State<'_, Shell>, args: Theme) -> Answer<Settings> {
-    let tokens = shell.tokens();
     on_replica(&shell, move |replica| {
-        replica.set_preference(rf_replica::THEME, Some(args.as_str()))?;
-        environment::settings(replica, tokens)
+        replica.set_preference(rf_replica::THEME, Some(args.as_str()))
     })
-    .await
+    .await?;
+    settings_now(&shell).await
 }
 
 #[tauri::command]
@@ -344,7 +402,7 @@ pub async fn log_in(shell: State<'_, Shell>, args: LogInArgs) -> Answer<Settings
     })
     .await?;
     shell.login_changed(None);
-    Ok(settings)
+    Ok(with_desktop(&shell, settings))
 }
 
 #[tauri::command]
@@ -359,7 +417,7 @@ pub async fn log_out(shell: State<'_, Shell>, args: ()) -> Answer<Settings> {
     shell.login_changed(Some(
         "logged out: your work stays here and syncs after you sign in again in Settings".into(),
     ));
-    Ok(settings)
+    Ok(with_desktop(&shell, settings))
 }
 
 #[tauri::command]
@@ -395,7 +453,7 @@ pub async fn set_flows_dir(shell: State<'_, Shell>, args: Option<String>) -> Ans
             .effects()
             .watch_folder(dir.as_deref().map(std::path::Path::new));
     }
-    Ok(settings)
+    Ok(with_desktop(&shell, settings))
 }
 
 #[tauri::command]

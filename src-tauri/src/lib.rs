@@ -51,6 +51,9 @@ pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + 
         commands::painted,
         commands::load_settings,
         commands::list_conflicts,
+        commands::set_start_at_login,
+        commands::set_shortcut,
+        commands::export_flow,
         commands::attach_file,
         commands::pick_files,
         commands::resolve_conflict,
@@ -80,6 +83,15 @@ pub fn links_in(args: &[String]) -> Vec<Result<Link, String>> {
         .collect()
 }
 
+/// Started at login: the app waits in the tray, its window hidden until asked for.
+pub const START_HIDDEN: &str = "--hidden";
+
+/// Parses a shortcut as the global-shortcut plugin reads it (`Ctrl+Alt+Space`).
+pub fn parse_shortcut(text: &str) -> Result<tauri_plugin_global_shortcut::Shortcut, String> {
+    text.parse::<tauri_plugin_global_shortcut::Shortcut>()
+        .map_err(|error| error.to_string())
+}
+
 /// How long the window may stay hidden waiting for the page's first screen before it is
 /// shown anyway (a page that failed to load must still be seen, with its error).
 const PAINT_PATIENCE: Duration = Duration::from_secs(5);
@@ -87,6 +99,7 @@ const PAINT_PATIENCE: Duration = Duration::from_secs(5);
 /// Runs the app until it quits.
 pub fn run() -> ExitCode {
     let started = Instant::now();
+    let start_hidden = std::env::args().any(|arg| arg == START_HIDDEN);
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RF_LOG")
@@ -98,6 +111,10 @@ pub fn run() -> ExitCode {
     let opened = open_replica();
     let data_dir = opened.as_ref().ok().map(|(dir, _, _)| dir.clone());
     let tokens = opened.as_ref().ok().map(|(_, _, tokens)| *tokens);
+    let shortcut = match &opened {
+        Ok((_, replica, _)) => replica.shortcut().unwrap_or_default(),
+        Err(_) => String::new(),
+    };
     // RF_FLOWS_DIR, else the folder chosen in the settings.
     let flows_dir = match &opened {
         Ok((_, replica, _)) => environment::flows_dir(replica).unwrap_or_else(|error| {
@@ -126,6 +143,10 @@ pub fn run() -> ExitCode {
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            Some(vec![START_HIDDEN]),
+        ))
         .invoke_handler(handler())
         .setup(move |app| {
             let handle = app.handle().clone();
@@ -133,13 +154,17 @@ pub fn run() -> ExitCode {
                 handle.clone(),
                 replica.as_ref().ok().cloned(),
                 started,
+                start_hidden,
             ));
+            desktop.start_shortcuts(&shortcut);
             let shell = Shell::new(replica.clone(), tokens.unwrap_or_default(), desktop.clone());
             let link = shell.link();
             app.manage(shell);
             desktop.rebuild_tray(&link);
             route_args(&handle, &args);
-            show_if_never_painted(&handle);
+            if !start_hidden {
+                show_if_never_painted(&handle);
+            }
             if let (Some(data_dir), Some(folder)) = (&data_dir, &flows_dir) {
                 watch_folder(&handle, data_dir, folder);
             }
@@ -323,6 +348,10 @@ struct Desktop<R: Runtime> {
     tray: Mutex<Option<tray::TrayModel>>,
     /// When the process started (the start-up time it logs).
     started: Instant,
+    /// Started at login: the window stays hidden until the tray, a link or a shortcut asks.
+    start_hidden: bool,
+    /// Why the global shortcut does not work, if it does not.
+    shortcut_problem: Mutex<Option<String>>,
 }
 
 impl<R: Runtime> Desktop<R> {
@@ -330,12 +359,53 @@ impl<R: Runtime> Desktop<R> {
         app: AppHandle<R>,
         replica: Option<Arc<Mutex<Replica>>>,
         started: Instant,
+        start_hidden: bool,
     ) -> Desktop<R> {
         Desktop {
             app,
             replica,
             tray: Mutex::new(None),
             started,
+            start_hidden,
+            shortcut_problem: Mutex::new(None),
+        }
+    }
+
+    /// Adds the global-shortcut plugin where it can work (an X11 display; the plugin fails to
+    /// start without one) and registers the quick launcher's shortcut.
+    fn start_shortcuts(&self, shortcut: &str) {
+        use tauri_plugin_global_shortcut::ShortcutState;
+        if std::env::var_os("DISPLAY").is_none_or(|display| display.is_empty()) {
+            self.note_shortcut_problem(Some(format!(
+                "{shortcut} cannot work without an X11 display; bind `resolutionflow --quick-launch` to a key in your desktop's keyboard settings instead"
+            )));
+            return;
+        }
+        let plugin = tauri_plugin_global_shortcut::Builder::new()
+            .with_handler(|app, _shortcut, event| {
+                if event.state() == ShortcutState::Pressed {
+                    show_main_window(app);
+                    if let Some(shell) = app.try_state::<Shell>() {
+                        shell.route(Link::QuickLaunch);
+                    }
+                }
+            })
+            .build();
+        if let Err(error) = self.app.plugin(plugin) {
+            self.note_shortcut_problem(Some(format!(
+                "global shortcuts are not available here ({error}); bind `resolutionflow --quick-launch` to a key in your desktop's keyboard settings instead"
+            )));
+            return;
+        }
+        let _ = self.set_shortcut(shortcut);
+    }
+
+    fn note_shortcut_problem(&self, problem: Option<String>) {
+        if let Some(problem) = &problem {
+            tracing::warn!("{problem}");
+        }
+        if let Ok(mut slot) = self.shortcut_problem.lock() {
+            *slot = problem;
         }
     }
 
@@ -481,7 +551,63 @@ impl<R: Runtime> Effects for Desktop<R> {
         }
     }
 
+    fn start_at_login(&self) -> Option<bool> {
+        use tauri_plugin_autostart::ManagerExt;
+        self.app.autolaunch().is_enabled().ok()
+    }
+
+    fn set_start_at_login(&self, on: bool) -> Result<(), String> {
+        use tauri_plugin_autostart::ManagerExt;
+        let manager = self.app.autolaunch();
+        let done = if on {
+            manager.enable()
+        } else {
+            manager.disable()
+        };
+        done.map_err(|error| error.to_string())
+    }
+
+    fn set_shortcut(&self, shortcut: &str) -> Result<(), String> {
+        use tauri_plugin_global_shortcut::GlobalShortcut;
+        let Some(manager) = self.app.try_state::<GlobalShortcut<R>>() else {
+            return Err(self.shortcut_problem().unwrap_or_default());
+        };
+        let result = manager
+            .unregister_all()
+            .and_then(|()| match shortcut {
+                "" => Ok(()),
+                shortcut => manager.register(shortcut),
+            })
+            .map_err(|error| error.to_string());
+        let wayland = std::env::var("XDG_SESSION_TYPE").is_ok_and(|kind| kind == "wayland");
+        let problem = match &result {
+            Err(error) => Some(format!(
+                "{shortcut} could not be registered ({error}); choose another, or bind `resolutionflow --quick-launch` to a key in your desktop's keyboard settings"
+            )),
+            Ok(()) if wayland && !shortcut.is_empty() => Some(
+                "global shortcuts do not fire under Wayland; bind `resolutionflow --quick-launch` to a key in your desktop's keyboard settings"
+                    .to_owned(),
+            ),
+            Ok(()) => None,
+        };
+        self.note_shortcut_problem(problem);
+        result
+    }
+
+    fn shortcut_problem(&self) -> Option<String> {
+        self.shortcut_problem
+            .lock()
+            .map_or(None, |problem| problem.clone())
+    }
+
     fn painted(&self) {
+        if self.start_hidden {
+            tracing::info!(
+                "first screen ready {} ms after start, in the tray",
+                self.started.elapsed().as_millis()
+            );
+            return;
+        }
         show_main_window(&self.app);
         tracing::info!(
             "first screen shown {} ms after start",

@@ -28,6 +28,13 @@ pub trait Effects: Send + Sync {
     fn notice(&self, text: &str);
     /// The page has rendered its first screen (once per start): the window can be shown.
     fn painted(&self);
+    /// Whether the app starts at login; `None` when this desktop cannot tell.
+    fn start_at_login(&self) -> Option<bool>;
+    fn set_start_at_login(&self, on: bool) -> Result<(), String>;
+    /// Registers the quick launcher's global shortcut in place of the last one (empty: none).
+    fn set_shortcut(&self, shortcut: &str) -> Result<(), String>;
+    /// Why the shortcut last given does not work, if it does not.
+    fn shortcut_problem(&self) -> Option<String>;
     /// Asks for files in the system's file dialog (blocking until it closes): their paths,
     /// none when cancelled.
     fn pick_files(&self, title: &str) -> Vec<std::path::PathBuf>;

@@ -32,6 +32,8 @@ struct Recorded {
     watched: Mutex<Vec<Option<String>>>,
     /// What the file dialog answers.
     picked: Mutex<Vec<std::path::PathBuf>>,
+    autostart: Mutex<bool>,
+    shortcuts: Mutex<Vec<String>>,
 }
 
 impl Effects for Recorded {
@@ -51,6 +53,20 @@ impl Effects for Recorded {
     fn notice(&self, _text: &str) {}
     fn painted(&self) {
         *self.painted.lock().unwrap() += 1;
+    }
+    fn start_at_login(&self) -> Option<bool> {
+        Some(*self.autostart.lock().unwrap())
+    }
+    fn set_start_at_login(&self, on: bool) -> Result<(), String> {
+        *self.autostart.lock().unwrap() = on;
+        Ok(())
+    }
+    fn set_shortcut(&self, shortcut: &str) -> Result<(), String> {
+        self.shortcuts.lock().unwrap().push(shortcut.to_string());
+        Ok(())
+    }
+    fn shortcut_problem(&self) -> Option<String> {
+        None
     }
     fn pick_files(&self, _title: &str) -> Vec<std::path::PathBuf> {
         self.picked.lock().unwrap().clone()
@@ -382,6 +398,37 @@ fn settings_keep_the_theme_and_the_flows_folder_on_this_device() {
     let path = folder.path().display().to_string();
     let chosen = harness.call::<c::SetFlowsDir>(&Some(path.clone())).unwrap();
     assert_eq!(chosen.flows_dir.as_deref(), Some(path.as_str()));
+    // Exporting needs a watched folder, and writes the flow into it.
+    let nowhere = harness.call::<c::ExportFlow>(&harness.flow_id).unwrap_err();
+    assert!(nowhere.message.contains("Settings"), "{nowhere:?}");
+    harness.window.state::<Shell>().folder_is(folder.path());
+    let exported = harness.call::<c::ExportFlow>(&harness.flow_id).unwrap();
+    assert!(
+        exported.ends_with("dns-name-resolution-failure.flow.json"),
+        "{exported}"
+    );
+    assert!(std::path::Path::new(&exported).is_file());
+    // Start at login and the global shortcut: a malformed shortcut changes nothing.
+    assert_eq!(
+        harness.call::<c::LoadSettings>(&()).unwrap().shortcut,
+        rf_app_api::DEFAULT_SHORTCUT
+    );
+    let on = harness.call::<c::SetStartAtLogin>(&true).unwrap();
+    assert_eq!(on.start_at_login, Some(true));
+    let bad = harness
+        .call::<c::SetShortcut>(&"Ctrl+Alt+Nope".to_string())
+        .unwrap_err();
+    assert_eq!(bad.kind, ErrorKind::Invalid, "{bad:?}");
+    let chosen = harness
+        .call::<c::SetShortcut>(&" Ctrl+Shift+K ".to_string())
+        .unwrap();
+    assert_eq!(chosen.shortcut, "Ctrl+Shift+K");
+    let none = harness.call::<c::SetShortcut>(&String::new()).unwrap();
+    assert_eq!(none.shortcut, "");
+    assert_eq!(
+        *harness.effects.shortcuts.lock().unwrap(),
+        ["Ctrl+Shift+K", ""]
+    );
     let stopped = harness.call::<c::SetFlowsDir>(&None).unwrap();
     assert_eq!(stopped.flows_dir, None);
     assert_eq!(

@@ -64,6 +64,9 @@ commands! {
     AttachFile = "attach_file" (AttachFileArgs) -> SessionView;
     /// Asks for files in the system's file dialog: their paths, none when it was cancelled.
     PickFiles = "pick_files" (()) -> Vec<String>;
+    /// Writes a flow's latest version into the watched flows folder as a flow file; answers
+    /// the file's path.
+    ExportFlow = "export_flow" (Uuid) -> String;
     /// Open conflicts in the team's flows, oldest first.
     ListConflicts = "list_conflicts" (()) -> Vec<crate::views::ConflictRecord>;
     /// Keeps one side of a conflict; the choice syncs to the team.
@@ -78,6 +81,10 @@ commands! {
     LoadTheme = "load_theme" (()) -> crate::views::Theme;
     /// Sets how the app looks.
     SetTheme = "set_theme" (crate::views::Theme) -> crate::views::Settings;
+    /// Starts the app at login (in the tray), or stops doing so.
+    SetStartAtLogin = "set_start_at_login" (bool) -> crate::views::Settings;
+    /// Sets the global shortcut for the quick launcher (empty: none), and registers it now.
+    SetShortcut = "set_shortcut" (String) -> crate::views::Settings;
     /// Sets (or, with `None`, stops) the watched flows folder, and watches it at once.
     SetFlowsDir = "set_flows_dir" (Option<String>) -> crate::views::Settings;
     /// Called once the first screen is rendered: the shell shows its window then, so it never

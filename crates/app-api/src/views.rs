@@ -286,4 +286,18 @@ pub struct Settings {
     pub flows_dir_override: Option<String>,
     /// The replica's folder (`RF_DATA_DIR`).
     pub data_dir: String,
+    /// Whether the app starts, in the tray, when the user logs in to the desktop; `None` when
+    /// this desktop cannot tell.
+    #[serde(default)]
+    pub start_at_login: Option<bool>,
+    /// The global shortcut that opens the quick launcher (e.g. `Ctrl+Alt+Space`); empty for
+    /// none.
+    #[serde(default)]
+    pub shortcut: String,
+    /// Why the shortcut does not work here, with what to do instead.
+    #[serde(default)]
+    pub shortcut_problem: Option<String>,
 }
+
+/// The global shortcut until one is chosen.
+pub const DEFAULT_SHORTCUT: &str = "Ctrl+Alt+Space";

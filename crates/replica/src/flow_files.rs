@@ -97,7 +97,54 @@ impl FolderImport {
     }
 }
 
+/// A file name for a flow: its title in lower case, words joined by `-`, then the suffix;
+/// `flow` when the title has no letters or digits.
+pub fn file_name_for(title: &str) -> String {
+    let mut name = String::new();
+    for word in title
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|word| !word.is_empty())
+    {
+        if name.len() > 80 {
+            break;
+        }
+        if !name.is_empty() {
+            name.push('-');
+        }
+        name.extend(word.chars().flat_map(char::to_lowercase));
+    }
+    if name.is_empty() {
+        name.push_str("flow");
+    }
+    name + FLOW_FILE_SUFFIX
+}
+
 impl Replica {
+    /// Writes a flow's latest version into `dir` as a flow file, and answers its path. The
+    /// file is written aside and renamed into place, so a folder watcher never reads half of
+    /// it. A file of that name holding another flow is left alone: the name then carries the
+    /// flow's id.
+    pub fn export_flow_to(&self, flow_id: uuid::Uuid, dir: &Path) -> Result<PathBuf> {
+        let document = self.flow(flow_id)?.document;
+        let mut path = dir.join(file_name_for(&document.title));
+        let holds_another =
+            |path: &Path| path.exists() && read(path).map_or(true, |flow| flow.id != document.id);
+        if holds_another(&path) {
+            let short = &flow_id.to_string()[..8];
+            let named = file_name_for(&format!("{} {short}", document.title));
+            path = dir.join(named);
+        }
+        let text = document.to_json_pretty();
+        let aside = dir.join(format!(".{}.partial", flow_id));
+        std::fs::write(&aside, text.as_bytes())
+            .map_err(crate::ReplicaError::io("cannot write", &aside))?;
+        std::fs::rename(&aside, &path).map_err(|error| {
+            let _ = std::fs::remove_file(&aside);
+            crate::ReplicaError::io("cannot write", &path)(error)
+        })?;
+        Ok(path)
+    }
+
     /// Imports every valid flow file under `dir`; an invalid file is reported with its
     /// problems and changes nothing, and does not stop the others. A file unchanged since its
     /// last import changes nothing either (versions are content-addressed).

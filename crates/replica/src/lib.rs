@@ -33,7 +33,7 @@ pub use error::{ReplicaError, Result};
 pub use flows::{ImportOutcome, ImportStatus};
 pub use pull::PullReport;
 pub use push::{IdentityChange, PushReport, RejectedMutation};
-pub use services::{FLOWS_DIR, RECENT_FLOWS, THEME};
+pub use services::{FLOWS_DIR, RECENT_FLOWS, SHORTCUT, THEME};
 // The shapes the app and the CLI show are declared once, in the app's contract crate.
 pub use rf_app_api::{
     ConflictRecord, FlowDetail, FlowSummary, Home, Library, LibraryEntry, LibraryFilter, SearchHit,

@@ -20,6 +20,8 @@ use crate::{
 pub const THEME: &str = "theme";
 /// The preference naming the watched flows folder (an absolute path).
 pub const FLOWS_DIR: &str = "flows_dir";
+/// The preference holding the quick launcher's global shortcut (empty: none).
+pub const SHORTCUT: &str = "shortcut";
 /// A preference's value at most: a path, a name.
 const MAX_PREFERENCE_BYTES: usize = 4096;
 
@@ -119,6 +121,13 @@ impl Replica {
             .unwrap_or_default())
     }
 
+    /// The quick launcher's global shortcut: the one chosen here, else the default.
+    pub fn shortcut(&self) -> Result<String> {
+        Ok(self
+            .preference(SHORTCUT)?
+            .unwrap_or_else(|| rf_app_api::DEFAULT_SHORTCUT.to_owned()))
+    }
+
     /// The settings screen. `tokens` is the login's store; `flows_dir_override` is
     /// `RF_FLOWS_DIR` when set. A token store that cannot be read (a locked keyring) is not an
     /// error here: the screen says so, and offers to log in again.
@@ -140,6 +149,10 @@ impl Replica {
             flows_dir: self.preference(FLOWS_DIR)?,
             flows_dir_override,
             data_dir: self.data_dir().display().to_string(),
+            // What only the desktop knows is filled in by the app.
+            start_at_login: None,
+            shortcut: self.shortcut()?,
+            shortcut_problem: None,
         })
     }
 

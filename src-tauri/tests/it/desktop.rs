@@ -364,3 +364,35 @@ async fn a_conflict_shown_side_by_side_and_mine_kept() {
     app.client.clone().close().await.unwrap();
     server.stop().await;
 }
+
+/// The global shortcut, pressed anywhere on the desktop (here: keys sent to the X server, not
+/// to the page), opens the quick launcher; a flow typed there starts with Enter.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_global_shortcut_opens_the_quick_launcher() {
+    let laptop = Device::new();
+    laptop.import(sample("dns-resolution-failure")).await;
+    let app = App::start(
+        &[
+            ("RF_DATA_DIR", laptop.path().display().to_string()),
+            ("RF_TOKEN_STORE", "file".into()),
+        ],
+        &[],
+    )
+    .await;
+    app.wait_for("#home").await;
+    let pressed = tokio::process::Command::new("xdotool")
+        .args(["key", "--clearmodifiers", "ctrl+alt+space"])
+        .env("DISPLAY", &app.display)
+        .status()
+        .await
+        .unwrap();
+    assert!(pressed.success(), "xdotool could not press the keys");
+    app.wait_for("#quick-launcher").await;
+    app.press("dns name").await;
+    app.wait_for_text("#quick-results", "DNS name resolution failure")
+        .await;
+    app.screenshot("quick-launcher").await;
+    app.press(ENTER).await;
+    app.wait_for("#start").await;
+    app.client.clone().close().await.unwrap();
+}

@@ -1,6 +1,6 @@
 //! A flow's detail: what it is, its steps, the team's path statistics, and "Start session".
 
-use rf_app_api::commands::{LoadFlow, SetPin, SetPinArgs};
+use rf_app_api::commands::{ExportFlow, LoadFlow, SetPin, SetPinArgs};
 use rf_app_api::{CommandError, FlowDetail};
 use rf_core::flow::{Node, NodeKind};
 use rf_core::stats::FlowStats;
@@ -11,7 +11,7 @@ use crate::bridge;
 use crate::components::common::{Empty, KindBadge, Loading, Markdown, outcome_label};
 use crate::components::icons::{Icon, Svg};
 use crate::hooks::{use_app, use_data_changed};
-use crate::state::app::{Route, StartTarget};
+use crate::state::app::{Route, StartTarget, Tone};
 use crate::web;
 
 #[derive(Debug, Properties, PartialEq)]
@@ -70,6 +70,18 @@ pub fn FlowDetailPage(props: &FlowDetailProps) -> Html {
             });
         })
     };
+    let export = {
+        let app = app.clone();
+        Callback::from(move |_| {
+            let app = app.clone();
+            web::spawn(async move {
+                match bridge::call::<ExportFlow>(&id).await {
+                    Ok(path) => app.toast(format!("Exported to {path}"), Tone::Success),
+                    Err(error) => app.toast(error.message, Tone::Error),
+                }
+            });
+        })
+    };
     let back = {
         let app = app.clone();
         Callback::from(move |_| app.navigate(Route::Library(String::new())))
@@ -91,6 +103,10 @@ pub fn FlowDetailPage(props: &FlowDetailProps) -> Html {
                     </p>
                 </div>
                 <div class="detail-actions">
+                    <button id="export-flow" class="button secondary" onclick={export}
+                        title="Write this flow as a file into the watched flows folder">
+                        { "Export to folder" }
+                    </button>
                     <button class={classes!("button", "secondary", summary.pinned.then_some("pinned"))}
                         aria-pressed={summary.pinned.to_string()} onclick={pin}>
                         <Svg icon={Icon::Pin} size={16} />

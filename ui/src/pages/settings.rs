@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use rf_app_api::commands::{LoadSettings, LogIn, LogOut, SetFlowsDir, SetTheme};
+use rf_app_api::commands::{
+    LoadSettings, LogIn, LogOut, SetFlowsDir, SetShortcut, SetStartAtLogin, SetTheme,
+};
 use rf_app_api::{CommandError, Settings, Theme};
 use yew::prelude::*;
 
@@ -25,8 +27,15 @@ pub fn SettingsPage() -> Html {
     let busy = use_state(|| false);
     let folder = use_state(String::new);
     let folder_failure = use_state(|| None::<String>);
+    let shortcut = use_state(String::new);
+    let shortcut_failure = use_state(|| None::<String>);
     {
-        let (settings, form, folder) = (settings.clone(), form.clone(), folder.clone());
+        let (settings, form, folder, shortcut) = (
+            settings.clone(),
+            form.clone(),
+            folder.clone(),
+            shortcut.clone(),
+        );
         use_effect_with((), move |_| {
             web::spawn(async move {
                 let loaded = bridge::call::<LoadSettings>(&()).await;
@@ -37,6 +46,7 @@ pub fn SettingsPage() -> Html {
                         account.map(|account| account.email.as_str()),
                     ));
                     folder.set(loaded.flows_dir.clone().unwrap_or_default());
+                    shortcut.set(loaded.shortcut.clone());
                 }
                 settings.set(Some(loaded));
             });
@@ -187,6 +197,52 @@ pub fn SettingsPage() -> Html {
         let set_folder = set_folder.clone();
         Callback::from(move |_| set_folder(None))
     };
+    let toggle_start_at_login = {
+        let (app, settings) = (app.clone(), settings.clone());
+        let on = current.start_at_login != Some(true);
+        Callback::from(move |_| {
+            let (app, settings) = (app.clone(), settings.clone());
+            web::spawn(async move {
+                match bridge::call::<SetStartAtLogin>(&on).await {
+                    Ok(now) => settings.set(Some(Ok(now))),
+                    Err(error) => app.toast(error.message, Tone::Error),
+                }
+            });
+        })
+    };
+    let save_shortcut = {
+        let (app, settings, shortcut, shortcut_failure) = (
+            app.clone(),
+            settings.clone(),
+            shortcut.clone(),
+            shortcut_failure.clone(),
+        );
+        Callback::from(move |event: SubmitEvent| {
+            event.prevent_default();
+            let (app, settings, shortcut_failure) =
+                (app.clone(), settings.clone(), shortcut_failure.clone());
+            let text = shortcut.trim().to_owned();
+            web::spawn(async move {
+                match bridge::call::<SetShortcut>(&text).await {
+                    Ok(now) => {
+                        shortcut_failure.set(None);
+                        if now.shortcut_problem.is_none() {
+                            app.toast(
+                                if now.shortcut.is_empty() {
+                                    "No global shortcut".to_owned()
+                                } else {
+                                    format!("{} opens the quick launcher", now.shortcut)
+                                },
+                                Tone::Success,
+                            );
+                        }
+                        settings.set(Some(Ok(now)));
+                    }
+                    Err(error) => shortcut_failure.set(Some(error.message)),
+                }
+            });
+        })
+    };
     let edit = |apply: fn(&mut LoginForm, String)| {
         let form = form.clone();
         Callback::from(move |event: InputEvent| {
@@ -283,6 +339,46 @@ pub fn SettingsPage() -> Html {
                         }
                     }) }
                 </div>
+            </section>
+
+            <section class="card settings-card" id="settings-launch" aria-labelledby="settings-launch-title">
+                <h2 id="settings-launch-title">{ "Launching" }</h2>
+                <div class="settings-row">
+                    <div>
+                        <p class="settings-row-title">{ "Start at login" }</p>
+                        <p class="hint-text">{ "Waits in the tray, ready for the next ticket." }</p>
+                    </div>
+                    if let Some(on) = current.start_at_login {
+                        <button id="start-at-login" type="button" role="switch"
+                            class={classes!("switch", on.then_some("on"))}
+                            aria-checked={if on { "true" } else { "false" }}
+                            onclick={toggle_start_at_login}>
+                            <span class="switch-knob" />
+                        </button>
+                    } else {
+                        <span class="hint-text">{ "This desktop cannot start apps at login." }</span>
+                    }
+                </div>
+                <form class="settings-form inline" onsubmit={save_shortcut} novalidate={true}>
+                    <label class={classes!("field", shortcut_failure.is_some().then_some("invalid"))}>
+                        <span class="field-label">{ "Quick launcher shortcut, anywhere on the desktop" }</span>
+                        <input id="shortcut" type="text" spellcheck="false" autocomplete="off"
+                            placeholder={rf_app_api::DEFAULT_SHORTCUT} value={(*shortcut).clone()}
+                            oninput={let shortcut = shortcut.clone(); Callback::from(move |event: InputEvent| shortcut.set(web::target_value(event.target())))} />
+                        if let Some(failure) = &*shortcut_failure {
+                            <span class="field-error" role="alert">{ failure }</span>
+                        }
+                    </label>
+                    if let Some(problem) = &current.shortcut_problem {
+                        <div class="callout warning" role="note" id="shortcut-problem">{ problem }</div>
+                    }
+                    <div class="form-actions">
+                        <button id="shortcut-save" class="button primary" type="submit">{ "Use this shortcut" }</button>
+                    </div>
+                    <p class="hint-text settings-note">
+                        { "Empty for none. Where shortcuts cannot fire (Wayland), bind " }<code>{ "resolutionflow --quick-launch" }</code>{ " to a key in your desktop's keyboard settings." }
+                    </p>
+                </form>
             </section>
 
             <section class="card settings-card" id="settings-folder" aria-labelledby="settings-folder-title">

@@ -471,3 +471,65 @@ fn preferences_stay_on_this_device_and_the_settings_screen_reads_them() {
         "nothing half-set"
     );
 }
+
+#[test]
+fn a_flow_exported_into_a_folder_comes_back_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = tempfile::tempdir().unwrap();
+    let mut replica = Replica::open(dir.path()).unwrap();
+    let ids = library(&mut replica, &[PRINTER]);
+    let versions_before = replica.flow(ids[0]).unwrap().summary.version;
+
+    let path = replica.export_flow_to(ids[0], folder.path()).unwrap();
+    assert_eq!(
+        path.file_name().unwrap().to_string_lossy(),
+        rf_replica::flow_files::file_name_for(&replica.flow(ids[0]).unwrap().document.title)
+    );
+    // The watched folder's pass over it: the same flow, no new version.
+    let pass = replica.import_folder(folder.path()).unwrap();
+    assert!(pass.invalid.is_empty(), "{:?}", pass.invalid);
+    assert!(!pass.changed_anything(), "{:?}", pass.imported);
+    assert_eq!(
+        replica.flow(ids[0]).unwrap().summary.version,
+        versions_before
+    );
+    // Exporting again overwrites its own file; nothing is left aside.
+    assert_eq!(replica.export_flow_to(ids[0], folder.path()).unwrap(), path);
+    let names: Vec<String> = std::fs::read_dir(folder.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+
+    // Another flow's file under that name is left alone.
+    let mut other: Flow = Flow::parse(PRINTER).unwrap();
+    other.id = Some(Uuid::new_v4());
+    std::fs::write(&path, other.to_json_pretty()).unwrap();
+    let beside = replica.export_flow_to(ids[0], folder.path()).unwrap();
+    assert_ne!(beside, path);
+    assert!(
+        beside
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .contains(&ids[0].to_string()[..8])
+    );
+    assert_eq!(
+        Flow::parse(&std::fs::read_to_string(&path).unwrap())
+            .unwrap()
+            .id,
+        other.id
+    );
+}
+
+#[test]
+fn flow_file_names_are_words_of_the_title() {
+    use rf_replica::flow_files::file_name_for;
+    assert_eq!(
+        file_name_for("Printer offline / queue stuck"),
+        "printer-offline-queue-stuck.flow.json"
+    );
+    assert_eq!(file_name_for("../../etc/passwd"), "etc-passwd.flow.json");
+    assert_eq!(file_name_for("¿?"), "flow.flow.json");
+    assert!(file_name_for(&"word ".repeat(100)).len() < 120);
+}

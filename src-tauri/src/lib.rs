@@ -491,7 +491,7 @@ impl<R: Runtime> Desktop<R> {
         }
         if report.mutations_rejected > 0 {
             self.notice(&format!(
-                "The sync server refused {} of your changes; `rf status` lists them with the reason",
+                "The sync server refused {} of your changes; they are kept on this device with the reason",
                 report.mutations_rejected
             ));
         }

@@ -51,14 +51,7 @@ async fn offline_then_synced_and_a_teammates_flow_appears_in_the_library() {
     laptop.login(&server, "ada@contoso.example").await;
     server.pause().await;
 
-    let app = App::start(
-        &[
-            ("RF_DATA_DIR", laptop.path().display().to_string()),
-            ("RF_TOKEN_STORE", "file".into()),
-        ],
-        &[],
-    )
-    .await;
+    let app = App::on(&laptop, &[]).await;
     assert!(app.client.title().await.unwrap().contains("ResolutionFlow"));
     wait_for_status(&app, "offline").await;
     let offline = app.text("#status-bar").await;
@@ -124,14 +117,7 @@ async fn a_deep_link_to_a_finished_redacted_ticket_note_by_keyboard() {
     laptop.import(sample("dns-resolution-failure")).await;
     let link = "resolutionflow://run/DNS%20name%20resolution%20failure?ticket=T-1042&client=Acme+Dental\
                 &var.lookup_name=intranet.acme.local&var.dns_server=10.0.0.10";
-    let app = App::start(
-        &[
-            ("RF_DATA_DIR", laptop.path().display().to_string()),
-            ("RF_TOKEN_STORE", "file".into()),
-        ],
-        &[link],
-    )
-    .await;
+    let app = App::on(&laptop, &[link]).await;
     app.wait_for("#start").await;
     let ticket = app.wait_for("#ticket").await;
     assert_eq!(
@@ -213,14 +199,7 @@ async fn signing_in_and_out_from_settings() {
     let server = TestServer::start(Backend::Sqlite).await;
     let laptop = Device::new();
     laptop.import(sample("dns-resolution-failure")).await;
-    let app = App::start(
-        &[
-            ("RF_DATA_DIR", laptop.path().display().to_string()),
-            ("RF_TOKEN_STORE", "file".into()),
-        ],
-        &[],
-    )
-    .await;
+    let app = App::on(&laptop, &[]).await;
     wait_for_status(&app, "local").await;
     app.wait_for("button.rail-item[aria-label='Settings']")
         .await
@@ -317,14 +296,7 @@ async fn a_conflict_shown_side_by_side_and_mine_kept() {
     second.title = "VPN will not connect (desktop)".into();
     desktop.import(second).await;
 
-    let app = App::start(
-        &[
-            ("RF_DATA_DIR", desktop.path().display().to_string()),
-            ("RF_TOKEN_STORE", "file".into()),
-        ],
-        &[],
-    )
-    .await;
+    let app = App::on(&desktop, &[]).await;
     // Background sync raises it; the status bar offers it.
     app.wait_for("#status-conflicts")
         .await
@@ -371,14 +343,7 @@ async fn a_conflict_shown_side_by_side_and_mine_kept() {
 async fn the_global_shortcut_opens_the_quick_launcher() {
     let laptop = Device::new();
     laptop.import(sample("dns-resolution-failure")).await;
-    let app = App::start(
-        &[
-            ("RF_DATA_DIR", laptop.path().display().to_string()),
-            ("RF_TOKEN_STORE", "file".into()),
-        ],
-        &[],
-    )
-    .await;
+    let app = App::on(&laptop, &[]).await;
     app.wait_for("#home").await;
     let pressed = tokio::process::Command::new("xdotool")
         .args(["key", "--clearmodifiers", "ctrl+alt+space"])

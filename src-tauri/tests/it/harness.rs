@@ -143,6 +143,18 @@ impl App {
         app
     }
 
+    /// Starts the app on a test device's replica, its login kept in the replica's file.
+    pub async fn on(device: &rf_tests::device::Device, args: &[&str]) -> App {
+        App::start(
+            &[
+                ("RF_DATA_DIR", device.path().display().to_string()),
+                ("RF_TOKEN_STORE", "file".into()),
+            ],
+            args,
+        )
+        .await
+    }
+
     /// Waits for an element matching `css`.
     pub async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
         self.client

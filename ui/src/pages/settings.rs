@@ -323,7 +323,7 @@ pub fn SettingsPage() -> Html {
 
             <section class="card settings-card" id="settings-theme" aria-labelledby="settings-theme-title">
                 <h2 id="settings-theme-title">{ "Appearance" }</h2>
-                <div class="segmented" role="radiogroup" aria-label="Theme">
+                <div class="tabs" role="radiogroup" aria-label="Theme">
                     { for Theme::ALL.into_iter().map(|theme| {
                         let chosen = current.theme == theme;
                         let label = match theme {
@@ -333,7 +333,7 @@ pub fn SettingsPage() -> Html {
                         };
                         html! {
                             <button type="button" role="radio" id={format!("theme-{}", theme.as_str())}
-                                class={classes!("segment", chosen.then_some("chosen"))}
+                                class={classes!("tab", chosen.then_some("current"))}
                                 aria-checked={if chosen { "true" } else { "false" }}
                                 onclick={choose_theme(theme)}>{ label }</button>
                         }

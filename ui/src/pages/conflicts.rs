@@ -27,13 +27,13 @@ pub fn ConflictsPage() -> Html {
         });
     }
     let resolve = |id: uuid::Uuid, keep: Keep| {
-        let (app, conflicts, busy) = (app.clone(), conflicts.clone(), busy.clone());
+        let (app, busy) = (app.clone(), busy.clone());
         Callback::from(move |_| {
             if busy.is_some() {
                 return;
             }
             busy.set(Some(id));
-            let (app, conflicts, busy) = (app.clone(), conflicts.clone(), busy.clone());
+            let (app, busy) = (app.clone(), busy.clone());
             web::spawn(async move {
                 let answer =
                     bridge::call::<ResolveConflict>(&ResolveConflictArgs { id, keep }).await;
@@ -47,7 +47,7 @@ pub fn ConflictsPage() -> Html {
                             },
                             Tone::Success,
                         );
-                        conflicts.set(Some(bridge::call::<ListConflicts>(&()).await));
+                        // The list refetches on the shell's data-changed (conflicts) event.
                     }
                     Err(error) => app.failed(error),
                 }

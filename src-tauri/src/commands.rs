@@ -135,22 +135,12 @@ pub async fn list_sessions(shell: State<'_, Shell>, args: ()) -> Answer<Vec<Sess
 #[tauri::command]
 pub async fn start_session(shell: State<'_, Shell>, args: StartSession) -> Answer<SessionView> {
     let view = on_replica(&shell, move |replica| {
-        let engineer = engineer(replica)?;
+        let engineer = replica.engineer(None)?;
         replica.start_session_view(args, engineer)
     })
     .await?;
     changed_here(&shell);
     Ok(view)
-}
-
-/// Who is at the keyboard: the logged-in account, else the OS user.
-fn engineer(replica: &Replica) -> rf_replica::Result<String> {
-    Ok(match replica.sync_account()? {
-        Some(account) => account.email,
-        None => std::env::var("USER")
-            .or_else(|_| std::env::var("USERNAME"))
-            .unwrap_or_else(|_| "engineer".into()),
-    })
 }
 
 #[tauri::command]

@@ -665,14 +665,6 @@ fn read_text_argument(text: Option<String>) -> anyhow::Result<String> {
     }
 }
 
-fn engineer_name(given: Option<String>) -> String {
-    given
-        .or_else(|| std::env::var("USER").ok())
-        .or_else(|| std::env::var("USERNAME").ok())
-        .filter(|name| !name.trim().is_empty())
-        .unwrap_or_else(|| "engineer".into())
-}
-
 fn run_session(
     replica: &mut Replica,
     command: SessionCommandArgs,
@@ -690,7 +682,7 @@ fn run_session(
             let request = StartRequest {
                 ticket,
                 client,
-                engineer: engineer_name(engineer),
+                engineer: replica.engineer(engineer)?,
                 variables: parse_variables(&vars)?,
             };
             let record = replica.start_session(flow_id, request)?;

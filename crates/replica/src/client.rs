@@ -192,6 +192,8 @@ enum Failure {
     Transient {
         message: String,
         wait: Option<Duration>,
+        /// The server answered (busy or failing) rather than being out of reach.
+        answered: bool,
     },
     /// The access token is no longer accepted.
     Unauthorized(String),
@@ -239,6 +241,7 @@ impl SyncClient {
                 return Err(Failure::Transient {
                     message: error.to_string(),
                     wait: None,
+                    answered: false,
                 });
             }
         };
@@ -266,6 +269,7 @@ impl SyncClient {
             return Err(Failure::Transient {
                 message: format!("{status}: {message}"),
                 wait,
+                answered: true,
             });
         }
         Err(Failure::Permanent(ReplicaError::Server {
@@ -281,13 +285,17 @@ impl SyncClient {
         &self,
         build: impl Fn(&Client) -> reqwest::blocking::RequestBuilder,
     ) -> std::result::Result<Response, Failure> {
-        let mut last = String::new();
+        let (mut last, mut last_answered) = (String::new(), false);
         for attempt in 0..self.options.attempts.max(1) {
             match self.classify(build(&self.http).send()) {
                 Ok(response) => return Ok(response),
-                Err(Failure::Transient { message, wait }) => {
+                Err(Failure::Transient {
+                    message,
+                    wait,
+                    answered,
+                }) => {
                     tracing::debug!(attempt, %message, "sync request failed; retrying");
-                    last = message;
+                    (last, last_answered) = (message, answered);
                     if attempt + 1 < self.options.attempts {
                         let delay = wait.unwrap_or_else(|| self.options.backoff_delay(attempt));
                         std::thread::sleep(delay.min(self.options.max_wait));
@@ -299,11 +307,20 @@ impl SyncClient {
         Err(Failure::Transient {
             message: last,
             wait: None,
+            answered: last_answered,
         })
     }
 
     fn permanent(&self, failure: Failure) -> ReplicaError {
         match failure {
+            Failure::Transient {
+                message,
+                answered: true,
+                ..
+            } => ReplicaError::Offline(format!(
+                "the sync server at {} is having trouble ({message}); your work is saved here and will sync when it recovers",
+                self.base
+            )),
             Failure::Transient { message, .. } => self.offline(&message),
             Failure::Unauthorized(message) => ReplicaError::LoginRequired(message),
             Failure::Permanent(error) => error,

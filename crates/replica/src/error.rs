@@ -111,11 +111,75 @@ impl From<ReplicaError> for rf_app_api::CommandError {
             | ReplicaError::Corrupt { .. }
             | ReplicaError::Damaged(_) => ErrorKind::Storage,
         };
-        rf_app_api::CommandError::new(kind, error.to_string())
+        rf_app_api::CommandError::new(kind, error.in_the_apps_words())
+    }
+}
+
+impl ReplicaError {
+    /// What the desktop app says: the same facts as [`Display`](std::fmt::Display), with the
+    /// way out in the app's terms rather than the CLI's commands and flags.
+    pub fn in_the_apps_words(&self) -> String {
+        match self {
+            ReplicaError::NotFound { what, given } => format!("no {what} matches {given:?}"),
+            ReplicaError::LoginRequired(why) => format!("{why}: sign in again in Settings"),
+            ReplicaError::KeyringUnavailable { reason } => format!(
+                "the OS keyring is not available ({reason}): unlock it (or start your desktop's \
+                 keyring) and sign in again in Settings; to keep the login in a file only you can \
+                 read instead, start the app with RF_TOKEN_STORE=file"
+            ),
+            ReplicaError::Server {
+                status: 426,
+                message,
+                ..
+            } => format!(
+                "this version of ResolutionFlow is older than the sync server accepts ({message}): \
+                 update the app to sync again; your work stays on this device meanwhile"
+            ),
+            other => other.to_string(),
+        }
     }
 }
 
 /// A size as people read it: "30.0 MB" (MiB, as file managers show them on Linux).
 fn megabytes(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The app's words never send an engineer to a terminal: no `rf` command, no flag.
+    #[test]
+    fn the_apps_words_name_no_cli_command_or_flag() {
+        let errors = [
+            ReplicaError::NotFound {
+                what: "flow",
+                given: "vpn".into(),
+            },
+            ReplicaError::LoginRequired("the login has expired".into()),
+            ReplicaError::KeyringUnavailable {
+                reason: "the collection is locked".into(),
+            },
+            ReplicaError::Server {
+                status: 426,
+                code: "upgrade_required".into(),
+                message: "protocol 1 is older than 2".into(),
+            },
+        ];
+        for error in errors {
+            let app = error.in_the_apps_words();
+            assert!(!app.contains("rf ") && !app.contains("--"), "{app}");
+            assert!(!app.contains('`'), "{app}");
+        }
+        let upgrade = ReplicaError::Server {
+            status: 426,
+            code: "upgrade_required".into(),
+            message: "update the client".into(),
+        };
+        assert!(upgrade.in_the_apps_words().contains("update the app"));
+        // The CLI keeps its own way out.
+        let cli = ReplicaError::LoginRequired("expired".into()).to_string();
+        assert!(cli.contains("rf login"), "{cli}");
+    }
 }

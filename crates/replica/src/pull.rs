@@ -875,7 +875,7 @@ impl Replica {
                     .optional()?;
                 let other = other.ok_or_else(|| {
                     ReplicaError::Invalid(
-                        "the other version has not arrived yet; run rf sync first".into(),
+                        "the other version has not arrived yet: sync, then choose again".into(),
                     )
                 })?;
                 Some(

@@ -279,6 +279,24 @@ impl Replica {
 
     /// A session as the runner shows it. A flow version the session needs that is missing
     /// here (not synced yet) is a `problem` to show, not a failure: the record still shows.
+    /// Who is at the keyboard, as a new session records them: the name given, else the account
+    /// signed in to the team, else the OS user (`USER`, `USERNAME`), else "engineer".
+    pub fn engineer(&self, given: Option<String>) -> Result<String> {
+        let account =
+            || -> Result<Option<String>> { Ok(self.sync_account()?.map(|account| account.email)) };
+        let named = |name: &String| !name.trim().is_empty();
+        if let Some(given) = given.filter(named) {
+            return Ok(given);
+        }
+        if let Some(email) = account()?.filter(named) {
+            return Ok(email);
+        }
+        Ok(["USER", "USERNAME"]
+            .into_iter()
+            .find_map(|variable| std::env::var(variable).ok().filter(named))
+            .unwrap_or_else(|| "engineer".into()))
+    }
+
     pub fn session_view(&self, id: Uuid) -> Result<SessionView> {
         let state = self.session(id)?.state;
         let draft = read_draft(&self.connection, id)?.map(|draft| draft.text);
@@ -310,6 +328,11 @@ impl Replica {
             Some(view) => Some(self.path_statistics(view.flow.flow_id)?),
             None => None,
         };
+        let checklist = current
+            .as_ref()
+            .filter(|view| view.flow_kind.is_checklist())
+            .and_then(|view| flows.get(view.flow))
+            .cloned();
         Ok(SessionView {
             id,
             state,
@@ -318,6 +341,7 @@ impl Replica {
             stats,
             problem,
             draft,
+            checklist,
         })
     }
 

@@ -8,12 +8,11 @@ use std::rc::Rc;
 use gloo_timers::callback::Timeout;
 use rf_app_api::SessionView;
 use rf_app_api::commands::{
-    Act, ActArgs, AttachFile, AttachFileArgs, LoadFlow, LoadSession, PickFiles, SaveDraft,
-    SaveDraftArgs,
+    Act, ActArgs, AttachFile, AttachFileArgs, LoadSession, PickFiles, SaveDraft, SaveDraftArgs,
 };
 use rf_app_api::events::FilesDropped;
 use rf_core::flow::{Flow, Node, NodeKind, VerifyKind};
-use rf_core::session::{Command, EntryKind, FlowRef, StepView, substitute_node};
+use rf_core::session::{Command, EntryKind, StepView, substitute_node};
 use rf_core::{FlowKind, Outcome};
 use uuid::Uuid;
 use wasm_bindgen::JsCast;
@@ -151,7 +150,6 @@ pub fn RunnerPage(props: &RunnerProps) -> Html {
     let app = use_app();
     let state = use_reducer(RunnerState::default);
     let timer = use_mut_ref(|| None::<Timeout>);
-    let checklist = use_state(|| None::<(FlowRef, Flow)>);
     let sender = Sender {
         app: app.clone(),
         session: props.id,
@@ -199,33 +197,6 @@ pub fn RunnerPage(props: &RunnerProps) -> Html {
         use_effect_with(state.submitted, move |submitted| {
             if *submitted > 0 {
                 sender.perform(sender.state.outbox.clone());
-            }
-        });
-    }
-
-    // Checklists show every item: fetch the document of the flow the step belongs to, if it
-    // is still the version the session runs.
-    let step_flow = state
-        .view
-        .as_ref()
-        .and_then(|view| view.current.as_ref())
-        .filter(|step| step.flow_kind.is_checklist())
-        .map(|step| step.flow);
-    {
-        let checklist = checklist.clone();
-        use_effect_with(step_flow, move |step_flow| {
-            if let Some(reference) = *step_flow
-                && checklist
-                    .as_ref()
-                    .is_none_or(|(loaded, _)| *loaded != reference)
-            {
-                web::spawn(async move {
-                    if let Ok(detail) = bridge::call::<LoadFlow>(&reference.flow_id).await
-                        && detail.flow.summary.version_id == reference.version
-                    {
-                        checklist.set(Some((reference, detail.flow.document)));
-                    }
-                });
             }
         });
     }
@@ -324,10 +295,9 @@ pub fn RunnerPage(props: &RunnerProps) -> Html {
                         <Progress done={total_done} total={total} />
                     }
                     { render_step(&app, &state, &sender, &view, step) }
-                    if let (Some((reference, flow)), true) = (&*checklist, step.flow_kind.is_checklist()) {
-                        if *reference == step.flow {
-                            { render_checklist(&state, &sender, &view, step, flow) }
-                        }
+                    // Every item, from the version the session runs.
+                    if let Some(flow) = view.checklist.as_ref() {
+                        { render_checklist(&state, &sender, &view, step, flow) }
                     }
                 } else if view.problem.is_none() {
                     <p class="muted">{ "Nothing to show at this step." }</p>

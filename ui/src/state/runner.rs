@@ -465,6 +465,7 @@ mod tests {
             stats: None,
             problem: None,
             draft: None,
+            checklist: None,
         }
     }
 

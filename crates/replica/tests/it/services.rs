@@ -266,9 +266,51 @@ fn the_runner_view_shows_the_step_its_breadcrumb_and_the_teams_statistics() {
             .is_some()
     );
     assert_eq!((view.problem, view.draft), (None, None));
+    assert!(
+        view.checklist.is_none(),
+        "a troubleshooting step is not a checklist"
+    );
 
     let finished = replica.session_view(done).unwrap();
     assert!(finished.current.is_none() && finished.problem.is_none());
+}
+
+/// A checklist shows the items of the version the session runs, even after the team changed
+/// the flow: the engineer ticks what the run was planned with.
+#[test]
+fn a_checklist_shows_the_version_the_session_runs_not_the_latest() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut replica = Replica::open(dir.path()).unwrap();
+    let ids = library(&mut replica, &[PATCHING]);
+    let variables = [("server_name", "FS01"), ("patch_window", "Sat 22:00")]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
+    let id = replica
+        .start_session(
+            ids[0],
+            StartRequest {
+                ticket: "T-9".into(),
+                client: "Contoso".into(),
+                engineer: "ada".into(),
+                variables,
+            },
+        )
+        .unwrap()
+        .id;
+    let mut edited = Flow::parse(PATCHING).unwrap();
+    edited.title = "Monthly Windows Server patching (revised)".into();
+    replica.import_flow(edited, WriteSource::Import).unwrap();
+
+    let view = replica.session_view(id).unwrap();
+    let checklist = view
+        .checklist
+        .expect("a maintenance step shows its checklist");
+    assert_eq!(checklist.title, "Monthly Windows Server patching");
+    assert_eq!(checklist, Flow::parse(PATCHING).unwrap());
+    // The library moved on.
+    let latest = replica.flow(ids[0]).unwrap().document.title;
+    assert_eq!(latest, "Monthly Windows Server patching (revised)");
 }
 
 #[test]
@@ -402,6 +444,16 @@ fn drafts_refuse_what_a_note_cannot_hold() {
         replica.save_draft(Uuid::new_v4(), "nobody's"),
         Err(ReplicaError::NotFound { .. })
     ));
+}
+
+#[test]
+fn the_engineer_is_the_name_given_else_someone_never_blank() {
+    let dir = tempfile::tempdir().unwrap();
+    let replica = Replica::open(dir.path()).unwrap();
+    assert_eq!(replica.engineer(Some("bob".into())).unwrap(), "bob");
+    let unnamed = replica.engineer(Some("  ".into())).unwrap();
+    assert!(!unnamed.trim().is_empty(), "{unnamed:?}");
+    assert_eq!(unnamed, replica.engineer(None).unwrap());
 }
 
 #[test]

@@ -352,6 +352,9 @@ struct Desktop<R: Runtime> {
     start_hidden: bool,
     /// Why the global shortcut does not work, if it does not.
     shortcut_problem: Mutex<Option<String>>,
+    /// Notices that came before the page listened (the first sync round often ends first),
+    /// told once it has painted; `None` from then on.
+    held_notices: Mutex<Option<Vec<String>>>,
 }
 
 impl<R: Runtime> Desktop<R> {
@@ -368,6 +371,7 @@ impl<R: Runtime> Desktop<R> {
             started,
             start_hidden,
             shortcut_problem: Mutex::new(None),
+            held_notices: Mutex::new(Some(Vec::new())),
         }
     }
 
@@ -470,6 +474,43 @@ impl<R: Runtime> Desktop<R> {
         icon.build(&self.app).map(drop)
     }
 
+    fn show_first_screen(&self) {
+        if self.start_hidden {
+            tracing::info!(
+                "first screen ready {} ms after start, in the tray",
+                self.started.elapsed().as_millis()
+            );
+            return;
+        }
+        show_main_window(&self.app);
+        tracing::info!(
+            "first screen shown {} ms after start",
+            self.started.elapsed().as_millis()
+        );
+    }
+
+    /// A toast, and a desktop notification when the window is hidden.
+    fn tell(&self, text: &str) {
+        self.emit::<Notice>(&text.to_string());
+        let hidden = self
+            .app
+            .get_webview_window(MAIN_WINDOW)
+            .is_none_or(|window| !window.is_visible().unwrap_or(false));
+        if hidden {
+            use tauri_plugin_notification::NotificationExt;
+            let shown = self
+                .app
+                .notification()
+                .builder()
+                .title("ResolutionFlow")
+                .body(text)
+                .show();
+            if let Err(error) = shown {
+                tracing::info!("no desktop notification: {error}");
+            }
+        }
+    }
+
     /// A round ended well: screens refetch what it brought, and the engineer hears of what
     /// needs them.
     fn synced(&self, report: &SyncReport) {
@@ -531,23 +572,23 @@ impl<R: Runtime> Effects for Desktop<R> {
     }
 
     fn notice(&self, text: &str) {
-        self.emit::<Notice>(&text.to_string());
-        let hidden = self
-            .app
-            .get_webview_window(MAIN_WINDOW)
-            .is_none_or(|window| !window.is_visible().unwrap_or(false));
-        if hidden {
-            use tauri_plugin_notification::NotificationExt;
-            let shown = self
-                .app
-                .notification()
-                .builder()
-                .title("ResolutionFlow")
-                .body(text)
-                .show();
-            if let Err(error) = shown {
-                tracing::info!("no desktop notification: {error}");
-            }
+        if let Ok(mut held) = self.held_notices.lock()
+            && let Some(held) = held.as_mut()
+        {
+            held.push(text.to_owned());
+            return;
+        }
+        self.tell(text);
+    }
+
+    fn painted(&self) {
+        self.show_first_screen();
+        let held = self
+            .held_notices
+            .lock()
+            .map_or(None, |mut held| held.take());
+        for text in held.unwrap_or_default() {
+            self.tell(text.as_str());
         }
     }
 
@@ -598,21 +639,6 @@ impl<R: Runtime> Effects for Desktop<R> {
         self.shortcut_problem
             .lock()
             .map_or(None, |problem| problem.clone())
-    }
-
-    fn painted(&self) {
-        if self.start_hidden {
-            tracing::info!(
-                "first screen ready {} ms after start, in the tray",
-                self.started.elapsed().as_millis()
-            );
-            return;
-        }
-        show_main_window(&self.app);
-        tracing::info!(
-            "first screen shown {} ms after start",
-            self.started.elapsed().as_millis()
-        );
     }
 
     fn pick_files(&self, title: &str) -> Vec<std::path::PathBuf> {

@@ -68,6 +68,9 @@ pub struct SyncLink {
     syncing: AtomicBool,
     /// Why the saved login cannot be used, from the last round or a log-out.
     login_problem: Mutex<Option<String>>,
+    /// Why the last round stopped although the server answered (a refusal retrying cannot
+    /// fix, such as an app older than the server accepts).
+    sync_problem: Mutex<Option<String>>,
 }
 
 impl SyncLink {
@@ -101,17 +104,30 @@ impl SyncLink {
             .map_or(None, |known| known.clone())
     }
 
-    /// What a finished sync round says of the login: a round that went through clears the
-    /// problem; one refused for the login records it; any other failure (offline, say) says
-    /// nothing new.
+    pub fn sync_problem(&self) -> Option<String> {
+        self.sync_problem.lock().map_or(None, |known| known.clone())
+    }
+
+    pub fn set_sync_problem(&self, problem: Option<String>) {
+        if let Ok(mut known) = self.sync_problem.lock() {
+            *known = problem;
+        }
+    }
+
+    /// What a finished sync round says: a round that went through clears every problem; one
+    /// refused for the login records that; one the server refused otherwise records why sync
+    /// stopped; being offline says nothing new of the login (and is a state, not a problem).
     pub fn round_finished<T>(&self, result: &rf_replica::Result<T>) {
         match result {
-            Ok(_) => self.set_login_problem(None),
-            Err(error) => {
-                if let Some(problem) = login_problem_of(error) {
-                    self.set_login_problem(Some(problem));
-                }
+            Ok(_) => {
+                self.set_login_problem(None);
+                self.set_sync_problem(None);
             }
+            Err(ReplicaError::Offline(_)) => self.set_sync_problem(None),
+            Err(error) => match login_problem_of(error) {
+                Some(problem) => self.set_login_problem(Some(problem)),
+                None => self.set_sync_problem(Some(error.in_the_apps_words())),
+            },
         }
     }
 }
@@ -120,10 +136,9 @@ impl SyncLink {
 /// login.
 pub fn login_problem_of(error: &ReplicaError) -> Option<String> {
     match error {
-        ReplicaError::LoginRequired(why) => Some(format!("{why}: sign in again in Settings")),
-        ReplicaError::KeyringUnavailable { .. } | ReplicaError::Keyring { .. } => {
-            Some(error.to_string())
-        }
+        ReplicaError::LoginRequired(_)
+        | ReplicaError::KeyringUnavailable { .. }
+        | ReplicaError::Keyring { .. } => Some(error.in_the_apps_words()),
         _ => None,
     }
 }
@@ -189,6 +204,7 @@ impl Shell {
     pub fn login_changed(&self, problem: Option<String>) {
         let logged_in = problem.is_none();
         self.link.set_login_problem(problem);
+        self.link.set_sync_problem(None);
         if !logged_in {
             self.link.set_online(None);
         }
@@ -361,6 +377,7 @@ pub fn status_of(replica: &Replica, link: &SyncLink) -> Result<SyncStatus, Comma
         report: replica.status_report(link.online().filter(|_| logged_in))?,
         syncing: link.syncing(),
         login_problem: link.login_problem().filter(|_| logged_in),
+        sync_problem: link.sync_problem().filter(|_| logged_in),
     })
 }
 

@@ -70,6 +70,10 @@ fn status_words(status: &SyncStatus) -> String {
     let report = &status.report;
     let state = if report.sync.is_none() {
         "not signed in"
+    } else if status.login_problem.is_some() {
+        "sign in needed"
+    } else if status.sync_problem.is_some() {
+        "sync stopped"
     } else if status.syncing {
         "syncing"
     } else {
@@ -208,6 +212,7 @@ mod tests {
             },
             syncing: false,
             login_problem: None,
+            sync_problem: None,
         }
     }
 

@@ -70,6 +70,10 @@ pub struct SyncStatus {
     /// in words to act on; `None` while it works or before sync has tried it.
     #[serde(default)]
     pub login_problem: Option<String>,
+    /// Why sync stopped although the server answered (this app older than the server accepts,
+    /// a refusal retrying cannot fix), in words to act on; `None` while sync works.
+    #[serde(default)]
+    pub sync_problem: Option<String>,
 }
 
 /// What changed, so screens that do not show it need not fetch.

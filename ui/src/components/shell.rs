@@ -110,7 +110,7 @@ pub fn StatusBar() -> Html {
         line.as_ref()
             .and_then(|line| line.last_error.clone())
             .map(|error| match connection {
-                Connection::SignInNeeded => error,
+                Connection::SignInNeeded | Connection::Stopped => error,
                 _ => format!("Last sync failed: {error}"),
             });
     html! {
@@ -131,6 +131,10 @@ pub fn StatusBar() -> Html {
                     onclick={let app = app.clone(); Callback::from(move |_| app.navigate(Route::Conflicts))}>
                     { conflicts }
                 </button>
+            }
+            if let Some(problem) = line.as_ref().and_then(|line| line.problem.clone()) {
+                <span class="status-sep" aria-hidden="true">{ "·" }</span>
+                <span class="status-problem" id="status-problem">{ problem }</span>
             }
             <span class="status-spacer" />
             if connection == Connection::SignInNeeded {

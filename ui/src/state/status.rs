@@ -16,6 +16,9 @@ pub enum Connection {
     /// Signed in once, but the login cannot be used now (signed out, expired, a locked
     /// keyring): work waits here until the engineer signs in again in Settings.
     SignInNeeded,
+    /// The server answered but will not sync with this app until something changes (the app
+    /// is older than the server accepts, say): the bar says what to do.
+    Stopped,
 }
 
 impl Connection {
@@ -26,6 +29,7 @@ impl Connection {
             Connection::Syncing => "syncing",
             Connection::Local => "local",
             Connection::SignInNeeded => "sign-in",
+            Connection::Stopped => "stopped",
         }
     }
 
@@ -36,6 +40,7 @@ impl Connection {
             Connection::Syncing => "Syncing…",
             Connection::Local => "Not signed in",
             Connection::SignInNeeded => "Sign in needed",
+            Connection::Stopped => "Sync stopped",
         }
     }
 }
@@ -52,6 +57,8 @@ pub struct StatusLine {
     pub conflicts: Option<String>,
     /// The last sync error, for the tooltip.
     pub last_error: Option<String>,
+    /// What to do, shown in the bar itself, when sync stopped.
+    pub problem: Option<String>,
 }
 
 pub fn status_line(status: &SyncStatus, now: OffsetDateTime) -> StatusLine {
@@ -62,6 +69,8 @@ pub fn status_line(status: &SyncStatus, now: OffsetDateTime) -> StatusLine {
         Connection::Local
     } else if status.login_problem.is_some() {
         Connection::SignInNeeded
+    } else if status.sync_problem.is_some() {
+        Connection::Stopped
     } else if report.online == Some(false) {
         Connection::Offline
     } else if status.syncing || report.online.is_none() {
@@ -82,12 +91,20 @@ pub fn status_line(status: &SyncStatus, now: OffsetDateTime) -> StatusLine {
         synced,
         pending: (pending > 0).then(|| format!("{pending} pending")),
         conflicts: (conflicts > 0).then(|| plural(conflicts as u64, "conflict", "conflicts")),
-        last_error: status.login_problem.clone().or_else(|| {
-            report
-                .sync
-                .as_ref()
-                .and_then(|account| account.last_error.clone())
-        }),
+        problem: status
+            .sync_problem
+            .clone()
+            .filter(|_| connection == Connection::Stopped),
+        last_error: status
+            .login_problem
+            .clone()
+            .or_else(|| status.sync_problem.clone())
+            .or_else(|| {
+                report
+                    .sync
+                    .as_ref()
+                    .and_then(|account| account.last_error.clone())
+            }),
     }
 }
 
@@ -158,7 +175,28 @@ mod tests {
             },
             syncing,
             login_problem: None,
+            sync_problem: None,
         }
+    }
+
+    #[test]
+    fn a_server_that_refuses_this_app_stops_sync_and_the_bar_says_what_to_do() {
+        let now = datetime!(2025-03-01 10:00:30 UTC);
+        let mut refused = status(Some(true), true, false);
+        refused.sync_problem = Some("update the app to sync again".into());
+        let line = status_line(&refused, now);
+        assert_eq!(line.connection, Connection::Stopped);
+        assert_eq!(line.connection.label(), "Sync stopped");
+        assert_eq!(
+            line.problem.as_deref(),
+            Some("update the app to sync again")
+        );
+        assert_eq!(line.pending.as_deref(), Some("3 pending"), "work waits");
+        // A login that cannot be used comes first: signing in is the first thing to do.
+        refused.login_problem = Some("expired: sign in again in Settings".into());
+        let line = status_line(&refused, now);
+        assert_eq!(line.connection, Connection::SignInNeeded);
+        assert_eq!(line.problem, None);
     }
 
     #[test]

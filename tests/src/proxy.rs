@@ -32,6 +32,9 @@ pub enum Fault {
     ServerError,
     /// 401 for a request that carries a (still valid) access token, not forwarded.
     Unauthorized,
+    /// 426 `upgrade_required`, as a server answers a client older than it supports; never
+    /// drawn, only forced with [`FaultyProxy::answer_every_request`].
+    UpgradeRequired,
 }
 
 #[derive(Debug)]
@@ -42,6 +45,8 @@ struct Schedule {
     seen: BTreeMap<Fault, usize>,
     /// A refresh was asked for since the last request forwarded whole.
     after_refresh: bool,
+    /// Every request meets this, whatever `percent` draws.
+    forced: Option<Fault>,
     /// A 401 was answered to a request that did not follow a refresh: the next request must
     /// be the client's refresh.
     refresh_owed: bool,
@@ -69,6 +74,7 @@ impl FaultyProxy {
             percent,
             seen: BTreeMap::new(),
             after_refresh: false,
+            forced: None,
             refresh_owed: false,
             refreshes_missed: 0,
         }));
@@ -93,6 +99,11 @@ impl FaultyProxy {
     /// Sets the share of requests that meet a fault (0: the network heals).
     pub fn set_percent(&self, percent: u32) {
         self.schedule.lock().unwrap().percent = percent;
+    }
+
+    /// Meets every request with `fault` from now on (`None`: back to the drawn faults).
+    pub fn answer_every_request(&self, fault: Option<Fault>) {
+        self.schedule.lock().unwrap().forced = fault;
     }
 
     /// How many times the client met a 401 (with a valid token) and did not refresh its token
@@ -120,7 +131,9 @@ impl Schedule {
                 eprintln!("no refresh after a 401: the next request was {path}");
             }
         }
-        let fault = if self.percent == 0 || self.rng.random_range(0..100) >= self.percent {
+        let fault = if let Some(forced) = self.forced {
+            forced
+        } else if self.percent == 0 || self.rng.random_range(0..100) >= self.percent {
             Fault::Forward
         } else if path.starts_with("/api/v1/auth/") {
             // A lost refresh answer would spend the refresh token the client never hears of
@@ -248,6 +261,9 @@ async fn serve_one(
         }
         Fault::Unauthorized => {
             return answer_with(&mut client, "401 Unauthorized", "unauthorized").await;
+        }
+        Fault::UpgradeRequired => {
+            return answer_with(&mut client, "426 Upgrade Required", "upgrade_required").await;
         }
         Fault::Forward | Fault::CutRequest | Fault::CutAnswer => {}
     }

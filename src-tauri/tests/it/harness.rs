@@ -50,6 +50,7 @@ impl Drop for Group {
 pub struct App {
     pub client: Client,
     _driver: Group,
+    _tray_host: Group,
     _display: Group,
     /// The Xvfb display the app is on (`:N`).
     pub display: String,
@@ -89,6 +90,50 @@ pub fn start_display() -> (Group, String) {
     (Group(xvfb), display)
 }
 
+/// A tray host on `display`, as a desktop panel has: trayer, an XEmbed system tray in the
+/// top-right corner. The app's tray icon docks there (libayatana-appindicator falls back to a
+/// GtkStatusIcon when no StatusNotifier host is on the session bus, as in the tests' private
+/// bus), so its menu can be opened and pictured.
+fn start_tray_host(display: &str) -> Group {
+    need("trayer");
+    let trayer = Command::new("trayer")
+        .args([
+            "--edge",
+            "top",
+            "--align",
+            "right",
+            "--widthtype",
+            "request",
+        ])
+        .args([
+            "--height",
+            "24",
+            "--transparent",
+            "false",
+            "--SetDockType",
+            "true",
+        ])
+        .env("DISPLAY", display)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    Group(trayer)
+}
+
+/// Runs `xdotool` on `display` and returns what it printed.
+async fn xdotool(display: &str, args: &[&str]) -> String {
+    need("xdotool");
+    let output = tokio::process::Command::new("xdotool")
+        .args(args)
+        .env("DISPLAY", display)
+        .output()
+        .await
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 impl App {
     /// Starts the app with `env` (RF_DATA_DIR and friends) and `args`, and waits until its
     /// page has painted its status bar.
@@ -97,6 +142,7 @@ impl App {
         need("WebKitWebDriver");
         need("dbus-run-session");
         let (display_group, display) = start_display();
+        let tray_host = start_tray_host(&display);
         let (port, native_port) = (free_port(), free_port());
         let mut driver = Command::new("dbus-run-session");
         driver
@@ -136,10 +182,27 @@ impl App {
         let app = App {
             client,
             _driver: driver,
+            _tray_host: tray_host,
             _display: display_group,
             display,
         };
-        app.wait_for("#status-bar").await;
+        let painted = app
+            .client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css("#status-bar"))
+            .await;
+        if let Err(error) = painted {
+            // Say what the window showed instead: a picture, the page's address and its start.
+            app.screenshot("app-never-painted").await;
+            let url = app.client.current_url().await.map(|url| url.to_string());
+            let source = app.client.source().await.unwrap_or_default();
+            let start: String = source.chars().take(600).collect();
+            panic!(
+                "the app's page never showed its status bar within {PATIENCE:?} ({error}); \
+                 it was at {url:?} with {start:?} (picture: app-never-painted.png)"
+            );
+        }
         app
     }
 
@@ -197,6 +260,54 @@ impl App {
                 .then(KeyAction::Up { value: key });
         }
         self.client.perform_actions(actions).await.unwrap();
+    }
+
+    /// Presses keys on the X display (`xdotool key` names: `Down`, `Return`, `ctrl+alt+space`),
+    /// reaching whatever has the keyboard: an open tray menu, a global shortcut.
+    pub async fn press_on_display(&self, keys: &[&str]) {
+        let mut args = vec!["key", "--clearmodifiers", "--delay", "80"];
+        args.extend_from_slice(keys);
+        xdotool(&self.display, &args).await;
+    }
+
+    /// Clicks the app's icon in the tray host, once it has docked there, to open its menu
+    /// (on Linux the tray is menu-only: a click opens the menu).
+    pub async fn click_tray_icon(&self) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            // The tray host's window grows to fit the icons it holds.
+            let found = xdotool(
+                &self.display,
+                &["search", "--onlyvisible", "--class", "trayer"],
+            )
+            .await;
+            for window in found.lines() {
+                let geometry =
+                    xdotool(&self.display, &["getwindowgeometry", "--shell", window]).await;
+                let value = |name: &str| {
+                    geometry
+                        .lines()
+                        .find_map(|line| line.strip_prefix(&format!("{name}=")))
+                        .and_then(|value| value.trim().parse::<i32>().ok())
+                        .unwrap_or(0)
+                };
+                let (x, y, width, height) =
+                    (value("X"), value("Y"), value("WIDTH"), value("HEIGHT"));
+                if width >= 16 && height >= 16 {
+                    // With no window manager the app's window covers the panel: raise it, as
+                    // a desktop keeps its panel on top.
+                    xdotool(&self.display, &["windowraise", window]).await;
+                    let (x, y) = ((x + width / 2).to_string(), (y + height / 2).to_string());
+                    xdotool(&self.display, &["mousemove", &x, &y, "click", "1"]).await;
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the app's icon never docked in the tray host"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Saves a screenshot of the display as `target/e2e-screenshots/<name>.png`, taken from

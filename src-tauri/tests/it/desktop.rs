@@ -18,12 +18,7 @@ fn sample(name: &str) -> rf_core::Flow {
 }
 
 async fn state_of_status_bar(app: &App) -> String {
-    app.wait_for("#status-bar")
-        .await
-        .attr("data-state")
-        .await
-        .unwrap()
-        .unwrap_or_default()
+    app.attr("#status-bar", "data-state").await
 }
 
 async fn wait_for_status(app: &App, wanted: &str) {
@@ -67,11 +62,7 @@ async fn offline_then_synced_and_a_teammates_flow_appears_in_the_library() {
     wait_for_status(&app, "online").await;
     app.wait_for_text("#status-bar", "Synced").await;
 
-    app.wait_for("button.rail-item[aria-label='Library']")
-        .await
-        .click()
-        .await
-        .unwrap();
+    app.click("button.rail-item[aria-label='Library']").await;
     app.wait_for("#library [data-flow-title='DNS name resolution failure']")
         .await;
     let teammate = Device::new();
@@ -147,16 +138,12 @@ async fn a_deep_link_to_a_finished_redacted_ticket_note_by_keyboard() {
     app.press(ESCAPE).await;
     app.press("f").await;
     app.wait_for("#finish-dialog").await;
-    app.wait_for("label[for='outcome-resolved']")
-        .await
-        .click()
-        .await
-        .unwrap();
-    app.wait_for("#summary").await.click().await.unwrap();
+    app.click("label[for='outcome-resolved']").await;
+    app.click("#summary").await;
     app.press("Flushed the resolver cache on the accounting PC")
         .await;
     app.screenshot("runner-finish").await;
-    app.wait_for("#finish-confirm").await.click().await.unwrap();
+    app.click("#finish-confirm").await;
 
     app.wait_for("#session-detail").await;
     let redact = app.wait_for("#redact").await;
@@ -172,11 +159,7 @@ async fn a_deep_link_to_a_finished_redacted_ticket_note_by_keyboard() {
         "the address is masked: {preview}"
     );
     app.screenshot("session-detail-redacted").await;
-    app.wait_for("#copy-for-ticket")
-        .await
-        .click()
-        .await
-        .unwrap();
+    app.click("#copy-for-ticket").await;
     app.wait_for_text("#toasts", "Copied").await;
     app.client.clone().close().await.unwrap();
 
@@ -189,7 +172,7 @@ async fn a_deep_link_to_a_finished_redacted_ticket_note_by_keyboard() {
 
 /// Types into a field as a person does: a click to focus it, then the keys.
 async fn type_into(app: &App, css: &str, text: &str) {
-    app.wait_for(css).await.click().await.unwrap();
+    app.click(css).await;
     app.press(text).await;
 }
 
@@ -202,15 +185,11 @@ async fn signing_in_and_out_from_settings() {
     laptop.import(sample("dns-resolution-failure")).await;
     let app = App::on(&laptop, &[]).await;
     wait_for_status(&app, "local").await;
-    app.wait_for("button.rail-item[aria-label='Settings']")
-        .await
-        .click()
-        .await
-        .unwrap();
+    app.click("button.rail-item[aria-label='Settings']").await;
     app.wait_for("#settings-sync").await;
 
     // Nothing sent while the form is incomplete; each missing field says so.
-    app.wait_for("#log-in").await.click().await.unwrap();
+    app.click("#log-in").await;
     let problems = app.text("#settings-sync").await;
     assert!(problems.contains("sync server's address"), "{problems}");
     type_into(&app, "#login-server-url", &server.base).await;
@@ -237,7 +216,7 @@ async fn signing_in_and_out_from_settings() {
     assert_eq!(flows.len(), 1, "{flows:?}");
 
     // The theme: dark when chosen, and still dark after the page reloads.
-    app.wait_for("#theme-dark").await.click().await.unwrap();
+    app.click("#theme-dark").await;
     let theme = |app: &App| {
         let client = app.client.clone();
         async move {
@@ -262,12 +241,8 @@ async fn signing_in_and_out_from_settings() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    app.wait_for("button.rail-item[aria-label='Settings']")
-        .await
-        .click()
-        .await
-        .unwrap();
-    app.wait_for("#log-out").await.click().await.unwrap();
+    app.click("button.rail-item[aria-label='Settings']").await;
+    app.click("#log-out").await;
     wait_for_status(&app, "sign-in").await;
     let bar = app.text("#status-bar").await;
     assert!(bar.contains("Sign in needed"), "{bar}");
@@ -300,13 +275,7 @@ async fn an_unusable_keyring_asks_for_a_sign_in_in_plain_words() {
         bar.contains("Sign in needed") && bar.contains("1 pending"),
         "{bar}"
     );
-    let tooltip = app
-        .wait_for("#status-bar")
-        .await
-        .attr("title")
-        .await
-        .unwrap()
-        .unwrap_or_default();
+    let tooltip = app.attr("#status-bar", "title").await;
     assert!(tooltip.contains("keyring"), "{tooltip}");
     assert!(tooltip.contains("sign in again in Settings"), "{tooltip}");
     assert!(!tooltip.contains("--token-store"), "{tooltip}");
@@ -338,18 +307,14 @@ async fn a_conflict_shown_side_by_side_and_mine_kept() {
     // Background sync raises it: a notice says so (held until the page listens, since the first
     // round often ends before it does), and the status bar offers it.
     app.wait_for_text("#toasts", "1 new conflict").await;
-    app.wait_for("#status-conflicts")
-        .await
-        .click()
-        .await
-        .unwrap();
+    app.click("#status-conflicts").await;
     app.wait_for("#conflicts [data-conflict]").await;
     let shown = app.text("#conflicts").await;
     assert!(shown.contains("VPN will not connect (laptop)"), "{shown}");
     assert!(shown.contains("VPN will not connect (desktop)"), "{shown}");
     assert!(shown.contains("Title"), "{shown}");
     app.screenshot("conflicts").await;
-    app.wait_for(".keep-mine").await.click().await.unwrap();
+    app.click(".keep-mine").await;
     app.wait_for_text("#conflicts", "No conflicts").await;
     // The choice reaches the team: the laptop ends with the desktop's title, and no conflict.
     let deadline = Instant::now() + PATIENCE;
@@ -378,11 +343,8 @@ async fn a_conflict_shown_side_by_side_and_mine_kept() {
 }
 
 async fn sync_now(app: &App) {
-    app.wait_for("#status-bar .status-sync[aria-label='Sync now']")
-        .await
-        .click()
-        .await
-        .unwrap();
+    app.click("#status-bar .status-sync[aria-label='Sync now']")
+        .await;
 }
 
 /// A server that will not sync with this app (426: the app is too old) stops sync, and the bar
@@ -420,13 +382,7 @@ async fn a_refusing_or_failing_server_is_said_in_plain_words_and_nothing_is_lost
     proxy.answer_every_request(Some(Fault::Unavailable));
     sync_now(&app).await;
     wait_for_status(&app, "offline").await;
-    let tooltip = app
-        .wait_for("#status-bar")
-        .await
-        .attr("title")
-        .await
-        .unwrap()
-        .unwrap_or_default();
+    let tooltip = app.attr("#status-bar", "title").await;
     assert!(tooltip.contains("having trouble"), "{tooltip}");
     assert!(tooltip.contains("saved here"), "{tooltip}");
 
@@ -489,11 +445,8 @@ async fn the_tray_menu_quick_launches_a_pinned_flow() {
 }
 
 async fn open_from_rail(app: &App, screen: &str) {
-    app.wait_for(&format!("button.rail-item[aria-label='{screen}']"))
-        .await
-        .click()
-        .await
-        .unwrap();
+    app.click(&format!("button.rail-item[aria-label='{screen}']"))
+        .await;
 }
 
 /// The screens the other tests pass by: a maintenance checklist ticked out of order, the
@@ -507,24 +460,14 @@ async fn a_checklist_ticked_in_any_order_then_the_sessions_and_a_flows_detail() 
                 &client=Contoso&var.server_name=FS01&var.patch_window=Sat%2022%3A00";
     let app = App::on(&laptop, &[link]).await;
     app.wait_for("#start").await;
-    app.wait_for("#ticket").await.click().await.unwrap();
+    app.click("#ticket").await;
     app.press(ENTER).await;
     app.wait_for("#runner .checklist").await;
-    let progress = || async {
-        app.wait_for("[aria-label='Checklist progress']")
-            .await
-            .attr("aria-valuenow")
-            .await
-            .unwrap()
-            .unwrap_or_default()
-    };
+    let progress = || app.attr("[aria-label='Checklist progress']", "aria-valuenow");
     assert_eq!(progress().await, "0");
     // An item further down the list, ticked before the one the runner is at.
-    app.wait_for("#runner li.check-item:not(.current) input[type=checkbox]:not([disabled])")
-        .await
-        .click()
-        .await
-        .unwrap();
+    app.click("#runner li.check-item:not(.current) input[type=checkbox]:not([disabled])")
+        .await;
     let deadline = Instant::now() + PATIENCE;
     while progress().await != "1" {
         assert!(Instant::now() < deadline, "the tick was not counted");
@@ -538,11 +481,8 @@ async fn a_checklist_ticked_in_any_order_then_the_sessions_and_a_flows_detail() 
     app.screenshot("sessions").await;
 
     open_from_rail(&app, "Library").await;
-    app.wait_for(".flow-row[data-flow-title='DNS name resolution failure'] .flow-row-main")
-        .await
-        .click()
-        .await
-        .unwrap();
+    app.click(".flow-row[data-flow-title='DNS name resolution failure'] .flow-row-main")
+        .await;
     app.wait_for_text("#flow-detail", "DNS name resolution failure")
         .await;
     app.screenshot("flow-detail").await;

@@ -228,6 +228,17 @@ impl App {
             .unwrap_or_else(|error| panic!("no {css} within {PATIENCE:?}: {error}"))
     }
 
+    /// Clicks the element matching `css` once it is there.
+    pub async fn click(&self, css: &str) {
+        self.wait_for(css).await.click().await.unwrap();
+    }
+
+    /// The attribute `name` of the element matching `css` ("" when it has none).
+    pub async fn attr(&self, css: &str, name: &str) -> String {
+        let element = self.wait_for(css).await;
+        element.attr(name).await.unwrap().unwrap_or_default()
+    }
+
     /// Waits until the text under `css` contains `wanted`; says what it showed if it never did.
     pub async fn wait_for_text(&self, css: &str, wanted: &str) {
         let deadline = Instant::now() + PATIENCE;

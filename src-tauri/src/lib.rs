@@ -340,6 +340,9 @@ fn start_background<R: Runtime>(
     )
 }
 
+/// Notices held at most while the page has not painted.
+const HELD_NOTICES: usize = 20;
+
 /// The effects over a real desktop: events to the page, the tray, the clipboard, the browser.
 struct Desktop<R: Runtime> {
     app: AppHandle<R>,
@@ -575,6 +578,10 @@ impl<R: Runtime> Effects for Desktop<R> {
         if let Ok(mut held) = self.held_notices.lock()
             && let Some(held) = held.as_mut()
         {
+            // A page that never paints must not make this grow for ever: the latest few.
+            if held.len() == HELD_NOTICES {
+                held.remove(0);
+            }
             held.push(text.to_owned());
             return;
         }

@@ -157,6 +157,38 @@ struct ErrorBody {
     message: String,
 }
 
+/// Error bodies read at most (a server's error is a sentence, not a download).
+const ERROR_BODY_LIMIT: u64 = 64 * 1024;
+/// Characters of a server's error message kept: it is shown in a status bar and a terminal.
+const ERROR_MESSAGE_CHARS: usize = 500;
+
+/// A refusal's code and message, read from at most [`ERROR_BODY_LIMIT`] bytes, the message cut
+/// to [`ERROR_MESSAGE_CHARS`] and both stripped of control characters; `None` when the body is
+/// not the server's error shape.
+fn error_answer(response: Response) -> Option<ErrorAnswer> {
+    use std::io::Read;
+    let mut body = Vec::new();
+    response
+        .take(ERROR_BODY_LIMIT)
+        .read_to_end(&mut body)
+        .ok()?;
+    let mut answer: ErrorAnswer = serde_json::from_slice(&body).ok()?;
+    let clean = |text: &str, limit: usize| -> String {
+        let mut kept: String = text
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(limit)
+            .collect();
+        if text.chars().count() > limit {
+            kept.push('…');
+        }
+        kept
+    };
+    answer.error.code = clean(&answer.error.code, 64);
+    answer.error.message = clean(&answer.error.message, ERROR_MESSAGE_CHARS);
+    Some(answer)
+}
+
 /// Token expiry is kept in this device's clock (skewed or not), so it only ever compares
 /// with itself; the server checks expiry with its own clock.
 fn unix_now() -> i64 {
@@ -255,9 +287,9 @@ impl SyncClient {
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let (code, message) = match response.json::<ErrorAnswer>() {
-            Ok(answer) => (answer.error.code, answer.error.message),
-            Err(_) => (status.as_str().to_owned(), format!("HTTP {status}")),
+        let (code, message) = match error_answer(response) {
+            Some(answer) => (answer.error.code, answer.error.message),
+            None => (status.as_str().to_owned(), format!("HTTP {status}")),
         };
         if status == StatusCode::UNAUTHORIZED {
             return Err(Failure::Unauthorized(message));
@@ -978,4 +1010,67 @@ fn pull_snapshot(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use super::*;
+
+    /// A server on 127.0.0.1 that answers every request with `status` and `body`.
+    fn answering(status: &'static str, body: String) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut request = [0u8; 16 * 1024];
+                let _ = stream.read(&mut request);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        base
+    }
+
+    fn refusal(base: &str) -> (u16, String, String) {
+        let client = SyncClient::new(base, ClientOptions::default()).unwrap();
+        match client.login("ada@contoso.example", "password").unwrap_err() {
+            ReplicaError::Server {
+                status,
+                code,
+                message,
+            } => (status, code, message),
+            other => panic!("{other}"),
+        }
+    }
+
+    /// What a server says when it refuses ends up in a status bar: a hostile or broken one
+    /// cannot make it megabytes long or put control characters in it.
+    #[test]
+    fn a_refusal_is_read_within_bounds_and_kept_short() {
+        let long = "x".repeat(10_000);
+        let body = format!(
+            r#"{{"error": {{"code": "upgrade_required", "message": "update\u001b[2J {long}"}}}}"#
+        );
+        let (status, code, message) = refusal(&answering("426 Upgrade Required", body));
+        assert_eq!((status, code.as_str()), (426, "upgrade_required"));
+        assert!(message.starts_with("update [2J x"), "{message:.40}");
+        assert_eq!(message.chars().count(), ERROR_MESSAGE_CHARS + 1);
+        assert!(message.ends_with('…'));
+
+        // Larger than any error needs: not read whole, answered by its status alone.
+        let huge = format!(
+            r#"{{"error": {{"code": "upgrade_required", "message": "{}"}}}}"#,
+            "y".repeat(5 * 1024 * 1024)
+        );
+        let (status, code, message) = refusal(&answering("426 Upgrade Required", huge));
+        assert_eq!(status, 426);
+        assert_eq!(code, "426");
+        assert_eq!(message, "HTTP 426 Upgrade Required");
+    }
 }

@@ -97,6 +97,14 @@ pub async fn load_flow(shell: State<'_, Shell>, args: Uuid) -> Answer<FlowDetail
 }
 
 #[tauri::command]
+pub async fn load_flow_version(
+    shell: State<'_, Shell>,
+    args: rf_core::session::FlowRef,
+) -> Answer<rf_core::Flow> {
+    on_replica(&shell, move |replica| replica.flow_version(args)).await
+}
+
+#[tauri::command]
 pub async fn find_flow(shell: State<'_, Shell>, args: String) -> Answer<FlowSummary> {
     on_replica(&shell, move |replica| {
         let id = replica.resolve_flow(&args)?;

@@ -37,6 +37,7 @@ pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + 
         commands::load_home,
         commands::load_library,
         commands::load_flow,
+        commands::load_flow_version,
         commands::find_flow,
         commands::set_pin,
         commands::list_sessions,

@@ -235,6 +235,14 @@ mod tests {
         let mut syncing = status(Some(true), true, 0, 2);
         syncing.syncing = true;
         assert_eq!(line(&syncing), "ResolutionFlow — syncing · 2 conflicts");
+        let mut refused = status(Some(true), true, 1, 0);
+        refused.sync_problem = Some("update the app".into());
+        assert_eq!(line(&refused), "ResolutionFlow — sync stopped · 1 pending");
+        refused.login_problem = Some("expired".into());
+        assert_eq!(
+            line(&refused),
+            "ResolutionFlow — sign in needed · 1 pending"
+        );
     }
 
     #[test]

@@ -37,6 +37,9 @@ commands! {
     LoadLibrary = "load_library" (LibraryFilter) -> Library;
     /// A flow's detail page.
     LoadFlow = "load_flow" (Uuid) -> FlowDetail;
+    /// One version of a flow, as a session runs it (a checklist lists every item of the version
+    /// the session started with, even after the flow was edited since).
+    LoadFlowVersion = "load_flow_version" (rf_core::session::FlowRef) -> rf_core::Flow;
     /// Finds a flow by id, unique id prefix or exact title (deep links, the quick launcher).
     FindFlow = "find_flow" (String) -> FlowSummary;
     /// Pins or unpins a flow; answers whether anything changed.

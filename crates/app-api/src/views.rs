@@ -212,10 +212,6 @@ pub struct SessionView {
     pub problem: Option<String>,
     /// The note being typed at the current step, saved as typed, not yet part of the record.
     pub draft: Option<String>,
-    /// When the current step is in a checklist (procedural or maintenance), that flow as the
-    /// version the session runs, so every item shows, even after the flow was edited since.
-    #[serde(default)]
-    pub checklist: Option<Flow>,
 }
 
 /// What starting a session takes besides the flow.

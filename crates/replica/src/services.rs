@@ -328,11 +328,6 @@ impl Replica {
             Some(view) => Some(self.path_statistics(view.flow.flow_id)?),
             None => None,
         };
-        let checklist = current
-            .as_ref()
-            .filter(|view| view.flow_kind.is_checklist())
-            .and_then(|view| flows.get(view.flow))
-            .cloned();
         Ok(SessionView {
             id,
             state,
@@ -341,7 +336,6 @@ impl Replica {
             stats,
             problem,
             draft,
-            checklist,
         })
     }
 

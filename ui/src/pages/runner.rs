@@ -8,11 +8,12 @@ use std::rc::Rc;
 use gloo_timers::callback::Timeout;
 use rf_app_api::SessionView;
 use rf_app_api::commands::{
-    Act, ActArgs, AttachFile, AttachFileArgs, LoadSession, PickFiles, SaveDraft, SaveDraftArgs,
+    Act, ActArgs, AttachFile, AttachFileArgs, LoadFlowVersion, LoadSession, PickFiles, SaveDraft,
+    SaveDraftArgs,
 };
 use rf_app_api::events::FilesDropped;
 use rf_core::flow::{Flow, Node, NodeKind, VerifyKind};
-use rf_core::session::{Command, EntryKind, StepView, substitute_node};
+use rf_core::session::{Command, EntryKind, FlowRef, StepView, substitute_node};
 use rf_core::{FlowKind, Outcome};
 use uuid::Uuid;
 use wasm_bindgen::JsCast;
@@ -150,6 +151,7 @@ pub fn RunnerPage(props: &RunnerProps) -> Html {
     let app = use_app();
     let state = use_reducer(RunnerState::default);
     let timer = use_mut_ref(|| None::<Timeout>);
+    let checklist = use_state(|| None::<(FlowRef, Flow)>);
     let sender = Sender {
         app: app.clone(),
         session: props.id,
@@ -197,6 +199,32 @@ pub fn RunnerPage(props: &RunnerProps) -> Html {
         use_effect_with(state.submitted, move |submitted| {
             if *submitted > 0 {
                 sender.perform(sender.state.outbox.clone());
+            }
+        });
+    }
+
+    // Checklists show every item: fetched once per flow version the session is in (the version
+    // it runs, not the library's latest), not with every tick.
+    let step_flow = state
+        .view
+        .as_ref()
+        .and_then(|view| view.current.as_ref())
+        .filter(|step| step.flow_kind.is_checklist())
+        .map(|step| step.flow);
+    {
+        let (app, checklist) = (app.clone(), checklist.clone());
+        use_effect_with(step_flow, move |step_flow| {
+            if let Some(reference) = *step_flow
+                && checklist
+                    .as_ref()
+                    .is_none_or(|(loaded, _)| *loaded != reference)
+            {
+                web::spawn(async move {
+                    match bridge::call::<LoadFlowVersion>(&reference).await {
+                        Ok(flow) => checklist.set(Some((reference, flow))),
+                        Err(error) => app.failed(error),
+                    }
+                });
             }
         });
     }
@@ -296,7 +324,7 @@ pub fn RunnerPage(props: &RunnerProps) -> Html {
                     }
                     { render_step(&app, &state, &sender, &view, step) }
                     // Every item, from the version the session runs.
-                    if let Some(flow) = view.checklist.as_ref() {
+                    if let Some((_, flow)) = checklist.as_ref().filter(|(loaded, _)| *loaded == step.flow) {
                         { render_checklist(&state, &sender, &view, step, flow) }
                     }
                 } else if view.problem.is_none() {

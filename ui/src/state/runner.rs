@@ -465,7 +465,6 @@ mod tests {
             stats: None,
             problem: None,
             draft: None,
-            checklist: None,
         }
     }
 

@@ -58,21 +58,14 @@ pub fn StartPage(props: &StartProps) -> Html {
     }
     // Once the form shows, the cursor goes to the first field still empty.
     {
-        let loaded = matches!(&*detail, Some(Ok(_)));
+        let intake = match &*detail {
+            Some(Ok(loaded)) => Some(loaded.intake.clone()),
+            _ => None,
+        };
         let form = (*form).clone();
-        use_effect_with(loaded, move |loaded| {
-            if *loaded {
-                if form.ticket.is_empty() {
-                    web::focus("ticket");
-                } else if form.client.is_empty() {
-                    web::focus("client");
-                } else if let Some((name, _)) =
-                    form.variables.iter().find(|(_, value)| value.is_empty())
-                {
-                    web::focus(&format!("var-{name}"));
-                } else {
-                    web::focus("start-session");
-                }
+        use_effect_with(intake.is_some(), move |_| {
+            if let Some(intake) = intake {
+                web::focus(&form.first_to_fill(&intake));
             }
         });
     }

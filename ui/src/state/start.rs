@@ -41,6 +41,28 @@ impl StartForm {
         }
     }
 
+    /// The id of the element the cursor starts in: the first field still empty in the form's
+    /// order (ticket, client, then the intake in the flow's order), else the start button.
+    pub fn first_to_fill(&self, intake: &[IntakeField]) -> String {
+        if self.ticket.trim().is_empty() {
+            return "ticket".into();
+        }
+        if self.client.trim().is_empty() {
+            return "client".into();
+        }
+        intake
+            .iter()
+            .find(|field| {
+                self.variables
+                    .get(&field.name)
+                    .is_none_or(|value| value.trim().is_empty())
+            })
+            .map_or_else(
+                || "start-session".into(),
+                |field| format!("var-{}", field.name),
+            )
+    }
+
     /// The request to send, or per field (`ticket`, `var.NAME`) what is missing.
     pub fn request(
         &self,
@@ -77,6 +99,27 @@ impl StartForm {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cursor_starts_in_the_first_empty_field_in_the_flows_order() {
+        // Listed in the flow's order, which is not the alphabet's.
+        let intake = [
+            field("lookup_name", true, None),
+            field("dns_server", true, None),
+        ];
+        let mut form = StartForm::prefilled(&intake, "", "", &BTreeMap::new());
+        assert_eq!(form.first_to_fill(&intake), "ticket");
+        form.ticket = "T-77".into();
+        assert_eq!(form.first_to_fill(&intake), "client");
+        form.client = "Acme".into();
+        assert_eq!(form.first_to_fill(&intake), "var-lookup_name");
+        form.variables
+            .insert("lookup_name".into(), "intranet".into());
+        assert_eq!(form.first_to_fill(&intake), "var-dns_server");
+        form.variables
+            .insert("dns_server".into(), "10.0.0.10".into());
+        assert_eq!(form.first_to_fill(&intake), "start-session");
+    }
 
     fn field(name: &str, required: bool, default: Option<&str>) -> IntakeField {
         IntakeField {

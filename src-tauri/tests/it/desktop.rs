@@ -283,11 +283,9 @@ async fn an_unusable_keyring_asks_for_a_sign_in_in_plain_words() {
     server.stop().await;
 }
 
-/// Two devices of one author changed one flow's title before syncing: the app (on the second)
-/// hears of the conflict, shows both titles side by side, and keeping mine sends it to the
-/// team.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_conflict_shown_side_by_side_and_mine_kept() {
+/// Two devices of one author, each with its own edit of one flow's title: the laptop's has
+/// reached the server, the desktop's will conflict with it at its next sync.
+async fn about_to_conflict() -> (TestServer, Device, Device) {
     let server = TestServer::start(Backend::Sqlite).await;
     let (laptop, desktop) = (Device::new(), Device::new());
     laptop.login(&server, "ada@contoso.example").await;
@@ -302,7 +300,26 @@ async fn a_conflict_shown_side_by_side_and_mine_kept() {
     let mut second = flow();
     second.title = "VPN will not connect (desktop)".into();
     desktop.import(second).await;
+    (server, laptop, desktop)
+}
 
+/// Started at login (in the tray, no window), the app hears of a conflict from background
+/// sync: with no window for a toast, it is a desktop notification.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_conflict_found_while_in_the_tray_is_a_desktop_notification() {
+    let (server, _laptop, desktop) = about_to_conflict().await;
+    let app = App::on(&desktop, &["--hidden"]).await;
+    app.wait_for_notification("1 new conflict").await;
+    app.client.clone().close().await.unwrap();
+    server.stop().await;
+}
+
+/// Two devices of one author changed one flow's title before syncing: the app (on the second)
+/// hears of the conflict, shows both titles side by side, and keeping mine sends it to the
+/// team.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_conflict_shown_side_by_side_and_mine_kept() {
+    let (server, laptop, desktop) = about_to_conflict().await;
     let app = App::on(&desktop, &[]).await;
     // Background sync raises it: a notice says so (held until the page listens, since the first
     // round often ends before it does), and the status bar offers it.

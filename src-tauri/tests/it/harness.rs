@@ -52,6 +52,9 @@ pub struct App {
     _driver: Group,
     _tray_host: Group,
     _display: Group,
+    /// What the D-Bus monitor saw of desktop notifications.
+    notifications: PathBuf,
+    _scratch: tempfile::TempDir,
     /// The Xvfb display the app is on (`:N`).
     pub display: String,
 }
@@ -141,12 +144,24 @@ impl App {
         need("tauri-driver");
         need("WebKitWebDriver");
         need("dbus-run-session");
+        need("dbus-monitor");
         let (display_group, display) = start_display();
         let tray_host = start_tray_host(&display);
         let (port, native_port) = (free_port(), free_port());
+        // The session bus also carries a monitor of desktop notifications (there is no
+        // notification server: the calls are seen, then refused), so a test can read them.
+        let scratch = tempfile::tempdir().unwrap();
+        let notifications = scratch.path().join("notifications.txt");
         let mut driver = Command::new("dbus-run-session");
         driver
-            .args(["--", "tauri-driver", "--port", &port.to_string()])
+            .args(["--", "sh", "-c"])
+            .arg(
+                "dbus-monitor --session \
+                 \"type='method_call',interface='org.freedesktop.Notifications',member='Notify'\" \
+                 > \"$0\" 2>/dev/null & exec tauri-driver \"$@\"",
+            )
+            .arg(&notifications)
+            .args(["--port", &port.to_string()])
             .args(["--native-port", &native_port.to_string()])
             .env("DISPLAY", &display)
             .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
@@ -184,6 +199,8 @@ impl App {
             _driver: driver,
             _tray_host: tray_host,
             _display: display_group,
+            notifications,
+            _scratch: scratch,
             display,
         };
         let painted = app
@@ -226,6 +243,23 @@ impl App {
             .for_element(Locator::Css(css))
             .await
             .unwrap_or_else(|error| panic!("no {css} within {PATIENCE:?}: {error}"))
+    }
+
+    /// Waits for a desktop notification (the D-Bus `Notify` call) whose text contains
+    /// `wanted`.
+    pub async fn wait_for_notification(&self, wanted: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let seen = std::fs::read_to_string(&self.notifications).unwrap_or_default();
+            if seen.contains(wanted) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no desktop notification saying {wanted:?}; the bus carried: {seen}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Clicks the element matching `css` once it is there.

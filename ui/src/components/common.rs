@@ -11,7 +11,7 @@ use crate::components::icons::{Icon, Svg};
 use crate::hooks::use_app;
 use crate::markdown;
 use crate::state::app::{Route, StartTarget, Tone};
-use crate::state::library::kind_label;
+use crate::state::library::{flow_meta, kind_label};
 use crate::web;
 
 #[derive(Debug, Properties, PartialEq)]
@@ -119,11 +119,6 @@ pub fn FlowCard(props: &FlowCardProps) -> Html {
     let flow = &props.flow;
     let id = flow.id;
     let onclick = Callback::from(move |_| app.navigate(Route::Start(StartTarget::flow(id))));
-    let steps = if flow.node_count == 1 {
-        "1 step".to_owned()
-    } else {
-        format!("{} steps", flow.node_count)
-    };
     html! {
         <button class={classes!("flow-card", flow.kind.as_str())} data-flow-title={flow.title.clone()} {onclick}>
             <span class="flow-card-icon" aria-hidden="true"><Svg icon={Icon::of_kind(flow.kind)} size={18} /></span>
@@ -132,11 +127,7 @@ pub fn FlowCard(props: &FlowCardProps) -> Html {
                     { &flow.title }
                     if flow.pinned { <span class="pinned-mark" aria-label="Pinned" title="Pinned"><Svg icon={Icon::Pin} size={12} /></span> }
                 </span>
-                <span class="flow-card-meta">
-                    { kind_label(flow.kind) }
-                    if let Some(category) = &flow.category { { " · " }{ category } }
-                    { " · " }{ steps }
-                </span>
+                <span class="flow-card-meta">{ flow_meta(flow) }</span>
             </span>
         </button>
     }

@@ -15,7 +15,7 @@ use crate::components::shell::Banner;
 use crate::hooks::{AppContext, use_app, use_data_changed};
 use crate::state::app::Route;
 use crate::state::library::{
-    LibraryAction, LibraryState, kind_from_value, kind_label, snippet_parts,
+    LibraryAction, LibraryState, flow_meta, kind_from_value, kind_label, snippet_parts,
 };
 use crate::web;
 
@@ -323,9 +323,7 @@ fn FlowRow(props: &FlowRowProps) -> Html {
                 <span class="flow-row-text">
                     <span class="flow-row-title">{ &flow.title }</span>
                     <span class="flow-row-meta">
-                        { kind_label(flow.kind) }
-                        if let Some(category) = &flow.category { { " · " }{ category } }
-                        { format!(" · {} steps", flow.node_count) }
+                        { flow_meta(flow) }
                         { for flow.tags.iter().take(MAX_TAGS).map(|tag| html! { <span class="tag">{ tag }</span> }) }
                         if flow.tags.len() > MAX_TAGS { <span class="tag">{ format!("+{}", flow.tags.len() - MAX_TAGS) }</span> }
                     </span>

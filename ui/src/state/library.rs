@@ -174,9 +174,53 @@ pub fn kind_label(kind: FlowKind) -> &'static str {
     }
 }
 
+/// A flow's line under its title: "Troubleshooting · Network · 15 steps". A category that
+/// only repeats the kind ("Maintenance · Maintenance") is said once.
+pub fn flow_meta(flow: &rf_app_api::FlowSummary) -> String {
+    let kind = kind_label(flow.kind);
+    let mut parts = vec![kind.to_owned()];
+    if let Some(category) = flow
+        .category
+        .as_deref()
+        .map(str::trim)
+        .filter(|category| !category.is_empty() && !category.eq_ignore_ascii_case(kind))
+    {
+        parts.push(category.to_owned());
+    }
+    parts.push(if flow.node_count == 1 {
+        "1 step".to_owned()
+    } else {
+        format!("{} steps", flow.node_count)
+    });
+    parts.join(" · ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_flows_line_says_its_kind_category_and_size_without_repeating_itself() {
+        let mut flow = rf_app_api::FlowSummary {
+            id: Uuid::nil(),
+            title: "Monthly patching".into(),
+            kind: FlowKind::Maintenance,
+            category: Some("Maintenance".into()),
+            tags: Vec::new(),
+            status: "published".into(),
+            version: 1,
+            version_id: rf_core::VersionId::from_bytes([1; 32]),
+            node_count: 21,
+            updated_at: String::new(),
+            pinned: false,
+        };
+        assert_eq!(flow_meta(&flow), "Maintenance · 21 steps");
+        flow.category = Some("Servers".into());
+        assert_eq!(flow_meta(&flow), "Maintenance · Servers · 21 steps");
+        flow.category = Some("  ".into());
+        flow.node_count = 1;
+        assert_eq!(flow_meta(&flow), "Maintenance · 1 step");
+    }
     use crate::state::fixtures::entry;
 
     fn library(titles: &[&str]) -> Library {

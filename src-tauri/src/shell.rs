@@ -73,15 +73,24 @@ pub struct SyncLink {
     sync_problem: Mutex<Option<String>>,
 }
 
+/// What a slot of the link holds (`None` if a panic poisoned it: nothing known).
+fn read<T: Clone>(slot: &Mutex<Option<T>>) -> Option<T> {
+    slot.lock().map_or(None, |known| known.clone())
+}
+
+fn write<T>(slot: &Mutex<Option<T>>, value: Option<T>) {
+    if let Ok(mut known) = slot.lock() {
+        *known = value;
+    }
+}
+
 impl SyncLink {
     pub fn set_online(&self, online: Option<bool>) {
-        if let Ok(mut known) = self.online.lock() {
-            *known = online;
-        }
+        write(&self.online, online);
     }
 
     pub fn online(&self) -> Option<bool> {
-        self.online.lock().map_or(None, |known| *known)
+        read(&self.online)
     }
 
     pub fn set_syncing(&self, syncing: bool) {
@@ -93,25 +102,19 @@ impl SyncLink {
     }
 
     pub fn set_login_problem(&self, problem: Option<String>) {
-        if let Ok(mut known) = self.login_problem.lock() {
-            *known = problem;
-        }
+        write(&self.login_problem, problem);
     }
 
     pub fn login_problem(&self) -> Option<String> {
-        self.login_problem
-            .lock()
-            .map_or(None, |known| known.clone())
+        read(&self.login_problem)
     }
 
     pub fn sync_problem(&self) -> Option<String> {
-        self.sync_problem.lock().map_or(None, |known| known.clone())
+        read(&self.sync_problem)
     }
 
     pub fn set_sync_problem(&self, problem: Option<String>) {
-        if let Ok(mut known) = self.sync_problem.lock() {
-            *known = problem;
-        }
+        write(&self.sync_problem, problem);
     }
 
     /// What a finished sync round says: a round that went through clears every problem; one

@@ -1,12 +1,12 @@
 //! What an engineer sees in the app, against a real sync server.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rf_tests::device::{Device, FLOW_ID, flow};
 use rf_tests::proxy::{Fault, FaultyProxy};
 use rf_tests::{Backend, PASSWORD, TestServer, printer_flow};
 
-use crate::harness::{App, PATIENCE};
+use crate::harness::{App, eventually};
 
 /// Samples from the repository, as `./dev run` seeds them.
 fn sample(name: &str) -> rf_core::Flow {
@@ -22,19 +22,17 @@ async fn state_of_status_bar(app: &App) -> String {
 }
 
 async fn wait_for_status(app: &App, wanted: &str) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
+    eventually(|| async {
         let state = state_of_status_bar(app).await;
-        if state == wanted {
-            return;
+        match state == wanted {
+            true => Ok(()),
+            false => Err(format!(
+                "the status bar stayed {state:?}, never {wanted:?}: {}",
+                app.text("#status-bar").await
+            )),
         }
-        assert!(
-            Instant::now() < deadline,
-            "the status bar stayed {state:?}, never {wanted:?}: {}",
-            app.text("#status-bar").await
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await
 }
 
 /// Offline is a calm state; when the server comes back the app syncs by itself, and a flow a
@@ -86,18 +84,14 @@ async fn step_title(app: &App) -> String {
 
 /// Waits until the runner shows a step other than `previous`.
 async fn next_step(app: &App, previous: &str) -> String {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
+    eventually(|| async {
         let title = step_title(app).await;
-        if title != previous {
-            return title;
+        match title != previous {
+            true => Ok(title),
+            false => Err(format!("the runner stayed at {previous:?}")),
         }
-        assert!(
-            Instant::now() < deadline,
-            "the runner stayed at {previous:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
 }
 
 /// The engineer's whole path, offline: a link from the PSA opens the start screen prefilled,
@@ -235,11 +229,13 @@ async fn signing_in_and_out_from_settings() {
     app.screenshot("settings-dark").await;
     app.client.refresh().await.unwrap();
     app.wait_for("#status-bar").await;
-    let deadline = Instant::now() + PATIENCE;
-    while theme(&app).await != "dark" {
-        assert!(Instant::now() < deadline, "the theme was not kept");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(|| async {
+        match theme(&app).await == "dark" {
+            true => Ok(()),
+            false => Err("the theme was not kept".to_owned()),
+        }
+    })
+    .await;
 
     app.click("button.rail-item[aria-label='Settings']").await;
     app.click("#log-out").await;
@@ -334,8 +330,7 @@ async fn a_conflict_shown_side_by_side_and_mine_kept() {
     app.click(".keep-mine").await;
     app.wait_for_text("#conflicts", "No conflicts").await;
     // The choice reaches the team: the laptop ends with the desktop's title, and no conflict.
-    let deadline = Instant::now() + PATIENCE;
-    loop {
+    eventually(|| async {
         laptop.sync().await.unwrap();
         let (title, open) = laptop
             .with(|replica| {
@@ -346,15 +341,12 @@ async fn a_conflict_shown_side_by_side_and_mine_kept() {
                 )
             })
             .await;
-        if title == "VPN will not connect (desktop)" && open == 0 {
-            break;
+        match title == "VPN will not connect (desktop)" && open == 0 {
+            true => Ok(()),
+            false => Err(format!("the laptop has {title:?}, {open} open")),
         }
-        assert!(
-            Instant::now() < deadline,
-            "the laptop has {title:?}, {open} open"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await;
     app.client.clone().close().await.unwrap();
     server.stop().await;
 }
@@ -485,11 +477,13 @@ async fn a_checklist_ticked_in_any_order_then_the_sessions_and_a_flows_detail() 
     // An item further down the list, ticked before the one the runner is at.
     app.click("#runner li.check-item:not(.current) input[type=checkbox]:not([disabled])")
         .await;
-    let deadline = Instant::now() + PATIENCE;
-    while progress().await != "1" {
-        assert!(Instant::now() < deadline, "the tick was not counted");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(|| async {
+        match progress().await == "1" {
+            true => Ok(()),
+            false => Err("the tick was not counted".to_owned()),
+        }
+    })
+    .await;
     app.wait_for("#runner li.check-item.done").await;
     app.screenshot("runner-checklist").await;
 

@@ -16,6 +16,22 @@ use serde_json::json;
 /// wrong, and says what it waited for when it gives up.
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
+/// Asks `probe` every 50 ms until it answers `Ok`, for at most [`PATIENCE`]; then fails with
+/// its last `Err`, which says what it saw instead.
+pub async fn eventually<T, Fut>(mut probe: impl FnMut() -> Fut) -> T
+where
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        match probe().await {
+            Ok(value) => return value,
+            Err(seen) => assert!(Instant::now() < deadline, "{seen}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn need(program: &str) {
     let found = std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()));
@@ -248,18 +264,16 @@ impl App {
     /// Waits for a desktop notification (the D-Bus `Notify` call) whose text contains
     /// `wanted`.
     pub async fn wait_for_notification(&self, wanted: &str) {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
+        eventually(|| async {
             let seen = std::fs::read_to_string(&self.notifications).unwrap_or_default();
-            if seen.contains(wanted) {
-                return;
+            match seen.contains(wanted) {
+                true => Ok(()),
+                false => Err(format!(
+                    "no desktop notification saying {wanted:?}; the bus carried: {seen}"
+                )),
             }
-            assert!(
-                Instant::now() < deadline,
-                "no desktop notification saying {wanted:?}; the bus carried: {seen}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        })
+        .await
     }
 
     /// Clicks the element matching `css` once it is there.
@@ -275,18 +289,14 @@ impl App {
 
     /// Waits until the text under `css` contains `wanted`; says what it showed if it never did.
     pub async fn wait_for_text(&self, css: &str, wanted: &str) {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
+        eventually(|| async {
             let text = self.text(css).await;
-            if text.contains(wanted) {
-                return;
+            match text.contains(wanted) {
+                true => Ok(()),
+                false => Err(format!("{css} never said {wanted:?}: {text}")),
             }
-            assert!(
-                Instant::now() < deadline,
-                "{css} never said {wanted:?}: {text}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await
     }
 
     /// The page's text under `css`.

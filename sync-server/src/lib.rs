@@ -1,18 +1,20 @@
 //! rf-sync-server: the team's sync server. Four layers, each importing only from those below
 //! it (checked by `layers::no_module_imports_from_a_layer_above_it`):
 //! [`domain`] (plain types) → [`rules`] (pure decisions) → [`storage`] (the store trait, its
-//! transactions written once, and the SQLite and PostgreSQL back ends) → [`http`] (router,
-//! handlers, limits, server).
+//! transactions written once, and the SQLite and PostgreSQL back ends) → [`vendors`] (the
+//! vendors' APIs a team reaches through the server, and the secrets that takes) → [`http`]
+//! (router, handlers, limits, server).
 #![forbid(unsafe_code)]
 
 pub mod domain;
 pub mod http;
 pub mod rules;
 pub mod storage;
+pub mod vendors;
 
 pub use domain::users::Role;
 pub use http::server::serve;
-pub use http::{ApiConfig, AppState, router};
+pub use http::{ApiConfig, AppState, PsaSettings, router};
 pub use storage::blobs::Attachments;
 pub use storage::{PostgresStore, SqliteStore, Store};
 
@@ -24,7 +26,7 @@ mod layers {
     use std::path::{Path, PathBuf};
 
     /// Bottom to top.
-    const LAYERS: [&str; 4] = ["domain", "rules", "storage", "http"];
+    const LAYERS: [&str; 5] = ["domain", "rules", "storage", "vendors", "http"];
 
     fn sources(folder: &Path, found: &mut Vec<PathBuf>) {
         for entry in std::fs::read_dir(folder).unwrap() {

@@ -4,12 +4,14 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use rf_sync_server::domain::users::{Actor, NewUser, User, UserUpdate};
 use rf_sync_server::rules::auth::hash_password;
+use rf_sync_server::vendors::secrets::SecretsKeys;
 use rf_sync_server::{
     ApiConfig, AppState, Attachments, PostgresStore, Role, SqliteStore, Store, serve,
 };
@@ -44,6 +46,12 @@ struct Cli {
     /// Use PostgreSQL instead of the embedded SQLite (postgres://user:password@host/database)
     #[arg(long, global = true, env = "RF_DATABASE_URL", value_name = "URL")]
     database_url: Option<String>,
+    /// The file holding the key team secrets (a ConnectWise private key) are sealed with: 64
+    /// hex digits, readable by the server's user only. The embedded store makes
+    /// DIR/secrets.key under --data-dir when this is left out; servers sharing a PostgreSQL
+    /// database must all be given the same file
+    #[arg(long, global = true, env = "RF_SECRETS_KEY_FILE", value_name = "FILE")]
+    secrets_key_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -55,7 +63,9 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8787", env = "RF_LISTEN")]
         listen: SocketAddr,
         #[command(flatten)]
-        limits: LimitFlags,
+        limits: Box<LimitFlags>,
+        #[command(flatten)]
+        vendors: VendorFlags,
     },
     /// Print the OpenAPI document that `serve` publishes at /api/v1/openapi.json
     Openapi,
@@ -68,6 +78,41 @@ enum Command {
     /// serving): every replica then pulls everything again and sends again what the restore
     /// lost and it still holds
     NewEpoch,
+    /// Seal every team secret with a new secrets key and replace the key file with it (run it
+    /// with the servers stopped, then give every server the new file)
+    RotateSecretsKey,
+}
+
+/// How `serve` reaches the vendors' APIs (ConnectWise Manage) for teams.
+#[derive(Debug, clap::Args)]
+struct VendorFlags {
+    /// The integration's ConnectWise client id (from ConnectWise's developer portal), sent on
+    /// every call of a team that gives none of its own
+    #[arg(long, env = "RF_CONNECTWISE_CLIENT_ID", value_name = "ID")]
+    connectwise_client_id: Option<String>,
+    /// Let vendor addresses be this machine, over plain HTTP (local stand-ins and tests only;
+    /// never on a server teams use)
+    #[arg(long, env = "RF_ALLOW_LOOPBACK_UPSTREAMS")]
+    allow_loopback_upstreams: bool,
+    /// Longest time one call to a vendor may take, in seconds [default: 30]
+    #[arg(long, env = "RF_VENDOR_TIMEOUT", value_name = "SECONDS", value_parser = seconds)]
+    vendor_timeout: Option<Duration>,
+}
+
+impl VendorFlags {
+    fn apply(&self, config: &mut ApiConfig) {
+        let psa = &mut config.psa;
+        psa.client_id = self
+            .connectwise_client_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned);
+        psa.allow_loopback = self.allow_loopback_upstreams;
+        if let Some(timeout) = self.vendor_timeout {
+            psa.timeout = timeout;
+        }
+    }
 }
 
 /// Resource and login limits of `serve`; each left out keeps its default (shown).
@@ -240,8 +285,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         ),
         ..ApiConfig::default()
     };
-    if let Command::Serve { limits, .. } = &cli.command {
+    if let Command::Serve {
+        limits, vendors, ..
+    } = &cli.command
+    {
         limits.apply(&mut config);
+        vendors.apply(&mut config);
         // Only a server needs the bucket; it is checked before anything is served.
         if let Some(url) = &cli.attachments_url {
             config.attachments = Attachments::in_bucket(url)
@@ -256,18 +305,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = PostgresStore::connect(url)
                 .await
                 .context("cannot open the PostgreSQL database given by --database-url")?;
-            run_with(store, command, config.clone()).await
+            if let (Command::Serve { .. }, Some(path)) = (&command, &cli.secrets_key_file) {
+                config.psa.keys = Some(Arc::new(SecretsKeys::load(path)?));
+            }
+            let key_file = cli.secrets_key_file.clone();
+            run_with(store, command, config.clone(), key_file).await
         }
         None => {
             let store = SqliteStore::open(&cli.data_dir).with_context(|| {
                 format!("cannot open the data directory {}", cli.data_dir.display())
             })?;
-            run_with(store, command, config.clone()).await
+            let key_file = cli
+                .secrets_key_file
+                .clone()
+                .unwrap_or_else(|| cli.data_dir.join("secrets.key"));
+            if let Command::Serve { .. } = &command {
+                config.psa.keys = Some(Arc::new(SecretsKeys::load_or_create(&key_file)?));
+            }
+            run_with(store, command, config.clone(), Some(key_file)).await
         }
     }
 }
 
-async fn run_with<S: Store>(store: S, command: Command, config: ApiConfig) -> anyhow::Result<()> {
+async fn run_with<S: Store>(
+    store: S,
+    command: Command,
+    config: ApiConfig,
+    key_file: Option<PathBuf>,
+) -> anyhow::Result<()> {
     match command {
         Command::Serve { listen, .. } => {
             let listener = tokio::net::TcpListener::bind(listen)
@@ -278,6 +343,20 @@ async fn run_with<S: Store>(store: S, command: Command, config: ApiConfig) -> an
             tracing::info!("stopped");
         }
         Command::Openapi => {}
+        Command::RotateSecretsKey => {
+            let path = key_file.context(
+                "give the key file to rotate with --secrets-key-file (every server sharing the database uses it)",
+            )?;
+            let rotated = rf_sync_server::vendors::secrets::rotate(&path, &store).await?;
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "sealed {} team secret(s) with the new key {} now in {}; give every server this file",
+                rotated.resealed,
+                rotated.new_key_id,
+                path.display()
+            )?;
+        }
         Command::NewEpoch => {
             let epoch = store.new_epoch(unix_now()).await?;
             let mut out = std::io::stdout().lock();

@@ -15,6 +15,7 @@ mod converge;
 mod flow_access;
 mod hardening;
 mod openapi;
+mod psa;
 mod simulation;
 mod store_contract;
 mod sync_pull;

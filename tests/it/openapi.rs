@@ -29,6 +29,12 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("post", "/api/v1/users"),
     ("patch", "/api/v1/users/{id}"),
     ("delete", "/api/v1/users/{id}"),
+    ("put", "/api/v1/psa/connection"),
+    ("get", "/api/v1/psa/connection"),
+    ("delete", "/api/v1/psa/connection"),
+    ("get", "/api/v1/psa/tickets/{id}"),
+    ("get", "/api/v1/psa/tickets"),
+    ("get", "/api/v1/psa/members"),
 ];
 
 const METHODS: &[&str] = &["get", "post", "put", "patch", "delete"];
@@ -88,6 +94,10 @@ async fn the_document_is_served_without_a_login_and_lists_every_endpoint() {
             "/api/v1/attachments/missing",
             "/api/v1/users",
             "/api/v1/users/{id}",
+            "/api/v1/psa/connection",
+            "/api/v1/psa/tickets/{id}",
+            "/api/v1/psa/tickets",
+            "/api/v1/psa/members",
         ]
         .contains(path)
         {

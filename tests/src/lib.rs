@@ -5,6 +5,7 @@
 
 pub mod device;
 pub mod proxy;
+pub mod vendors;
 
 use reqwest::StatusCode;
 use rf_sync_server::domain::users::NewUser;
@@ -542,6 +543,16 @@ impl TestServer {
         body: impl serde::Serialize,
     ) -> (StatusCode, Value) {
         let request = self.client.post(format!("{}{path}", self.base)).json(&body);
+        answer(request, token).await
+    }
+
+    pub async fn put(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: impl serde::Serialize,
+    ) -> (StatusCode, Value) {
+        let request = self.client.put(format!("{}{path}", self.base)).json(&body);
         answer(request, token).await
     }
 

@@ -3,5 +3,6 @@
 
 pub mod error;
 pub mod flows;
+pub mod psa;
 pub mod push;
 pub mod users;

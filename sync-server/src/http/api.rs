@@ -45,6 +45,36 @@ pub struct ApiConfig {
     /// a replica accepts cannot sync (it splits batches on 413, and withdraws a single
     /// mutation that is still too large); tests lower it to see that happen.
     pub max_body_bytes: usize,
+    /// ConnectWise through the server: the client id, the secrets keys, retries.
+    pub psa: PsaSettings,
+}
+
+/// How the server reaches a team's ConnectWise.
+#[derive(Debug, Clone)]
+pub struct PsaSettings {
+    /// The integration's client id (from ConnectWise's developer portal), sent on every call
+    /// of a team that gives none of its own.
+    pub client_id: Option<String>,
+    /// The keys team secrets are sealed with; without them no connection is stored.
+    pub keys: Option<Arc<crate::vendors::secrets::SecretsKeys>>,
+    /// Whether upstream addresses may be this machine (plain HTTP then): local stand-ins and
+    /// tests only.
+    pub allow_loopback: bool,
+    pub retry: crate::vendors::connectwise::RetryPolicy,
+    /// The longest one call to a vendor may take.
+    pub timeout: Duration,
+}
+
+impl Default for PsaSettings {
+    fn default() -> PsaSettings {
+        PsaSettings {
+            client_id: None,
+            keys: None,
+            allow_loopback: false,
+            retry: crate::vendors::connectwise::RetryPolicy::default(),
+            timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 impl Default for ApiConfig {
@@ -58,6 +88,7 @@ impl Default for ApiConfig {
                 std::path::PathBuf::from("data").join("attachments"),
             ),
             max_body_bytes: MAX_BODY_BYTES,
+            psa: PsaSettings::default(),
         }
     }
 }
@@ -70,6 +101,27 @@ pub struct AppState<S> {
     pub passwords: Arc<PasswordWork>,
     pub pokes: Pokes,
     pub attachments: crate::storage::blobs::Attachments,
+    /// The HTTP client for the vendors' APIs: no redirects followed (an answer cannot send
+    /// the team's keys elsewhere), bounded connect and total times.
+    pub vendors: reqwest::Client,
+}
+
+/// The client the server calls vendors with.
+fn vendor_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10).min(timeout))
+        .timeout(timeout)
+        .user_agent(concat!(
+            "ResolutionFlow-sync-server/",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .build()
+        .unwrap_or_else(|error| {
+            // Only a TLS back end that cannot start fails here; calls will then fail, saying so.
+            tracing::error!(%error, "cannot set up the HTTP client for vendors");
+            reqwest::Client::new()
+        })
 }
 
 impl<S: Store> AppState<S> {
@@ -82,7 +134,9 @@ impl<S: Store> AppState<S> {
         let pokes = Pokes::new();
         store.forward_pokes(pokes.clone());
         let attachments = config.attachments.clone();
+        let vendors = vendor_client(config.psa.timeout);
         AppState {
+            vendors,
             store,
             config,
             logins,
@@ -112,6 +166,7 @@ impl<S: Store> AppState<S> {
         (name = "sync", description = "Push local changes, pull the team's"),
         (name = "users", description = "Team members: list, add, change and remove accounts"),
         (name = "attachments", description = "Files attached to sessions, named by their SHA-256"),
+        (name = "psa", description = "The team's ConnectWise Manage through the server: its connection, tickets, members"),
     )
 )]
 struct ApiDocument;
@@ -161,6 +216,14 @@ fn documented_routes<S: Store>() -> OpenApiRouter<AppState<S>> {
             crate::http::users::update_user,
             crate::http::users::remove_user
         ))
+        .routes(routes!(
+            crate::http::psa::connect,
+            crate::http::psa::show_connection,
+            crate::http::psa::disconnect
+        ))
+        .routes(routes!(crate::http::psa::ticket))
+        .routes(routes!(crate::http::psa::search_tickets))
+        .routes(routes!(crate::http::psa::members))
 }
 
 /// The OpenAPI document of the API, as `/api/v1/openapi.json` serves it.

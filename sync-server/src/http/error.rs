@@ -20,7 +20,10 @@ pub struct ErrorDetail {
     /// `method_not_allowed`, `conflict`, `payload_too_large`, `uri_too_long`,
     /// `headers_too_large`, `unsupported_media_type`, `invalid`, `server_too_old`,
     /// `upgrade_required`, `too_many_attempts`, `too_large`, `hash_mismatch`,
-    /// `storage_failed`, `storage_unavailable`, `busy` or `internal`.
+    /// `storage_failed`, `storage_unavailable`, `busy`, `internal`; for the team's
+    /// ConnectWise: `psa_not_connected`, `psa_check_failed`, `psa_credentials_refused`,
+    /// `psa_forbidden`, `psa_refused`, `psa_bad_answer`, `psa_busy`, `psa_unavailable`,
+    /// `secrets_key_missing`, `secrets_unreadable`.
     pub code: &'static str,
     /// For people: what failed and what to do.
     pub message: String,

@@ -8,8 +8,9 @@ pub mod error;
 pub mod extract;
 pub mod limits;
 pub mod login;
+pub mod psa;
 pub mod server;
 pub mod sync;
 pub mod users;
 
-pub use api::{ApiConfig, AppState, MAX_BODY_BYTES, openapi, router};
+pub use api::{ApiConfig, AppState, MAX_BODY_BYTES, PsaSettings, openapi, router};

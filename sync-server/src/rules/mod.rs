@@ -6,4 +6,5 @@ pub mod accounts;
 pub mod auth;
 pub mod flows;
 pub mod paging;
+pub mod psa;
 pub mod push;

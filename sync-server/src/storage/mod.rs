@@ -10,6 +10,7 @@ use std::future::Future;
 use uuid::Uuid;
 
 use crate::domain::error::StoreResult;
+use crate::domain::psa::{Sealed, StoredPsaConnection};
 use crate::domain::push::{PushBatch, PushSettled};
 use crate::domain::users::{Actor, IssuedTokens, NewUser, Rotation, User, UserUpdate};
 
@@ -33,6 +34,16 @@ pub use sqlite::SqliteStore;
 /// The size query both back ends run for a pull page: every row of the team's changes in
 /// `($2, $3]` (`?2`, `?3` on SQLite), as `(team_seq, bytes)` in order. `octet_length` reads a
 /// value's stored length, not the value, so sizing a page never loads it.
+/// The columns of `psa_connections` both back ends read and write, in
+/// [`StoredPsaConnection`]'s order (a macro, so queries stay `&'static str`).
+macro_rules! psa_columns {
+    () => {
+        "team_id, api_url, company_id, client_id, key_id, nonce, ciphertext, public_key_hint, \
+         updated_at, updated_by"
+    };
+}
+pub(crate) use psa_columns;
+
 macro_rules! page_sizes_sql {
     ($team:literal, $since:literal, $until:literal) => {
         concat!(
@@ -126,6 +137,29 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// Forwards pokes from other server processes sharing this store (PostgreSQL `NOTIFY`);
     /// an embedded store has no other processes.
     fn forward_pokes(&self, _pokes: crate::storage::poke::Pokes) {}
+    /// The team's ConnectWise connection, its keys sealed.
+    fn psa_connection(
+        &self,
+        team: Uuid,
+    ) -> impl Future<Output = StoreResult<Option<StoredPsaConnection>>> + Send;
+    /// Stores a team's connection, replacing the one it had.
+    fn put_psa_connection(
+        &self,
+        connection: StoredPsaConnection,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Forgets a team's connection; false when it had none.
+    fn remove_psa_connection(&self, team: Uuid) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Every team's connection (a key rotation re-seals them).
+    fn psa_connections(&self)
+    -> impl Future<Output = StoreResult<Vec<StoredPsaConnection>>> + Send;
+    /// Replaces a connection's sealed keys with `now` if they are still `was` (a team admin
+    /// who stored new keys meanwhile wins); false when they were not.
+    fn reseal_psa_connection(
+        &self,
+        team: Uuid,
+        was: Sealed,
+        now: Sealed,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
     /// The team's changes with `since < team_seq <= since + limit`, in one consistent read.
     fn pull(
         &self,

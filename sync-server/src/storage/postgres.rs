@@ -9,12 +9,13 @@ use crate::domain::error::{StoreError, StoreResult};
 use crate::domain::flows::{CheckedDocument, Head};
 use std::collections::HashMap;
 
+use crate::domain::psa::{Sealed, StoredPsaConnection};
 use crate::domain::push::{PushBatch, PushSettled};
 use crate::domain::users::{Actor, IssuedTokens, NewUser, Role, Rotation, User, UserUpdate};
 use crate::storage::rows::{
     AccountRows, ConflictRow, DeviceRow, NewAccount, NewConflict, PullRows, RefreshRow, SyncRows,
 };
-use crate::storage::{Store, accounts, page_sizes_sql, pull, push};
+use crate::storage::{Store, accounts, page_sizes_sql, psa_columns, pull, push};
 use rf_core::VersionId;
 use rf_core::sync::{
     FieldConflict, PullResponse, PulledConflict, PulledEvent, PulledFlow, PulledVersion,
@@ -31,6 +32,7 @@ pub const POSTGRES_MIGRATIONS: &[rf_sqlite::Migration] = rf_sqlite::migrations!(
     6 => "0006_user_pins.sql",
     7 => "0007_mutation_digests.sql",
     8 => "0008_store_epoch.sql",
+    9 => "0009_psa_connections.sql",
 );
 
 #[derive(Debug, Clone)]
@@ -1215,6 +1217,91 @@ impl Store for PostgresStore {
         self.listen(pokes);
     }
 
+    async fn psa_connection(&self, team: Uuid) -> StoreResult<Option<StoredPsaConnection>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            psa_columns!(),
+            " FROM psa_connections WHERE team_id = $1"
+        ))
+        .bind(team.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(psa_from_row).transpose()
+    }
+
+    async fn put_psa_connection(&self, stored: StoredPsaConnection) -> StoreResult<()> {
+        sqlx::query(concat!(
+            "INSERT INTO psa_connections (",
+            psa_columns!(),
+            ")
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (team_id) DO UPDATE SET api_url = excluded.api_url,
+               company_id = excluded.company_id, client_id = excluded.client_id,
+               key_id = excluded.key_id, nonce = excluded.nonce,
+               ciphertext = excluded.ciphertext, public_key_hint = excluded.public_key_hint,
+               updated_at = excluded.updated_at, updated_by = excluded.updated_by"
+        ))
+        .bind(stored.team_id.to_string())
+        .bind(stored.api_url)
+        .bind(stored.company_id)
+        .bind(stored.client_id)
+        .bind(stored.sealed_keys.key_id)
+        .bind(stored.sealed_keys.nonce)
+        .bind(stored.sealed_keys.ciphertext)
+        .bind(stored.public_key_hint)
+        .bind(stored.updated_at)
+        .bind(stored.updated_by.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn remove_psa_connection(&self, team: Uuid) -> StoreResult<bool> {
+        Ok(
+            sqlx::query("DELETE FROM psa_connections WHERE team_id = $1")
+                .bind(team.to_string())
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                > 0,
+        )
+    }
+
+    async fn psa_connections(&self) -> StoreResult<Vec<StoredPsaConnection>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            psa_columns!(),
+            " FROM psa_connections ORDER BY team_id"
+        ))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(psa_from_row)
+        .collect()
+    }
+
+    async fn reseal_psa_connection(
+        &self,
+        team: Uuid,
+        was: Sealed,
+        now: Sealed,
+    ) -> StoreResult<bool> {
+        Ok(sqlx::query(
+            "UPDATE psa_connections SET key_id = $1, nonce = $2, ciphertext = $3
+             WHERE team_id = $4 AND key_id = $5 AND nonce = $6",
+        )
+        .bind(now.key_id)
+        .bind(now.nonce)
+        .bind(now.ciphertext)
+        .bind(team.to_string())
+        .bind(was.key_id)
+        .bind(was.nonce)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            > 0)
+    }
+
     async fn pull(&self, user: User, since: i64, limit: i64) -> StoreResult<PullResponse> {
         let mut rows = PgRows::begin(&self.pool).await?;
         // One snapshot for every table. A writer holds its team's sequence row until commit,
@@ -1303,6 +1390,28 @@ fn json_at(row: &sqlx::postgres::PgRow, index: usize) -> StoreResult<serde_json:
     let text: String = row.try_get(index)?;
     serde_json::from_str(&text)
         .map_err(|error| StoreError::Internal(format!("stored JSON: {error}")))
+}
+
+fn psa_from_row(row: &sqlx::postgres::PgRow) -> StoreResult<StoredPsaConnection> {
+    let uuid = |index: usize| -> StoreResult<Uuid> {
+        let text: String = row.try_get(index)?;
+        Uuid::parse_str(&text)
+            .map_err(|error| StoreError::Internal(format!("a stored id is not a UUID: {error}")))
+    };
+    Ok(StoredPsaConnection {
+        team_id: uuid(0)?,
+        api_url: row.try_get(1)?,
+        company_id: row.try_get(2)?,
+        client_id: row.try_get(3)?,
+        sealed_keys: Sealed {
+            key_id: row.try_get(4)?,
+            nonce: row.try_get(5)?,
+            ciphertext: row.try_get(6)?,
+        },
+        public_key_hint: row.try_get(7)?,
+        updated_at: row.try_get(8)?,
+        updated_by: uuid(9)?,
+    })
 }
 
 #[cfg(test)]

@@ -10,12 +10,13 @@ use uuid::Uuid;
 
 use crate::domain::error::{StoreError, StoreResult};
 use crate::domain::flows::{CheckedDocument, Head};
+use crate::domain::psa::{Sealed, StoredPsaConnection};
 use crate::domain::push::{PushBatch, PushSettled};
 use crate::domain::users::{Actor, IssuedTokens, NewUser, Role, Rotation, User, UserUpdate};
 use crate::storage::rows::{
     AccountRows, ConflictRow, DeviceRow, NewAccount, NewConflict, PullRows, RefreshRow, SyncRows,
 };
-use crate::storage::{Store, accounts, page_sizes_sql, pull, push};
+use crate::storage::{Store, accounts, page_sizes_sql, psa_columns, pull, push};
 use rf_core::sync::{PulledConflict, PulledEvent, PulledFlow, PulledVersion};
 
 /// The embedded back end: one SQLite file in the data directory.
@@ -35,6 +36,7 @@ pub const SQLITE_MIGRATIONS: &[rf_sqlite::Migration] = rf_sqlite::migrations!(
     6 => "0006_user_pins.sql",
     7 => "0007_mutation_digests.sql",
     8 => "0008_store_epoch.sql",
+    9 => "0009_psa_connections.sql",
 );
 
 pub const SQLITE_FILE: &str = "server.sqlite3";
@@ -1099,6 +1101,103 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn psa_connection(&self, team: Uuid) -> StoreResult<Option<StoredPsaConnection>> {
+        self.with(move |connection| {
+            Ok(connection
+                .query_row(
+                    concat!(
+                        "SELECT ",
+                        psa_columns!(),
+                        " FROM psa_connections WHERE team_id = ?1"
+                    ),
+                    [team.to_string()],
+                    psa_from_row,
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn put_psa_connection(&self, stored: StoredPsaConnection) -> StoreResult<()> {
+        self.with(move |connection| {
+            connection.execute(
+                concat!(
+                    "INSERT INTO psa_connections (",
+                    psa_columns!(),
+                    ")
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                     ON CONFLICT (team_id) DO UPDATE SET api_url = excluded.api_url,
+                       company_id = excluded.company_id, client_id = excluded.client_id,
+                       key_id = excluded.key_id, nonce = excluded.nonce,
+                       ciphertext = excluded.ciphertext,
+                       public_key_hint = excluded.public_key_hint,
+                       updated_at = excluded.updated_at, updated_by = excluded.updated_by"
+                ),
+                params![
+                    stored.team_id.to_string(),
+                    stored.api_url,
+                    stored.company_id,
+                    stored.client_id,
+                    stored.sealed_keys.key_id,
+                    stored.sealed_keys.nonce,
+                    stored.sealed_keys.ciphertext,
+                    stored.public_key_hint,
+                    stored.updated_at,
+                    stored.updated_by.to_string(),
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn remove_psa_connection(&self, team: Uuid) -> StoreResult<bool> {
+        self.with(move |connection| {
+            Ok(connection.execute(
+                "DELETE FROM psa_connections WHERE team_id = ?1",
+                [team.to_string()],
+            )? > 0)
+        })
+        .await
+    }
+
+    async fn psa_connections(&self) -> StoreResult<Vec<StoredPsaConnection>> {
+        self.with(move |connection| {
+            Ok(connection
+                .prepare(concat!(
+                    "SELECT ",
+                    psa_columns!(),
+                    " FROM psa_connections ORDER BY team_id"
+                ))?
+                .query_map([], psa_from_row)?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn reseal_psa_connection(
+        &self,
+        team: Uuid,
+        was: Sealed,
+        now: Sealed,
+    ) -> StoreResult<bool> {
+        self.with(move |connection| {
+            Ok(connection.execute(
+                "UPDATE psa_connections SET key_id = ?1, nonce = ?2, ciphertext = ?3
+                 WHERE team_id = ?4 AND key_id = ?5 AND nonce = ?6",
+                params![
+                    now.key_id,
+                    now.nonce,
+                    now.ciphertext,
+                    team.to_string(),
+                    was.key_id,
+                    was.nonce
+                ],
+            )? > 0)
+        })
+        .await
+    }
+
     async fn pull(
         &self,
         user: User,
@@ -1133,6 +1232,33 @@ fn read_epoch(connection: &Connection) -> rusqlite::Result<String> {
 }
 
 /// The team's latest sequence number (0 before its first change).
+fn psa_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredPsaConnection> {
+    let uuid = |index: usize| -> rusqlite::Result<Uuid> {
+        let text: String = row.get(index)?;
+        Uuid::parse_str(&text).map_err(|error| {
+            rusqlite::Error::FromSqlConversionFailure(
+                index,
+                rusqlite::types::Type::Text,
+                Box::new(error),
+            )
+        })
+    };
+    Ok(StoredPsaConnection {
+        team_id: uuid(0)?,
+        api_url: row.get(1)?,
+        company_id: row.get(2)?,
+        client_id: row.get(3)?,
+        sealed_keys: Sealed {
+            key_id: row.get(4)?,
+            nonce: row.get(5)?,
+            ciphertext: row.get(6)?,
+        },
+        public_key_hint: row.get(7)?,
+        updated_at: row.get(8)?,
+        updated_by: uuid(9)?,
+    })
+}
+
 fn team_latest(connection: &Connection, team: &str) -> rusqlite::Result<i64> {
     Ok(connection
         .query_row(

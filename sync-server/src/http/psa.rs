@@ -1,0 +1,486 @@
+//! The team's ConnectWise Manage through the server: a team admin stores the connection (its
+//! keys sealed at rest, checked against ConnectWise before they are kept), and the team looks
+//! up and searches tickets and lists members. The keys never leave the server: no answer
+//! carries them, and no log line.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::domain::psa::{PsaConnection, PsaKeys, StoredPsaConnection};
+use crate::domain::users::{Role, User};
+use crate::http::api::AppState;
+use crate::http::error::{
+    AppError, ErrorBody, Failed, MalformedJson, NotJson, TooLarge, Unauthorized,
+};
+use crate::http::extract::{Authenticated, unix_now};
+use crate::rules::psa::{ONLY_ADMINS_CONNECT, checked_credentials, checked_part, key_hint};
+use crate::storage::Store;
+use crate::vendors::connectwise::{
+    ConnectWise, PsaError, PsaMember, SystemInfo, TicketQuery, TicketSummary, api_base, discover,
+};
+use crate::vendors::secrets::{SecretsError, SecretsKeys};
+
+/// A team's connection to ConnectWise Manage, as a team admin gives it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PsaConnectRequest {
+    /// The REST API's address, ending in `/apis/3.0/`. Give this or `site`.
+    pub api_url: Option<String>,
+    /// The ConnectWise site's host name (`na.myconnectwise.net`); the API's address is found
+    /// from it. Give this or `api_url`.
+    pub site: Option<String>,
+    /// The company id signed in with.
+    pub company_id: String,
+    /// The API member's public key.
+    pub public_key: String,
+    /// The API member's private key; sealed at rest, never returned.
+    pub private_key: String,
+    /// The integration's client id, when this team uses its own rather than the server's.
+    pub client_id: Option<String>,
+}
+
+/// The team's connection, without its keys.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PsaConnectionView {
+    /// The REST API's address.
+    pub api_url: String,
+    pub company_id: String,
+    /// The team's own client id, if it has one (else the server's is sent).
+    pub client_id: Option<String>,
+    /// The public key's last four characters.
+    pub public_key_hint: String,
+    /// When it was stored (Unix seconds), and by whom.
+    pub updated_at: i64,
+    pub updated_by: Uuid,
+    /// What ConnectWise said when the connection was checked (only in the answer to storing it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checked: Option<SystemInfo>,
+}
+
+impl PsaConnectionView {
+    fn of(stored: &StoredPsaConnection, checked: Option<SystemInfo>) -> PsaConnectionView {
+        PsaConnectionView {
+            api_url: stored.api_url.clone(),
+            company_id: stored.company_id.clone(),
+            client_id: stored.client_id.clone(),
+            public_key_hint: stored.public_key_hint.clone(),
+            updated_at: stored.updated_at,
+            updated_by: stored.updated_by,
+            checked,
+        }
+    }
+}
+
+/// A ConnectWise member, with the team account it maps to.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MappedMember {
+    #[serde(flatten)]
+    pub member: PsaMember,
+    /// The team account whose e-mail is the member's, if one is.
+    pub user_id: Option<Uuid>,
+    pub user_email: Option<String>,
+}
+
+/// How many tickets a search answers at most.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchLimit {
+    /// 1 to 100; 25 when left out.
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+}
+
+fn not_connected() -> AppError {
+    AppError::new(
+        StatusCode::CONFLICT,
+        "psa_not_connected",
+        "this team is not connected to ConnectWise; a team admin connects it with `rf psa connect`",
+    )
+}
+
+impl From<PsaError> for AppError {
+    fn from(error: PsaError) -> AppError {
+        let message = error.to_string();
+        match error {
+            PsaError::BadAddress(_) | PsaError::UnknownCompany(_) => {
+                AppError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+            }
+            PsaError::NotFound(_) => AppError::new(StatusCode::NOT_FOUND, "not_found", message),
+            PsaError::CredentialsRefused => {
+                AppError::new(StatusCode::BAD_GATEWAY, "psa_credentials_refused", message)
+            }
+            PsaError::Forbidden { .. } => {
+                AppError::new(StatusCode::BAD_GATEWAY, "psa_forbidden", message)
+            }
+            PsaError::Refused { .. } => {
+                AppError::new(StatusCode::BAD_GATEWAY, "psa_refused", message)
+            }
+            PsaError::BadAnswer(_) => {
+                AppError::new(StatusCode::BAD_GATEWAY, "psa_bad_answer", message)
+            }
+            PsaError::Busy { retry_after } => {
+                AppError::unavailable("psa_busy", message, retry_after)
+            }
+            PsaError::Unavailable(_) | PsaError::Ambiguous(_) => {
+                AppError::unavailable("psa_unavailable", message, 30)
+            }
+        }
+    }
+}
+
+impl From<SecretsError> for AppError {
+    fn from(error: SecretsError) -> AppError {
+        tracing::error!(%error, "a team secret could not be opened");
+        match error {
+            SecretsError::Store(error) => error.into(),
+            other => AppError::unavailable("secrets_unreadable", other.to_string(), 60),
+        }
+    }
+}
+
+/// The server's secrets keys, or why there are none.
+fn keys<S: Store>(state: &AppState<S>) -> Result<&SecretsKeys, AppError> {
+    state.config.psa.keys.as_deref().ok_or_else(|| {
+        AppError::unavailable(
+            "secrets_key_missing",
+            "this server keeps no team secrets: its administrator must start it with --secrets-key-file",
+            60,
+        )
+    })
+}
+
+/// The caller's team's connection with its keys opened.
+async fn connection<S: Store>(state: &AppState<S>, user: &User) -> Result<PsaConnection, AppError> {
+    let stored = state
+        .store
+        .psa_connection(user.team_id)
+        .await?
+        .ok_or_else(not_connected)?;
+    let opened = keys(state)?.open(user.team_id, &stored.sealed_keys)?;
+    let keys: PsaKeys = serde_json::from_slice(&opened)
+        .map_err(|_| AppError::from(SecretsError::Damaged(stored.sealed_keys.key_id.clone())))?;
+    let client_id = stored
+        .client_id
+        .clone()
+        .or_else(|| state.config.psa.client_id.clone())
+        .ok_or_else(missing_client_id)?;
+    Ok(PsaConnection {
+        api_url: stored.api_url,
+        company_id: stored.company_id,
+        client_id,
+        keys,
+    })
+}
+
+fn missing_client_id() -> AppError {
+    AppError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid",
+        "ConnectWise needs the integration's client id: give the team's own (--client-id), or the server's administrator sets RF_CONNECTWISE_CLIENT_ID",
+    )
+}
+
+fn client<'a, S: Store>(
+    state: &'a AppState<S>,
+    connection: &PsaConnection,
+) -> Result<ConnectWise<'a>, AppError> {
+    Ok(ConnectWise::new(
+        &state.vendors,
+        connection,
+        &state.config.psa.retry,
+        state.config.psa.allow_loopback,
+    )?)
+}
+
+fn invalid(message: impl Into<String>) -> AppError {
+    AppError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+}
+
+/// Stores the team's ConnectWise connection, once ConnectWise has accepted it.
+#[utoipa::path(
+    put,
+    path = "/api/v1/psa/connection",
+    operation_id = "psa_connect",
+    tag = "psa",
+    security(("bearer" = [])),
+    request_body = PsaConnectRequest,
+    responses(
+        (status = 200, description = "Stored; ConnectWise answered with the keys given", body = PsaConnectionView),
+        MalformedJson,
+        Unauthorized,
+        (status = 403, description = "Only team admins connect the team", body = ErrorBody),
+        TooLarge,
+        NotJson,
+        (status = 422, description = "A missing or malformed part, an address that is not https, an unknown company, or keys ConnectWise refused (`invalid`, `psa_check_failed`)", body = ErrorBody),
+        Failed,
+        (status = 503, description = "ConnectWise cannot be reached or is limiting requests (`psa_unavailable`, `psa_busy`), or the server keeps no secrets (`secrets_key_missing`)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
+    )
+)]
+#[tracing::instrument(skip_all, fields(route = "psa.connect", user = %user.id))]
+pub async fn connect<S: Store>(
+    State(state): State<AppState<S>>,
+    Authenticated(user): Authenticated,
+    body: Result<Json<PsaConnectRequest>, JsonRejection>,
+) -> Result<Json<PsaConnectionView>, AppError> {
+    let Json(request) = body?;
+    if !matches!(user.role, Role::TeamAdmin | Role::SuperAdmin) {
+        return Err(AppError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            ONLY_ADMINS_CONNECT,
+        ));
+    }
+    let (company_id, keys_given) = checked_credentials(
+        &request.company_id,
+        &request.public_key,
+        &request.private_key,
+    )
+    .map_err(invalid)?;
+    let team_client_id = request
+        .client_id
+        .as_deref()
+        .map(|id| checked_part("client id", id, false))
+        .transpose()
+        .map_err(invalid)?;
+    let client_id = team_client_id
+        .clone()
+        .or_else(|| state.config.psa.client_id.clone())
+        .ok_or_else(missing_client_id)?;
+    let sealing = keys(&state)?;
+    let allow_loopback = state.config.psa.allow_loopback;
+    let api_url = match (request.api_url.as_deref(), request.site.as_deref()) {
+        (Some(url), None) => api_base(url, allow_loopback)?,
+        (None, Some(site)) => discover(&state.vendors, site, &company_id, allow_loopback)
+            .await
+            .map_err(checked_failure)?,
+        _ => return Err(invalid("give either `api_url` or `site`, not both")),
+    };
+    let connection = PsaConnection {
+        api_url: api_url.to_string(),
+        company_id: company_id.clone(),
+        client_id,
+        keys: keys_given,
+    };
+    let info = client(&state, &connection)?
+        .system_info()
+        .await
+        .map_err(checked_failure)?;
+    let plaintext = serde_json::to_vec(&connection.keys).map_err(|_| AppError::internal())?;
+    let stored = StoredPsaConnection {
+        team_id: user.team_id,
+        api_url: connection.api_url,
+        company_id,
+        client_id: team_client_id,
+        sealed_keys: sealing.seal(user.team_id, &plaintext),
+        public_key_hint: key_hint(&connection.keys.public_key),
+        updated_at: unix_now(),
+        updated_by: user.id,
+    };
+    state.store.put_psa_connection(stored.clone()).await?;
+    tracing::info!(team = %user.team_id, api = %stored.api_url, "ConnectWise connection stored");
+    Ok(Json(PsaConnectionView::of(&stored, Some(info))))
+}
+
+/// A check of a connection that failed: what the admin gave is wrong (422), unless
+/// ConnectWise could not be asked just now (503).
+fn checked_failure(error: PsaError) -> AppError {
+    match error {
+        PsaError::Busy { .. } | PsaError::Unavailable(_) | PsaError::Ambiguous(_) => error.into(),
+        PsaError::BadAddress(_) | PsaError::UnknownCompany(_) => error.into(),
+        other => AppError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "psa_check_failed",
+            format!("the connection was not stored: {other}"),
+        ),
+    }
+}
+
+/// The team's ConnectWise connection, without its keys.
+#[utoipa::path(
+    get,
+    path = "/api/v1/psa/connection",
+    tag = "psa",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The team's connection", body = PsaConnectionView),
+        Unauthorized,
+        (status = 409, description = "The team is not connected (`psa_not_connected`)", body = ErrorBody),
+        Failed,
+    )
+)]
+#[tracing::instrument(skip_all, fields(route = "psa.connection", user = %user.id))]
+pub async fn show_connection<S: Store>(
+    State(state): State<AppState<S>>,
+    Authenticated(user): Authenticated,
+) -> Result<Json<PsaConnectionView>, AppError> {
+    let stored = state
+        .store
+        .psa_connection(user.team_id)
+        .await?
+        .ok_or_else(not_connected)?;
+    Ok(Json(PsaConnectionView::of(&stored, None)))
+}
+
+/// Forgets the team's ConnectWise connection and its keys.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/psa/connection",
+    tag = "psa",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Forgotten"),
+        Unauthorized,
+        (status = 403, description = "Only team admins disconnect the team", body = ErrorBody),
+        (status = 409, description = "The team is not connected (`psa_not_connected`)", body = ErrorBody),
+        Failed,
+    )
+)]
+#[tracing::instrument(skip_all, fields(route = "psa.disconnect", user = %user.id))]
+pub async fn disconnect<S: Store>(
+    State(state): State<AppState<S>>,
+    Authenticated(user): Authenticated,
+) -> Result<StatusCode, AppError> {
+    if !matches!(user.role, Role::TeamAdmin | Role::SuperAdmin) {
+        return Err(AppError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            ONLY_ADMINS_CONNECT,
+        ));
+    }
+    if !state.store.remove_psa_connection(user.team_id).await? {
+        return Err(not_connected());
+    }
+    tracing::info!(team = %user.team_id, "ConnectWise connection forgotten");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A ticket: what a session is prefilled with.
+#[utoipa::path(
+    get,
+    path = "/api/v1/psa/tickets/{id}",
+    tag = "psa",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The ticket number", minimum = 1)),
+    responses(
+        (status = 200, description = "The ticket", body = TicketSummary),
+        (status = 400, description = "The ticket number is not a positive whole number", body = ErrorBody),
+        Unauthorized,
+        (status = 404, description = "ConnectWise has no such ticket, or the API member cannot see it", body = ErrorBody),
+        (status = 409, description = "The team is not connected (`psa_not_connected`)", body = ErrorBody),
+        (status = 422, description = "The stored connection lacks a client id", body = ErrorBody),
+        Failed,
+        (status = 502, description = "ConnectWise refused the team's keys or the request, or answered nonsense (`psa_credentials_refused`, `psa_forbidden`, `psa_refused`, `psa_bad_answer`)", body = ErrorBody),
+        (status = 503, description = "ConnectWise cannot be reached or is limiting requests (`psa_unavailable`, `psa_busy`), or the server cannot open the team's keys", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
+    )
+)]
+#[tracing::instrument(skip_all, fields(route = "psa.ticket", user = %user.id))]
+pub async fn ticket<S: Store>(
+    State(state): State<AppState<S>>,
+    Authenticated(user): Authenticated,
+    id: Result<Path<i64>, PathRejection>,
+) -> Result<Json<TicketSummary>, AppError> {
+    let Path(id) = id?;
+    if id < 1 {
+        return Err(AppError::bad_request(
+            "a ticket number is a positive whole number",
+        ));
+    }
+    let connection = connection(&state, &user).await?;
+    Ok(Json(client(&state, &connection)?.ticket(id).await?))
+}
+
+/// Tickets matching a search, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/psa/tickets",
+    tag = "psa",
+    security(("bearer" = [])),
+    params(TicketQuery, SearchLimit),
+    responses(
+        (status = 200, description = "The tickets found, newest first", body = Vec<TicketSummary>),
+        (status = 400, description = "A malformed query", body = ErrorBody),
+        Unauthorized,
+        (status = 409, description = "The team is not connected (`psa_not_connected`)", body = ErrorBody),
+        (status = 422, description = "The stored connection lacks a client id", body = ErrorBody),
+        Failed,
+        (status = 502, description = "ConnectWise refused the team's keys or the request, or answered nonsense", body = ErrorBody),
+        (status = 503, description = "ConnectWise cannot be reached or is limiting requests, or the server cannot open the team's keys", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
+    )
+)]
+#[tracing::instrument(skip_all, fields(route = "psa.search", user = %user.id))]
+pub async fn search_tickets<S: Store>(
+    State(state): State<AppState<S>>,
+    Authenticated(user): Authenticated,
+    query: Result<Query<TicketQuery>, QueryRejection>,
+    limit: Result<Query<SearchLimit>, QueryRejection>,
+) -> Result<Json<Vec<TicketSummary>>, AppError> {
+    let Query(query) = query.map_err(|rejection| AppError::bad_request(rejection.body_text()))?;
+    let Query(limit) = limit.map_err(|rejection| AppError::bad_request(rejection.body_text()))?;
+    let limit = limit.limit.unwrap_or(25);
+    if !(1..=100).contains(&limit) {
+        return Err(AppError::bad_request("`limit` must be between 1 and 100"));
+    }
+    let connection = connection(&state, &user).await?;
+    Ok(Json(
+        client(&state, &connection)?
+            .search_tickets(&query, limit)
+            .await?,
+    ))
+}
+
+/// ConnectWise's active members, each with the team account it maps to by e-mail.
+#[utoipa::path(
+    get,
+    path = "/api/v1/psa/members",
+    tag = "psa",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The members, by identifier", body = Vec<MappedMember>),
+        Unauthorized,
+        (status = 409, description = "The team is not connected (`psa_not_connected`)", body = ErrorBody),
+        (status = 422, description = "The stored connection lacks a client id", body = ErrorBody),
+        Failed,
+        (status = 502, description = "ConnectWise refused the team's keys or the request, or answered nonsense", body = ErrorBody),
+        (status = 503, description = "ConnectWise cannot be reached or is limiting requests, or the server cannot open the team's keys", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
+    )
+)]
+#[tracing::instrument(skip_all, fields(route = "psa.members", user = %user.id))]
+pub async fn members<S: Store>(
+    State(state): State<AppState<S>>,
+    Authenticated(user): Authenticated,
+) -> Result<Json<Vec<MappedMember>>, AppError> {
+    let connection = connection(&state, &user).await?;
+    let members = client(&state, &connection)?.members().await?;
+    let team: Vec<User> = state
+        .store
+        .users()
+        .await?
+        .into_iter()
+        .filter(|account| account.team_id == user.team_id)
+        .collect();
+    Ok(Json(
+        members
+            .into_iter()
+            .map(|member| {
+                let account = member.email.as_deref().and_then(|email| {
+                    team.iter()
+                        .find(|account| account.email.eq_ignore_ascii_case(email.trim()))
+                });
+                MappedMember {
+                    user_id: account.map(|account| account.id),
+                    user_email: account.map(|account| account.email.clone()),
+                    member,
+                }
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,348 @@
+//! Stand-ins for the vendors a team reaches through the sync server, made from the vendors'
+//! own OpenAPI descriptions in `../shared/specs/`: Prism (`@stoplight/prism-cli`, installed by
+//! `./dev test`, found through `RF_TEST_PRISM`) serves each as a mock that answers 422 to any
+//! request that breaks the vendor's contract. In front of the ConnectWise mock, [`ConnectWiseSite`]
+//! plays the rest of a ConnectWise site: the company lookup (`/login/companyinfo/{company}`,
+//! not in the vendor's spec), the codebase path the API lives under, a record of every request
+//! (so tests check the headers Prism does not: `Authorization`, `clientId`) and scripted
+//! answers in place of Prism's (429, 5xx, an answer that never comes).
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+
+/// The folder of the vendors' specs.
+pub fn specs() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/specs")
+}
+
+pub const CONNECTWISE_SPEC: &str = "connectwise-manage-2025.8-subset.json";
+pub const ANTHROPIC_SPEC: &str = "anthropic-messages.json";
+
+/// The `prism` command: `RF_TEST_PRISM`, else where `./dev test` installs it.
+fn prism_command() -> PathBuf {
+    if let Ok(path) = std::env::var("RF_TEST_PRISM") {
+        return PathBuf::from(path);
+    }
+    let cache = std::env::var("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
+    let found = cache.join("resolutionflow/prism-5.14.2/node_modules/.bin/prism");
+    assert!(
+        found.exists(),
+        "Prism is not installed: run `./dev test` (it installs @stoplight/prism-cli), or set RF_TEST_PRISM"
+    );
+    found
+}
+
+/// A Prism mock serving one spec on 127.0.0.1, one per spec per test binary. It is started
+/// under a watchdog shell that stops it when the test binary exits.
+#[derive(Debug)]
+pub struct Prism {
+    pub base: String,
+    _child: Child,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Prism {
+    fn start(spec: &str) -> Prism {
+        let spec = specs().join(spec);
+        assert!(spec.exists(), "no vendor spec at {}", spec.display());
+        let port = free_port();
+        let log = std::env::temp_dir().join(format!("rf-prism-{port}.log"));
+        // The watchdog: Prism runs as long as the test binary (the shell's parent) does.
+        let script = r#"prism="$1"; spec="$2"; port="$3"; log="$4"; parent=$PPID
+            "$prism" mock -h 127.0.0.1 -p "$port" "$spec" >"$log" 2>&1 &
+            child=$!
+            while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 1; done
+            kill "$child" 2>/dev/null"#;
+        let child = Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .arg("prism-watchdog")
+            .arg(prism_command())
+            .arg(&spec)
+            .arg(port.to_string())
+            .arg(&log)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        // Ready once it answers anything over HTTP (polled, never slept on blindly).
+        loop {
+            let answered = std::net::TcpStream::connect(("127.0.0.1", port))
+                .ok()
+                .and_then(|mut stream| {
+                    use std::io::{Read, Write};
+                    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+                    stream
+                        .write_all(b"GET /ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                        .ok()?;
+                    let mut first = [0u8; 12];
+                    stream.read_exact(&mut first).ok()?;
+                    first.starts_with(b"HTTP/1.1").then_some(())
+                });
+            if answered.is_some() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Prism did not start on port {port}: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Prism {
+            base,
+            _child: child,
+        }
+    }
+
+    /// The test binary's ConnectWise mock.
+    pub fn connectwise() -> &'static Prism {
+        static PRISM: OnceLock<Prism> = OnceLock::new();
+        PRISM.get_or_init(|| Prism::start(CONNECTWISE_SPEC))
+    }
+
+    /// The test binary's Anthropic mock.
+    pub fn anthropic() -> &'static Prism {
+        static PRISM: OnceLock<Prism> = OnceLock::new();
+        PRISM.get_or_init(|| Prism::start(ANTHROPIC_SPEC))
+    }
+}
+
+/// One request as the site received it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: Method,
+    /// The path under the API (`service/tickets/5`), or the whole path for the company lookup.
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// What Prism answered (`None`: a scripted answer, not forwarded).
+    pub prism_status: Option<StatusCode>,
+    /// Prism's `sl-violations` header: how the request broke the vendor's contract.
+    pub violations: Option<String>,
+}
+
+/// An answer given in Prism's place, to the next request whose method and path match.
+#[derive(Debug, Clone)]
+pub enum Scripted {
+    /// This status, headers and body, without asking Prism.
+    Answer {
+        status: u16,
+        headers: Vec<(&'static str, String)>,
+        body: String,
+    },
+    /// Forward to Prism, then never answer (the request took effect; its answer is lost).
+    ForwardThenHang,
+}
+
+#[derive(Debug, Default)]
+struct SiteState {
+    seen: Vec<Seen>,
+    script: VecDeque<(Method, String, Scripted)>,
+}
+
+#[derive(Debug, Clone)]
+struct Shared {
+    state: Arc<Mutex<SiteState>>,
+    prism: String,
+    company: String,
+    codebase: String,
+    http: reqwest::Client,
+}
+
+/// A ConnectWise site on 127.0.0.1:0 in front of the Prism mock.
+#[derive(Debug)]
+pub struct ConnectWiseSite {
+    /// `127.0.0.1:port`: what `--site` takes.
+    pub site: String,
+    /// The REST API's address (`http://127.0.0.1:port/v2025_1/apis/3.0/`).
+    pub api_url: String,
+    shared: Shared,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ConnectWiseSite {
+    /// A site where `company` is known, its API under the codebase `v2025_1/`.
+    pub async fn start(company: &str) -> ConnectWiseSite {
+        let prism = tokio::task::spawn_blocking(|| Prism::connectwise().base.clone())
+            .await
+            .unwrap();
+        let codebase = "v2025_1/".to_owned();
+        let shared = Shared {
+            state: Arc::default(),
+            prism,
+            company: company.to_owned(),
+            codebase: codebase.clone(),
+            http: reqwest::Client::new(),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let site = listener.local_addr().unwrap().to_string();
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(shared.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        ConnectWiseSite {
+            api_url: format!("http://{site}/{codebase}apis/3.0/"),
+            site,
+            shared,
+            task,
+        }
+    }
+
+    /// Every request so far, in order.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.shared.state.lock().unwrap().seen.clone()
+    }
+
+    /// Answers the next `method` request whose API path starts with `path` as `scripted`.
+    pub fn script(&self, method: Method, path: &str, scripted: Scripted) {
+        self.shared
+            .state
+            .lock()
+            .unwrap()
+            .script
+            .push_back((method, path.to_owned(), scripted));
+    }
+
+    /// Asserts that Prism found no request in breach of the vendor's contract.
+    pub fn assert_no_violations(&self) {
+        let broken: Vec<String> = self
+            .seen()
+            .iter()
+            .filter(|seen| {
+                seen.prism_status == Some(StatusCode::UNPROCESSABLE_ENTITY)
+                    || seen.violations.is_some()
+            })
+            .map(|seen| format!("{} {}: {:?}", seen.method, seen.path, seen.violations))
+            .collect();
+        assert!(
+            broken.is_empty(),
+            "requests against the vendor's contract: {broken:#?}"
+        );
+    }
+}
+
+impl Drop for ConnectWiseSite {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn handle(
+    State(shared): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_owned();
+    let query = uri.query().map(str::to_owned);
+    if let Some(company) = path.strip_prefix("/login/companyinfo/") {
+        let known = company.eq_ignore_ascii_case(&shared.company);
+        shared.state.lock().unwrap().seen.push(Seen {
+            method,
+            path: path.clone(),
+            query,
+            headers,
+            body,
+            prism_status: None,
+            violations: None,
+        });
+        // Like ConnectWise: an unknown company is a 200 with an empty body.
+        return if known {
+            axum::Json(serde_json::json!({
+                "CompanyName": "Contoso MSP",
+                "Codebase": shared.codebase,
+                "VersionCode": "v2025.1",
+                "CompanyID": shared.company,
+                "IsCloud": false,
+            }))
+            .into_response()
+        } else {
+            StatusCode::OK.into_response()
+        };
+    }
+    let prefix = format!("/{}apis/3.0/", shared.codebase);
+    let Some(api_path) = path.strip_prefix(&prefix).map(str::to_owned) else {
+        return (StatusCode::NOT_FOUND, "not a ConnectWise path").into_response();
+    };
+    let scripted = {
+        let mut state = shared.state.lock().unwrap();
+        let at = state
+            .script
+            .iter()
+            .position(|(m, p, _)| *m == method && api_path.starts_with(p.as_str()));
+        at.and_then(|at| state.script.remove(at)).map(|(_, _, s)| s)
+    };
+    let mut seen = Seen {
+        method: method.clone(),
+        path: api_path.clone(),
+        query: query.clone(),
+        headers: headers.clone(),
+        body: body.clone(),
+        prism_status: None,
+        violations: None,
+    };
+    if let Some(Scripted::Answer {
+        status,
+        headers: answer_headers,
+        body,
+    }) = &scripted
+    {
+        shared.state.lock().unwrap().seen.push(seen);
+        let mut response = (StatusCode::from_u16(*status).unwrap(), body.clone()).into_response();
+        for (name, value) in answer_headers {
+            response.headers_mut().insert(*name, value.parse().unwrap());
+        }
+        return response;
+    }
+    let mut url = format!("{}/{api_path}", shared.prism);
+    if let Some(query) = &query {
+        url = format!("{url}?{query}");
+    }
+    let mut request = shared.http.request(method, url).body(body);
+    for name in ["accept", "content-type", "authorization", "clientid"] {
+        if let Some(value) = headers.get(name) {
+            request = request.header(name, value);
+        }
+    }
+    let answer = request.send().await.unwrap();
+    let status = answer.status();
+    seen.prism_status = Some(status);
+    seen.violations = answer
+        .headers()
+        .get("sl-violations")
+        .map(|value| value.to_str().unwrap_or("").to_owned());
+    let content_type = answer.headers().get("content-type").cloned();
+    let text = answer.bytes().await.unwrap();
+    shared.state.lock().unwrap().seen.push(seen);
+    if matches!(scripted, Some(Scripted::ForwardThenHang)) {
+        std::future::pending::<()>().await;
+    }
+    let mut response = (status, text).into_response();
+    if let Some(content_type) = content_type {
+        response.headers_mut().insert("content-type", content_type);
+    }
+    response
+}

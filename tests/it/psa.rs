@@ -5,40 +5,23 @@
 //! client id; ConnectWise's refusals and failures come back in plain words, retried only
 //! where that is safe.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use reqwest::{Method, StatusCode};
-use rf_sync_server::vendors::connectwise::{ACCEPT, RetryPolicy};
+use rf_sync_server::ApiConfig;
+use rf_sync_server::vendors::connectwise::ACCEPT;
 use rf_sync_server::vendors::secrets::SecretsKeys;
-use rf_sync_server::{ApiConfig, PsaSettings};
-use rf_tests::vendors::{ConnectWiseSite, Scripted};
+use rf_tests::vendors::{CLIENT_ID, ConnectWiseSite, Scripted, vendor_config};
 use rf_tests::{Backend, TestServer, assert_error_shape, on_every_backend};
 use serde_json::{Value, json};
 
 const ADMIN: &str = "tia@contoso.example";
 const ENGINEER: &str = "ada@contoso.example";
 const OTHER_TEAM: &str = "eve@fabrikam.example";
-const CLIENT_ID: &str = "rf-test-client-id";
 const PRIVATE_KEY: &str = "S3cr3t-Priv/9";
 /// `Basic base64("contoso+PubKey1234:S3cr3t-Priv/9")`.
 const BASIC: &str = "Basic Y29udG9zbytQdWJLZXkxMjM0OlMzY3IzdC1Qcml2Lzk=";
 
 fn config() -> ApiConfig {
-    ApiConfig {
-        psa: PsaSettings {
-            client_id: Some(CLIENT_ID.into()),
-            keys: Some(Arc::new(SecretsKeys::ephemeral())),
-            allow_loopback: true,
-            retry: RetryPolicy {
-                base_delay: Duration::from_millis(20),
-                max_delay: Duration::from_millis(100),
-                ..RetryPolicy::default()
-            },
-            timeout: Duration::from_secs(10),
-        },
-        ..ApiConfig::default()
-    }
+    vendor_config()
 }
 
 fn connect_body(site: &ConnectWiseSite) -> Value {
@@ -145,6 +128,41 @@ async fn a_team_admin_connects_and_the_team_looks_up_tickets(backend: Backend) {
     let (status, members) = server.get("/api/v1/psa/members", Some(&admin)).await;
     assert_eq!(status, StatusCode::OK, "{members}");
     assert!(members.is_array());
+    let members_query = url_pairs(site.seen().last().unwrap().query.as_deref().unwrap());
+    assert!(
+        members_query.contains(&("conditions".into(), "inactiveFlag = false".into())),
+        "{members_query:?}"
+    );
+    // Members map to team accounts by e-mail, whatever its case; one without an account or
+    // an e-mail maps to none.
+    site.script(
+        Method::GET,
+        "system/members",
+        Scripted::Answer {
+            status: 200,
+            headers: vec![("content-type", ACCEPT.into())],
+            body: json!([
+                {"id": 11, "identifier": "alovelace", "firstName": "Ada", "lastName": "Lovelace", "primaryEmail": "Ada@Contoso.example"},
+                {"id": 12, "identifier": "cbabbage", "firstName": "Charles", "lastName": "Babbage", "primaryEmail": "charles@contoso.example"},
+                {"id": 13, "identifier": "nomail", "firstName": "No", "lastName": null},
+                {"identifier": "noid"},
+            ])
+            .to_string(),
+        },
+    );
+    let (status, members) = server.get("/api/v1/psa/members", Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK, "{members}");
+    let ada = server.get("/api/v1/me", Some(&engineer)).await.1;
+    assert_eq!(
+        members,
+        json!([
+            {"id": 11, "identifier": "alovelace", "name": "Ada Lovelace", "email": "Ada@Contoso.example",
+             "user_id": ada["id"], "user_email": "ada@contoso.example"},
+            {"id": 12, "identifier": "cbabbage", "name": "Charles Babbage", "email": "charles@contoso.example",
+             "user_id": null, "user_email": null},
+            {"id": 13, "identifier": "nomail", "name": "No", "email": null, "user_id": null, "user_email": null},
+        ])
+    );
 
     // Another team is not connected by this.
     let other = server.token(OTHER_TEAM).await;

@@ -346,3 +346,28 @@ async fn handle(
     }
     response
 }
+
+/// The client id the test servers send ConnectWise.
+pub const CLIENT_ID: &str = "rf-test-client-id";
+
+/// A server configuration that reaches the stand-ins: loopback upstreams allowed, a secrets
+/// key of its own, quick retries.
+pub fn vendor_config() -> rf_sync_server::ApiConfig {
+    use rf_sync_server::vendors::connectwise::RetryPolicy;
+    rf_sync_server::ApiConfig {
+        psa: rf_sync_server::PsaSettings {
+            client_id: Some(CLIENT_ID.into()),
+            keys: Some(Arc::new(
+                rf_sync_server::vendors::secrets::SecretsKeys::ephemeral(),
+            )),
+            allow_loopback: true,
+            retry: RetryPolicy {
+                base_delay: Duration::from_millis(20),
+                max_delay: Duration::from_millis(100),
+                ..RetryPolicy::default()
+            },
+            timeout: Duration::from_secs(10),
+        },
+        ..rf_sync_server::ApiConfig::default()
+    }
+}

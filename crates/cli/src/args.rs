@@ -76,6 +76,65 @@ pub enum Command {
         #[command(subcommand)]
         command: ConflictsCommand,
     },
+    /// The team's ConnectWise Manage, through the sync server (which keeps the keys)
+    Psa {
+        #[command(subcommand)]
+        command: PsaCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PsaCommand {
+    /// Connect the team to ConnectWise (team admins). The private key comes from
+    /// RF_PSA_PRIVATE_KEY, else it is prompted for; the server checks the keys with
+    /// ConnectWise, seals them and never gives them back
+    Connect {
+        /// The REST API's address, ending in /apis/3.0/
+        #[arg(
+            long,
+            value_name = "URL",
+            required_unless_present = "site",
+            conflicts_with = "site"
+        )]
+        api_url: Option<String>,
+        /// The ConnectWise site's host name (na.myconnectwise.net): the API is found from it
+        #[arg(long, value_name = "HOST")]
+        site: Option<String>,
+        /// The company id you sign in to ConnectWise with
+        #[arg(long, value_name = "ID")]
+        company: String,
+        /// The API member's public key
+        #[arg(long, value_name = "KEY")]
+        public_key: String,
+        /// The integration's client id, when the team uses its own rather than the server's
+        #[arg(long, value_name = "ID")]
+        client_id: Option<String>,
+        #[command(flatten)]
+        store: TokenStoreArg,
+    },
+    /// The team's connection (never its keys)
+    Show {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: TokenStoreArg,
+    },
+    /// A ticket: summary, company, contact, board, status, priority
+    Ticket {
+        /// The ticket number
+        id: i64,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: TokenStoreArg,
+    },
+    /// ConnectWise's active members and the team accounts they map to (by e-mail)
+    Members {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: TokenStoreArg,
+    },
 }
 
 /// Where the login tokens live.

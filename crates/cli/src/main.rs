@@ -19,7 +19,8 @@ use rf_replica::tokens::TokenStore;
 use rf_replica::{Replica, ReplicaError, WriteSource, flow_files};
 
 use crate::args::{
-    Cli, Command, ConflictsCommand, FlowCommand, KeepArg, SessionCommandArgs, TokenStoreKind,
+    Cli, Command, ConflictsCommand, FlowCommand, KeepArg, PsaCommand, SessionCommandArgs,
+    TokenStoreKind,
 };
 
 /// Exit code for input that was understood but refused (invalid flow files, bad values).
@@ -349,6 +350,80 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Conflicts { command } => run_conflicts(&mut replica, command, out),
+        Command::Psa { command } => run_psa(&replica, command, out),
+    }
+}
+
+fn run_psa(
+    replica: &Replica,
+    command: PsaCommand,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        PsaCommand::Connect {
+            api_url,
+            site,
+            company,
+            public_key,
+            client_id,
+            store,
+        } => {
+            let tokens = token_store(replica, store.kind)?;
+            let private_key = match std::env::var("RF_PSA_PRIVATE_KEY") {
+                Ok(key) => key,
+                Err(_) => rpassword::prompt_password("ConnectWise private key: ")
+                    .context("cannot read the private key; set RF_PSA_PRIVATE_KEY")?,
+            };
+            let request = rf_core::psa::PsaConnectRequest {
+                api_url,
+                site,
+                company_id: company,
+                public_key,
+                private_key,
+                client_id,
+            };
+            let view =
+                rf_replica::psa::connect(replica, tokens.as_ref(), sync_options(), &request)?;
+            render::psa_connection(out, &view)?;
+            writeln!(
+                out,
+                "the keys are sealed on the sync server; this device keeps no copy"
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        PsaCommand::Show { json, store } => {
+            let tokens = token_store(replica, store.kind)?;
+            let view = rf_replica::psa::connection(replica, tokens.as_ref(), sync_options())?;
+            if json {
+                write_json(out, &view)?;
+            } else {
+                render::psa_connection(out, &view)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PsaCommand::Ticket { id, json, store } => {
+            if id < 1 {
+                return Err(anyhow!("a ticket number is a positive whole number"));
+            }
+            let tokens = token_store(replica, store.kind)?;
+            let ticket = rf_replica::psa::ticket(replica, tokens.as_ref(), sync_options(), id)?;
+            if json {
+                write_json(out, &ticket)?;
+            } else {
+                render::ticket(out, &ticket)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PsaCommand::Members { json, store } => {
+            let tokens = token_store(replica, store.kind)?;
+            let members = rf_replica::psa::members(replica, tokens.as_ref(), sync_options())?;
+            if json {
+                write_json(out, &members)?;
+            } else {
+                render::members(out, &members)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 use std::io::{self, Write};
 
 use rf_core::flow::{Flow, NodeKind};
+use rf_core::psa::{MappedMember, PsaConnectionView, TicketSummary};
 use rf_core::session::{PathEntry, SessionState, StepView};
 use rf_core::stats::FlowStats;
 use rf_replica::{FlowSummary, SessionSummary, SessionView, StoredFlow};
@@ -359,4 +360,86 @@ impl<'a> SessionJson<'a> {
             current: session.current.as_ref(),
         }
     }
+}
+
+/// The team's ConnectWise connection, as `rf psa connect` and `rf psa show` print it.
+pub fn psa_connection(out: &mut impl Write, view: &PsaConnectionView) -> io::Result<()> {
+    writeln!(out, "ConnectWise: {}", view.api_url)?;
+    writeln!(out, "company: {}", view.company_id)?;
+    writeln!(out, "public key: {}", view.public_key_hint)?;
+    writeln!(
+        out,
+        "client id: {}",
+        view.client_id.as_deref().unwrap_or("the server's")
+    )?;
+    writeln!(out, "stored: {}", view.updated_at)?;
+    if let Some(checked) = &view.checked {
+        writeln!(
+            out,
+            "checked: ConnectWise{} accepted these keys",
+            checked
+                .version
+                .as_deref()
+                .map(|version| format!(" (version {version})"))
+                .unwrap_or_default()
+        )?;
+    }
+    Ok(())
+}
+
+/// One ticket, as `rf psa ticket` prints it.
+pub fn ticket(out: &mut impl Write, ticket: &TicketSummary) -> io::Result<()> {
+    writeln!(out, "#{} {}", ticket.id, ticket.summary)?;
+    let company = ticket.company.as_ref().and_then(|company| {
+        match (company.name.as_deref(), company.identifier.as_deref()) {
+            (Some(name), Some(identifier)) => Some(format!("{name} ({identifier})")),
+            (Some(name), None) => Some(name.to_owned()),
+            (None, Some(identifier)) => Some(identifier.to_owned()),
+            (None, None) => None,
+        }
+    });
+    let contact = match (ticket.contact.as_deref(), ticket.contact_email.as_deref()) {
+        (Some(name), Some(email)) => Some(format!("{name} <{email}>")),
+        (Some(name), None) => Some(name.to_owned()),
+        (None, email) => email.map(str::to_owned),
+    };
+    for (label, value) in [
+        ("company", company),
+        ("contact", contact),
+        ("board", ticket.board.clone()),
+        ("status", ticket.status.clone()),
+        ("priority", ticket.priority.clone()),
+    ] {
+        writeln!(out, "{label}: {}", value.as_deref().unwrap_or("-"))?;
+    }
+    if ticket.closed {
+        writeln!(out, "closed")?;
+    }
+    Ok(())
+}
+
+/// ConnectWise's members with the team accounts they map to, as a table.
+pub fn members(out: &mut impl Write, members: &[MappedMember]) -> io::Result<()> {
+    if members.is_empty() {
+        return writeln!(out, "ConnectWise lists no active members");
+    }
+    writeln!(
+        out,
+        "{:<20} {:<28} {:<32} TEAM ACCOUNT",
+        "MEMBER", "NAME", "E-MAIL"
+    )?;
+    for mapped in members {
+        writeln!(
+            out,
+            "{:<20} {:<28} {:<32} {}",
+            mapped.member.identifier,
+            mapped.member.name,
+            mapped.member.email.as_deref().unwrap_or("-"),
+            mapped
+                .user_email
+                .as_deref()
+                .unwrap_or("(no account with this e-mail)")
+        )?;
+    }
+    Ok(())
 }

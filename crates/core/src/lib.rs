@@ -5,6 +5,7 @@
 
 pub mod export;
 pub mod flow;
+pub mod psa;
 pub mod received;
 pub mod redact;
 pub mod session;

@@ -294,6 +294,15 @@ impl SyncClient {
         if status == StatusCode::UNAUTHORIZED {
             return Err(Failure::Unauthorized(message));
         }
+        // The server answered for a vendor it reaches on the team's behalf (ConnectWise): it
+        // has already retried what was worth retrying, and its words say what to do.
+        if code.starts_with("psa_") || code.starts_with("secrets_") {
+            return Err(Failure::Permanent(ReplicaError::Server {
+                status: status.as_u16(),
+                code,
+                message,
+            }));
+        }
         if status == StatusCode::TOO_MANY_REQUESTS
             || status == StatusCode::SERVICE_UNAVAILABLE
             || status.is_server_error()
@@ -521,6 +530,46 @@ pub fn change_password(
         http.post(&url).bearer_auth(token).json(&body)
     })?;
     Ok(())
+}
+
+/// Calls the team's sync server as this replica's account: `method` on `path` (under the
+/// server's address, like `/api/v1/psa/tickets/5`) with `query` and a JSON body, renewing the
+/// login once if it has expired. `None` for an answer without a body (204).
+pub fn call_server<T: serde::de::DeserializeOwned>(
+    replica: &Replica,
+    store: &dyn TokenStore,
+    options: ClientOptions,
+    method: reqwest::Method,
+    path: &str,
+    query: &[(&str, String)],
+    body: Option<&serde_json::Value>,
+) -> Result<Option<T>> {
+    let account = replica
+        .sync_account()?
+        .ok_or_else(|| ReplicaError::LoginRequired("this replica is not logged in".into()))?;
+    let credentials = store
+        .load()?
+        .ok_or_else(|| ReplicaError::LoginRequired("no saved login for this replica".into()))?;
+    let client = SyncClient::new(&account.server_url, options)?;
+    let mut session = Session { store, credentials };
+    let url = format!("{}{path}", client.server_url());
+    let response = client.authorized_response(&mut session, |http, token| {
+        let mut request = http
+            .request(method.clone(), &url)
+            .bearer_auth(token)
+            .query(query);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request
+    })?;
+    if response.status() == StatusCode::NO_CONTENT {
+        return Ok(None);
+    }
+    response
+        .json()
+        .map(Some)
+        .map_err(|error| client.offline(&format!("unreadable answer: {error}")))
 }
 
 /// Whether the sync server at `server_url` answers its health check within `timeout`: what

@@ -16,6 +16,7 @@ pub mod folder;
 mod identity;
 pub mod migrate;
 mod private;
+pub mod psa;
 mod pull;
 mod push;
 mod services;

@@ -7,9 +7,7 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-use uuid::Uuid;
+use serde::Deserialize;
 
 use crate::domain::psa::{PsaConnection, PsaKeys, StoredPsaConnection};
 use crate::domain::users::{Role, User};
@@ -20,70 +18,27 @@ use crate::http::error::{
 use crate::http::extract::{Authenticated, unix_now};
 use crate::rules::psa::{ONLY_ADMINS_CONNECT, checked_credentials, checked_part, key_hint};
 use crate::storage::Store;
-use crate::vendors::connectwise::{
-    ConnectWise, PsaError, PsaMember, SystemInfo, TicketQuery, TicketSummary, api_base, discover,
-};
+use crate::vendors::connectwise::{ConnectWise, PsaError, TicketQuery, api_base, discover};
 use crate::vendors::secrets::{SecretsError, SecretsKeys};
+use rf_core::psa::{MappedMember, PsaConnectRequest, PsaConnectionView, SystemInfo, TicketSummary};
 
-/// A team's connection to ConnectWise Manage, as a team admin gives it.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PsaConnectRequest {
-    /// The REST API's address, ending in `/apis/3.0/`. Give this or `site`.
-    pub api_url: Option<String>,
-    /// The ConnectWise site's host name (`na.myconnectwise.net`); the API's address is found
-    /// from it. Give this or `api_url`.
-    pub site: Option<String>,
-    /// The company id signed in with.
-    pub company_id: String,
-    /// The API member's public key.
-    pub public_key: String,
-    /// The API member's private key; sealed at rest, never returned.
-    pub private_key: String,
-    /// The integration's client id, when this team uses its own rather than the server's.
-    pub client_id: Option<String>,
-}
-
-/// The team's connection, without its keys.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PsaConnectionView {
-    /// The REST API's address.
-    pub api_url: String,
-    pub company_id: String,
-    /// The team's own client id, if it has one (else the server's is sent).
-    pub client_id: Option<String>,
-    /// The public key's last four characters.
-    pub public_key_hint: String,
-    /// When it was stored (Unix seconds), and by whom.
-    pub updated_at: i64,
-    pub updated_by: Uuid,
-    /// What ConnectWise said when the connection was checked (only in the answer to storing it).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub checked: Option<SystemInfo>,
-}
-
-impl PsaConnectionView {
-    fn of(stored: &StoredPsaConnection, checked: Option<SystemInfo>) -> PsaConnectionView {
-        PsaConnectionView {
-            api_url: stored.api_url.clone(),
-            company_id: stored.company_id.clone(),
-            client_id: stored.client_id.clone(),
-            public_key_hint: stored.public_key_hint.clone(),
-            updated_at: stored.updated_at,
-            updated_by: stored.updated_by,
-            checked,
-        }
+/// The view of a stored connection: never its keys.
+fn view(stored: &StoredPsaConnection, checked: Option<SystemInfo>) -> PsaConnectionView {
+    PsaConnectionView {
+        api_url: stored.api_url.clone(),
+        company_id: stored.company_id.clone(),
+        client_id: stored.client_id.clone(),
+        public_key_hint: stored.public_key_hint.clone(),
+        updated_at: time::OffsetDateTime::from_unix_timestamp(stored.updated_at)
+            .ok()
+            .and_then(|at| {
+                at.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_default(),
+        updated_by: stored.updated_by,
+        checked,
     }
-}
-
-/// A ConnectWise member, with the team account it maps to.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MappedMember {
-    #[serde(flatten)]
-    pub member: PsaMember,
-    /// The team account whose e-mail is the member's, if one is.
-    pub user_id: Option<Uuid>,
-    pub user_email: Option<String>,
 }
 
 /// How many tickets a search answers at most.
@@ -284,7 +239,7 @@ pub async fn connect<S: Store>(
     };
     state.store.put_psa_connection(stored.clone()).await?;
     tracing::info!(team = %user.team_id, api = %stored.api_url, "ConnectWise connection stored");
-    Ok(Json(PsaConnectionView::of(&stored, Some(info))))
+    Ok(Json(view(&stored, Some(info))))
 }
 
 /// A check of a connection that failed: what the admin gave is wrong (422), unless
@@ -324,7 +279,7 @@ pub async fn show_connection<S: Store>(
         .psa_connection(user.team_id)
         .await?
         .ok_or_else(not_connected)?;
-    Ok(Json(PsaConnectionView::of(&stored, None)))
+    Ok(Json(view(&stored, None)))
 }
 
 /// Forgets the team's ConnectWise connection and its keys.

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use base64::Engine;
 use reqwest::{Method, StatusCode, Url};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+
+use rf_core::psa::{PsaMember, SystemInfo, TicketCompany, TicketSummary};
 
 use crate::domain::psa::PsaConnection;
 
@@ -575,14 +577,6 @@ impl TicketQuery {
     }
 }
 
-/// `GET /system/info`, the parts shown.
-#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
-pub struct SystemInfo {
-    pub version: Option<String>,
-    #[serde(rename = "isCloud")]
-    pub is_cloud: Option<bool>,
-}
-
 /// A reference as ConnectWise writes them (`{"id", "name", "identifier", "_info"}`); any part
 /// may be missing or null.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -607,30 +601,6 @@ struct VendorTicket {
     priority: Option<VendorRef>,
     #[serde(rename = "closedFlag")]
     closed: Option<bool>,
-}
-
-/// A company as a ticket names it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct TicketCompany {
-    pub id: Option<i64>,
-    /// The short identifier (`ACME`).
-    pub identifier: Option<String>,
-    pub name: Option<String>,
-}
-
-/// What a session needs of a ticket: to prefill it and to show what it is about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct TicketSummary {
-    pub id: i64,
-    pub summary: String,
-    pub company: Option<TicketCompany>,
-    /// The contact's name.
-    pub contact: Option<String>,
-    pub contact_email: Option<String>,
-    pub board: Option<String>,
-    pub status: Option<String>,
-    pub priority: Option<String>,
-    pub closed: bool,
 }
 
 impl VendorTicket {
@@ -664,16 +634,6 @@ struct VendorMember {
     last_name: Option<String>,
     #[serde(rename = "primaryEmail")]
     primary_email: Option<String>,
-}
-
-/// A ConnectWise member, as member mapping shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct PsaMember {
-    pub id: i64,
-    /// The member's identifier (`jsmith`), what time entries name.
-    pub identifier: String,
-    pub name: String,
-    pub email: Option<String>,
 }
 
 impl VendorMember {

@@ -9,4 +9,5 @@
 mod cli;
 mod clock_skew;
 mod crash;
+mod psa;
 mod sync_crash;

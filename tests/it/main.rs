@@ -16,6 +16,7 @@ mod flow_access;
 mod hardening;
 mod openapi;
 mod psa;
+mod psa_posts;
 mod simulation;
 mod store_contract;
 mod sync_pull;

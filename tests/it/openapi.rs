@@ -35,6 +35,7 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("get", "/api/v1/psa/tickets/{id}"),
     ("get", "/api/v1/psa/tickets"),
     ("get", "/api/v1/psa/members"),
+    ("post", "/api/v1/psa/posts"),
 ];
 
 const METHODS: &[&str] = &["get", "post", "put", "patch", "delete"];
@@ -98,6 +99,7 @@ async fn the_document_is_served_without_a_login_and_lists_every_endpoint() {
             "/api/v1/psa/tickets/{id}",
             "/api/v1/psa/tickets",
             "/api/v1/psa/members",
+            "/api/v1/psa/posts",
         ]
         .contains(path)
         {

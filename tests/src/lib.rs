@@ -175,6 +175,11 @@ pub async fn fresh_postgres_database() -> String {
 static PASSWORD_HASH: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| hash_password(PASSWORD).unwrap());
 
+/// Adds the test accounts ([`ACCOUNTS`], password [`PASSWORD`]) to a fresh store.
+pub async fn seed_accounts(store: &impl Store) {
+    seed(store).await;
+}
+
 async fn seed(store: &impl Store) {
     for (email, team, role) in ACCOUNTS {
         let password_hash = PASSWORD_HASH.clone();

@@ -154,10 +154,22 @@ pub enum Scripted {
     ForwardThenHang,
 }
 
+/// A note the site keeps, as a ConnectWise ticket would (Prism keeps nothing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub id: i64,
+    pub ticket: i64,
+    pub text: String,
+    pub internal: bool,
+    pub discussion: bool,
+    pub resolution: bool,
+}
+
 #[derive(Debug, Default)]
 struct SiteState {
     seen: Vec<Seen>,
     script: VecDeque<(Method, String, Scripted)>,
+    notes: Vec<Note>,
 }
 
 #[derive(Debug, Clone)]
@@ -223,6 +235,19 @@ impl ConnectWiseSite {
             .unwrap()
             .script
             .push_back((method, path.to_owned(), scripted));
+    }
+
+    /// The notes posted to `ticket`, oldest first.
+    pub fn notes(&self, ticket: i64) -> Vec<Note> {
+        self.shared
+            .state
+            .lock()
+            .unwrap()
+            .notes
+            .iter()
+            .filter(|note| note.ticket == ticket)
+            .cloned()
+            .collect()
     }
 
     /// Asserts that Prism found no request in breach of the vendor's contract.
@@ -335,7 +360,48 @@ async fn handle(
         .get("sl-violations")
         .map(|value| value.to_str().unwrap_or("").to_owned());
     let content_type = answer.headers().get("content-type").cloned();
-    let text = answer.bytes().await.unwrap();
+    let mut text = answer.bytes().await.unwrap();
+    // Notes: kept here, since Prism keeps nothing, so a ticket's notes read back what was posted.
+    let notes_of = api_path
+        .strip_prefix("service/tickets/")
+        .and_then(|rest| rest.strip_suffix("/notes"))
+        .and_then(|ticket| ticket.parse::<i64>().ok());
+    if let (Some(ticket), true) = (notes_of, status.is_success()) {
+        let mut state = shared.state.lock().unwrap();
+        if seen.method == Method::POST {
+            let posted: serde_json::Value = serde_json::from_slice(&seen.body).unwrap();
+            let flag = |name: &str| posted[name].as_bool().unwrap_or(false);
+            let note = Note {
+                id: 1001 + i64::try_from(state.notes.len()).unwrap(),
+                ticket,
+                text: posted["text"].as_str().unwrap_or_default().to_owned(),
+                internal: flag("internalAnalysisFlag"),
+                discussion: flag("detailDescriptionFlag"),
+                resolution: flag("resolutionFlag"),
+            };
+            let mut answer: serde_json::Value = serde_json::from_slice(&text).unwrap();
+            answer["id"] = note.id.into();
+            answer["text"] = note.text.clone().into();
+            text = serde_json::to_vec(&answer).unwrap().into();
+            state.notes.push(note);
+        } else if seen.method == Method::GET {
+            let listed: Vec<serde_json::Value> = state
+                .notes
+                .iter()
+                .rev()
+                .filter(|note| note.ticket == ticket)
+                .map(|note| {
+                    serde_json::json!({
+                        "id": note.id, "ticketId": ticket, "text": note.text,
+                        "internalAnalysisFlag": note.internal,
+                        "detailDescriptionFlag": note.discussion,
+                        "resolutionFlag": note.resolution,
+                    })
+                })
+                .collect();
+            text = serde_json::to_vec(&listed).unwrap().into();
+        }
+    }
     shared.state.lock().unwrap().seen.push(seen);
     if matches!(scripted, Some(Scripted::ForwardThenHang)) {
         std::future::pending::<()>().await;
@@ -367,6 +433,7 @@ pub fn vendor_config() -> rf_sync_server::ApiConfig {
                 ..RetryPolicy::default()
             },
             timeout: Duration::from_secs(10),
+            post_lease: Duration::from_secs(30),
         },
         ..rf_sync_server::ApiConfig::default()
     }

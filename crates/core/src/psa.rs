@@ -116,3 +116,70 @@ pub struct MappedMember {
     pub user_id: Option<Uuid>,
     pub user_email: Option<String>,
 }
+
+/// How a note shows on a ticket (ConnectWise's three note types); a post has at least one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum NoteFlag {
+    /// Internal analysis: seen by the MSP only (the default).
+    Internal,
+    /// Discussion (detail description): seen by the client.
+    Discussion,
+    /// Resolution: seen by the client as how it was solved.
+    Resolution,
+}
+
+impl NoteFlag {
+    pub fn parse(text: &str) -> Option<NoteFlag> {
+        Some(match text.trim() {
+            "internal" => NoteFlag::Internal,
+            "discussion" => NoteFlag::Discussion,
+            "resolution" => NoteFlag::Resolution,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoteFlag::Internal => "internal",
+            NoteFlag::Discussion => "discussion",
+            NoteFlag::Resolution => "resolution",
+        }
+    }
+}
+
+/// A note to post to a ticket, exactly once under `key` (chosen by the replica when the post
+/// is queued, kept until it is settled).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PsaPostRequest {
+    pub key: Uuid,
+    pub ticket_id: i64,
+    /// The note as the engineer saw it in the preview (redacted unless they chose otherwise).
+    pub text: String,
+    /// At least one.
+    pub flags: Vec<NoteFlag>,
+    /// A status to set on the ticket once the note is on it (a name from the ticket's board).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+/// A note on a ticket, as the server posted it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PsaPostOutcome {
+    pub key: Uuid,
+    pub ticket_id: i64,
+    /// The note's id in ConnectWise.
+    pub note_id: i64,
+    /// When it was posted (RFC 3339, UTC).
+    pub posted_at: String,
+    /// The status asked for, when it is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_set: Option<String>,
+    /// Why the status asked for could not be set (the note is posted regardless).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_error: Option<String>,
+}

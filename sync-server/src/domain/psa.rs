@@ -54,3 +54,99 @@ pub struct PsaConnection {
     pub client_id: String,
     pub keys: PsaKeys,
 }
+
+/// Where a post to a ticket stands on the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostState {
+    /// A server is posting it now (until `lease_until`); a server that stopped half-way leaves
+    /// it so, and the next attempt after the lease treats it as [`PostState::Ambiguous`].
+    Sending,
+    /// The note may or may not be on the ticket (sent, answer lost): the ticket's notes are
+    /// read for its marker before it is sent again.
+    Ambiguous,
+    /// The note is on the ticket.
+    Posted,
+    /// ConnectWise refused it: it is not on the ticket.
+    Failed,
+}
+
+impl PostState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PostState::Sending => "sending",
+            PostState::Ambiguous => "ambiguous",
+            PostState::Posted => "posted",
+            PostState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<PostState> {
+        Some(match text {
+            "sending" => PostState::Sending,
+            "ambiguous" => PostState::Ambiguous,
+            "posted" => PostState::Posted,
+            "failed" => PostState::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// One post to a ticket, under the idempotency key its replica chose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostRow {
+    pub team_id: Uuid,
+    pub key: Uuid,
+    pub requested_by: Uuid,
+    pub ticket_id: i64,
+    /// The SHA-256 of the request, so a key is never spent on two different posts.
+    pub digest: String,
+    pub state: PostState,
+    pub lease_until: i64,
+    pub attempts: i64,
+    pub note_id: Option<i64>,
+    pub posted_at: Option<i64>,
+    /// The status change asked for is made (or none was asked for).
+    pub status_done: bool,
+    /// Why it failed, or why the status change failed after the note was posted.
+    pub error: Option<String>,
+    pub updated_at: i64,
+}
+
+/// A request to post, as the claim transaction takes it.
+#[derive(Debug, Clone)]
+pub struct PostClaim {
+    pub team_id: Uuid,
+    pub key: Uuid,
+    pub requested_by: Uuid,
+    pub ticket_id: i64,
+    pub digest: String,
+    pub wants_status: bool,
+    pub now: i64,
+    /// How long this server may post before another may take over.
+    pub lease_seconds: i64,
+}
+
+/// What the claim transaction decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claimed {
+    /// This server posts now. `check_marker`: the note may already be on the ticket, so the
+    /// ticket's notes are read first.
+    Go { row: PostRow, check_marker: bool },
+    /// Nothing to do: the post's outcome as stored.
+    Answer(PostRow),
+    /// Another server (or request) is posting it now.
+    InProgress { retry_after: u64 },
+    /// The key was spent on a different post.
+    KeyReused,
+}
+
+/// What a server learned from ConnectWise about a claimed post.
+#[derive(Debug, Clone)]
+pub struct PostSettle {
+    pub state: PostState,
+    pub note_id: Option<i64>,
+    pub posted_at: Option<i64>,
+    pub status_done: bool,
+    pub error: Option<String>,
+    pub now: i64,
+}

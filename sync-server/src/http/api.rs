@@ -63,6 +63,9 @@ pub struct PsaSettings {
     pub retry: crate::vendors::connectwise::RetryPolicy,
     /// The longest one call to a vendor may take.
     pub timeout: Duration,
+    /// How long a server may take to post a note before another attempt may take the post
+    /// over (after a server stopped half-way); longer than any post takes.
+    pub post_lease: Duration,
 }
 
 impl Default for PsaSettings {
@@ -73,6 +76,7 @@ impl Default for PsaSettings {
             allow_loopback: false,
             retry: crate::vendors::connectwise::RetryPolicy::default(),
             timeout: Duration::from_secs(30),
+            post_lease: Duration::from_secs(600),
         }
     }
 }
@@ -224,6 +228,7 @@ fn documented_routes<S: Store>() -> OpenApiRouter<AppState<S>> {
         .routes(routes!(crate::http::psa::ticket))
         .routes(routes!(crate::http::psa::search_tickets))
         .routes(routes!(crate::http::psa::members))
+        .routes(routes!(crate::http::psa::post_note))
 }
 
 /// The OpenAPI document of the API, as `/api/v1/openapi.json` serves it.

@@ -9,18 +9,25 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 
-use crate::domain::psa::{PsaConnection, PsaKeys, StoredPsaConnection};
+use crate::domain::psa::{
+    Claimed, PostClaim, PostRow, PostSettle, PostState, PsaConnection, PsaKeys, StoredPsaConnection,
+};
 use crate::domain::users::{Role, User};
 use crate::http::api::AppState;
 use crate::http::error::{
     AppError, ErrorBody, Failed, MalformedJson, NotJson, TooLarge, Unauthorized,
 };
 use crate::http::extract::{Authenticated, unix_now};
-use crate::rules::psa::{ONLY_ADMINS_CONNECT, checked_credentials, checked_part, key_hint};
+use crate::rules::psa::{
+    MAX_NOTE_CHARS, ONLY_ADMINS_CONNECT, checked_credentials, checked_part, key_hint, marker,
+};
 use crate::storage::Store;
 use crate::vendors::connectwise::{ConnectWise, PsaError, TicketQuery, api_base, discover};
 use crate::vendors::secrets::{SecretsError, SecretsKeys};
-use rf_core::psa::{MappedMember, PsaConnectRequest, PsaConnectionView, SystemInfo, TicketSummary};
+use rf_core::psa::{
+    MappedMember, PsaConnectRequest, PsaConnectionView, PsaPostOutcome, PsaPostRequest, SystemInfo,
+    TicketSummary,
+};
 
 /// The view of a stored connection: never its keys.
 fn view(stored: &StoredPsaConnection, checked: Option<SystemInfo>) -> PsaConnectionView {
@@ -29,16 +36,20 @@ fn view(stored: &StoredPsaConnection, checked: Option<SystemInfo>) -> PsaConnect
         company_id: stored.company_id.clone(),
         client_id: stored.client_id.clone(),
         public_key_hint: stored.public_key_hint.clone(),
-        updated_at: time::OffsetDateTime::from_unix_timestamp(stored.updated_at)
-            .ok()
-            .and_then(|at| {
-                at.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
-            .unwrap_or_default(),
+        updated_at: rfc3339(stored.updated_at),
         updated_by: stored.updated_by,
         checked,
     }
+}
+
+fn rfc3339(seconds: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|at| {
+            at.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
 }
 
 /// How many tickets a search answers at most.
@@ -438,4 +449,224 @@ pub async fn members<S: Store>(
             })
             .collect(),
     ))
+}
+
+/// A post's outcome as stored.
+fn outcome(row: &PostRow, status: Option<&str>) -> PsaPostOutcome {
+    PsaPostOutcome {
+        key: row.key,
+        ticket_id: row.ticket_id,
+        note_id: row.note_id.unwrap_or_default(),
+        posted_at: rfc3339(row.posted_at.unwrap_or(row.updated_at)),
+        status_set: status.filter(|_| row.status_done).map(str::to_owned),
+        status_error: status.filter(|_| !row.status_done).and(row.error.clone()),
+    }
+}
+
+/// The request, checked: its flags without repeats.
+fn checked_post(mut request: PsaPostRequest) -> Result<PsaPostRequest, AppError> {
+    if request.ticket_id < 1 {
+        return Err(invalid("a ticket number is a positive whole number"));
+    }
+    if request.text.trim().is_empty() {
+        return Err(invalid("the note is empty"));
+    }
+    if request.text.chars().count() > MAX_NOTE_CHARS {
+        return Err(invalid(format!(
+            "the note is longer than {MAX_NOTE_CHARS} characters; shorten it"
+        )));
+    }
+    request.flags.sort();
+    request.flags.dedup();
+    if request.flags.is_empty() {
+        return Err(invalid(
+            "give the note at least one flag: internal, discussion or resolution",
+        ));
+    }
+    if let Some(status) = &request.status {
+        let status = status.trim();
+        if status.is_empty() || status.chars().count() > 50 || status.chars().any(char::is_control)
+        {
+            return Err(invalid(
+                "a status is the name of one of the ticket's board's statuses (at most 50 characters)",
+            ));
+        }
+        request.status = Some(status.to_owned());
+    }
+    Ok(request)
+}
+
+/// Posts a note to a ticket exactly once under the request's key, then sets the status asked
+/// for. Sent again with the same key, it answers the stored outcome and never posts twice:
+/// a post whose answer from ConnectWise was lost is looked for on the ticket (its marker line)
+/// before it is sent again.
+#[utoipa::path(
+    post,
+    path = "/api/v1/psa/posts",
+    tag = "psa",
+    security(("bearer" = [])),
+    request_body = PsaPostRequest,
+    responses(
+        (status = 200, description = "The note is on the ticket (now, or already under this key)", body = PsaPostOutcome),
+        MalformedJson,
+        Unauthorized,
+        (status = 403, description = "Viewers do not post to tickets", body = ErrorBody),
+        (status = 404, description = "ConnectWise has no such ticket, or the API member cannot see it", body = ErrorBody),
+        (status = 409, description = "The team is not connected (`psa_not_connected`), or the key was used for another post (`conflict`)", body = ErrorBody),
+        TooLarge,
+        NotJson,
+        (status = 422, description = "An empty or overlong note, no flag, a malformed status or ticket number", body = ErrorBody),
+        Failed,
+        (status = 502, description = "ConnectWise refused the team's keys or the note, or answered nonsense", body = ErrorBody),
+        (status = 503, description = "ConnectWise cannot be reached, is limiting requests, did not answer (the post is looked for on the ticket before it is sent again), or this post is being sent now (`psa_post_in_progress`)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
+    )
+)]
+#[tracing::instrument(skip_all, fields(route = "psa.post", user = %user.id))]
+pub async fn post_note<S: Store>(
+    State(state): State<AppState<S>>,
+    Authenticated(user): Authenticated,
+    body: Result<Json<PsaPostRequest>, JsonRejection>,
+) -> Result<Json<PsaPostOutcome>, AppError> {
+    let Json(request) = body?;
+    if user.role == Role::Viewer {
+        return Err(AppError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "viewers do not post to tickets; ask an engineer",
+        ));
+    }
+    let request = checked_post(request)?;
+    let connection = connection(&state, &user).await?;
+    let digest = {
+        use sha2::Digest;
+        let canonical = serde_json::to_vec(&request).map_err(|_| AppError::internal())?;
+        hex::encode(sha2::Sha256::digest(canonical))
+    };
+    let claim = PostClaim {
+        team_id: user.team_id,
+        key: request.key,
+        requested_by: user.id,
+        ticket_id: request.ticket_id,
+        digest,
+        wants_status: request.status.is_some(),
+        now: unix_now(),
+        lease_seconds: i64::try_from(state.config.psa.post_lease.as_secs()).unwrap_or(600),
+    };
+    match state.store.claim_psa_post(claim).await? {
+        Claimed::KeyReused => Err(AppError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "this post's key was used for a different post; queue the post again",
+        )),
+        Claimed::InProgress { retry_after } => Err(AppError::unavailable(
+            "psa_post_in_progress",
+            "this note is being posted now; ask again in a moment",
+            retry_after,
+        )),
+        Claimed::Answer(row) => Ok(Json(outcome(&row, request.status.as_deref()))),
+        Claimed::Go { row, check_marker } => {
+            // On its own task: a client that hangs up does not stop a post half-way.
+            let task = tokio::spawn(async move {
+                drive_post(&state, &connection, row, check_marker, &request).await
+            });
+            task.await.map_err(|error| {
+                tracing::error!(%error, "the post task failed");
+                AppError::internal()
+            })?
+        }
+    }
+}
+
+/// Sends a claimed post: looks for it first when it may be on the ticket, posts it if not,
+/// sets the status asked for, and stores each step's outcome as it is learned.
+async fn drive_post<S: Store>(
+    state: &AppState<S>,
+    connection: &PsaConnection,
+    mut row: PostRow,
+    check_marker: bool,
+    request: &PsaPostRequest,
+) -> Result<Json<PsaPostOutcome>, AppError> {
+    let cw = client(state, connection)?;
+    let (team, key, ticket) = (row.team_id, row.key, row.ticket_id);
+    let marker = marker(key);
+    let settle = |state: PostState, row: &PostRow, error: Option<String>| PostSettle {
+        state,
+        note_id: row.note_id,
+        posted_at: row.posted_at,
+        status_done: row.status_done,
+        error,
+        now: unix_now(),
+    };
+    if row.note_id.is_none() {
+        let mut found = None;
+        if check_marker {
+            match cw.find_marker(ticket, &marker).await {
+                Ok(note) => found = note,
+                Err(error) => {
+                    let stored = settle(PostState::Ambiguous, &row, Some(error.to_string()));
+                    state.store.settle_psa_post(team, key, stored).await?;
+                    return Err(error.into());
+                }
+            }
+        }
+        let note = match found {
+            Some(note) => note,
+            None => {
+                let text = format!("{}\n\n{marker}", request.text.trim_end());
+                match cw.post_note(ticket, &text, &request.flags).await {
+                    Ok(note) => note,
+                    Err(PsaError::Ambiguous(why)) => {
+                        // Looked for at once: the note often landed and only the answer was lost.
+                        match cw.find_marker(ticket, &marker).await {
+                            Ok(Some(note)) => note,
+                            _ => {
+                                let error = PsaError::Ambiguous(why);
+                                let stored =
+                                    settle(PostState::Ambiguous, &row, Some(error.to_string()));
+                                state.store.settle_psa_post(team, key, stored).await?;
+                                tracing::warn!(%key, ticket, "post answer lost; it will be looked for before it is sent again");
+                                return Err(AppError::unavailable(
+                                    "psa_unavailable",
+                                    format!(
+                                        "{error}; the note will be looked for on the ticket before it is sent again, so it is never posted twice"
+                                    ),
+                                    30,
+                                ));
+                            }
+                        }
+                    }
+                    Err(error) => {
+                        // Surely not on the ticket: a later attempt may post it.
+                        let stored = settle(PostState::Failed, &row, Some(error.to_string()));
+                        state.store.settle_psa_post(team, key, stored).await?;
+                        return Err(error.into());
+                    }
+                }
+            }
+        };
+        row.note_id = Some(note);
+        row.posted_at = Some(unix_now());
+        state
+            .store
+            .settle_psa_post(team, key, settle(PostState::Posted, &row, None))
+            .await?;
+        tracing::info!(%key, ticket, note, "note posted to the ticket");
+    }
+    row.state = PostState::Posted;
+    if let Some(status) = request.status.as_deref().filter(|_| !row.status_done) {
+        let error = match cw.set_status(ticket, status).await {
+            Ok(()) => {
+                row.status_done = true;
+                None
+            }
+            Err(error) => Some(format!("the status was not set to {status:?}: {error}")),
+        };
+        row.error.clone_from(&error);
+        state
+            .store
+            .settle_psa_post(team, key, settle(PostState::Posted, &row, error))
+            .await?;
+    }
+    Ok(Json(outcome(&row, request.status.as_deref())))
 }

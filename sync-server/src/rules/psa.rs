@@ -2,7 +2,7 @@
 //! is sent to ConnectWise: the parts of `Authorization: Basic base64(company+public:private)`
 //! and the `clientId` header must be single printable tokens that cannot break the header.
 
-use crate::domain::psa::PsaKeys;
+use crate::domain::psa::{PostRow, PostState, PsaKeys};
 
 /// The longest company id, key or client id accepted (ConnectWise's are far shorter).
 pub const MAX_CREDENTIAL_CHARS: usize = 200;
@@ -60,6 +60,65 @@ pub fn key_hint(public_key: &str) -> String {
     format!("…{tail}")
 }
 
+/// What a request to post decides, given the post stored under its key (if any).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimPlan {
+    /// A new post: store it as being sent, and send it.
+    Insert,
+    /// Send it (again): `check_marker` when the note may already be on the ticket.
+    Resume { check_marker: bool },
+    /// Answer what is stored.
+    Answer,
+    /// Someone is sending it now; ask again in a moment.
+    InProgress { retry_after: u64 },
+    /// The key belongs to another post.
+    KeyReused,
+}
+
+/// The rule of exactly once. A post is sent only when it is surely not on the ticket, or
+/// after its marker was looked for: a post being sent (within its lease) is left to its
+/// sender; one whose sender stopped (lease over) or whose answer was lost is looked for first;
+/// a posted note is answered as stored, unless the status change asked for with it is still
+/// to make; a refused one may be tried again (ConnectWise did not take it).
+pub fn plan_claim(
+    existing: Option<&PostRow>,
+    digest: &str,
+    wants_status: bool,
+    now: i64,
+) -> ClaimPlan {
+    let Some(row) = existing else {
+        return ClaimPlan::Insert;
+    };
+    if row.digest != digest {
+        return ClaimPlan::KeyReused;
+    }
+    match row.state {
+        PostState::Sending if row.lease_until > now => ClaimPlan::InProgress {
+            retry_after: u64::try_from(row.lease_until - now)
+                .unwrap_or(1)
+                .clamp(1, 60),
+        },
+        PostState::Sending | PostState::Ambiguous => ClaimPlan::Resume { check_marker: true },
+        PostState::Posted if wants_status && !row.status_done => ClaimPlan::Resume {
+            check_marker: false,
+        },
+        PostState::Posted => ClaimPlan::Answer,
+        PostState::Failed => ClaimPlan::Resume {
+            check_marker: false,
+        },
+    }
+}
+
+/// The line that ends every posted note: the post's key, read back to tell whether a note
+/// whose answer was lost reached the ticket.
+pub fn marker(key: uuid::Uuid) -> String {
+    format!("ResolutionFlow ref rf-{}", key.simple())
+}
+
+/// The longest note text accepted (ConnectWise notes hold far more; a session's note is a few
+/// kilobytes).
+pub const MAX_NOTE_CHARS: usize = 60_000;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +141,83 @@ mod tests {
         }
         let long = "x".repeat(MAX_CREDENTIAL_CHARS + 1);
         assert!(checked_credentials("acme", &long, "q").is_err());
+    }
+
+    fn row(state: PostState, lease_until: i64, status_done: bool) -> PostRow {
+        PostRow {
+            team_id: uuid::Uuid::nil(),
+            key: uuid::Uuid::nil(),
+            requested_by: uuid::Uuid::nil(),
+            ticket_id: 5,
+            digest: "d".into(),
+            state,
+            lease_until,
+            attempts: 1,
+            note_id: None,
+            posted_at: None,
+            status_done,
+            error: None,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_post_is_sent_only_when_surely_absent_or_after_its_marker_is_looked_for() {
+        use PostState::*;
+        let now = 1000;
+        let cases = [
+            (None, false, ClaimPlan::Insert),
+            (
+                Some(row(Sending, now + 30, true)),
+                false,
+                ClaimPlan::InProgress { retry_after: 30 },
+            ),
+            (
+                Some(row(Sending, now + 3600, true)),
+                false,
+                ClaimPlan::InProgress { retry_after: 60 },
+            ),
+            (
+                Some(row(Sending, now, true)),
+                false,
+                ClaimPlan::Resume { check_marker: true },
+            ),
+            (
+                Some(row(Ambiguous, 0, true)),
+                false,
+                ClaimPlan::Resume { check_marker: true },
+            ),
+            (Some(row(Posted, 0, true)), false, ClaimPlan::Answer),
+            (Some(row(Posted, 0, true)), true, ClaimPlan::Answer),
+            (
+                Some(row(Posted, 0, false)),
+                true,
+                ClaimPlan::Resume {
+                    check_marker: false,
+                },
+            ),
+            (
+                Some(row(Failed, 0, true)),
+                false,
+                ClaimPlan::Resume {
+                    check_marker: false,
+                },
+            ),
+        ];
+        for (existing, wants_status, plan) in cases {
+            assert_eq!(
+                plan_claim(existing.as_ref(), "d", wants_status, now),
+                plan,
+                "{existing:?}"
+            );
+        }
+        // Whatever its state, a key spent on another post is refused.
+        for state in [Sending, Ambiguous, Posted, Failed] {
+            assert_eq!(
+                plan_claim(Some(&row(state, 0, true)), "other", false, now),
+                ClaimPlan::KeyReused
+            );
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::future::Future;
 use uuid::Uuid;
 
 use crate::domain::error::StoreResult;
-use crate::domain::psa::{Sealed, StoredPsaConnection};
+use crate::domain::psa::{Claimed, PostClaim, PostRow, PostSettle, Sealed, StoredPsaConnection};
 use crate::domain::push::{PushBatch, PushSettled};
 use crate::domain::users::{Actor, IssuedTokens, NewUser, Rotation, User, UserUpdate};
 
@@ -18,6 +18,7 @@ pub mod accounts;
 pub mod blobs;
 pub mod poke;
 pub mod postgres;
+pub mod psa;
 pub mod pull;
 pub mod push;
 pub mod rows;
@@ -43,6 +44,15 @@ macro_rules! psa_columns {
     };
 }
 pub(crate) use psa_columns;
+
+/// The columns of `psa_posts` both back ends read, in [`PostRow`]'s order.
+macro_rules! post_columns {
+    () => {
+        "team_id, post_key, requested_by, ticket_id, digest, state, lease_until, attempts, \
+         note_id, posted_at, status_done, error, updated_at"
+    };
+}
+pub(crate) use post_columns;
 
 macro_rules! page_sizes_sql {
     ($team:literal, $since:literal, $until:literal) => {
@@ -160,6 +170,23 @@ pub trait Store: Clone + Send + Sync + 'static {
         was: Sealed,
         now: Sealed,
     ) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Claims a post to a ticket for this server to send, in one transaction
+    /// ([`crate::storage::psa::claim_post`]).
+    fn claim_psa_post(&self, claim: PostClaim)
+    -> impl Future<Output = StoreResult<Claimed>> + Send;
+    /// Records what ConnectWise made of a claimed post (the lease ends).
+    fn settle_psa_post(
+        &self,
+        team: Uuid,
+        key: Uuid,
+        settle: PostSettle,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// The post stored under `key`.
+    fn psa_post(
+        &self,
+        team: Uuid,
+        key: Uuid,
+    ) -> impl Future<Output = StoreResult<Option<PostRow>>> + Send;
     /// The team's changes with `since < team_seq <= since + limit`, in one consistent read.
     fn pull(
         &self,

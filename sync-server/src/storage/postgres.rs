@@ -9,13 +9,16 @@ use crate::domain::error::{StoreError, StoreResult};
 use crate::domain::flows::{CheckedDocument, Head};
 use std::collections::HashMap;
 
-use crate::domain::psa::{Sealed, StoredPsaConnection};
+use crate::domain::psa::{
+    Claimed, PostClaim, PostRow, PostSettle, PostState, Sealed, StoredPsaConnection,
+};
 use crate::domain::push::{PushBatch, PushSettled};
 use crate::domain::users::{Actor, IssuedTokens, NewUser, Role, Rotation, User, UserUpdate};
+use crate::storage::rows::PsaRows;
 use crate::storage::rows::{
     AccountRows, ConflictRow, DeviceRow, NewAccount, NewConflict, PullRows, RefreshRow, SyncRows,
 };
-use crate::storage::{Store, accounts, page_sizes_sql, psa_columns, pull, push};
+use crate::storage::{Store, accounts, page_sizes_sql, post_columns, psa_columns, pull, push};
 use rf_core::VersionId;
 use rf_core::sync::{
     FieldConflict, PullResponse, PulledConflict, PulledEvent, PulledFlow, PulledVersion,
@@ -33,6 +36,7 @@ pub const POSTGRES_MIGRATIONS: &[rf_sqlite::Migration] = rf_sqlite::migrations!(
     7 => "0007_mutation_digests.sql",
     8 => "0008_store_epoch.sql",
     9 => "0009_psa_connections.sql",
+    10 => "0010_psa_posts.sql",
 );
 
 #[derive(Debug, Clone)]
@@ -130,6 +134,68 @@ impl PgRows {
         let value = result?;
         self.transaction.commit().await?;
         Ok(value)
+    }
+}
+
+impl PsaRows for PgRows {
+    async fn post_row(&mut self, team: Uuid, key: Uuid) -> StoreResult<Option<PostRow>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            post_columns!(),
+            " FROM psa_posts WHERE team_id = $1 AND post_key = $2 FOR UPDATE"
+        ))
+        .bind(team.to_string())
+        .bind(key.to_string())
+        .fetch_optional(&mut *self.transaction)
+        .await?;
+        row.as_ref().map(post_from_row).transpose()
+    }
+
+    async fn insert_post(&mut self, row: &PostRow) -> StoreResult<bool> {
+        Ok(sqlx::query(concat!(
+            "INSERT INTO psa_posts (",
+            post_columns!(),
+            ", created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
+             ON CONFLICT (team_id, post_key) DO NOTHING"
+        ))
+        .bind(row.team_id.to_string())
+        .bind(row.key.to_string())
+        .bind(row.requested_by.to_string())
+        .bind(row.ticket_id)
+        .bind(&row.digest)
+        .bind(row.state.as_str())
+        .bind(row.lease_until)
+        .bind(row.attempts)
+        .bind(row.note_id)
+        .bind(row.posted_at)
+        .bind(i64::from(row.status_done))
+        .bind(&row.error)
+        .bind(row.updated_at)
+        .execute(&mut *self.transaction)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    async fn lease_post(
+        &mut self,
+        team: Uuid,
+        key: Uuid,
+        lease_until: i64,
+        now: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE psa_posts SET state = 'sending', lease_until = $3, attempts = attempts + 1,
+               updated_at = $4
+             WHERE team_id = $1 AND post_key = $2",
+        )
+        .bind(team.to_string())
+        .bind(key.to_string())
+        .bind(lease_until)
+        .bind(now)
+        .execute(&mut *self.transaction)
+        .await?;
+        Ok(())
     }
 }
 
@@ -1302,6 +1368,44 @@ impl Store for PostgresStore {
             > 0)
     }
 
+    async fn claim_psa_post(&self, claim: PostClaim) -> StoreResult<Claimed> {
+        let mut rows = PgRows::begin(&self.pool).await?;
+        let result = crate::storage::psa::claim_post(&mut rows, &claim).await;
+        rows.end(result).await
+    }
+
+    async fn settle_psa_post(&self, team: Uuid, key: Uuid, settle: PostSettle) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE psa_posts SET state = $3, note_id = $4, posted_at = $5, status_done = $6,
+               error = $7, lease_until = 0, updated_at = $8
+             WHERE team_id = $1 AND post_key = $2",
+        )
+        .bind(team.to_string())
+        .bind(key.to_string())
+        .bind(settle.state.as_str())
+        .bind(settle.note_id)
+        .bind(settle.posted_at)
+        .bind(i64::from(settle.status_done))
+        .bind(settle.error)
+        .bind(settle.now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn psa_post(&self, team: Uuid, key: Uuid) -> StoreResult<Option<PostRow>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            post_columns!(),
+            " FROM psa_posts WHERE team_id = $1 AND post_key = $2"
+        ))
+        .bind(team.to_string())
+        .bind(key.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(post_from_row).transpose()
+    }
+
     async fn pull(&self, user: User, since: i64, limit: i64) -> StoreResult<PullResponse> {
         let mut rows = PgRows::begin(&self.pool).await?;
         // One snapshot for every table. A writer holds its team's sequence row until commit,
@@ -1390,6 +1494,31 @@ fn json_at(row: &sqlx::postgres::PgRow, index: usize) -> StoreResult<serde_json:
     let text: String = row.try_get(index)?;
     serde_json::from_str(&text)
         .map_err(|error| StoreError::Internal(format!("stored JSON: {error}")))
+}
+
+fn post_from_row(row: &sqlx::postgres::PgRow) -> StoreResult<PostRow> {
+    let uuid = |index: usize| -> StoreResult<Uuid> {
+        let text: String = row.try_get(index)?;
+        Uuid::parse_str(&text)
+            .map_err(|error| StoreError::Internal(format!("a stored id is not a UUID: {error}")))
+    };
+    let state: String = row.try_get(5)?;
+    Ok(PostRow {
+        team_id: uuid(0)?,
+        key: uuid(1)?,
+        requested_by: uuid(2)?,
+        ticket_id: row.try_get(3)?,
+        digest: row.try_get(4)?,
+        state: PostState::parse(&state)
+            .ok_or_else(|| StoreError::Internal(format!("unknown post state {state:?}")))?,
+        lease_until: row.try_get(6)?,
+        attempts: row.try_get(7)?,
+        note_id: row.try_get(8)?,
+        posted_at: row.try_get(9)?,
+        status_done: row.try_get::<i64, _>(10)? != 0,
+        error: row.try_get(11)?,
+        updated_at: row.try_get(12)?,
+    })
 }
 
 fn psa_from_row(row: &sqlx::postgres::PgRow) -> StoreResult<StoredPsaConnection> {

@@ -13,6 +13,7 @@ use std::future::Future;
 use uuid::Uuid;
 
 use crate::domain::error::StoreResult;
+use crate::domain::psa::PostRow;
 use crate::domain::users::{IssuedTokens, Role, User};
 
 /// A refresh token as rotation reads it.
@@ -424,4 +425,28 @@ pub trait PullRows: Send {
         since: i64,
         until: i64,
     ) -> impl Future<Output = StoreResult<Vec<rf_core::sync::PulledPin>>> + Send;
+}
+
+/// Rows of posts to tickets, read and written inside one transaction.
+pub trait PsaRows: Send {
+    /// The post stored under `key`, held until the transaction ends (PostgreSQL: `FOR
+    /// UPDATE`; SQLite: its one writer already holds it).
+    fn post_row(
+        &mut self,
+        team: Uuid,
+        key: Uuid,
+    ) -> impl Future<Output = StoreResult<Option<PostRow>>> + Send;
+
+    /// Inserts a post as `row` says; false when one exists under its key (a concurrent claim
+    /// on PostgreSQL won the race).
+    fn insert_post(&mut self, row: &PostRow) -> impl Future<Output = StoreResult<bool>> + Send;
+
+    /// Marks a post as being sent by this server until `lease_until`, one attempt more.
+    fn lease_post(
+        &mut self,
+        team: Uuid,
+        key: Uuid,
+        lease_until: i64,
+        now: i64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
 }

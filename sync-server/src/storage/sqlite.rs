@@ -10,13 +10,16 @@ use uuid::Uuid;
 
 use crate::domain::error::{StoreError, StoreResult};
 use crate::domain::flows::{CheckedDocument, Head};
-use crate::domain::psa::{Sealed, StoredPsaConnection};
+use crate::domain::psa::{
+    Claimed, PostClaim, PostRow, PostSettle, PostState, Sealed, StoredPsaConnection,
+};
 use crate::domain::push::{PushBatch, PushSettled};
 use crate::domain::users::{Actor, IssuedTokens, NewUser, Role, Rotation, User, UserUpdate};
+use crate::storage::rows::PsaRows;
 use crate::storage::rows::{
     AccountRows, ConflictRow, DeviceRow, NewAccount, NewConflict, PullRows, RefreshRow, SyncRows,
 };
-use crate::storage::{Store, accounts, page_sizes_sql, psa_columns, pull, push};
+use crate::storage::{Store, accounts, page_sizes_sql, post_columns, psa_columns, pull, push};
 use rf_core::sync::{PulledConflict, PulledEvent, PulledFlow, PulledVersion};
 
 /// The embedded back end: one SQLite file in the data directory.
@@ -37,6 +40,7 @@ pub const SQLITE_MIGRATIONS: &[rf_sqlite::Migration] = rf_sqlite::migrations!(
     7 => "0007_mutation_digests.sql",
     8 => "0008_store_epoch.sql",
     9 => "0009_psa_connections.sql",
+    10 => "0010_psa_posts.sql",
 );
 
 pub const SQLITE_FILE: &str = "server.sqlite3";
@@ -170,6 +174,65 @@ impl SqliteRows<'_> {
                 Err(error)
             }
         }
+    }
+}
+
+impl PsaRows for SqliteRows<'_> {
+    async fn post_row(&mut self, team: Uuid, key: Uuid) -> StoreResult<Option<PostRow>> {
+        Ok(self
+            .connection
+            .query_row(
+                concat!(
+                    "SELECT ",
+                    post_columns!(),
+                    " FROM psa_posts WHERE team_id = ?1 AND post_key = ?2"
+                ),
+                params![team.to_string(), key.to_string()],
+                post_from_row,
+            )
+            .optional()?)
+    }
+
+    async fn insert_post(&mut self, row: &PostRow) -> StoreResult<bool> {
+        Ok(self.connection.execute(
+            concat!(
+                "INSERT INTO psa_posts (",
+                post_columns!(),
+                ", created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)
+                 ON CONFLICT (team_id, post_key) DO NOTHING"
+            ),
+            params![
+                row.team_id.to_string(),
+                row.key.to_string(),
+                row.requested_by.to_string(),
+                row.ticket_id,
+                row.digest,
+                row.state.as_str(),
+                row.lease_until,
+                row.attempts,
+                row.note_id,
+                row.posted_at,
+                i64::from(row.status_done),
+                row.error,
+                row.updated_at,
+            ],
+        )? == 1)
+    }
+
+    async fn lease_post(
+        &mut self,
+        team: Uuid,
+        key: Uuid,
+        lease_until: i64,
+        now: i64,
+    ) -> StoreResult<()> {
+        self.connection.execute(
+            "UPDATE psa_posts SET state = 'sending', lease_until = ?3, attempts = attempts + 1,
+               updated_at = ?4
+             WHERE team_id = ?1 AND post_key = ?2",
+            params![team.to_string(), key.to_string(), lease_until, now],
+        )?;
+        Ok(())
     }
 }
 
@@ -1198,6 +1261,38 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn claim_psa_post(&self, claim: PostClaim) -> StoreResult<Claimed> {
+        self.write(move |rows| finished(crate::storage::psa::claim_post(rows, &claim)))
+            .await
+    }
+
+    async fn settle_psa_post(&self, team: Uuid, key: Uuid, settle: PostSettle) -> StoreResult<()> {
+        self.with(move |connection| {
+            connection.execute(
+                "UPDATE psa_posts SET state = ?3, note_id = ?4, posted_at = ?5, status_done = ?6,
+                   error = ?7, lease_until = 0, updated_at = ?8
+                 WHERE team_id = ?1 AND post_key = ?2",
+                params![
+                    team.to_string(),
+                    key.to_string(),
+                    settle.state.as_str(),
+                    settle.note_id,
+                    settle.posted_at,
+                    i64::from(settle.status_done),
+                    settle.error,
+                    settle.now,
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn psa_post(&self, team: Uuid, key: Uuid) -> StoreResult<Option<PostRow>> {
+        self.read(move |rows| finished(rows.post_row(team, key)))
+            .await
+    }
+
     async fn pull(
         &self,
         user: User,
@@ -1232,6 +1327,41 @@ fn read_epoch(connection: &Connection) -> rusqlite::Result<String> {
 }
 
 /// The team's latest sequence number (0 before its first change).
+fn post_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<PostRow> {
+    let uuid = |index: usize| -> rusqlite::Result<Uuid> {
+        let text: String = row.get(index)?;
+        Uuid::parse_str(&text).map_err(|error| {
+            rusqlite::Error::FromSqlConversionFailure(
+                index,
+                rusqlite::types::Type::Text,
+                Box::new(error),
+            )
+        })
+    };
+    let state: String = row.get(5)?;
+    Ok(PostRow {
+        team_id: uuid(0)?,
+        key: uuid(1)?,
+        requested_by: uuid(2)?,
+        ticket_id: row.get(3)?,
+        digest: row.get(4)?,
+        state: PostState::parse(&state).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                5,
+                rusqlite::types::Type::Text,
+                format!("unknown post state {state:?}").into(),
+            )
+        })?,
+        lease_until: row.get(6)?,
+        attempts: row.get(7)?,
+        note_id: row.get(8)?,
+        posted_at: row.get(9)?,
+        status_done: row.get::<_, i64>(10)? != 0,
+        error: row.get(11)?,
+        updated_at: row.get(12)?,
+    })
+}
+
 fn psa_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredPsaConnection> {
     let uuid = |index: usize| -> rusqlite::Result<Uuid> {
         let text: String = row.get(index)?;

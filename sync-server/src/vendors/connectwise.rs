@@ -13,7 +13,7 @@ use base64::Engine;
 use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 
-use rf_core::psa::{PsaMember, SystemInfo, TicketCompany, TicketSummary};
+use rf_core::psa::{NoteFlag, PsaMember, SystemInfo, TicketCompany, TicketSummary};
 
 use crate::domain::psa::PsaConnection;
 
@@ -491,6 +491,77 @@ impl<'a> ConnectWise<'a> {
         Ok(tickets.into_iter().map(VendorTicket::summary).collect())
     }
 
+    /// Adds a note to a ticket with these flags; its id. Never resent once it may have
+    /// reached ConnectWise: a lost answer is [`PsaError::Ambiguous`].
+    pub async fn post_note(
+        &self,
+        ticket: i64,
+        text: &str,
+        flags: &[NoteFlag],
+    ) -> Result<i64, PsaError> {
+        let note: VendorNote = self
+            .call(
+                Method::POST,
+                &format!("service/tickets/{ticket}/notes"),
+                &[],
+                Some(&serde_json::json!({
+                    "text": text,
+                    "internalAnalysisFlag": flags.contains(&NoteFlag::Internal),
+                    "detailDescriptionFlag": flags.contains(&NoteFlag::Discussion),
+                    "resolutionFlag": flags.contains(&NoteFlag::Resolution),
+                })),
+                Resend::OnlyIfUnsent,
+                &format!("ticket {ticket}"),
+            )
+            .await?;
+        Ok(note.id)
+    }
+
+    /// The note of this ticket whose text holds `marker`, among its latest 100 (ConnectWise
+    /// is asked for notes containing it, and each note's text is checked again here).
+    pub async fn find_marker(&self, ticket: i64, marker: &str) -> Result<Option<i64>, PsaError> {
+        let notes: Vec<VendorNote> = self
+            .call(
+                Method::GET,
+                &format!("service/tickets/{ticket}/notes"),
+                &[
+                    ("conditions", format!("text contains {}", quoted(marker))),
+                    ("orderBy", "id desc".to_owned()),
+                    ("pageSize", "100".to_owned()),
+                ],
+                None,
+                Resend::Safe,
+                &format!("ticket {ticket}"),
+            )
+            .await?;
+        Ok(notes
+            .into_iter()
+            .find(|note| {
+                note.text
+                    .as_deref()
+                    .is_some_and(|text| text.contains(marker))
+            })
+            .map(|note| note.id))
+    }
+
+    /// Sets a ticket's status by name (one of its board's statuses). Setting it twice does no
+    /// harm, so it is retried like a read.
+    pub async fn set_status(&self, ticket: i64, status: &str) -> Result<(), PsaError> {
+        let _: serde_json::Value = self
+            .call(
+                Method::PATCH,
+                &format!("service/tickets/{ticket}"),
+                &[],
+                Some(&serde_json::json!([
+                    {"op": "replace", "path": "status", "value": {"name": status}}
+                ])),
+                Resend::Safe,
+                &format!("ticket {ticket}"),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// The active members, every page of them (at most 10,000).
     pub async fn members(&self) -> Result<Vec<PsaMember>, PsaError> {
         const PAGE: usize = 1000;
@@ -622,6 +693,12 @@ impl VendorTicket {
             closed: self.closed.unwrap_or(false),
         }
     }
+}
+
+#[derive(Debug, Deserialize)]
+struct VendorNote {
+    id: i64,
+    text: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -333,4 +333,42 @@ pub enum SessionCommandArgs {
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Post the session's note to a ConnectWise ticket through the sync server, exactly once:
+    /// now when the server can be reached, else queued and posted by the next rf sync
+    Post {
+        session: String,
+        /// The ticket number
+        #[arg(long, value_name = "ID")]
+        ticket: i64,
+        /// How the note shows: internal (the default), discussion, resolution; comma-separated
+        #[arg(
+            long,
+            value_name = "FLAGS",
+            value_delimiter = ',',
+            default_value = "internal"
+        )]
+        flags: Vec<String>,
+        /// A status to set on the ticket once the note is on it (a name from its board)
+        #[arg(long, value_name = "NAME")]
+        status: Option<String>,
+        /// Post this text (an edited preview) rather than the session's note
+        #[arg(long, value_name = "FILE")]
+        text_file: Option<PathBuf>,
+        /// Post the note as it is, without masking passwords, keys, addresses and paths
+        #[arg(long)]
+        no_redact: bool,
+        /// Print the note that would be posted, and post nothing
+        #[arg(long)]
+        preview: bool,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: TokenStoreArg,
+    },
+    /// Notes posted or queued for tickets, of one session or all
+    Posts {
+        session: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }

@@ -803,6 +803,97 @@ fn run_session(
             }
             return Ok(ExitCode::SUCCESS);
         }
+        SessionCommandArgs::Post {
+            session,
+            ticket,
+            flags,
+            status,
+            text_file,
+            no_redact,
+            preview,
+            json,
+            store,
+        } => {
+            let id = replica.resolve_session(&session)?;
+            let flags = flags
+                .iter()
+                .map(|flag| {
+                    rf_core::psa::NoteFlag::parse(flag).ok_or_else(|| {
+                        ReplicaError::Invalid(format!(
+                            "unknown flag {flag:?}; use internal, discussion or resolution"
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let (text, redacted) = match &text_file {
+                Some(path) => (
+                    std::fs::read_to_string(path)
+                        .with_context(|| format!("cannot read {}", path.display()))?,
+                    false,
+                ),
+                None => {
+                    let record = replica.session(id)?;
+                    let redact = !no_redact;
+                    let exported =
+                        export(&record.state, ExportFormat::Text, ExportOptions { redact });
+                    (exported.text, redact)
+                }
+            };
+            if preview {
+                write!(out, "{text}")?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let queued = replica.queue_post(rf_replica::posts::NewPost {
+                session_id: id,
+                ticket_id: ticket,
+                flags,
+                status,
+                text,
+                redacted,
+            })?;
+            let post = match replica.sync_account()? {
+                Some(_) => {
+                    let tokens = token_store(replica, store.kind)?;
+                    match rf_replica::posts::deliver_posts(
+                        replica,
+                        tokens.as_ref(),
+                        sync_options(),
+                    ) {
+                        Ok(_) | Err(ReplicaError::LoginRequired(_)) => {}
+                        Err(error) => return Err(error.into()),
+                    }
+                    replica.ticket_post(queued.key)?.unwrap_or(queued)
+                }
+                None => queued,
+            };
+            if json {
+                write_json(out, &post)?;
+            } else {
+                render::ticket_post(out, &post)?;
+            }
+            return Ok(if post.state == rf_replica::posts::PostState::Failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            });
+        }
+        SessionCommandArgs::Posts { session, json } => {
+            let id = session
+                .as_deref()
+                .map(|session| replica.resolve_session(session))
+                .transpose()?;
+            let posts = replica.ticket_posts(id)?;
+            if json {
+                write_json(out, &posts)?;
+            } else if posts.is_empty() {
+                writeln!(out, "no notes posted or queued for tickets")?;
+            } else {
+                for post in &posts {
+                    render::ticket_post(out, post)?;
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
         SessionCommandArgs::Attach { session, file } => {
             let id = replica.resolve_session(&session)?;
             let (_, attachment) = replica.attach_file(id, &file)?;

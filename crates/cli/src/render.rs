@@ -6,6 +6,7 @@ use rf_core::flow::{Flow, NodeKind};
 use rf_core::psa::{MappedMember, PsaConnectionView, TicketSummary};
 use rf_core::session::{PathEntry, SessionState, StepView};
 use rf_core::stats::FlowStats;
+use rf_replica::posts::{PostState, TicketPost};
 use rf_replica::{FlowSummary, SessionSummary, SessionView, StoredFlow};
 use serde::Serialize;
 use uuid::Uuid;
@@ -440,6 +441,51 @@ pub fn members(out: &mut impl Write, members: &[MappedMember]) -> io::Result<()>
                 .as_deref()
                 .unwrap_or("(no account with this e-mail)")
         )?;
+    }
+    Ok(())
+}
+
+/// One post to a ticket and where it stands.
+pub fn ticket_post(out: &mut impl Write, post: &TicketPost) -> io::Result<()> {
+    let flags = post
+        .flags
+        .iter()
+        .map(|flag| flag.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    match post.state {
+        PostState::Posted => {
+            writeln!(
+                out,
+                "posted to ticket #{} at {} (note {}, {flags})",
+                post.ticket_id,
+                post.posted_at.as_deref().unwrap_or("?"),
+                post.note_id.unwrap_or_default()
+            )?;
+            if let Some(status) = &post.status_set {
+                writeln!(out, "status set to {status}")?;
+            } else if let Some(error) = &post.error {
+                writeln!(out, "{error}; post again to try the status alone")?;
+            }
+        }
+        PostState::Queued => {
+            writeln!(
+                out,
+                "queued for ticket #{} ({flags}): it is posted once, by the next rf sync that reaches the sync server",
+                post.ticket_id
+            )?;
+            if let Some(error) = &post.error {
+                writeln!(out, "last attempt: {error}")?;
+            }
+        }
+        PostState::Failed => {
+            writeln!(
+                out,
+                "not posted to ticket #{}: {}",
+                post.ticket_id,
+                post.error.as_deref().unwrap_or("refused")
+            )?;
+        }
     }
     Ok(())
 }

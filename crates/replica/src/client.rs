@@ -102,6 +102,11 @@ pub struct SyncReport {
     /// This replica took a new device identity this round (another copy of it had used its
     /// numbers); its work went up under the new one.
     pub new_identity: Option<crate::IdentityChange>,
+    /// Notes for ConnectWise tickets delivered after the round: posted (or found already
+    /// posted under their key), refused for good, and still waiting (`rf session posts`).
+    pub posts_posted: usize,
+    pub posts_failed: usize,
+    pub posts_waiting: usize,
 }
 
 impl SyncReport {
@@ -602,7 +607,23 @@ impl Syncer {
 
     /// One full round (see [`sync`]).
     pub fn sync(&self, replica: &mut Replica, store: &dyn TokenStore) -> Result<SyncReport> {
-        let result = sync_round(&self.client, replica, store);
+        let mut result = sync_round(&self.client, replica, store);
+        if let Ok(report) = &mut result {
+            // Queued ticket notes go once the round is through: the server can be reached.
+            let options = self.client.options.clone();
+            for post in crate::posts::deliver_posts(replica, store, options)? {
+                match post.state {
+                    crate::posts::PostState::Posted => report.posts_posted += 1,
+                    crate::posts::PostState::Failed => report.posts_failed += 1,
+                    crate::posts::PostState::Queued => {}
+                }
+            }
+            report.posts_waiting = replica
+                .ticket_posts(None)?
+                .iter()
+                .filter(|post| post.state == crate::posts::PostState::Queued)
+                .count();
+        }
         if let Err(error) = &result {
             // Best effort: the round's own error matters more than failing to note it.
             let _ = replica.record_sync_result(Some(&error.to_string()));

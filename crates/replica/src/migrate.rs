@@ -21,6 +21,7 @@ pub const MIGRATIONS: &[Migration] = rf_sqlite::migrations!(
     12 => "0012_resolved_here.sql",
     13 => "0013_note_drafts.sql",
     14 => "0014_preferences.sql",
+    15 => "0015_ticket_posts.sql",
 );
 
 /// The Rust side of a migration, run in the migration's transaction right after its SQL:

@@ -14,7 +14,7 @@ use crate::tokens::TokenStore;
 
 /// The server retries ConnectWise itself (for up to its vendor timeout, 30 s by default, per
 /// call); a client waits for that rather than giving up first.
-fn options(mut options: ClientOptions) -> ClientOptions {
+pub(crate) fn patient(mut options: ClientOptions) -> ClientOptions {
     options.timeout = options.timeout.max(Duration::from_secs(90));
     options
 }
@@ -35,7 +35,7 @@ pub fn connect(
     answered(call_server(
         replica,
         store,
-        options(client),
+        patient(client),
         Method::PUT,
         "/api/v1/psa/connection",
         &[],
@@ -52,7 +52,7 @@ pub fn connection(
     answered(call_server(
         replica,
         store,
-        options(client),
+        patient(client),
         Method::GET,
         "/api/v1/psa/connection",
         &[],
@@ -70,7 +70,7 @@ pub fn ticket(
     answered(call_server(
         replica,
         store,
-        options(client),
+        patient(client),
         Method::GET,
         &format!("/api/v1/psa/tickets/{id}"),
         &[],
@@ -87,7 +87,7 @@ pub fn members(
     answered(call_server(
         replica,
         store,
-        options(client),
+        patient(client),
         Method::GET,
         "/api/v1/psa/members",
         &[],

@@ -127,3 +127,186 @@ fn a_team_admin_connects_and_engineers_look_up_tickets_without_ever_holding_the_
     site.assert_no_violations();
     runtime.block_on(server.stop());
 }
+
+/// A finished session on the replica in `dir` (the test flow), with a password in a note.
+fn session_with_a_secret(dir: &Path, ticket: &str) -> String {
+    use rf_core::session::{Choice, Command, StartRequest};
+    let mut replica = rf_replica::Replica::open(dir).unwrap();
+    replica
+        .import_flow(rf_tests::device::flow(), rf_replica::WriteSource::Import)
+        .unwrap();
+    let request = StartRequest {
+        ticket: ticket.into(),
+        client: "Contoso".into(),
+        engineer: "ada".into(),
+        ..StartRequest::default()
+    };
+    let flow = uuid::Uuid::parse_str(rf_tests::device::FLOW_ID).unwrap();
+    let id = replica.start_session(flow, request).unwrap().id;
+    let mut commands: Vec<Command> = ["no", "done", "yes"]
+        .into_iter()
+        .map(|choice| Command::Answer {
+            choice: Choice::parse(choice),
+        })
+        .collect();
+    commands.push(Command::Note {
+        text: "local admin password: Hunter2!xQ".into(),
+    });
+    commands.push(Command::Answer {
+        choice: Choice::parse("done"),
+    });
+    commands.push(Command::Finish {
+        outcome: rf_core::Outcome::Resolved,
+        summary: Some("reinstalled the VPN client".into()),
+        next_steps: None,
+    });
+    for command in commands {
+        replica.run_command(id, command).unwrap();
+    }
+    id.to_string()
+}
+
+#[test]
+fn a_note_is_posted_once_redacted_now_or_when_the_server_is_back_and_from_a_copied_replica() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut server = runtime.block_on(TestServer::start_with(Backend::Sqlite, vendor_config()));
+    let site = runtime.block_on(ConnectWiseSite::start("contoso"));
+    let work = tempfile::tempdir().unwrap();
+    let (tia, ada) = (work.path().join("tia"), work.path().join("ada"));
+    for (dir, email) in [(&tia, "tia@contoso.example"), (&ada, "ada@contoso.example")] {
+        let login = rf(dir, &["login", "--server", &server.base, "--email", email]);
+        assert!(login.status.success(), "{}", text(&login));
+    }
+    let connect = rf(
+        &tia,
+        &[
+            "psa",
+            "connect",
+            "--site",
+            &site.site,
+            "--company",
+            "contoso",
+            "--public-key",
+            "PubKey1234",
+        ],
+    );
+    assert!(connect.status.success(), "{}", text(&connect));
+    let session = session_with_a_secret(&ada, "T-123");
+
+    // The preview is what will be posted: redacted.
+    let preview = rf(
+        &ada,
+        &["session", "post", &session, "--ticket", "123", "--preview"],
+    );
+    assert!(preview.status.success(), "{}", text(&preview));
+    let previewed = String::from_utf8_lossy(&preview.stdout).into_owned();
+    assert!(previewed.contains("local admin password:"), "{previewed}");
+    assert!(!previewed.contains("Hunter2!xQ"), "{previewed}");
+    assert!(site.notes(123).is_empty(), "a preview posts nothing");
+
+    // Online: posted now, with its flags and status.
+    let posted = rf(
+        &ada,
+        &[
+            "session",
+            "post",
+            &session,
+            "--ticket",
+            "123",
+            "--flags",
+            "internal,resolution",
+            "--status",
+            "Completed",
+        ],
+    );
+    assert!(posted.status.success(), "{}", text(&posted));
+    let said = text(&posted);
+    assert!(said.starts_with("posted to ticket #123 at "), "{said}");
+    assert!(said.contains("status set to Completed"), "{said}");
+    let notes = site.notes(123);
+    assert_eq!(notes.len(), 1);
+    assert!(
+        notes[0].text.starts_with(previewed.trim_end()),
+        "{}",
+        notes[0].text
+    );
+    assert!(!notes[0].text.contains("Hunter2!xQ"));
+    assert!(notes[0].internal && notes[0].resolution && !notes[0].discussion);
+
+    // Offline: queued, and posted once by the next sync; later syncs post nothing more.
+    runtime.block_on(server.pause());
+    let queued = rf(&ada, &["session", "post", &session, "--ticket", "124"]);
+    assert!(queued.status.success(), "{}", text(&queued));
+    assert!(
+        text(&queued).starts_with("queued for ticket #124"),
+        "{}",
+        text(&queued)
+    );
+    let listed = rf(&ada, &["session", "posts", &session, "--json"]);
+    let posts: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(posts[1]["state"], "queued", "{posts}");
+    assert!(
+        posts[1]["error"].as_str().unwrap().contains("cannot reach"),
+        "{posts}"
+    );
+    // A copy of this replica (restored from a backup, copied to a second laptop) holds the
+    // same queued post, under the same key.
+    let copy = work.path().join("ada-copy");
+    std::fs::create_dir_all(&copy).unwrap();
+    rf_tests::copy_dir(&ada, &copy);
+    runtime.block_on(server.resume());
+    let synced = rf(&ada, &["sync", "--json"]);
+    assert!(synced.status.success(), "{}", text(&synced));
+    let report: serde_json::Value = serde_json::from_slice(&synced.stdout).unwrap();
+    assert_eq!(report["posts_posted"], 1, "{report}");
+    assert_eq!(report["posts_waiting"], 0, "{report}");
+    assert_eq!(site.notes(124).len(), 1);
+    let again = rf(&ada, &["sync", "--json"]);
+    assert!(again.status.success(), "{}", text(&again));
+    let login = rf(
+        &copy,
+        &[
+            "login",
+            "--server",
+            &server.base,
+            "--email",
+            "ada@contoso.example",
+        ],
+    );
+    assert!(login.status.success(), "{}", text(&login));
+    let from_copy = rf(&copy, &["sync", "--json"]);
+    assert!(from_copy.status.success(), "{}", text(&from_copy));
+    let report: serde_json::Value = serde_json::from_slice(&from_copy.stdout).unwrap();
+    assert_eq!(
+        report["posts_posted"], 1,
+        "the copy learns it is posted: {report}"
+    );
+    assert_eq!(
+        site.notes(124).len(),
+        1,
+        "posted once, whichever copy delivers it"
+    );
+    let listed = rf(&copy, &["session", "posts", "--json"]);
+    let posts: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(posts[1]["note_id"], site.notes(124)[0].id, "{posts}");
+
+    // A ticket ConnectWise does not have: refused for good, said, nothing posted.
+    site.script(
+        rf_tests::vendors::Method::POST,
+        "service/tickets/125/notes",
+        rf_tests::vendors::Scripted::Answer {
+            status: 404,
+            headers: vec![],
+            body: r#"{"code":"NotFound","message":"Ticket not found"}"#.into(),
+        },
+    );
+    let refused = rf(&ada, &["session", "post", &session, "--ticket", "125"]);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused).starts_with("not posted to ticket #125: ConnectWise has no ticket 125"),
+        "{}",
+        text(&refused)
+    );
+    site.assert_no_violations();
+    runtime.block_on(server.stop());
+}

@@ -548,6 +548,7 @@ fn running_path_statistics_equal_a_full_replay_and_survive_a_rebuild() {
              ALTER TABLE device DROP COLUMN sent_mutation_id;
              DROP TABLE retired_devices; DROP TABLE session_forks; DROP TABLE published_versions;
              DROP TABLE resolved_here; DROP TABLE note_drafts; DROP TABLE preferences;
+             DROP TABLE ticket_posts;
              ALTER TABLE device DROP COLUMN token_account;
              DELETE FROM schema_migrations WHERE version >= 4;",
         )

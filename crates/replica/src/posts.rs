@@ -1,0 +1,309 @@
+//! Notes to post to ConnectWise tickets: queued with the key the sync server posts them under
+//! (so each is posted exactly once, whenever and however often it is delivered), delivered
+//! when the server can be reached, and settled with what the server answered.
+
+use reqwest::Method;
+use rf_core::psa::{NoteFlag, PsaPostOutcome, PsaPostRequest};
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::client::{ClientOptions, call_server};
+use crate::error::{ReplicaError, Result};
+use crate::tokens::TokenStore;
+use crate::{Replica, now, timestamp};
+
+/// Where a queued post stands on this device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PostState {
+    /// Waiting to reach the sync server (offline, or the team's ConnectWise not ready).
+    Queued,
+    /// On the ticket.
+    Posted,
+    /// Refused for good (no such ticket, a note ConnectWise will not take); queue it again
+    /// once fixed.
+    Failed,
+}
+
+impl PostState {
+    fn parse(text: &str) -> PostState {
+        match text {
+            "posted" => PostState::Posted,
+            "failed" => PostState::Failed,
+            _ => PostState::Queued,
+        }
+    }
+}
+
+/// A note to post to a ticket, and how it went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TicketPost {
+    pub key: Uuid,
+    pub session_id: Uuid,
+    pub ticket_id: i64,
+    pub flags: Vec<NoteFlag>,
+    pub status: Option<String>,
+    pub text: String,
+    pub redacted: bool,
+    pub queued_at: String,
+    pub state: PostState,
+    pub note_id: Option<i64>,
+    pub posted_at: Option<String>,
+    pub status_set: Option<String>,
+    /// Failed: why. Queued: what stopped the last attempt. Posted: why the status was not set.
+    pub error: Option<String>,
+    pub attempts: i64,
+}
+
+/// What the engineer asks to post.
+#[derive(Debug, Clone)]
+pub struct NewPost {
+    pub session_id: Uuid,
+    pub ticket_id: i64,
+    pub flags: Vec<NoteFlag>,
+    pub status: Option<String>,
+    pub text: String,
+    pub redacted: bool,
+}
+
+const COLUMNS: &str = "post_key, session_id, ticket_id, flags, status, text, redacted, queued_at, \
+     state, note_id, posted_at, status_set, error, attempts";
+
+fn post_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TicketPost> {
+    let uuid = |index: usize| -> rusqlite::Result<Uuid> {
+        let text: String = row.get(index)?;
+        Uuid::parse_str(&text).map_err(|error| {
+            rusqlite::Error::FromSqlConversionFailure(
+                index,
+                rusqlite::types::Type::Text,
+                Box::new(error),
+            )
+        })
+    };
+    let flags: String = row.get(3)?;
+    let state: String = row.get(8)?;
+    Ok(TicketPost {
+        key: uuid(0)?,
+        session_id: uuid(1)?,
+        ticket_id: row.get(2)?,
+        flags: flags.split(',').filter_map(NoteFlag::parse).collect(),
+        status: row.get(4)?,
+        text: row.get(5)?,
+        redacted: row.get(6)?,
+        queued_at: row.get(7)?,
+        state: PostState::parse(&state),
+        note_id: row.get(9)?,
+        posted_at: row.get(10)?,
+        status_set: row.get(11)?,
+        error: row.get(12)?,
+        attempts: row.get(13)?,
+    })
+}
+
+/// The most characters of a note posted (the server's limit).
+pub const MAX_POST_CHARS: usize = 60_000;
+
+impl Replica {
+    /// Queues a note for a ticket under a new key. Checked as the server will check it, so a
+    /// post that can never be made is refused now, not after the engineer has left the site.
+    pub fn queue_post(&mut self, post: NewPost) -> Result<TicketPost> {
+        let session = self.session(post.session_id)?;
+        if post.ticket_id < 1 {
+            return Err(ReplicaError::Invalid(
+                "a ticket number is a positive whole number".into(),
+            ));
+        }
+        if post.text.trim().is_empty() {
+            return Err(ReplicaError::Invalid("the note is empty".into()));
+        }
+        if post.text.chars().count() > MAX_POST_CHARS {
+            return Err(ReplicaError::Invalid(format!(
+                "the note is longer than {MAX_POST_CHARS} characters; shorten it"
+            )));
+        }
+        let mut flags = post.flags.clone();
+        flags.sort();
+        flags.dedup();
+        if flags.is_empty() {
+            flags.push(NoteFlag::Internal);
+        }
+        let status = post
+            .status
+            .as_deref()
+            .map(str::trim)
+            .filter(|status| !status.is_empty())
+            .map(str::to_owned);
+        if status.as_deref().is_some_and(|status| {
+            status.chars().count() > 50 || status.chars().any(char::is_control)
+        }) {
+            return Err(ReplicaError::Invalid(
+                "a status is the name of one of the ticket's board's statuses (at most 50 characters)"
+                    .into(),
+            ));
+        }
+        let key = Uuid::new_v4();
+        let flags_text = flags
+            .iter()
+            .map(|flag| flag.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        self.connection.execute(
+            "INSERT INTO ticket_posts (post_key, session_id, ticket_id, flags, status, text,
+               redacted, queued_at, state)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued')",
+            params![
+                key.to_string(),
+                session.id.to_string(),
+                post.ticket_id,
+                flags_text,
+                status,
+                post.text,
+                post.redacted,
+                timestamp(now()),
+            ],
+        )?;
+        self.ticket_post(key)?
+            .ok_or_else(|| ReplicaError::Invalid("the queued post was not stored".into()))
+    }
+
+    pub fn ticket_post(&self, key: Uuid) -> Result<Option<TicketPost>> {
+        Ok(self
+            .connection
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM ticket_posts WHERE post_key = ?1"),
+                [key.to_string()],
+                post_from_row,
+            )
+            .optional()?)
+    }
+
+    /// This device's posts, of one session or all, oldest first.
+    pub fn ticket_posts(&self, session: Option<Uuid>) -> Result<Vec<TicketPost>> {
+        let mut statement = self.connection.prepare(&format!(
+            "SELECT {COLUMNS} FROM ticket_posts
+             WHERE ?1 IS NULL OR session_id = ?1 ORDER BY queued_at, rowid"
+        ))?;
+        let posts = statement
+            .query_map([session.map(|id| id.to_string())], post_from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(posts)
+    }
+
+    fn settle_post(&self, key: Uuid, settled: &Settled) -> Result<()> {
+        let at = timestamp(now());
+        match settled {
+            Settled::Posted(outcome) => self.connection.execute(
+                "UPDATE ticket_posts SET state = 'posted', note_id = ?2, posted_at = ?3,
+                   status_set = ?4, error = ?5, attempts = attempts + 1, last_attempt_at = ?6
+                 WHERE post_key = ?1",
+                params![
+                    key.to_string(),
+                    outcome.note_id,
+                    outcome.posted_at,
+                    outcome.status_set,
+                    outcome.status_error,
+                    at
+                ],
+            )?,
+            Settled::Failed(why) => self.connection.execute(
+                "UPDATE ticket_posts SET state = 'failed', error = ?2, attempts = attempts + 1,
+                   last_attempt_at = ?3
+                 WHERE post_key = ?1 AND state = 'queued'",
+                params![key.to_string(), why, at],
+            )?,
+            Settled::Waiting(why) => self.connection.execute(
+                "UPDATE ticket_posts SET error = ?2, attempts = attempts + 1, last_attempt_at = ?3
+                 WHERE post_key = ?1 AND state = 'queued'",
+                params![key.to_string(), why, at],
+            )?,
+        };
+        Ok(())
+    }
+}
+
+enum Settled {
+    Posted(PsaPostOutcome),
+    Failed(String),
+    Waiting(String),
+}
+
+/// Whether a refusal is final for this post (it is not on the ticket and never will be as it
+/// is), or something a later attempt may get past (offline, the team's connection, a busy or
+/// failing ConnectWise).
+fn final_refusal(status: u16, code: &str) -> bool {
+    match status {
+        404 | 413 | 422 => true,
+        403 => true,
+        409 => code != "psa_not_connected",
+        502 => matches!(code, "psa_refused" | "psa_bad_answer"),
+        _ => false,
+    }
+}
+
+/// Delivers every queued post, oldest first, each under its key. Stops at the first sign the
+/// server cannot be reached or the login is gone (the rest wait). Returns the posts it tried,
+/// as they now stand.
+pub fn deliver_posts(
+    replica: &Replica,
+    store: &dyn TokenStore,
+    options: ClientOptions,
+) -> Result<Vec<TicketPost>> {
+    let queued: Vec<TicketPost> = replica
+        .ticket_posts(None)?
+        .into_iter()
+        .filter(|post| post.state == PostState::Queued)
+        .collect();
+    let mut tried = Vec::new();
+    for post in queued {
+        let request = PsaPostRequest {
+            key: post.key,
+            ticket_id: post.ticket_id,
+            text: post.text.clone(),
+            flags: post.flags.clone(),
+            status: post.status.clone(),
+        };
+        let body = serde_json::to_value(&request)
+            .map_err(|error| ReplicaError::Invalid(format!("cannot write the post: {error}")))?;
+        let answer = call_server::<PsaPostOutcome>(
+            replica,
+            store,
+            crate::psa::patient(options.clone()),
+            Method::POST,
+            "/api/v1/psa/posts",
+            &[],
+            Some(&body),
+        );
+        let settled = match answer {
+            Ok(Some(outcome)) => Settled::Posted(outcome),
+            Ok(None) => Settled::Waiting("the sync server gave an empty answer".into()),
+            Err(ReplicaError::Server {
+                status,
+                code,
+                message,
+            }) => {
+                if final_refusal(status, &code) {
+                    Settled::Failed(message)
+                } else {
+                    Settled::Waiting(message)
+                }
+            }
+            Err(error @ (ReplicaError::Offline(_) | ReplicaError::LoginRequired(_))) => {
+                replica.settle_post(post.key, &Settled::Waiting(error.to_string()))?;
+                if let Some(now) = replica.ticket_post(post.key)? {
+                    tried.push(now);
+                }
+                if matches!(error, ReplicaError::LoginRequired(_)) {
+                    return Err(error);
+                }
+                break;
+            }
+            Err(other) => return Err(other),
+        };
+        replica.settle_post(post.key, &settled)?;
+        if let Some(now) = replica.ticket_post(post.key)? {
+            tried.push(now);
+        }
+    }
+    Ok(tried)
+}

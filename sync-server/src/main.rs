@@ -97,10 +97,56 @@ struct VendorFlags {
     /// Longest time one call to a vendor may take, in seconds [default: 30]
     #[arg(long, env = "RF_VENDOR_TIMEOUT", value_name = "SECONDS", value_parser = seconds)]
     vendor_timeout: Option<Duration>,
+    /// Anthropic's API address, for FlowPilot (https, or http to this machine); the key comes
+    /// from RF_ANTHROPIC_API_KEY only, never a flag
+    #[arg(
+        long,
+        env = "RF_ANTHROPIC_BASE_URL",
+        value_name = "URL",
+        default_value = rf_sync_server::vendors::anthropic::DEFAULT_BASE_URL
+    )]
+    anthropic_base_url: String,
+    /// The model FlowPilot suggests next steps with
+    #[arg(
+        long,
+        env = "RF_AI_FAST_MODEL",
+        value_name = "MODEL",
+        default_value = rf_sync_server::vendors::anthropic::DEFAULT_FAST_MODEL
+    )]
+    ai_fast_model: String,
+    /// The model FlowPilot writes ticket summaries with
+    #[arg(
+        long,
+        env = "RF_AI_STRONG_MODEL",
+        value_name = "MODEL",
+        default_value = rf_sync_server::vendors::anthropic::DEFAULT_STRONG_MODEL
+    )]
+    ai_strong_model: String,
+    /// The most tokens one FlowPilot answer may take (at most 4096) [default: 1024]
+    #[arg(long, env = "RF_AI_MAX_TOKENS", value_name = "N")]
+    ai_max_tokens: Option<u32>,
 }
 
 impl VendorFlags {
-    fn apply(&self, config: &mut ApiConfig) {
+    fn apply(&self, config: &mut ApiConfig) -> anyhow::Result<()> {
+        let ai = &mut config.ai;
+        ai.base_url.clone_from(&self.anthropic_base_url);
+        ai.fast_model.clone_from(&self.ai_fast_model);
+        ai.strong_model.clone_from(&self.ai_strong_model);
+        if let Some(max_tokens) = self.ai_max_tokens {
+            ai.max_tokens = max_tokens;
+        }
+        ai.api_key = std::env::var("RF_ANTHROPIC_API_KEY")
+            .ok()
+            .map(|key| key.trim().to_owned())
+            .filter(|key| !key.is_empty())
+            .map(rf_sync_server::vendors::anthropic::ApiKey);
+        if let Err(problem) = ai.check() {
+            bail!("FlowPilot's settings: {problem}");
+        }
+        if ai.api_key.is_none() {
+            tracing::info!("FlowPilot is off: no RF_ANTHROPIC_API_KEY");
+        }
         let psa = &mut config.psa;
         psa.client_id = self
             .connectwise_client_id
@@ -112,6 +158,7 @@ impl VendorFlags {
         if let Some(timeout) = self.vendor_timeout {
             psa.timeout = timeout;
         }
+        Ok(())
     }
 }
 
@@ -290,7 +337,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     } = &cli.command
     {
         limits.apply(&mut config);
-        vendors.apply(&mut config);
+        vendors.apply(&mut config)?;
         // Only a server needs the bucket; it is checked before anything is served.
         if let Some(url) = &cli.attachments_url {
             config.attachments = Attachments::in_bucket(url)

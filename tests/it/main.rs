@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
 
+mod ai;
 mod attachments;
 mod attachments_bucket;
 mod auth;

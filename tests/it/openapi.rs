@@ -36,6 +36,10 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("get", "/api/v1/psa/tickets"),
     ("get", "/api/v1/psa/members"),
     ("post", "/api/v1/psa/posts"),
+    ("post", "/api/v1/ai/suggest"),
+    ("post", "/api/v1/ai/summarize"),
+    ("get", "/api/v1/ai/usage"),
+    ("put", "/api/v1/ai/cap"),
 ];
 
 const METHODS: &[&str] = &["get", "post", "put", "patch", "delete"];
@@ -100,6 +104,10 @@ async fn the_document_is_served_without_a_login_and_lists_every_endpoint() {
             "/api/v1/psa/tickets",
             "/api/v1/psa/members",
             "/api/v1/psa/posts",
+            "/api/v1/ai/suggest",
+            "/api/v1/ai/summarize",
+            "/api/v1/ai/usage",
+            "/api/v1/ai/cap",
         ]
         .contains(path)
         {

@@ -439,3 +439,204 @@ pub fn vendor_config() -> rf_sync_server::ApiConfig {
         ..rf_sync_server::ApiConfig::default()
     }
 }
+
+/// One request as the Anthropic stand-in received it.
+#[derive(Debug, Clone)]
+pub struct SeenMessage {
+    pub headers: HeaderMap,
+    pub body: serde_json::Value,
+    /// What Prism answered the same request (422: it broke the vendor's contract).
+    pub prism_status: StatusCode,
+    pub violations: Option<String>,
+}
+
+/// An answer the Anthropic stand-in gives in place of Prism's (which cannot stream).
+#[derive(Debug, Clone)]
+pub enum Canned {
+    /// A 200 with these server-sent events (`event`, `data`).
+    Stream(Vec<(String, String)>),
+    /// This status, headers and body.
+    Status {
+        status: u16,
+        headers: Vec<(&'static str, String)>,
+        body: String,
+    },
+}
+
+/// The events of a whole answer whose text is `text`, as Anthropic streams it: the message
+/// start with its usage, a ping, the text in small deltas, an event type of the future, the
+/// usage at the end.
+pub fn answer_stream(text: &str, model: &str) -> Canned {
+    let event = |name: &str, data: serde_json::Value| (name.to_owned(), data.to_string());
+    let mut events = vec![
+        event(
+            "message_start",
+            serde_json::json!({"type": "message_start", "message": {"id": "msg_test", "type": "message",
+                "role": "assistant", "model": model, "content": [], "stop_reason": null,
+                "usage": {"input_tokens": 420, "output_tokens": 1,
+                          "cache_creation_input_tokens": 1800, "cache_read_input_tokens": 0}}}),
+        ),
+        event(
+            "content_block_start",
+            serde_json::json!({"type": "content_block_start", "index": 0,
+                               "content_block": {"type": "text", "text": ""}}),
+        ),
+        event("ping", serde_json::json!({"type": "ping"})),
+    ];
+    let chars: Vec<char> = text.chars().collect();
+    for piece in chars.chunks(7) {
+        events.push(event(
+            "content_block_delta",
+            serde_json::json!({"type": "content_block_delta", "index": 0,
+                               "delta": {"type": "text_delta", "text": piece.iter().collect::<String>()}}),
+        ));
+    }
+    events.push(event(
+        "brand_new_event",
+        serde_json::json!({"type": "brand_new_event", "detail": "from a later API"}),
+    ));
+    events.push(event(
+        "content_block_stop",
+        serde_json::json!({"type": "content_block_stop", "index": 0}),
+    ));
+    events.push(event(
+        "message_delta",
+        serde_json::json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+                           "usage": {"output_tokens": 57}}),
+    ));
+    events.push(event(
+        "message_stop",
+        serde_json::json!({"type": "message_stop"}),
+    ));
+    Canned::Stream(events)
+}
+
+#[derive(Debug, Default)]
+struct AnthropicState {
+    seen: Vec<SeenMessage>,
+    script: VecDeque<Canned>,
+}
+
+#[derive(Debug, Clone)]
+struct AnthropicShared {
+    state: Arc<Mutex<AnthropicState>>,
+    prism: String,
+    http: reqwest::Client,
+}
+
+/// Anthropic's Messages API on 127.0.0.1:0: each request is checked by Prism against the
+/// vendor's spec, recorded, and answered from the script (by default, a streamed answer).
+#[derive(Debug)]
+pub struct AnthropicStandIn {
+    pub base: String,
+    shared: AnthropicShared,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl AnthropicStandIn {
+    pub async fn start() -> AnthropicStandIn {
+        let prism = tokio::task::spawn_blocking(|| Prism::anthropic().base.clone())
+            .await
+            .unwrap();
+        let shared = AnthropicShared {
+            state: Arc::default(),
+            prism,
+            http: reqwest::Client::new(),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = axum::Router::new()
+            .route("/v1/messages", axum::routing::post(messages))
+            .with_state(shared.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        AnthropicStandIn { base, shared, task }
+    }
+
+    /// Answers the next request with `canned`.
+    pub fn script(&self, canned: Canned) {
+        self.shared.state.lock().unwrap().script.push_back(canned);
+    }
+
+    pub fn seen(&self) -> Vec<SeenMessage> {
+        self.shared.state.lock().unwrap().seen.clone()
+    }
+
+    pub fn assert_no_violations(&self) {
+        let broken: Vec<String> = self
+            .seen()
+            .iter()
+            .filter(|seen| seen.prism_status == StatusCode::UNPROCESSABLE_ENTITY)
+            .map(|seen| format!("{:?}", seen.violations))
+            .collect();
+        assert!(
+            broken.is_empty(),
+            "requests against Anthropic's contract: {broken:#?}"
+        );
+    }
+}
+
+impl Drop for AnthropicStandIn {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn messages(
+    State(shared): State<AnthropicShared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut check = shared
+        .http
+        .post(format!("{}/v1/messages", shared.prism))
+        .body(body.clone());
+    for name in ["content-type", "x-api-key", "anthropic-version"] {
+        if let Some(value) = headers.get(name) {
+            check = check.header(name, value);
+        }
+    }
+    let checked = check.send().await.unwrap();
+    let seen = SeenMessage {
+        headers: headers.clone(),
+        body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+        prism_status: checked.status(),
+        violations: checked
+            .headers()
+            .get("sl-violations")
+            .map(|value| value.to_str().unwrap_or("").to_owned()),
+    };
+    let canned = {
+        let mut state = shared.state.lock().unwrap();
+        state.seen.push(seen);
+        state.script.pop_front()
+    };
+    let model = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|body| body["model"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    match canned.unwrap_or_else(|| answer_stream("ANSWER: Yes — the default answer", &model)) {
+        Canned::Stream(events) => {
+            let text: String = events
+                .iter()
+                .map(|(event, data)| format!("event: {event}\ndata: {data}\n\n"))
+                .collect();
+            ([("content-type", "text/event-stream")], text).into_response()
+        }
+        Canned::Status {
+            status,
+            headers,
+            body,
+        } => {
+            let mut response = (StatusCode::from_u16(status).unwrap(), body).into_response();
+            response
+                .headers_mut()
+                .insert("content-type", "application/json".parse().unwrap());
+            for (name, value) in headers {
+                response.headers_mut().insert(name, value.parse().unwrap());
+            }
+            response
+        }
+    }
+}

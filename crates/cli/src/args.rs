@@ -76,10 +76,37 @@ pub enum Command {
         #[command(subcommand)]
         command: ConflictsCommand,
     },
+    /// FlowPilot, through the sync server: suggestions for a session's current step, or its
+    /// ticket summary and next steps (the session is redacted on the server first)
+    Ai {
+        #[command(subcommand)]
+        command: AiCommand,
+    },
     /// The team's ConnectWise Manage, through the sync server (which keeps the keys)
     Psa {
         #[command(subcommand)]
         command: PsaCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AiCommand {
+    /// The current step's answers ranked, or a next action, each with a one-line reason
+    Suggest {
+        session: String,
+        /// Print the whole answer as JSON once it is complete, rather than as it streams
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: TokenStoreArg,
+    },
+    /// A draft of the ticket summary and next steps
+    Summarize {
+        session: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: TokenStoreArg,
     },
 }
 

@@ -19,8 +19,8 @@ use rf_replica::tokens::TokenStore;
 use rf_replica::{Replica, ReplicaError, WriteSource, flow_files};
 
 use crate::args::{
-    Cli, Command, ConflictsCommand, FlowCommand, KeepArg, PsaCommand, SessionCommandArgs,
-    TokenStoreKind,
+    AiCommand, Cli, Command, ConflictsCommand, FlowCommand, KeepArg, PsaCommand,
+    SessionCommandArgs, TokenStoreKind,
 };
 
 /// Exit code for input that was understood but refused (invalid flow files, bad values).
@@ -351,7 +351,59 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
         }
         Command::Conflicts { command } => run_conflicts(&mut replica, command, out),
         Command::Psa { command } => run_psa(&replica, command, out),
+        Command::Ai { command } => run_ai(&replica, command, out),
     }
+}
+
+fn run_ai(replica: &Replica, command: AiCommand, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    let (task, session, json, store) = match command {
+        AiCommand::Suggest {
+            session,
+            json,
+            store,
+        } => (rf_core::ai::PilotTask::Suggest, session, json, store),
+        AiCommand::Summarize {
+            session,
+            json,
+            store,
+        } => (rf_core::ai::PilotTask::Summarize, session, json, store),
+    };
+    let id = replica.resolve_session(&session)?;
+    let tokens = token_store(replica, store.kind)?;
+    let mut streamed = false;
+    let mut on_text = |text: &str| {
+        if !json {
+            let _ = write!(out, "{text}");
+            let _ = out.flush();
+            streamed = true;
+        }
+    };
+    let answer = rf_replica::pilot::ask(
+        replica,
+        tokens.as_ref(),
+        sync_options(),
+        task,
+        id,
+        &mut on_text,
+    );
+    let done = match answer {
+        Ok(done) => done,
+        Err(ReplicaError::Offline(reason)) => {
+            return Err(anyhow!(
+                "{reason}\nFlowPilot needs the sync server; meanwhile the team's path statistics guide you (rf session show, rf flow stats)"
+            ));
+        }
+        Err(error) => return Err(error.into()),
+    };
+    if json {
+        write_json(out, &done)?;
+    } else {
+        if streamed {
+            writeln!(out)?;
+        }
+        render::pilot_footer(out, &done)?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_psa(
@@ -854,11 +906,8 @@ fn run_session(
             let post = match replica.sync_account()? {
                 Some(_) => {
                     let tokens = token_store(replica, store.kind)?;
-                    match rf_replica::posts::deliver_posts(
-                        replica,
-                        tokens.as_ref(),
-                        sync_options(),
-                    ) {
+                    match rf_replica::posts::deliver_posts(replica, tokens.as_ref(), sync_options())
+                    {
                         Ok(_) | Err(ReplicaError::LoginRequired(_)) => {}
                         Err(error) => return Err(error.into()),
                     }

@@ -489,3 +489,17 @@ pub fn ticket_post(out: &mut impl Write, post: &TicketPost) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// What ends a FlowPilot answer in the terminal: the model, the tokens, what was masked.
+pub fn pilot_footer(out: &mut impl Write, done: &rf_core::ai::PilotDone) -> io::Result<()> {
+    writeln!(
+        out,
+        "\n(FlowPilot, {}: {} tokens in, {} out; {} value(s) masked before the session left the sync server)",
+        done.model,
+        done.usage.input_tokens
+            + done.usage.cache_creation_input_tokens
+            + done.usage.cache_read_input_tokens,
+        done.usage.output_tokens,
+        done.redactions
+    )
+}

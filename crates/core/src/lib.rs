@@ -3,12 +3,14 @@
 //! renders previews with exactly the code the CLI uses.
 #![forbid(unsafe_code)]
 
+pub mod ai;
 pub mod export;
 pub mod flow;
 pub mod psa;
 pub mod received;
 pub mod redact;
 pub mod session;
+pub mod sse;
 pub mod stats;
 pub mod sync;
 pub mod text;

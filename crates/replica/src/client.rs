@@ -537,10 +537,10 @@ pub fn change_password(
     Ok(())
 }
 
-/// Calls the team's sync server as this replica's account: `method` on `path` (under the
-/// server's address, like `/api/v1/psa/tickets/5`) with `query` and a JSON body, renewing the
-/// login once if it has expired. `None` for an answer without a body (204).
-pub fn call_server<T: serde::de::DeserializeOwned>(
+/// Sends a request to the team's sync server as this replica's account: `method` on `path`
+/// (under the server's address, like `/api/v1/psa/tickets/5`) with `query` and a JSON body,
+/// renewing the login once if it has expired. The answer, once its status is a success.
+pub fn server_response(
     replica: &Replica,
     store: &dyn TokenStore,
     options: ClientOptions,
@@ -548,7 +548,7 @@ pub fn call_server<T: serde::de::DeserializeOwned>(
     path: &str,
     query: &[(&str, String)],
     body: Option<&serde_json::Value>,
-) -> Result<Option<T>> {
+) -> Result<Response> {
     let account = replica
         .sync_account()?
         .ok_or_else(|| ReplicaError::LoginRequired("this replica is not logged in".into()))?;
@@ -558,7 +558,7 @@ pub fn call_server<T: serde::de::DeserializeOwned>(
     let client = SyncClient::new(&account.server_url, options)?;
     let mut session = Session { store, credentials };
     let url = format!("{}{path}", client.server_url());
-    let response = client.authorized_response(&mut session, |http, token| {
+    client.authorized_response(&mut session, |http, token| {
         let mut request = http
             .request(method.clone(), &url)
             .bearer_auth(token)
@@ -567,14 +567,29 @@ pub fn call_server<T: serde::de::DeserializeOwned>(
             request = request.json(body);
         }
         request
-    })?;
+    })
+}
+
+/// As [`server_response`], reading the answer's JSON; `None` for an answer without a body
+/// (204).
+pub fn call_server<T: serde::de::DeserializeOwned>(
+    replica: &Replica,
+    store: &dyn TokenStore,
+    options: ClientOptions,
+    method: reqwest::Method,
+    path: &str,
+    query: &[(&str, String)],
+    body: Option<&serde_json::Value>,
+) -> Result<Option<T>> {
+    let response = server_response(replica, store, options, method, path, query, body)?;
     if response.status() == StatusCode::NO_CONTENT {
         return Ok(None);
     }
-    response
-        .json()
-        .map(Some)
-        .map_err(|error| client.offline(&format!("unreadable answer: {error}")))
+    response.json().map(Some).map_err(|error| {
+        ReplicaError::Offline(format!(
+            "the sync server's answer could not be read: {error}"
+        ))
+    })
 }
 
 /// Whether the sync server at `server_url` answers its health check within `timeout`: what

@@ -15,6 +15,7 @@ mod flows;
 pub mod folder;
 mod identity;
 pub mod migrate;
+pub mod pilot;
 pub mod posts;
 mod private;
 pub mod psa;

@@ -47,6 +47,8 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// ConnectWise through the server: the client id, the secrets keys, retries.
     pub psa: PsaSettings,
+    /// FlowPilot's model: Anthropic's address and key, the models, the `max_tokens` cap.
+    pub ai: crate::vendors::anthropic::AiSettings,
 }
 
 /// How the server reaches a team's ConnectWise.
@@ -93,6 +95,7 @@ impl Default for ApiConfig {
             ),
             max_body_bytes: MAX_BODY_BYTES,
             psa: PsaSettings::default(),
+            ai: crate::vendors::anthropic::AiSettings::default(),
         }
     }
 }
@@ -170,6 +173,7 @@ impl<S: Store> AppState<S> {
         (name = "sync", description = "Push local changes, pull the team's"),
         (name = "users", description = "Team members: list, add, change and remove accounts"),
         (name = "attachments", description = "Files attached to sessions, named by their SHA-256"),
+        (name = "ai", description = "FlowPilot: next-step suggestions and ticket summaries from the team's sessions, redacted first"),
         (name = "psa", description = "The team's ConnectWise Manage through the server: its connection, tickets, members"),
     )
 )]
@@ -229,6 +233,10 @@ fn documented_routes<S: Store>() -> OpenApiRouter<AppState<S>> {
         .routes(routes!(crate::http::psa::search_tickets))
         .routes(routes!(crate::http::psa::members))
         .routes(routes!(crate::http::psa::post_note))
+        .routes(routes!(crate::http::ai::suggest))
+        .routes(routes!(crate::http::ai::summarize))
+        .routes(routes!(crate::http::ai::usage))
+        .routes(routes!(crate::http::ai::set_cap))
 }
 
 /// The OpenAPI document of the API, as `/api/v1/openapi.json` serves it.

@@ -2,6 +2,7 @@
 //! JSON error shape, request limits and the server loop. It calls the store through
 //! [`crate::storage::Store`] and the rules in [`crate::rules`].
 
+pub mod ai;
 pub mod api;
 pub mod attachments;
 pub mod error;

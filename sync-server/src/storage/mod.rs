@@ -187,6 +187,29 @@ pub trait Store: Clone + Send + Sync + 'static {
         team: Uuid,
         key: Uuid,
     ) -> impl Future<Output = StoreResult<Option<PostRow>>> + Send;
+    /// Adds one FlowPilot request's tokens to the team's usage of `month` (`YYYY-MM`).
+    fn add_ai_usage(
+        &self,
+        team: Uuid,
+        month: String,
+        usage: rf_core::ai::PilotUsage,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// The team's FlowPilot requests and tokens in `month`.
+    fn ai_usage(
+        &self,
+        team: Uuid,
+        month: String,
+    ) -> impl Future<Output = StoreResult<(i64, rf_core::ai::PilotUsage)>> + Send;
+    /// Sets (or, with `None`, removes) the team's monthly FlowPilot cap in tokens.
+    fn set_ai_cap(
+        &self,
+        team: Uuid,
+        cap: Option<i64>,
+        by: Uuid,
+        now: i64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// The team's monthly FlowPilot cap in tokens, if it has one.
+    fn ai_cap(&self, team: Uuid) -> impl Future<Output = StoreResult<Option<i64>>> + Send;
     /// The team's changes with `since < team_seq <= since + limit`, in one consistent read.
     fn pull(
         &self,

@@ -37,6 +37,7 @@ pub const POSTGRES_MIGRATIONS: &[rf_sqlite::Migration] = rf_sqlite::migrations!(
     8 => "0008_store_epoch.sql",
     9 => "0009_psa_connections.sql",
     10 => "0010_psa_posts.sql",
+    11 => "0011_ai_usage.sql",
 );
 
 #[derive(Debug, Clone)]
@@ -1391,6 +1392,103 @@ impl Store for PostgresStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn add_ai_usage(
+        &self,
+        team: Uuid,
+        month: String,
+        usage: rf_core::ai::PilotUsage,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO ai_usage (team_id, month, requests, input_tokens, output_tokens,
+               cache_creation_tokens, cache_read_tokens)
+             VALUES ($1, $2, 1, $3, $4, $5, $6)
+             ON CONFLICT (team_id, month) DO UPDATE SET requests = ai_usage.requests + 1,
+               input_tokens = ai_usage.input_tokens + excluded.input_tokens,
+               output_tokens = ai_usage.output_tokens + excluded.output_tokens,
+               cache_creation_tokens = ai_usage.cache_creation_tokens + excluded.cache_creation_tokens,
+               cache_read_tokens = ai_usage.cache_read_tokens + excluded.cache_read_tokens",
+        )
+        .bind(team.to_string())
+        .bind(month)
+        .bind(usage.input_tokens)
+        .bind(usage.output_tokens)
+        .bind(usage.cache_creation_input_tokens)
+        .bind(usage.cache_read_input_tokens)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn ai_usage(
+        &self,
+        team: Uuid,
+        month: String,
+    ) -> StoreResult<(i64, rf_core::ai::PilotUsage)> {
+        let row: Option<(i64, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT requests, input_tokens, output_tokens, cache_creation_tokens,
+               cache_read_tokens
+             FROM ai_usage WHERE team_id = $1 AND month = $2",
+        )
+        .bind(team.to_string())
+        .bind(month)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row
+            .map(|(requests, input, output, creation, read)| {
+                (
+                    requests,
+                    rf_core::ai::PilotUsage {
+                        input_tokens: input,
+                        output_tokens: output,
+                        cache_creation_input_tokens: creation,
+                        cache_read_input_tokens: read,
+                    },
+                )
+            })
+            .unwrap_or_default())
+    }
+
+    async fn set_ai_cap(
+        &self,
+        team: Uuid,
+        cap: Option<i64>,
+        by: Uuid,
+        now: i64,
+    ) -> StoreResult<()> {
+        match cap {
+            Some(cap) => {
+                sqlx::query(
+                    "INSERT INTO ai_caps (team_id, monthly_tokens, updated_at, updated_by)
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (team_id) DO UPDATE SET monthly_tokens = excluded.monthly_tokens,
+                       updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+                )
+                .bind(team.to_string())
+                .bind(cap)
+                .bind(now)
+                .bind(by.to_string())
+                .execute(&self.pool)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM ai_caps WHERE team_id = $1")
+                    .bind(team.to_string())
+                    .execute(&self.pool)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn ai_cap(&self, team: Uuid) -> StoreResult<Option<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT monthly_tokens FROM ai_caps WHERE team_id = $1")
+                .bind(team.to_string())
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     async fn psa_post(&self, team: Uuid, key: Uuid) -> StoreResult<Option<PostRow>> {

@@ -41,6 +41,7 @@ pub const SQLITE_MIGRATIONS: &[rf_sqlite::Migration] = rf_sqlite::migrations!(
     8 => "0008_store_epoch.sql",
     9 => "0009_psa_connections.sql",
     10 => "0010_psa_posts.sql",
+    11 => "0011_ai_usage.sql",
 );
 
 pub const SQLITE_FILE: &str = "server.sqlite3";
@@ -1284,6 +1285,103 @@ impl Store for SqliteStore {
                 ],
             )?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn add_ai_usage(
+        &self,
+        team: Uuid,
+        month: String,
+        usage: rf_core::ai::PilotUsage,
+    ) -> StoreResult<()> {
+        self.with(move |connection| {
+            connection.execute(
+                "INSERT INTO ai_usage (team_id, month, requests, input_tokens, output_tokens,
+                   cache_creation_tokens, cache_read_tokens)
+                 VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (team_id, month) DO UPDATE SET requests = requests + 1,
+                   input_tokens = input_tokens + excluded.input_tokens,
+                   output_tokens = output_tokens + excluded.output_tokens,
+                   cache_creation_tokens = cache_creation_tokens + excluded.cache_creation_tokens,
+                   cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens",
+                params![
+                    team.to_string(),
+                    month,
+                    usage.input_tokens,
+                    usage.output_tokens,
+                    usage.cache_creation_input_tokens,
+                    usage.cache_read_input_tokens
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn ai_usage(
+        &self,
+        team: Uuid,
+        month: String,
+    ) -> StoreResult<(i64, rf_core::ai::PilotUsage)> {
+        self.with(move |connection| {
+            Ok(connection
+                .query_row(
+                    "SELECT requests, input_tokens, output_tokens, cache_creation_tokens,
+                       cache_read_tokens
+                     FROM ai_usage WHERE team_id = ?1 AND month = ?2",
+                    params![team.to_string(), month],
+                    |row| {
+                        Ok((
+                            row.get(0)?,
+                            rf_core::ai::PilotUsage {
+                                input_tokens: row.get(1)?,
+                                output_tokens: row.get(2)?,
+                                cache_creation_input_tokens: row.get(3)?,
+                                cache_read_input_tokens: row.get(4)?,
+                            },
+                        ))
+                    },
+                )
+                .optional()?
+                .unwrap_or_default())
+        })
+        .await
+    }
+
+    async fn set_ai_cap(
+        &self,
+        team: Uuid,
+        cap: Option<i64>,
+        by: Uuid,
+        now: i64,
+    ) -> StoreResult<()> {
+        self.with(move |connection| {
+            match cap {
+                Some(cap) => connection.execute(
+                    "INSERT INTO ai_caps (team_id, monthly_tokens, updated_at, updated_by)
+                     VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (team_id) DO UPDATE SET monthly_tokens = excluded.monthly_tokens,
+                       updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+                    params![team.to_string(), cap, now, by.to_string()],
+                )?,
+                None => connection
+                    .execute("DELETE FROM ai_caps WHERE team_id = ?1", [team.to_string()])?,
+            };
+            Ok(())
+        })
+        .await
+    }
+
+    async fn ai_cap(&self, team: Uuid) -> StoreResult<Option<i64>> {
+        self.with(move |connection| {
+            Ok(connection
+                .query_row(
+                    "SELECT monthly_tokens FROM ai_caps WHERE team_id = ?1",
+                    [team.to_string()],
+                    |row| row.get(0),
+                )
+                .optional()?)
         })
         .await
     }

@@ -3,13 +3,14 @@
 //! Replica work runs on the blocking pool, never on the main thread or an async worker.
 
 use rf_app_api::commands::{
-    ActArgs, AttachFileArgs, LogInArgs, ResolveConflictArgs, SaveDraftArgs, SetPinArgs,
+    ActArgs, AttachFileArgs, LogInArgs, PostToTicketArgs, ResolveConflictArgs, SaveDraftArgs,
+    SetPinArgs,
 };
 use rf_app_api::events::SyncStatus;
 use rf_app_api::links::Link;
 use rf_app_api::{
     CommandError, ConflictRecord, ErrorKind, FlowDetail, FlowFolder, FlowSummary, Home, Library,
-    LibraryFilter, SessionSummary, SessionView, Settings, StartSession, Theme,
+    LibraryFilter, SessionSummary, SessionView, Settings, StartSession, Theme, TicketPost,
 };
 use rf_replica::background::Nudge;
 use rf_replica::{Replica, client, environment};
@@ -458,4 +459,54 @@ pub async fn set_flows_dir(shell: State<'_, Shell>, args: Option<String>) -> Ans
 pub async fn load_flow_folder(shell: State<'_, Shell>, args: ()) -> Answer<FlowFolder> {
     let () = args;
     Ok(shell.flow_folder())
+}
+
+#[tauri::command]
+pub async fn lookup_ticket(
+    shell: State<'_, Shell>,
+    args: i64,
+) -> Answer<rf_core::psa::TicketSummary> {
+    if args < 1 {
+        return Err(CommandError::new(
+            ErrorKind::Invalid,
+            "a ticket number is a positive whole number",
+        ));
+    }
+    let (dir, tokens) = (shell.data_dir()?, shell.tokens());
+    // Its own connection, like the login: a slow ConnectWise must not hold the replica.
+    off_runtime(move || {
+        let replica = Replica::open(&dir)?;
+        let store = tokens.open(&replica)?;
+        Ok(rf_replica::psa::ticket(
+            &replica,
+            store.as_ref(),
+            environment::client_options(),
+            args,
+        )?)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn list_ticket_posts(shell: State<'_, Shell>, args: Uuid) -> Answer<Vec<TicketPost>> {
+    on_replica(&shell, move |replica| replica.ticket_posts(Some(args))).await
+}
+
+#[tauri::command]
+pub async fn post_to_ticket(shell: State<'_, Shell>, args: PostToTicketArgs) -> Answer<TicketPost> {
+    let post = on_replica(&shell, move |replica| {
+        replica.queue_post(rf_replica::posts::NewPost {
+            session_id: args.session_id,
+            ticket_id: args.ticket_id,
+            flags: args.flags,
+            status: args.status,
+            text: args.text,
+            redacted: args.redacted,
+            again: args.again,
+        })
+    })
+    .await?;
+    // The background sync posts it after its round (at once when the server can be reached).
+    shell.nudge(Nudge::SyncNow);
+    Ok(post)
 }

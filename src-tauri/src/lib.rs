@@ -64,6 +64,9 @@ pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + 
         commands::log_out,
         commands::set_flows_dir,
         commands::load_flow_folder,
+        commands::lookup_ticket,
+        commands::list_ticket_posts,
+        commands::post_to_ticket,
     ]
 }
 
@@ -521,7 +524,8 @@ impl<R: Runtime> Desktop<R> {
         let pulled = &report.pulled;
         let changed = Changed {
             flows: pulled.versions + pulled.heads + pulled.pins + pulled.republished > 0,
-            sessions: pulled.events > 0,
+            // A note posted to (or refused by) a ticket shows on its session.
+            sessions: pulled.events > 0 || report.posts_posted + report.posts_failed > 0,
             conflicts: pulled.conflicts > 0,
         };
         if changed.any() {
@@ -532,6 +536,18 @@ impl<R: Runtime> Desktop<R> {
                 "Sync brought {} new conflict{} in your team's flows: open Conflicts to choose which version to keep",
                 pulled.conflicts,
                 if pulled.conflicts == 1 { "" } else { "s" }
+            ));
+        }
+        if report.posts_failed > 0 {
+            self.notice(&format!(
+                "{} note{} could not be posted to {} ticket: open the session to see why",
+                report.posts_failed,
+                if report.posts_failed == 1 { "" } else { "s" },
+                if report.posts_failed == 1 {
+                    "its"
+                } else {
+                    "their"
+                }
             ));
         }
         if report.mutations_rejected > 0 {

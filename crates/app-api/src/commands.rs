@@ -74,6 +74,13 @@ commands! {
     ListConflicts = "list_conflicts" (()) -> Vec<crate::views::ConflictRecord>;
     /// Keeps one side of a conflict; the choice syncs to the team.
     ResolveConflict = "resolve_conflict" (ResolveConflictArgs) -> crate::views::ConflictRecord;
+    /// A ConnectWise ticket, through the sync server (a new session prefilled from it).
+    LookupTicket = "lookup_ticket" (i64) -> rf_core::psa::TicketSummary;
+    /// The notes posted or queued for tickets from a session, oldest first.
+    ListTicketPosts = "list_ticket_posts" (Uuid) -> Vec<crate::views::TicketPost>;
+    /// Queues a session's note for a ticket (posted once, by the background sync, now if the
+    /// server can be reached); answers the post as queued.
+    PostToTicket = "post_to_ticket" (PostToTicketArgs) -> crate::views::TicketPost;
     /// The settings screen.
     LoadSettings = "load_settings" (()) -> crate::views::Settings;
     /// Logs this replica in to a sync server (the tokens go to the token store) and syncs.
@@ -138,6 +145,20 @@ impl std::fmt::Debug for LogInArgs {
             .field("email", &self.email)
             .finish_non_exhaustive()
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostToTicketArgs {
+    pub session_id: Uuid,
+    pub ticket_id: i64,
+    pub flags: Vec<rf_core::psa::NoteFlag>,
+    pub status: Option<String>,
+    /// The note as previewed (and perhaps edited).
+    pub text: String,
+    /// Whether the preview was redacted.
+    pub redacted: bool,
+    /// Post even though this session's note is already posted or queued for this ticket.
+    pub again: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -301,3 +301,54 @@ pub struct Settings {
 
 /// The global shortcut until one is chosen.
 pub const DEFAULT_SHORTCUT: &str = "Ctrl+Alt+Space";
+
+/// Where a note for a ticket stands on this device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PostState {
+    /// Waiting to reach the sync server (offline, or the team's ConnectWise not ready).
+    Queued,
+    /// On the ticket.
+    Posted,
+    /// Refused for good (no such ticket, a note ConnectWise will not take); post it again
+    /// once fixed.
+    Failed,
+}
+
+/// A note to post to a ConnectWise ticket, and how it went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketPost {
+    /// The key the sync server posts it under, exactly once.
+    pub key: Uuid,
+    pub session_id: Uuid,
+    pub ticket_id: i64,
+    pub flags: Vec<rf_core::psa::NoteFlag>,
+    pub status: Option<String>,
+    pub text: String,
+    pub redacted: bool,
+    pub queued_at: String,
+    pub state: PostState,
+    pub note_id: Option<i64>,
+    pub posted_at: Option<String>,
+    pub status_set: Option<String>,
+    /// Failed: why. Queued: what stopped the last attempt. Posted: why the status was not set.
+    pub error: Option<String>,
+    pub attempts: i64,
+}
+
+/// Why a post is not queued again: this session's note is already on (or on its way to) the
+/// ticket. The replica refuses with these words, and the page asks with them.
+pub fn already_posted_words(post: &TicketPost) -> String {
+    match post.state {
+        PostState::Posted => format!(
+            "This session's note is already posted to ticket #{} (note {}, at {})",
+            post.ticket_id,
+            post.note_id.unwrap_or_default(),
+            post.posted_at.as_deref().unwrap_or("?")
+        ),
+        PostState::Queued | PostState::Failed => format!(
+            "This session's note is already queued for ticket #{}; it posts once when the sync server can be reached",
+            post.ticket_id
+        ),
+    }
+}

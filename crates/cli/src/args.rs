@@ -387,6 +387,9 @@ pub enum SessionCommandArgs {
         /// Print the note that would be posted, and post nothing
         #[arg(long)]
         preview: bool,
+        /// Post even though this session's note is already posted or queued for this ticket
+        #[arg(long)]
+        again: bool,
         #[arg(long)]
         json: bool,
         #[command(flatten)]

@@ -306,6 +306,13 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
                         report.conflicts
                     )?;
                 }
+                if report.posts_posted + report.posts_failed + report.posts_waiting > 0 {
+                    writeln!(
+                        out,
+                        "ticket notes: {} posted, {} waiting, {} refused (rf session posts)",
+                        report.posts_posted, report.posts_waiting, report.posts_failed
+                    )?;
+                }
             }
             if report.pulled.set_aside + report.attachments_set_aside > 0 {
                 writeln!(
@@ -863,6 +870,7 @@ fn run_session(
             text_file,
             no_redact,
             preview,
+            again,
             json,
             store,
         } => {
@@ -895,14 +903,22 @@ fn run_session(
                 write!(out, "{text}")?;
                 return Ok(ExitCode::SUCCESS);
             }
-            let queued = replica.queue_post(rf_replica::posts::NewPost {
-                session_id: id,
-                ticket_id: ticket,
-                flags,
-                status,
-                text,
-                redacted,
-            })?;
+            let queued = replica
+                .queue_post(rf_replica::posts::NewPost {
+                    session_id: id,
+                    ticket_id: ticket,
+                    flags,
+                    status,
+                    text,
+                    redacted,
+                    again,
+                })
+                .map_err(|error| match error {
+                    ReplicaError::AlreadyPosted(why) => {
+                        ReplicaError::Invalid(format!("{why}; add --again to post it once more"))
+                    }
+                    other => other,
+                })?;
             let post = match replica.sync_account()? {
                 Some(_) => {
                     let tokens = token_store(replica, store.kind)?;

@@ -41,6 +41,9 @@ pub enum ReplicaError {
     AttachmentTooLarge { name: String, size: u64, limit: u64 },
     #[error("{0}")]
     Invalid(String),
+    /// A post to a ticket that would repeat one already made or queued from this session.
+    #[error("{0}")]
+    AlreadyPosted(String),
     /// The sync server could not be reached (or kept failing); nothing was lost.
     #[error("{0}")]
     Offline(String),
@@ -97,6 +100,7 @@ impl From<ReplicaError> for rf_app_api::CommandError {
         use rf_app_api::ErrorKind;
         let kind = match &error {
             ReplicaError::Invalid(_)
+            | ReplicaError::AlreadyPosted(_)
             | ReplicaError::Engine(_)
             | ReplicaError::AttachmentTooLarge { .. } => ErrorKind::Invalid,
             ReplicaError::NotFound { .. } => ErrorKind::NotFound,

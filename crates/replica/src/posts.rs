@@ -5,7 +5,6 @@
 use reqwest::Method;
 use rf_core::psa::{NoteFlag, PsaPostOutcome, PsaPostRequest};
 use rusqlite::{OptionalExtension, params};
-use serde::Serialize;
 use uuid::Uuid;
 
 use crate::client::{ClientOptions, call_server};
@@ -13,47 +12,14 @@ use crate::error::{ReplicaError, Result};
 use crate::tokens::TokenStore;
 use crate::{Replica, now, timestamp};
 
-/// Where a queued post stands on this device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PostState {
-    /// Waiting to reach the sync server (offline, or the team's ConnectWise not ready).
-    Queued,
-    /// On the ticket.
-    Posted,
-    /// Refused for good (no such ticket, a note ConnectWise will not take); queue it again
-    /// once fixed.
-    Failed,
-}
+pub use rf_app_api::{PostState, TicketPost};
 
-impl PostState {
-    fn parse(text: &str) -> PostState {
-        match text {
-            "posted" => PostState::Posted,
-            "failed" => PostState::Failed,
-            _ => PostState::Queued,
-        }
+fn state_of(text: &str) -> PostState {
+    match text {
+        "posted" => PostState::Posted,
+        "failed" => PostState::Failed,
+        _ => PostState::Queued,
     }
-}
-
-/// A note to post to a ticket, and how it went.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TicketPost {
-    pub key: Uuid,
-    pub session_id: Uuid,
-    pub ticket_id: i64,
-    pub flags: Vec<NoteFlag>,
-    pub status: Option<String>,
-    pub text: String,
-    pub redacted: bool,
-    pub queued_at: String,
-    pub state: PostState,
-    pub note_id: Option<i64>,
-    pub posted_at: Option<String>,
-    pub status_set: Option<String>,
-    /// Failed: why. Queued: what stopped the last attempt. Posted: why the status was not set.
-    pub error: Option<String>,
-    pub attempts: i64,
 }
 
 /// What the engineer asks to post.
@@ -65,6 +31,8 @@ pub struct NewPost {
     pub status: Option<String>,
     pub text: String,
     pub redacted: bool,
+    /// Post even though this session's note is already posted or queued for this ticket.
+    pub again: bool,
 }
 
 const COLUMNS: &str = "post_key, session_id, ticket_id, flags, status, text, redacted, queued_at, \
@@ -92,7 +60,7 @@ fn post_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TicketPost> {
         text: row.get(5)?,
         redacted: row.get(6)?,
         queued_at: row.get(7)?,
-        state: PostState::parse(&state),
+        state: state_of(&state),
         note_id: row.get(9)?,
         posted_at: row.get(10)?,
         status_set: row.get(11)?,
@@ -109,6 +77,18 @@ impl Replica {
     /// post that can never be made is refused now, not after the engineer has left the site.
     pub fn queue_post(&mut self, post: NewPost) -> Result<TicketPost> {
         let session = self.session(post.session_id)?;
+        if !post.again
+            && let Some(earlier) =
+                self.ticket_posts(Some(post.session_id))?
+                    .into_iter()
+                    .find(|earlier| {
+                        earlier.ticket_id == post.ticket_id && earlier.state != PostState::Failed
+                    })
+        {
+            return Err(ReplicaError::AlreadyPosted(
+                rf_app_api::already_posted_words(&earlier),
+            ));
+        }
         if post.ticket_id < 1 {
             return Err(ReplicaError::Invalid(
                 "a ticket number is a positive whole number".into(),

@@ -499,3 +499,166 @@ async fn a_checklist_ticked_in_any_order_then_the_sessions_and_a_flows_detail() 
     app.screenshot("flow-detail").await;
     app.client.clone().close().await.unwrap();
 }
+
+/// A finished session posted to its ConnectWise ticket from the session view: the ticket
+/// number prefilled from the session, the note previewed redacted, the flags and a status
+/// chosen; the background sync posts it through the server, once, and the view says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_is_posted_to_its_ticket_once_from_the_session_view() {
+    use rf_tests::vendors::{ConnectWiseSite, vendor_config};
+    let server = TestServer::start_with(Backend::Sqlite, vendor_config()).await;
+    let site = ConnectWiseSite::start("contoso").await;
+    let admin = server.token("tia@contoso.example").await;
+    let (status, body) = server
+        .put(
+            "/api/v1/psa/connection",
+            Some(&admin),
+            serde_json::json!({"site": site.site, "company_id": "contoso",
+                               "public_key": "PubKey1234", "private_key": "S3cr3t-Priv/9"}),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 200, "{body}");
+    let laptop = Device::new();
+    laptop.login(&server, "ada@contoso.example").await;
+    laptop.import(flow()).await;
+    let session = laptop
+        .with(|replica| {
+            use rf_core::session::{Choice, Command, StartRequest};
+            let request = StartRequest {
+                ticket: "#48213".into(),
+                client: "Contoso".into(),
+                engineer: "Ada Lovelace".into(),
+                ..StartRequest::default()
+            };
+            let flow = uuid::Uuid::parse_str(FLOW_ID).unwrap();
+            let id = replica.start_session(flow, request).unwrap().id;
+            let answer = |choice: &str| Command::Answer {
+                choice: Choice::parse(choice),
+            };
+            for command in [
+                answer("no"),
+                answer("done"),
+                answer("yes"),
+                Command::Note {
+                    text: "VPN admin password is Hunter2!xQ on 10.0.0.10".into(),
+                },
+                answer("done"),
+                Command::Finish {
+                    outcome: rf_core::Outcome::Resolved,
+                    summary: Some("Reinstalled the VPN client; it connects.".into()),
+                    next_steps: None,
+                },
+            ] {
+                replica.run_command(id, command).unwrap();
+            }
+            id
+        })
+        .await;
+
+    let link = format!("resolutionflow://session/{session}");
+    let app = App::on(&laptop, &[&link]).await;
+    app.wait_for("#ticket-post").await;
+    assert_eq!(app.attr("#post-ticket", "value").await, "48213");
+    let preview = app
+        .wait_for("#post-text")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(preview.contains("VPN admin password is"), "{preview}");
+    assert!(!preview.contains("Hunter2!xQ"), "{preview}");
+    app.click("#flag-resolution").await;
+    app.click("#post-status").await;
+    app.press("Completed").await;
+    app.screenshot("post-to-ticket-form").await;
+    app.click("#post-to-ticket").await;
+    app.wait_for_text("#ticket-posts", "Posted to #48213").await;
+    app.wait_for_text("#ticket-posts", "Status set to Completed")
+        .await;
+    app.screenshot("post-to-ticket-posted").await;
+    // A second click does not post a second note: it asks first.
+    app.click("#post-to-ticket").await;
+    app.wait_for_text(
+        "#ticket-post .callout.error",
+        "already posted to ticket #48213",
+    )
+    .await;
+    app.wait_for_text("#post-to-ticket", "Post again").await;
+    let notes = site.notes(48213);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].internal && notes[0].resolution && !notes[0].discussion);
+    assert!(!notes[0].text.contains("Hunter2!xQ"));
+    assert!(
+        notes[0].text.starts_with(preview.trim_end()),
+        "{}",
+        notes[0].text
+    );
+    // Another round of sync posts nothing more.
+    sync_now(&app).await;
+    app.wait_for_text("#status-bar", "Synced").await;
+    assert_eq!(site.notes(48213).len(), 1);
+    site.assert_no_violations();
+    app.client.clone().close().await.unwrap();
+    server.stop().await;
+}
+
+/// A new session prefilled from its ConnectWise ticket: the number typed (here from a PSA
+/// link), "Fill from ConnectWise" asks the sync server, and the client and what the ticket is
+/// about show before the session starts.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_session_is_prefilled_from_its_connectwise_ticket() {
+    use rf_tests::vendors::{ConnectWiseSite, Method, Scripted, vendor_config};
+    let server = TestServer::start_with(Backend::Sqlite, vendor_config()).await;
+    let site = ConnectWiseSite::start("contoso").await;
+    let admin = server.token("tia@contoso.example").await;
+    let (status, body) = server
+        .put(
+            "/api/v1/psa/connection",
+            Some(&admin),
+            serde_json::json!({"site": site.site, "company_id": "contoso",
+                               "public_key": "PubKey1234", "private_key": "S3cr3t-Priv/9"}),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 200, "{body}");
+    site.script(
+        Method::GET,
+        "service/tickets/48213",
+        Scripted::Answer {
+            status: 200,
+            headers: vec![("content-type", "application/vnd.connectwise.com+json; version=2025.8".into())],
+            body: serde_json::json!({
+                "id": 48213, "summary": "VPN drops every hour for the accounting team",
+                "company": {"id": 19, "identifier": "AcmeDental", "name": "Acme Dental"},
+                "contactName": "Grace Hopper", "board": {"id": 1, "name": "Service Desk"},
+                "status": {"id": 4, "name": "New"}, "priority": {"id": 3, "name": "Priority 3 - Normal"},
+                "closedFlag": false
+            })
+            .to_string(),
+        },
+    );
+    let laptop = Device::new();
+    laptop.login(&server, "ada@contoso.example").await;
+    laptop.import(sample("dns-resolution-failure")).await;
+    let link = "resolutionflow://run/DNS%20name%20resolution%20failure?ticket=48213";
+    let app = App::on(&laptop, &[link]).await;
+    app.wait_for("#start").await;
+    app.click("#lookup-ticket").await;
+    app.wait_for_text("#ticket-found", "VPN drops every hour")
+        .await;
+    assert_eq!(app.attr("#client", "value").await, "Acme Dental");
+    let found = app.text("#ticket-found").await;
+    assert!(
+        found.contains("#48213") && found.contains("Service Desk") && found.contains("New"),
+        "{found}"
+    );
+    app.screenshot("start-from-ticket").await;
+    let lookup = site
+        .seen()
+        .into_iter()
+        .find(|seen| seen.path == "service/tickets/48213")
+        .unwrap();
+    assert_eq!(lookup.headers["clientid"], rf_tests::vendors::CLIENT_ID);
+    app.client.clone().close().await.unwrap();
+    server.stop().await;
+}

@@ -277,8 +277,19 @@ impl App {
     }
 
     /// Clicks the element matching `css` once it is there.
+    /// Clicks the element, scrolled into the middle of the view first (WebKit's driver does
+    /// not scroll to an element below the fold, and calls it not interactable); at once, not
+    /// smoothly as the page scrolls itself, so it is there when clicked.
     pub async fn click(&self, css: &str) {
-        self.wait_for(css).await.click().await.unwrap();
+        let element = self.wait_for(css).await;
+        self.client
+            .execute(
+                "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})",
+                vec![serde_json::to_value(&element).unwrap()],
+            )
+            .await
+            .unwrap();
+        element.click().await.unwrap();
     }
 
     /// The attribute `name` of the element matching `css` ("" when it has none).

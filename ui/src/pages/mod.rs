@@ -9,3 +9,4 @@ pub mod session_detail;
 pub mod sessions;
 pub mod settings;
 pub mod start;
+pub mod ticket_post;

@@ -13,6 +13,7 @@ use crate::bridge;
 use crate::components::common::{Empty, Loading, copy_text, outcome_label};
 use crate::components::icons::{Icon, Svg};
 use crate::hooks::{use_app, use_data_changed};
+use crate::pages::ticket_post::TicketPostPanel;
 use crate::state::app::Route;
 use crate::web;
 
@@ -77,6 +78,8 @@ pub fn SessionDetailPage(props: &SessionDetailProps) -> Html {
         Callback::from(move |_| app.navigate(Route::Runner(id)))
     };
     let redactions = note.redactions.clone().unwrap_or_default();
+    // What lands on the ticket: plain text, redacted as the toggle says.
+    let ticket_text = export(state, ExportFormat::Text, ExportOptions { redact: *redact }).text;
     html! {
         <section id="session-detail" class="page" data-outcome={outcome_class}>
             <button class="link-button back-link" onclick={back}>
@@ -139,6 +142,7 @@ pub fn SessionDetailPage(props: &SessionDetailProps) -> Html {
                     { &note.text }
                 </pre>
             </section>
+            <TicketPostPanel session={view.id} ticket={state.ticket.clone()} preview={ticket_text} redacted={*redact} />
         </section>
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use rf_app_api::commands::{FindFlow, LoadFlow, StartSession};
+use rf_app_api::commands::{FindFlow, LoadFlow, LookupTicket, StartSession};
 use rf_app_api::{CommandError, FlowDetail};
 use yew::prelude::*;
 
@@ -29,6 +29,8 @@ pub fn StartPage(props: &StartProps) -> Html {
     let problems = use_state(BTreeMap::<String, String>::new);
     let failure = use_state(|| None::<String>);
     let busy = use_state(|| false);
+    // What ConnectWise said of the ticket, or why it could not be asked.
+    let lookup = use_state(|| None::<Result<rf_core::psa::TicketSummary, String>>);
     {
         let (detail, form) = (detail.clone(), form.clone());
         let target = props.target.clone();
@@ -145,6 +147,29 @@ pub fn StartPage(props: &StartProps) -> Html {
         let app = app.clone();
         Callback::from(move |_| app.navigate(Route::Flow(flow.id)))
     };
+    let look_up = {
+        let (form, lookup) = (form.clone(), lookup.clone());
+        Callback::from(move |_| {
+            let Some(number) = crate::state::ticket_post::ticket_number(&form.ticket) else {
+                return;
+            };
+            let (form, lookup) = (form.clone(), lookup.clone());
+            web::spawn(async move {
+                match bridge::call::<LookupTicket>(&number).await {
+                    Ok(ticket) => {
+                        let mut next = (*form).clone();
+                        next.fill_from_ticket(&ticket);
+                        form.set(next);
+                        lookup.set(Some(Ok(ticket)));
+                    }
+                    Err(error) => lookup.set(Some(Err(format!(
+                        "Not filled from ConnectWise: {}",
+                        error.message
+                    )))),
+                }
+            });
+        })
+    };
     html! {
         <section id="start" class="page narrow" data-flow-title={detail.flow.summary.title.clone()}>
             <button class="link-button back-link" onclick={back}>
@@ -163,7 +188,14 @@ pub fn StartPage(props: &StartProps) -> Html {
             <form class="start-form" {onsubmit} novalidate={true}>
                 <div class="field-row">
                     <label class="field">
-                        <span class="field-label">{ "Ticket" }</span>
+                        <span class="field-label">
+                            { "Ticket" }
+                            if crate::state::ticket_post::ticket_number(&form.ticket).is_some() {
+                                <button id="lookup-ticket" type="button" class="link-button lookup-ticket" onclick={look_up}>
+                                    { "Fill from ConnectWise" }
+                                </button>
+                            }
+                        </span>
                         <input id="ticket" name="ticket" type="text" autocomplete="off" spellcheck="false"
                             placeholder="e.g. T-1042" value={form.ticket.clone()}
                             oninput={edit(|form, value| form.ticket = value)} />
@@ -175,6 +207,16 @@ pub fn StartPage(props: &StartProps) -> Html {
                             oninput={edit(|form, value| form.client = value)} />
                     </label>
                 </div>
+                if let Some(found) = &*lookup {
+                    <p id="ticket-found" class={classes!("hint-text", "ticket-found", found.is_err().then_some("error"))} role="status">
+                        { match found {
+                            Ok(ticket) => format!("#{} · {}{}{}", ticket.id, ticket.summary,
+                                ticket.board.as_deref().map(|board| format!(" · {board}")).unwrap_or_default(),
+                                ticket.status.as_deref().map(|status| format!(" · {status}")).unwrap_or_default()),
+                            Err(why) => why.clone(),
+                        } }
+                    </p>
+                }
                 { for intake.iter().map(|field| {
                     let name = field.name.clone();
                     let key = format!("var.{name}");

@@ -12,3 +12,4 @@ pub mod status;
 
 #[cfg(test)]
 mod fixtures;
+pub mod ticket_post;

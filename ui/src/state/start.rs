@@ -16,6 +16,22 @@ pub struct StartForm {
 }
 
 impl StartForm {
+    /// Fills the client from a ConnectWise ticket (its company's name, else its identifier).
+    pub fn fill_from_ticket(&mut self, ticket: &rf_core::psa::TicketSummary) {
+        if let Some(company) = &ticket.company {
+            let given = |name: &Option<String>| {
+                name.as_deref()
+                    .map(str::trim)
+                    .filter(|name| !name.is_empty())
+                    .map(str::to_owned)
+            };
+            let name = given(&company.name).or_else(|| given(&company.identifier));
+            if let Some(name) = name {
+                self.client = name;
+            }
+        }
+    }
+
     /// The form for `intake`, prefilled from a link, then from each field's default.
     pub fn prefilled(
         intake: &[IntakeField],
@@ -99,6 +115,38 @@ impl StartForm {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ticket_from_connectwise_fills_the_client() {
+        use rf_core::psa::{TicketCompany, TicketSummary};
+        let mut form = StartForm {
+            client: "typed".into(),
+            ..StartForm::default()
+        };
+        let mut ticket = TicketSummary {
+            id: 48213,
+            summary: "VPN down".into(),
+            company: Some(TicketCompany {
+                id: Some(5),
+                identifier: Some("ACME".into()),
+                name: Some("Acme Dental".into()),
+            }),
+            contact: None,
+            contact_email: None,
+            board: None,
+            status: None,
+            priority: None,
+            closed: false,
+        };
+        form.fill_from_ticket(&ticket);
+        assert_eq!(form.client, "Acme Dental");
+        ticket.company.as_mut().unwrap().name = Some(" ".into());
+        form.fill_from_ticket(&ticket);
+        assert_eq!(form.client, "ACME");
+        ticket.company = None;
+        form.fill_from_ticket(&ticket);
+        assert_eq!(form.client, "ACME", "nothing to fill keeps what is there");
+    }
 
     #[test]
     fn the_cursor_starts_in_the_first_empty_field_in_the_flows_order() {

@@ -233,6 +233,16 @@ fn a_note_is_posted_once_redacted_now_or_when_the_server_is_back_and_from_a_copi
     assert!(!notes[0].text.contains("Hunter2!xQ"));
     assert!(notes[0].internal && notes[0].resolution && !notes[0].discussion);
 
+    // The same session to the same ticket again: refused unless asked for twice.
+    let twice = rf(&ada, &["session", "post", &session, "--ticket", "123"]);
+    assert_eq!(twice.status.code(), Some(2), "{}", text(&twice));
+    assert!(
+        text(&twice).contains("already posted to ticket #123") && text(&twice).contains("--again"),
+        "{}",
+        text(&twice)
+    );
+    assert_eq!(site.notes(123).len(), 1);
+
     // Offline: queued, and posted once by the next sync; later syncs post nothing more.
     runtime.block_on(server.pause());
     let queued = rf(&ada, &["session", "post", &session, "--ticket", "124"]);

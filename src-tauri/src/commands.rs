@@ -3,8 +3,8 @@
 //! Replica work runs on the blocking pool, never on the main thread or an async worker.
 
 use rf_app_api::commands::{
-    ActArgs, AttachFileArgs, LogInArgs, PostToTicketArgs, ResolveConflictArgs, SaveDraftArgs,
-    SetPinArgs,
+    ActArgs, AskPilotArgs, AttachFileArgs, LogInArgs, PostToTicketArgs, ResolveConflictArgs,
+    SaveDraftArgs, SetPinArgs,
 };
 use rf_app_api::events::SyncStatus;
 use rf_app_api::links::Link;
@@ -509,4 +509,33 @@ pub async fn post_to_ticket(shell: State<'_, Shell>, args: PostToTicketArgs) -> 
     // The background sync posts it after its round (at once when the server can be reached).
     shell.nudge(Nudge::SyncNow);
     Ok(post)
+}
+
+#[tauri::command]
+pub async fn ask_pilot(
+    shell: State<'_, Shell>,
+    args: AskPilotArgs,
+) -> Answer<rf_core::ai::PilotDone> {
+    let (dir, tokens, effects) = (shell.data_dir()?, shell.tokens(), shell.effects_handle());
+    let task = if args.summarize {
+        rf_core::ai::PilotTask::Summarize
+    } else {
+        rf_core::ai::PilotTask::Suggest
+    };
+    let session = args.session_id;
+    // Its own connection, like the login: the answer streams for seconds.
+    off_runtime(move || {
+        let replica = Replica::open(&dir)?;
+        let store = tokens.open(&replica)?;
+        let mut on_text = |text: &str| effects.pilot_text(session, text);
+        Ok(rf_replica::pilot::ask(
+            &replica,
+            store.as_ref(),
+            environment::client_options(),
+            task,
+            session,
+            &mut on_text,
+        )?)
+    })
+    .await
 }

@@ -67,6 +67,7 @@ pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + 
         commands::lookup_ticket,
         commands::list_ticket_posts,
         commands::post_to_ticket,
+        commands::ask_pilot,
     ]
 }
 
@@ -685,6 +686,13 @@ impl<R: Runtime> Effects for Desktop<R> {
             .clipboard()
             .write_text(text.to_string())
             .map_err(|error| error.to_string())
+    }
+
+    fn pilot_text(&self, session: uuid::Uuid, text: &str) {
+        self.emit::<rf_app_api::events::PilotText>(&rf_app_api::events::PilotChunk {
+            session_id: session,
+            text: text.to_owned(),
+        });
     }
 
     fn open_link(&self, url: &str) -> Result<(), String> {

@@ -40,6 +40,8 @@ pub trait Effects: Send + Sync {
     fn pick_files(&self, title: &str) -> Vec<std::path::PathBuf>;
     fn copy_text(&self, text: &str) -> Result<(), String>;
     fn open_link(&self, url: &str) -> Result<(), String>;
+    /// A piece of FlowPilot's answer about `session`, as it streams.
+    fn pilot_text(&self, session: uuid::Uuid, text: &str);
 }
 
 /// Managed state: one per app.

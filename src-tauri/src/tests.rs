@@ -79,6 +79,7 @@ impl Effects for Recorded {
         self.opened.lock().unwrap().push(url.to_string());
         Ok(())
     }
+    fn pilot_text(&self, _session: uuid::Uuid, _text: &str) {}
 }
 
 struct Harness {

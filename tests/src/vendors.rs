@@ -414,6 +414,9 @@ async fn handle(
     response
 }
 
+/// The Anthropic key type, for tests that cannot name the sync server's crate.
+pub use rf_sync_server::vendors::anthropic::ApiKey as AnthropicKey;
+
 /// The client id the test servers send ConnectWise.
 pub const CLIENT_ID: &str = "rf-test-client-id";
 

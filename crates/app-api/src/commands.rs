@@ -81,6 +81,10 @@ commands! {
     /// Queues a session's note for a ticket (posted once, by the background sync, now if the
     /// server can be reached); answers the post as queued.
     PostToTicket = "post_to_ticket" (PostToTicketArgs) -> crate::views::TicketPost;
+    /// Asks FlowPilot about a session through the sync server: suggestions for its current
+    /// step, or (with `summarize`) its ticket summary and next steps. The answer streams as
+    /// `pilot-text` events; the command answers the whole of it.
+    AskPilot = "ask_pilot" (AskPilotArgs) -> rf_core::ai::PilotDone;
     /// The settings screen.
     LoadSettings = "load_settings" (()) -> crate::views::Settings;
     /// Logs this replica in to a sync server (the tokens go to the token store) and syncs.
@@ -159,6 +163,12 @@ pub struct PostToTicketArgs {
     pub redacted: bool,
     /// Post even though this session's note is already posted or queued for this ticket.
     pub again: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AskPilotArgs {
+    pub session_id: Uuid,
+    pub summarize: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -51,6 +51,21 @@ impl Event for Notice {
     type Payload = String;
 }
 
+/// A piece of FlowPilot's answer as it streams, for the session it is about.
+#[derive(Debug)]
+pub enum PilotText {}
+
+impl Event for PilotText {
+    const NAME: &'static str = "pilot-text";
+    type Payload = PilotChunk;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PilotChunk {
+    pub session_id: uuid::Uuid,
+    pub text: String,
+}
+
 /// Files were dropped on the window: their paths, for the screen to attach.
 #[derive(Debug)]
 pub enum FilesDropped {}

@@ -662,3 +662,77 @@ async fn a_new_session_is_prefilled_from_its_connectwise_ticket() {
     app.client.clone().close().await.unwrap();
     server.stop().await;
 }
+
+/// FlowPilot at a troubleshooting step: asked from the runner, its answer streams in and the
+/// step's answers come back ranked with a reason each, the note's password never reaching the
+/// model; with the sync server gone, the panel says calmly that it cannot help and that the
+/// team's statistics still guide.
+#[tokio::test(flavor = "multi_thread")]
+async fn flowpilot_ranks_the_steps_answers_and_is_calm_offline() {
+    use rf_tests::vendors::{AnthropicStandIn, answer_stream, vendor_config};
+    let anthropic = AnthropicStandIn::start().await;
+    let mut config = vendor_config();
+    config.ai.base_url = anthropic.base.clone();
+    config.ai.api_key = Some(rf_sync_server_key());
+    let mut server = TestServer::start_with(Backend::Sqlite, config).await;
+    let laptop = Device::new();
+    laptop.login(&server, "ada@contoso.example").await;
+    laptop.import(flow()).await;
+    let session = laptop
+        .with(|replica| {
+            use rf_core::session::{Command, StartRequest};
+            let request = StartRequest {
+                ticket: "48213".into(),
+                client: "Contoso".into(),
+                engineer: "Ada Lovelace".into(),
+                ..StartRequest::default()
+            };
+            let flow = uuid::Uuid::parse_str(FLOW_ID).unwrap();
+            let id = replica.start_session(flow, request).unwrap().id;
+            replica
+                .run_command(
+                    id,
+                    Command::Note {
+                        text: "Wi-Fi shows connected; router admin password is Hunter2!xQ".into(),
+                    },
+                )
+                .unwrap();
+            id
+        })
+        .await;
+    anthropic.script(answer_stream(
+        "ANSWER: Yes — Wi-Fi shows connected, so the laptop likely reaches the internet\nANSWER: No — only if the router itself is down\nACTION: Open a public website to confirm — a quick check before the VPN",
+        "claude-haiku-4-5",
+    ));
+    let link = format!("resolutionflow://session/{session}");
+    let app = App::on(&laptop, &[&link]).await;
+    app.wait_for("#pilot").await;
+    app.click("#ask-pilot").await;
+    app.wait_for_text("#pilot-suggestions", "Open a public website")
+        .await;
+    let ranked = app.text("#pilot-suggestions").await;
+    assert!(
+        ranked.find("Yes").unwrap() < ranked.find("No").unwrap(),
+        "{ranked}"
+    );
+    app.screenshot("flowpilot-suggestions").await;
+    let sent = anthropic.seen()[0].body.to_string();
+    assert!(!sent.contains("Hunter2!xQ"), "{sent}");
+    assert!(sent.contains("router admin password is"), "{sent}");
+    anthropic.assert_no_violations();
+
+    server.pause().await;
+    app.click("#ask-pilot").await;
+    app.wait_for("#pilot-unavailable").await;
+    let said = app.text("#pilot-unavailable").await;
+    assert!(said.contains("path statistics"), "{said}");
+    app.screenshot("flowpilot-offline").await;
+    server.resume().await;
+    app.client.clone().close().await.unwrap();
+    server.stop().await;
+}
+
+/// The Anthropic key the test servers hold (the stand-in checks none).
+fn rf_sync_server_key() -> rf_tests::vendors::AnthropicKey {
+    rf_tests::vendors::AnthropicKey("sk-ant-test".into())
+}

@@ -4,6 +4,7 @@ pub mod conflicts;
 pub mod flow_detail;
 pub mod home;
 pub mod library;
+pub mod pilot;
 pub mod runner;
 pub mod session_detail;
 pub mod sessions;

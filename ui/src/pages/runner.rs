@@ -25,6 +25,7 @@ use crate::components::icons::{Icon, Svg};
 use crate::components::shell::Banner;
 use crate::hooks::{AppContext, use_app};
 use crate::markdown::is_openable;
+use crate::pages::pilot::PilotPanel;
 use crate::state::app::{AppAction, Route, Tone};
 use crate::state::runner::{Dialog, KeyCommand, NoteSave, RunnerAction, RunnerState, tick_command};
 use crate::web;
@@ -323,6 +324,11 @@ pub fn RunnerPage(props: &RunnerProps) -> Html {
                         <Progress done={total_done} total={total} />
                     }
                     { render_step(&app, &state, &sender, &view, step) }
+                    // FlowPilot at a troubleshooting step with answers; a new step, a new panel.
+                    if kind == FlowKind::Troubleshooting && !step.choices.is_empty() {
+                        <PilotPanel key={step.node.as_ref().map(|node| node.id.clone()).unwrap_or_default()}
+                            session={view.id} />
+                    }
                     // Every item, from the version the session runs.
                     if let Some((_, flow)) = checklist.as_ref().filter(|(loaded, _)| *loaded == step.flow) {
                         { render_checklist(&state, &sender, &view, step, flow) }

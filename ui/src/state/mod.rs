@@ -12,4 +12,5 @@ pub mod status;
 
 #[cfg(test)]
 mod fixtures;
+pub mod pilot;
 pub mod ticket_post;

@@ -503,6 +503,7 @@ pub async fn post_to_ticket(shell: State<'_, Shell>, args: PostToTicketArgs) -> 
             text: args.text,
             redacted: args.redacted,
             again: args.again,
+            time: args.time,
         })
     })
     .await?;

@@ -528,7 +528,111 @@ fn a_post_left_half_way_by_a_killed_postgres_server_is_finished_once() {
     a_post_left_half_way_by_a_killed_server_is_finished_once(Backend::Postgres);
 }
 
+/// The engineer's time goes with the note as a time entry, once, for the member their account
+/// maps to (by e-mail, or as a team admin mapped it); no member is said, the note posted anyway.
+async fn time_is_recorded_once_for_the_engineers_member(backend: Backend) {
+    let (server, site) = connected(backend, Duration::from_secs(2)).await;
+    let engineer = server.token(ENGINEER).await;
+    let admin = server.token(ADMIN).await;
+    let time = json!({"start": "2026-12-07T09:00:00Z", "end": "2026-12-07T09:47:30+00:00"});
+    site.script(
+        Method::GET,
+        "system/members",
+        Scripted::Answer {
+            status: 200,
+            headers: vec![],
+            body: json!([{"id": 11, "identifier": "alovelace", "firstName": "Ada",
+                          "primaryEmail": "ADA@contoso.example"}])
+            .to_string(),
+        },
+    );
+    let mut request = post(Uuid::new_v4(), 600, "With time", &["internal"], None);
+    request["time"] = time.clone();
+    let (status, first) = server
+        .post("/api/v1/psa/posts", Some(&engineer), &request)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let entries = site.time_entries(600);
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(first["time_entry_id"], entries[0].id);
+    assert_eq!(entries[0].member, "alovelace");
+    assert_eq!(entries[0].start, "2026-12-07T09:00:00Z");
+    assert_eq!(entries[0].end, "2026-12-07T09:47:30Z");
+    assert!(entries[0].notes.contains(&marker(
+        Uuid::parse_str(request["key"].as_str().unwrap()).unwrap()
+    )));
+    let (status, again) = server
+        .post("/api/v1/psa/posts", Some(&engineer), &request)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again, first);
+    assert_eq!(site.time_entries(600).len(), 1);
+
+    // A team admin maps the account by hand: no lookup by e-mail, that member.
+    let ada = server.get("/api/v1/me", Some(&engineer)).await.1;
+    let path = format!("/api/v1/psa/members/{}", ada["id"].as_str().unwrap());
+    let (status, _) = server
+        .put(
+            &path,
+            Some(&engineer),
+            json!({"member_identifier": "ada.l"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = server
+        .put(&path, Some(&admin), json!({"member_identifier": "ada.l"}))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (status, _) = server
+        .put(
+            &format!("/api/v1/psa/members/{}", Uuid::new_v4()),
+            Some(&admin),
+            json!({"member_identifier": "x"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Its answer is lost: found by its marker, not made twice.
+    site.script(Method::POST, "time/entries", Scripted::ForwardThenHang);
+    let mut request = post(Uuid::new_v4(), 601, "Mapped by hand", &["internal"], None);
+    request["time"] = time.clone();
+    let (status, body) = server
+        .post("/api/v1/psa/posts", Some(&engineer), &request)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let entries = site.time_entries(601);
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0].member, "ada.l");
+    assert_eq!(body["time_entry_id"], entries[0].id);
+
+    // No member with Bob's e-mail: the note is posted, the time is not, and it says why.
+    let bob = server.token("bob@contoso.example").await;
+    let mut request = post(Uuid::new_v4(), 602, "No member", &["internal"], None);
+    request["time"] = time.clone();
+    let (status, body) = server.post("/api/v1/psa/posts", Some(&bob), &request).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(site.notes(602).len(), 1);
+    assert!(site.time_entries(602).is_empty());
+    assert!(
+        body["time_error"]
+            .as_str()
+            .unwrap()
+            .contains("bob@contoso.example"),
+        "{body}"
+    );
+
+    // A time that cannot be one.
+    let mut request = post(Uuid::new_v4(), 603, "Bad time", &["internal"], None);
+    request["time"] = json!({"start": "2026-12-07T10:00:00Z", "end": "2026-12-07T09:00:00Z"});
+    let (status, _) = server
+        .post("/api/v1/psa/posts", Some(&engineer), &request)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    site.assert_no_violations();
+    server.stop().await;
+}
+
 on_every_backend!(
+    time_is_recorded_once_for_the_engineers_member,
     a_note_is_posted_once_with_its_flags_and_status,
     a_lost_answer_is_looked_for_before_anything_is_sent_again,
     concurrent_requests_with_one_key_post_once,

@@ -1,5 +1,5 @@
 //! Stand-ins for the vendors a team reaches through the sync server, made from the vendors'
-//! own OpenAPI descriptions in `../shared/specs/`: Prism (`@stoplight/prism-cli`, installed by
+//! own OpenAPI descriptions (`tests/vendor-specs/`): Prism (`@stoplight/prism-cli`, installed by
 //! `./dev test`, found through `RF_TEST_PRISM`) serves each as a mock that answers 422 to any
 //! request that breaks the vendor's contract. In front of the ConnectWise mock, [`ConnectWiseSite`]
 //! plays the rest of a ConnectWise site: the company lookup (`/login/companyinfo/{company}`,
@@ -19,9 +19,10 @@ pub use axum::http::Method;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
-/// The folder of the vendors' specs.
+/// The folder of the vendors' specs, kept in the repository (`tests/vendor-specs/`, copied
+/// verbatim from the shared specs; see its README) so a clone anywhere has them.
 pub fn specs() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/specs")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("vendor-specs")
 }
 
 pub const CONNECTWISE_SPEC: &str = "connectwise-manage-2025.8-subset.json";
@@ -166,11 +167,25 @@ pub struct Note {
     pub resolution: bool,
 }
 
+/// A time entry the site keeps. Time entries are not in the vendor's spec subset, so the
+/// site answers them itself, in the vendor's shape (`/time/entries`, `chargeToId`,
+/// `chargeToType`, `member.identifier`, `timeStart`, `timeEnd`, `notes`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeEntry {
+    pub id: i64,
+    pub ticket: i64,
+    pub member: String,
+    pub start: String,
+    pub end: String,
+    pub notes: String,
+}
+
 #[derive(Debug, Default)]
 struct SiteState {
     seen: Vec<Seen>,
     script: VecDeque<(Method, String, Scripted)>,
     notes: Vec<Note>,
+    time_entries: Vec<TimeEntry>,
 }
 
 #[derive(Debug, Clone)]
@@ -247,6 +262,19 @@ impl ConnectWiseSite {
             .notes
             .iter()
             .filter(|note| note.ticket == ticket)
+            .cloned()
+            .collect()
+    }
+
+    /// The time entries recorded on `ticket`, oldest first.
+    pub fn time_entries(&self, ticket: i64) -> Vec<TimeEntry> {
+        self.shared
+            .state
+            .lock()
+            .unwrap()
+            .time_entries
+            .iter()
+            .filter(|entry| entry.ticket == ticket)
             .cloned()
             .collect()
     }
@@ -342,6 +370,9 @@ async fn handle(
             response.headers_mut().insert(*name, value.parse().unwrap());
         }
         return response;
+    }
+    if api_path == "time/entries" {
+        return time_entries(&shared, seen, scripted).await;
     }
     let mut url = format!("{}/{api_path}", shared.prism);
     if let Some(query) = &query {
@@ -441,6 +472,68 @@ pub fn vendor_config() -> rf_sync_server::ApiConfig {
         },
         ..rf_sync_server::ApiConfig::default()
     }
+}
+
+/// `/time/entries` as ConnectWise answers it: a POST records an entry, a GET lists a ticket's
+/// (the `chargeToId = N` of its conditions), newest first.
+async fn time_entries(shared: &Shared, seen: Seen, scripted: Option<Scripted>) -> Response {
+    let method = seen.method.clone();
+    let (status, body) = {
+        let mut state = shared.state.lock().unwrap();
+        let answer = if method == Method::POST {
+            let posted: serde_json::Value = serde_json::from_slice(&seen.body).unwrap();
+            let entry = TimeEntry {
+                id: 5001 + i64::try_from(state.time_entries.len()).unwrap(),
+                ticket: posted["chargeToId"].as_i64().unwrap(),
+                member: posted["member"]["identifier"].as_str().unwrap().to_owned(),
+                start: posted["timeStart"].as_str().unwrap().to_owned(),
+                end: posted["timeEnd"].as_str().unwrap().to_owned(),
+                notes: posted["notes"].as_str().unwrap_or_default().to_owned(),
+            };
+            assert_eq!(posted["chargeToType"], "ServiceTicket");
+            let body = serde_json::json!({"id": entry.id, "chargeToId": entry.ticket,
+                "chargeToType": "ServiceTicket", "member": {"identifier": entry.member},
+                "timeStart": entry.start, "timeEnd": entry.end, "notes": entry.notes});
+            state.time_entries.push(entry);
+            (StatusCode::CREATED, body)
+        } else {
+            let query = seen.query.clone().unwrap_or_default();
+            let conditions: String = url_pairs(&query)
+                .into_iter()
+                .find(|(name, _)| name == "conditions")
+                .map(|(_, value)| value)
+                .unwrap_or_default();
+            let ticket: Option<i64> = conditions
+                .split("chargeToId = ")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|number| number.parse().ok());
+            let listed: Vec<serde_json::Value> = state
+                .time_entries
+                .iter()
+                .rev()
+                .filter(|entry| Some(entry.ticket) == ticket)
+                .map(|entry| serde_json::json!({"id": entry.id, "notes": entry.notes}))
+                .collect();
+            (StatusCode::OK, serde_json::Value::from(listed))
+        };
+        state.seen.push(seen);
+        answer
+    };
+    if matches!(scripted, Some(Scripted::ForwardThenHang)) {
+        std::future::pending::<()>().await;
+    }
+    (status, axum::Json(body)).into_response()
+}
+
+fn url_pairs(query: &str) -> Vec<(String, String)> {
+    reqwest::Url::parse(&format!("http://x/?{query}"))
+        .map(|url| {
+            url.query_pairs()
+                .map(|(name, value)| (name.into_owned(), value.into_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// One request as the Anthropic stand-in received it.

@@ -163,6 +163,8 @@ pub struct PostToTicketArgs {
     pub redacted: bool,
     /// Post even though this session's note is already posted or queued for this ticket.
     pub again: bool,
+    /// Record the engineer's time as a time entry on the ticket.
+    pub time: Option<rf_core::psa::PostTime>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -331,9 +331,13 @@ pub struct TicketPost {
     pub note_id: Option<i64>,
     pub posted_at: Option<String>,
     pub status_set: Option<String>,
-    /// Failed: why. Queued: what stopped the last attempt. Posted: why the status was not set.
+    /// Failed: why. Queued: what stopped the last attempt. Posted: why the status was not
+    /// set or the time not recorded.
     pub error: Option<String>,
     pub attempts: i64,
+    /// The engineer's time, recorded as a time entry with the note.
+    pub time: Option<rf_core::psa::PostTime>,
+    pub time_entry_id: Option<i64>,
 }
 
 /// Why a post is not queued again: this session's note is already on (or on its way to) the

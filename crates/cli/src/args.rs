@@ -155,10 +155,17 @@ pub enum PsaCommand {
         #[command(flatten)]
         store: TokenStoreArg,
     },
-    /// ConnectWise's active members and the team accounts they map to (by e-mail)
+    /// ConnectWise's active members and the team accounts they map to (by e-mail, or as a team
+    /// admin mapped them)
     Members {
         #[arg(long)]
         json: bool,
+        /// Team admins: map a team account to a member where their e-mails differ
+        #[arg(long, value_name = "EMAIL=MEMBER")]
+        map: Option<String>,
+        /// Team admins: back to matching this account by e-mail
+        #[arg(long, value_name = "EMAIL", conflicts_with = "map")]
+        unmap: Option<String>,
         #[command(flatten)]
         store: TokenStoreArg,
     },
@@ -390,6 +397,10 @@ pub enum SessionCommandArgs {
         /// Post even though this session's note is already posted or queued for this ticket
         #[arg(long)]
         again: bool,
+        /// Record the session's time (its start to its end) as a time entry on the ticket, for
+        /// the ConnectWise member your account maps to
+        #[arg(long)]
+        time: bool,
         #[arg(long)]
         json: bool,
         #[command(flatten)]

@@ -413,6 +413,19 @@ fn run_ai(replica: &Replica, command: AiCommand, out: &mut impl Write) -> anyhow
     Ok(ExitCode::SUCCESS)
 }
 
+/// A session's time: from its start to its end (or its last event, if it is not finished).
+fn session_time(replica: &Replica, id: uuid::Uuid) -> anyhow::Result<rf_core::psa::PostTime> {
+    let state = replica.session(id)?.state;
+    let format = |at: time::OffsetDateTime| {
+        at.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    };
+    Ok(rf_core::psa::PostTime {
+        start: format(state.started_at),
+        end: format(state.finished_at.unwrap_or(state.last_event_at)),
+    })
+}
+
 fn run_psa(
     replica: &Replica,
     command: PsaCommand,
@@ -473,8 +486,36 @@ fn run_psa(
             }
             Ok(ExitCode::SUCCESS)
         }
-        PsaCommand::Members { json, store } => {
+        PsaCommand::Members {
+            json,
+            map,
+            unmap,
+            store,
+        } => {
             let tokens = token_store(replica, store.kind)?;
+            let change = match (map, unmap) {
+                (Some(pair), _) => {
+                    let (email, member) = pair.split_once('=').ok_or_else(|| {
+                        anyhow!("--map takes EMAIL=MEMBER, like ada@contoso.com=alovelace")
+                    })?;
+                    Some((email.trim().to_owned(), Some(member.trim().to_owned())))
+                }
+                (None, Some(email)) => Some((email.trim().to_owned(), None)),
+                (None, None) => None,
+            };
+            if let Some((email, member)) = change {
+                rf_replica::psa::map_member(
+                    replica,
+                    tokens.as_ref(),
+                    sync_options(),
+                    &email,
+                    member.clone(),
+                )?;
+                match member {
+                    Some(member) => writeln!(out, "{email} now records time as {member}")?,
+                    None => writeln!(out, "{email} is matched by e-mail again")?,
+                }
+            }
             let members = rf_replica::psa::members(replica, tokens.as_ref(), sync_options())?;
             if json {
                 write_json(out, &members)?;
@@ -871,6 +912,7 @@ fn run_session(
             no_redact,
             preview,
             again,
+            time,
             json,
             store,
         } => {
@@ -912,6 +954,7 @@ fn run_session(
                     text,
                     redacted,
                     again,
+                    time: time.then(|| session_time(replica, id)).transpose()?,
                 })
                 .map_err(|error| match error {
                     ReplicaError::AlreadyPosted(why) => {

@@ -464,8 +464,12 @@ pub fn ticket_post(out: &mut impl Write, post: &TicketPost) -> io::Result<()> {
             )?;
             if let Some(status) = &post.status_set {
                 writeln!(out, "status set to {status}")?;
-            } else if let Some(error) = &post.error {
-                writeln!(out, "{error}; post again to try the status alone")?;
+            }
+            if let Some(entry) = post.time_entry_id {
+                writeln!(out, "time entry {entry} recorded")?;
+            }
+            if let Some(error) = &post.error {
+                writeln!(out, "{error}; the note itself is on the ticket")?;
             }
         }
         PostState::Queued => {

@@ -106,6 +106,15 @@ pub struct PsaMember {
     pub email: Option<String>,
 }
 
+/// A team admin's mapping of a team account to a ConnectWise member, where their e-mails
+/// differ (`null` removes it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MemberMapping {
+    pub member_identifier: Option<String>,
+}
+
 /// A ConnectWise member, with the team account it maps to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -164,6 +173,19 @@ pub struct PsaPostRequest {
     /// A status to set on the ticket once the note is on it (a name from the ticket's board).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+    /// The engineer's time on the session, to record as a time entry on the ticket for the
+    /// ConnectWise member their account maps to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<PostTime>,
+}
+
+/// When the engineer worked on the ticket (RFC 3339, UTC).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PostTime {
+    pub start: String,
+    pub end: String,
 }
 
 /// A note on a ticket, as the server posted it.
@@ -182,4 +204,10 @@ pub struct PsaPostOutcome {
     /// Why the status asked for could not be set (the note is posted regardless).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_error: Option<String>,
+    /// The time entry recorded with the note, when one was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_entry_id: Option<i64>,
+    /// Why the time asked for could not be recorded (the note is posted regardless).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_error: Option<String>,
 }

@@ -22,6 +22,7 @@ pub const MIGRATIONS: &[Migration] = rf_sqlite::migrations!(
     13 => "0013_note_drafts.sql",
     14 => "0014_preferences.sql",
     15 => "0015_ticket_posts.sql",
+    16 => "0016_ticket_post_time.sql",
 );
 
 /// The Rust side of a migration, run in the migration's transaction right after its SQL:

@@ -33,10 +33,12 @@ pub struct NewPost {
     pub redacted: bool,
     /// Post even though this session's note is already posted or queued for this ticket.
     pub again: bool,
+    /// Record the engineer's time as a time entry on the ticket.
+    pub time: Option<rf_core::psa::PostTime>,
 }
 
 const COLUMNS: &str = "post_key, session_id, ticket_id, flags, status, text, redacted, queued_at, \
-     state, note_id, posted_at, status_set, error, attempts";
+     state, note_id, posted_at, status_set, error, attempts, time_start, time_end, time_entry_id";
 
 fn post_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TicketPost> {
     let uuid = |index: usize| -> rusqlite::Result<Uuid> {
@@ -66,6 +68,14 @@ fn post_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TicketPost> {
         status_set: row.get(11)?,
         error: row.get(12)?,
         attempts: row.get(13)?,
+        time: match (
+            row.get::<_, Option<String>>(14)?,
+            row.get::<_, Option<String>>(15)?,
+        ) {
+            (Some(start), Some(end)) => Some(rf_core::psa::PostTime { start, end }),
+            _ => None,
+        },
+        time_entry_id: row.get(16)?,
     })
 }
 
@@ -130,8 +140,8 @@ impl Replica {
             .join(",");
         self.connection.execute(
             "INSERT INTO ticket_posts (post_key, session_id, ticket_id, flags, status, text,
-               redacted, queued_at, state)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued')",
+               redacted, queued_at, state, time_start, time_end)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', ?9, ?10)",
             params![
                 key.to_string(),
                 session.id.to_string(),
@@ -141,6 +151,8 @@ impl Replica {
                 post.text,
                 post.redacted,
                 timestamp(now()),
+                post.time.as_ref().map(|time| time.start.clone()),
+                post.time.as_ref().map(|time| time.end.clone()),
             ],
         )?;
         self.ticket_post(key)?
@@ -175,15 +187,21 @@ impl Replica {
         match settled {
             Settled::Posted(outcome) => self.connection.execute(
                 "UPDATE ticket_posts SET state = 'posted', note_id = ?2, posted_at = ?3,
-                   status_set = ?4, error = ?5, attempts = attempts + 1, last_attempt_at = ?6
+                   status_set = ?4, error = ?5, attempts = attempts + 1, last_attempt_at = ?6,
+                   time_entry_id = ?7
                  WHERE post_key = ?1",
                 params![
                     key.to_string(),
                     outcome.note_id,
                     outcome.posted_at,
                     outcome.status_set,
-                    outcome.status_error,
-                    at
+                    match (&outcome.status_error, &outcome.time_error) {
+                        (Some(status), Some(time)) if status != time =>
+                            Some(format!("{status}; {time}")),
+                        (status, time) => status.clone().or_else(|| time.clone()),
+                    },
+                    at,
+                    outcome.time_entry_id,
                 ],
             )?,
             Settled::Failed(why) => self.connection.execute(
@@ -242,6 +260,7 @@ pub fn deliver_posts(
             text: post.text.clone(),
             flags: post.flags.clone(),
             status: post.status.clone(),
+            time: post.time.clone(),
         };
         let body = serde_json::to_value(&request)
             .map_err(|error| ReplicaError::Invalid(format!("cannot write the post: {error}")))?;

@@ -94,3 +94,46 @@ pub fn members(
         None,
     )?)
 }
+
+/// Maps the team account with `email` to a ConnectWise member (team admins); `None` goes back
+/// to matching by e-mail.
+pub fn map_member(
+    replica: &Replica,
+    store: &dyn TokenStore,
+    client: ClientOptions,
+    email: &str,
+    member: Option<String>,
+) -> Result<()> {
+    let accounts: Vec<serde_json::Value> = answered(call_server(
+        replica,
+        store,
+        patient(client.clone()),
+        Method::GET,
+        "/api/v1/users",
+        &[],
+        None,
+    )?)?;
+    let account = accounts
+        .iter()
+        .find(|account| {
+            account["email"]
+                .as_str()
+                .is_some_and(|found| found.eq_ignore_ascii_case(email.trim()))
+        })
+        .and_then(|account| account["id"].as_str())
+        .ok_or_else(|| {
+            ReplicaError::Invalid(format!("no account of your team has the e-mail {email:?}"))
+        })?
+        .to_owned();
+    let body = serde_json::json!({ "member_identifier": member });
+    call_server::<serde_json::Value>(
+        replica,
+        store,
+        patient(client),
+        Method::PUT,
+        &format!("/api/v1/psa/members/{account}"),
+        &[],
+        Some(&body),
+    )?;
+    Ok(())
+}

@@ -518,6 +518,19 @@ async fn a_session_is_posted_to_its_ticket_once_from_the_session_view() {
         )
         .await;
     assert_eq!(status.as_u16(), 200, "{body}");
+    let ada = server.token("ada@contoso.example").await;
+    let ada_id = server.get("/api/v1/me", Some(&ada)).await.1["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) = server
+        .put(
+            &format!("/api/v1/psa/members/{ada_id}"),
+            Some(&admin),
+            serde_json::json!({"member_identifier": "alovelace"}),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 204);
     let laptop = Device::new();
     laptop.login(&server, "ada@contoso.example").await;
     laptop.import(flow()).await;
@@ -569,6 +582,7 @@ async fn a_session_is_posted_to_its_ticket_once_from_the_session_view() {
     assert!(preview.contains("VPN admin password is"), "{preview}");
     assert!(!preview.contains("Hunter2!xQ"), "{preview}");
     app.click("#flag-resolution").await;
+    app.click("#record-time").await;
     app.click("#post-status").await;
     app.press("Completed").await;
     app.screenshot("post-to-ticket-form").await;
@@ -576,6 +590,10 @@ async fn a_session_is_posted_to_its_ticket_once_from_the_session_view() {
     app.wait_for_text("#ticket-posts", "Posted to #48213").await;
     app.wait_for_text("#ticket-posts", "Status set to Completed")
         .await;
+    app.wait_for_text("#ticket-posts", "time entry").await;
+    let entries = site.time_entries(48213);
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0].member, "alovelace");
     app.screenshot("post-to-ticket-posted").await;
     // A second click does not post a second note: it asks first.
     app.click("#post-to-ticket").await;

@@ -107,7 +107,10 @@ pub struct PostRow {
     pub posted_at: Option<i64>,
     /// The status change asked for is made (or none was asked for).
     pub status_done: bool,
-    /// Why it failed, or why the status change failed after the note was posted.
+    /// The time entry asked for is made (or none was asked for).
+    pub time_done: bool,
+    pub time_entry_id: Option<i64>,
+    /// Why it failed, or why the status change or time entry failed after the note was posted.
     pub error: Option<String>,
     pub updated_at: i64,
 }
@@ -121,6 +124,7 @@ pub struct PostClaim {
     pub ticket_id: i64,
     pub digest: String,
     pub wants_status: bool,
+    pub wants_time: bool,
     pub now: i64,
     /// How long this server may post before another may take over.
     pub lease_seconds: i64,
@@ -147,6 +151,8 @@ pub struct PostSettle {
     pub note_id: Option<i64>,
     pub posted_at: Option<i64>,
     pub status_done: bool,
+    pub time_done: bool,
+    pub time_entry_id: Option<i64>,
     pub error: Option<String>,
     pub now: i64,
 }

@@ -232,6 +232,7 @@ fn documented_routes<S: Store>() -> OpenApiRouter<AppState<S>> {
         .routes(routes!(crate::http::psa::ticket))
         .routes(routes!(crate::http::psa::search_tickets))
         .routes(routes!(crate::http::psa::members))
+        .routes(routes!(crate::http::psa::map_member))
         .routes(routes!(crate::http::psa::post_note))
         .routes(routes!(crate::http::ai::suggest))
         .routes(routes!(crate::http::ai::summarize))

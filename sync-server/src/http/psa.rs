@@ -25,8 +25,8 @@ use crate::storage::Store;
 use crate::vendors::connectwise::{ConnectWise, PsaError, TicketQuery, api_base, discover};
 use crate::vendors::secrets::{SecretsError, SecretsKeys};
 use rf_core::psa::{
-    MappedMember, PsaConnectRequest, PsaConnectionView, PsaPostOutcome, PsaPostRequest, SystemInfo,
-    TicketSummary,
+    MappedMember, MemberMapping, PsaConnectRequest, PsaConnectionView, PsaPostOutcome,
+    PsaPostRequest, SystemInfo, TicketSummary,
 };
 
 /// The view of a stored connection: never its keys.
@@ -433,13 +433,24 @@ pub async fn members<S: Store>(
         .into_iter()
         .filter(|account| account.team_id == user.team_id)
         .collect();
+    let overrides = state.store.member_overrides(user.team_id).await?;
+    // An account the team mapped by hand is not also matched by e-mail.
+    let mapped_by_hand = |account: &User| overrides.iter().any(|(id, _)| *id == account.id);
     Ok(Json(
         members
             .into_iter()
             .map(|member| {
-                let account = member.email.as_deref().and_then(|email| {
-                    team.iter()
-                        .find(|account| account.email.eq_ignore_ascii_case(email.trim()))
+                let by_hand = overrides
+                    .iter()
+                    .find(|(_, identifier)| identifier.eq_ignore_ascii_case(&member.identifier))
+                    .and_then(|(id, _)| team.iter().find(|account| account.id == *id));
+                let account = by_hand.or_else(|| {
+                    member.email.as_deref().and_then(|email| {
+                        team.iter().find(|account| {
+                            !mapped_by_hand(account)
+                                && account.email.eq_ignore_ascii_case(email.trim())
+                        })
+                    })
                 });
                 MappedMember {
                     user_id: account.map(|account| account.id),
@@ -452,7 +463,8 @@ pub async fn members<S: Store>(
 }
 
 /// A post's outcome as stored.
-fn outcome(row: &PostRow, status: Option<&str>) -> PsaPostOutcome {
+fn outcome(row: &PostRow, request: &PsaPostRequest) -> PsaPostOutcome {
+    let status = request.status.as_deref();
     PsaPostOutcome {
         key: row.key,
         ticket_id: row.ticket_id,
@@ -460,7 +472,40 @@ fn outcome(row: &PostRow, status: Option<&str>) -> PsaPostOutcome {
         posted_at: rfc3339(row.posted_at.unwrap_or(row.updated_at)),
         status_set: status.filter(|_| row.status_done).map(str::to_owned),
         status_error: status.filter(|_| !row.status_done).and(row.error.clone()),
+        time_entry_id: row.time_entry_id,
+        time_error: request
+            .time
+            .as_ref()
+            .filter(|_| !row.time_done)
+            .and(row.error.clone()),
     }
+}
+
+/// A time span as ConnectWise takes it: RFC 3339 in UTC to the second, the end after the
+/// start, at most a day long.
+fn checked_time(time: &rf_core::psa::PostTime) -> Result<rf_core::psa::PostTime, AppError> {
+    use time::format_description::well_known::Rfc3339;
+    let read = |text: &str| {
+        time::OffsetDateTime::parse(text.trim(), &Rfc3339)
+            .map_err(|_| invalid(format!("{text:?} is not an RFC 3339 time")))
+    };
+    let (start, end) = (read(&time.start)?, read(&time.end)?);
+    if end < start || end - start > time::Duration::days(1) {
+        return Err(invalid(
+            "a time entry ends after it starts and lasts at most a day",
+        ));
+    }
+    let write = |at: time::OffsetDateTime| {
+        at.to_offset(time::UtcOffset::UTC)
+            .replace_nanosecond(0)
+            .ok()
+            .and_then(|at| at.format(&Rfc3339).ok())
+            .unwrap_or_default()
+    };
+    Ok(rf_core::psa::PostTime {
+        start: write(start),
+        end: write(end),
+    })
 }
 
 /// The request, checked: its flags without repeats.
@@ -492,6 +537,9 @@ fn checked_post(mut request: PsaPostRequest) -> Result<PsaPostRequest, AppError>
             ));
         }
         request.status = Some(status.to_owned());
+    }
+    if let Some(time) = &request.time {
+        request.time = Some(checked_time(time)?);
     }
     Ok(request)
 }
@@ -550,6 +598,7 @@ pub async fn post_note<S: Store>(
         ticket_id: request.ticket_id,
         digest,
         wants_status: request.status.is_some(),
+        wants_time: request.time.is_some(),
         now: unix_now(),
         lease_seconds: i64::try_from(state.config.psa.post_lease.as_secs()).unwrap_or(600),
     };
@@ -564,11 +613,23 @@ pub async fn post_note<S: Store>(
             "this note is being posted now; ask again in a moment",
             retry_after,
         )),
-        Claimed::Answer(row) => Ok(Json(outcome(&row, request.status.as_deref()))),
+        Claimed::Answer(row) => Ok(Json(outcome(&row, &request))),
         Claimed::Go { row, check_marker } => {
+            // The member the engineer's time goes to: the team's mapping, else by e-mail.
+            let mapped = state
+                .store
+                .member_overrides(user.team_id)
+                .await?
+                .into_iter()
+                .find(|(account, _)| *account == user.id)
+                .map(|(_, member)| member);
+            let engineer = Engineer {
+                email: user.email.clone(),
+                mapped,
+            };
             // On its own task: a client that hangs up does not stop a post half-way.
             let task = tokio::spawn(async move {
-                drive_post(&state, &connection, row, check_marker, &request).await
+                drive_post(&state, &connection, row, check_marker, &request, &engineer).await
             });
             task.await.map_err(|error| {
                 tracing::error!(%error, "the post task failed");
@@ -586,6 +647,7 @@ async fn drive_post<S: Store>(
     mut row: PostRow,
     check_marker: bool,
     request: &PsaPostRequest,
+    engineer: &Engineer,
 ) -> Result<Json<PsaPostOutcome>, AppError> {
     let cw = client(state, connection)?;
     let (team, key, ticket) = (row.team_id, row.key, row.ticket_id);
@@ -595,6 +657,8 @@ async fn drive_post<S: Store>(
         note_id: row.note_id,
         posted_at: row.posted_at,
         status_done: row.status_done,
+        time_done: row.time_done,
+        time_entry_id: row.time_entry_id,
         error,
         now: unix_now(),
     };
@@ -668,5 +732,144 @@ async fn drive_post<S: Store>(
             .settle_psa_post(team, key, settle(PostState::Posted, &row, error))
             .await?;
     }
-    Ok(Json(outcome(&row, request.status.as_deref())))
+    if let Some(time) = request.time.as_ref().filter(|_| !row.time_done) {
+        let error = match record_time(&cw, ticket, time, engineer, &marker, row.attempts > 1).await
+        {
+            Ok(entry) => {
+                row.time_done = true;
+                row.time_entry_id = Some(entry);
+                None
+            }
+            Err(error) => Some(format!("the time was not recorded: {error}")),
+        };
+        // One message for what is still to do after the note.
+        row.error = match (row.error.take().filter(|_| !row.status_done), error) {
+            (Some(status), Some(time)) => Some(format!("{status}; {time}")),
+            (status, time) => time.or(status),
+        };
+        state
+            .store
+            .settle_psa_post(
+                team,
+                key,
+                settle(PostState::Posted, &row, row.error.clone()),
+            )
+            .await?;
+    }
+    Ok(Json(outcome(&row, request)))
+}
+
+/// Who asks to post, for the time entry: their e-mail and the team's mapping, if any.
+#[derive(Debug, Clone)]
+struct Engineer {
+    email: String,
+    mapped: Option<String>,
+}
+
+/// Records the engineer's time on the ticket once: looked for by its marker first when an
+/// earlier attempt may have made it, and once more when the answer to making it was lost.
+async fn record_time(
+    cw: &ConnectWise<'_>,
+    ticket: i64,
+    time: &rf_core::psa::PostTime,
+    engineer: &Engineer,
+    marker: &str,
+    look_first: bool,
+) -> Result<i64, String> {
+    if look_first
+        && let Some(entry) = cw
+            .find_time_entry(ticket, marker)
+            .await
+            .map_err(|error| error.to_string())?
+    {
+        return Ok(entry);
+    }
+    let member = match &engineer.mapped {
+        Some(member) => member.clone(),
+        None => cw
+            .member_by_email(&engineer.email)
+            .await
+            .map_err(|error| error.to_string())?
+            .ok_or_else(|| {
+                format!(
+                    "no active ConnectWise member has the e-mail {}; a team admin maps the account to its member (rf psa members --map)",
+                    engineer.email
+                )
+            })?,
+    };
+    let notes = format!("Troubleshooting session by ResolutionFlow.\n{marker}");
+    match cw.create_time_entry(ticket, &member, time, &notes).await {
+        Ok(entry) => Ok(entry),
+        Err(PsaError::Ambiguous(why)) => match cw.find_time_entry(ticket, marker).await {
+            Ok(Some(entry)) => Ok(entry),
+            _ => Err(format!(
+                "ConnectWise did not answer ({why}); it will be looked for before it is sent again"
+            )),
+        },
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+/// Maps a team account to a ConnectWise member by hand, for the time entries its posts record
+/// (where the account's e-mail is not the member's); `null` goes back to matching by e-mail.
+#[utoipa::path(
+    put,
+    path = "/api/v1/psa/members/{user_id}",
+    tag = "psa",
+    security(("bearer" = [])),
+    params(("user_id" = uuid::Uuid, Path, description = "The team account")),
+    request_body = MemberMapping,
+    responses(
+        (status = 204, description = "Mapped"),
+        (status = 400, description = "The account id is not a UUID", body = ErrorBody),
+        MalformedJson,
+        Unauthorized,
+        (status = 403, description = "Only team admins map members", body = ErrorBody),
+        (status = 404, description = "No such account in the team", body = ErrorBody),
+        TooLarge,
+        NotJson,
+        (status = 422, description = "A member identifier that cannot be one", body = ErrorBody),
+        Failed,
+    )
+)]
+#[tracing::instrument(skip_all, fields(route = "psa.map_member", user = %user.id))]
+pub async fn map_member<S: Store>(
+    State(state): State<AppState<S>>,
+    Authenticated(user): Authenticated,
+    account: Result<Path<uuid::Uuid>, PathRejection>,
+    body: Result<Json<MemberMapping>, JsonRejection>,
+) -> Result<StatusCode, AppError> {
+    let Path(account) = account?;
+    let Json(mapping) = body?;
+    if !matches!(user.role, Role::TeamAdmin | Role::SuperAdmin) {
+        return Err(AppError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only team admins map accounts to ConnectWise members",
+        ));
+    }
+    let member = mapping
+        .member_identifier
+        .as_deref()
+        .map(|identifier| checked_part("member identifier", identifier, false))
+        .transpose()
+        .map_err(invalid)?;
+    let in_team = state
+        .store
+        .users()
+        .await?
+        .into_iter()
+        .any(|member| member.id == account && member.team_id == user.team_id);
+    if !in_team {
+        return Err(AppError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no account of this team has that id",
+        ));
+    }
+    state
+        .store
+        .set_member_override(user.team_id, account, member, user.id, unix_now())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

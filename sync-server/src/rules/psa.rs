@@ -84,6 +84,7 @@ pub fn plan_claim(
     existing: Option<&PostRow>,
     digest: &str,
     wants_status: bool,
+    wants_time: bool,
     now: i64,
 ) -> ClaimPlan {
     let Some(row) = existing else {
@@ -99,9 +100,13 @@ pub fn plan_claim(
                 .clamp(1, 60),
         },
         PostState::Sending | PostState::Ambiguous => ClaimPlan::Resume { check_marker: true },
-        PostState::Posted if wants_status && !row.status_done => ClaimPlan::Resume {
-            check_marker: false,
-        },
+        PostState::Posted
+            if (wants_status && !row.status_done) || (wants_time && !row.time_done) =>
+        {
+            ClaimPlan::Resume {
+                check_marker: false,
+            }
+        }
         PostState::Posted => ClaimPlan::Answer,
         PostState::Failed => ClaimPlan::Resume {
             check_marker: false,
@@ -156,6 +161,8 @@ mod tests {
             note_id: None,
             posted_at: None,
             status_done,
+            time_done: true,
+            time_entry_id: None,
             error: None,
             updated_at: 0,
         }
@@ -206,15 +213,29 @@ mod tests {
         ];
         for (existing, wants_status, plan) in cases {
             assert_eq!(
-                plan_claim(existing.as_ref(), "d", wants_status, now),
+                plan_claim(existing.as_ref(), "d", wants_status, false, now),
                 plan,
                 "{existing:?}"
             );
         }
+        // A time entry still to make resumes a posted note, like a status change.
+        let mut waiting = row(Posted, 0, true);
+        waiting.time_done = false;
+        assert_eq!(
+            plan_claim(Some(&waiting), "d", false, true, now),
+            ClaimPlan::Resume {
+                check_marker: false
+            }
+        );
+        waiting.time_done = true;
+        assert_eq!(
+            plan_claim(Some(&waiting), "d", false, true, now),
+            ClaimPlan::Answer
+        );
         // Whatever its state, a key spent on another post is refused.
         for state in [Sending, Ambiguous, Posted, Failed] {
             assert_eq!(
-                plan_claim(Some(&row(state, 0, true)), "other", false, now),
+                plan_claim(Some(&row(state, 0, true)), "other", false, false, now),
                 ClaimPlan::KeyReused
             );
         }

@@ -49,7 +49,7 @@ pub(crate) use psa_columns;
 macro_rules! post_columns {
     () => {
         "team_id, post_key, requested_by, ticket_id, digest, state, lease_until, attempts, \
-         note_id, posted_at, status_done, error, updated_at"
+         note_id, posted_at, status_done, error, updated_at, time_done, time_entry_id"
     };
 }
 pub(crate) use post_columns;
@@ -180,6 +180,20 @@ pub trait Store: Clone + Send + Sync + 'static {
         team: Uuid,
         key: Uuid,
         settle: PostSettle,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// A team admin's mappings of the team's accounts to ConnectWise members.
+    fn member_overrides(
+        &self,
+        team: Uuid,
+    ) -> impl Future<Output = StoreResult<Vec<(Uuid, String)>>> + Send;
+    /// Maps an account of the team to a member (`None`: back to matching by e-mail).
+    fn set_member_override(
+        &self,
+        team: Uuid,
+        user: Uuid,
+        member: Option<String>,
+        by: Uuid,
+        now: i64,
     ) -> impl Future<Output = StoreResult<()>> + Send;
     /// The post stored under `key`.
     fn psa_post(

@@ -38,6 +38,7 @@ pub const POSTGRES_MIGRATIONS: &[rf_sqlite::Migration] = rf_sqlite::migrations!(
     9 => "0009_psa_connections.sql",
     10 => "0010_psa_posts.sql",
     11 => "0011_ai_usage.sql",
+    12 => "0012_time_entries.sql",
 );
 
 #[derive(Debug, Clone)]
@@ -156,7 +157,7 @@ impl PsaRows for PgRows {
         Ok(sqlx::query(concat!(
             "INSERT INTO psa_posts (",
             post_columns!(),
-            ", created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
+            ", created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $13)
              ON CONFLICT (team_id, post_key) DO NOTHING"
         ))
         .bind(row.team_id.to_string())
@@ -172,6 +173,8 @@ impl PsaRows for PgRows {
         .bind(i64::from(row.status_done))
         .bind(&row.error)
         .bind(row.updated_at)
+        .bind(i64::from(row.time_done))
+        .bind(row.time_entry_id)
         .execute(&mut *self.transaction)
         .await?
         .rows_affected()
@@ -1378,7 +1381,7 @@ impl Store for PostgresStore {
     async fn settle_psa_post(&self, team: Uuid, key: Uuid, settle: PostSettle) -> StoreResult<()> {
         sqlx::query(
             "UPDATE psa_posts SET state = $3, note_id = $4, posted_at = $5, status_done = $6,
-               error = $7, lease_until = 0, updated_at = $8
+               error = $7, lease_until = 0, updated_at = $8, time_done = $9, time_entry_id = $10
              WHERE team_id = $1 AND post_key = $2",
         )
         .bind(team.to_string())
@@ -1389,6 +1392,8 @@ impl Store for PostgresStore {
         .bind(i64::from(settle.status_done))
         .bind(settle.error)
         .bind(settle.now)
+        .bind(i64::from(settle.time_done))
+        .bind(settle.time_entry_id)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -1489,6 +1494,59 @@ impl Store for PostgresStore {
                 .fetch_optional(&self.pool)
                 .await?,
         )
+    }
+
+    async fn member_overrides(&self, team: Uuid) -> StoreResult<Vec<(Uuid, String)>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT user_id, member_identifier FROM psa_member_overrides
+             WHERE team_id = $1 ORDER BY user_id",
+        )
+        .bind(team.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(user, member)| {
+                Uuid::parse_str(&user)
+                    .map(|user| (user, member))
+                    .map_err(|error| StoreError::Internal(error.to_string()))
+            })
+            .collect()
+    }
+
+    async fn set_member_override(
+        &self,
+        team: Uuid,
+        user: Uuid,
+        member: Option<String>,
+        by: Uuid,
+        now: i64,
+    ) -> StoreResult<()> {
+        match member {
+            Some(member) => {
+                sqlx::query(
+                    "INSERT INTO psa_member_overrides (team_id, user_id, member_identifier,
+                       updated_at, updated_by) VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (team_id, user_id) DO UPDATE SET
+                       member_identifier = excluded.member_identifier,
+                       updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+                )
+                .bind(team.to_string())
+                .bind(user.to_string())
+                .bind(member)
+                .bind(now)
+                .bind(by.to_string())
+                .execute(&self.pool)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM psa_member_overrides WHERE team_id = $1 AND user_id = $2")
+                    .bind(team.to_string())
+                    .bind(user.to_string())
+                    .execute(&self.pool)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     async fn psa_post(&self, team: Uuid, key: Uuid) -> StoreResult<Option<PostRow>> {
@@ -1616,6 +1674,8 @@ fn post_from_row(row: &sqlx::postgres::PgRow) -> StoreResult<PostRow> {
         status_done: row.try_get::<i64, _>(10)? != 0,
         error: row.try_get(11)?,
         updated_at: row.try_get(12)?,
+        time_done: row.try_get::<i64, _>(13)? != 0,
+        time_entry_id: row.try_get(14)?,
     })
 }
 

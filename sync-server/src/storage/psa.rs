@@ -14,6 +14,7 @@ pub async fn claim_post(rows: &mut impl PsaRows, claim: &PostClaim) -> StoreResu
         existing.as_ref(),
         &claim.digest,
         claim.wants_status,
+        claim.wants_time,
         claim.now,
     ) {
         ClaimPlan::Insert => {
@@ -29,6 +30,8 @@ pub async fn claim_post(rows: &mut impl PsaRows, claim: &PostClaim) -> StoreResu
                 note_id: None,
                 posted_at: None,
                 status_done: !claim.wants_status,
+                time_done: !claim.wants_time,
+                time_entry_id: None,
                 error: None,
                 updated_at: claim.now,
             };

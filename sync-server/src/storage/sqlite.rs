@@ -42,6 +42,7 @@ pub const SQLITE_MIGRATIONS: &[rf_sqlite::Migration] = rf_sqlite::migrations!(
     9 => "0009_psa_connections.sql",
     10 => "0010_psa_posts.sql",
     11 => "0011_ai_usage.sql",
+    12 => "0012_time_entries.sql",
 );
 
 pub const SQLITE_FILE: &str = "server.sqlite3";
@@ -199,7 +200,7 @@ impl PsaRows for SqliteRows<'_> {
             concat!(
                 "INSERT INTO psa_posts (",
                 post_columns!(),
-                ", created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)
+                ", created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?13)
                  ON CONFLICT (team_id, post_key) DO NOTHING"
             ),
             params![
@@ -216,6 +217,8 @@ impl PsaRows for SqliteRows<'_> {
                 i64::from(row.status_done),
                 row.error,
                 row.updated_at,
+                i64::from(row.time_done),
+                row.time_entry_id,
             ],
         )? == 1)
     }
@@ -1271,7 +1274,8 @@ impl Store for SqliteStore {
         self.with(move |connection| {
             connection.execute(
                 "UPDATE psa_posts SET state = ?3, note_id = ?4, posted_at = ?5, status_done = ?6,
-                   error = ?7, lease_until = 0, updated_at = ?8
+                   error = ?7, lease_until = 0, updated_at = ?8, time_done = ?9,
+                   time_entry_id = ?10
                  WHERE team_id = ?1 AND post_key = ?2",
                 params![
                     team.to_string(),
@@ -1282,6 +1286,8 @@ impl Store for SqliteStore {
                     i64::from(settle.status_done),
                     settle.error,
                     settle.now,
+                    i64::from(settle.time_done),
+                    settle.time_entry_id,
                 ],
             )?;
             Ok(())
@@ -1386,6 +1392,62 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn member_overrides(&self, team: Uuid) -> StoreResult<Vec<(Uuid, String)>> {
+        self.with(move |connection| {
+            let mut statement = connection.prepare(
+                "SELECT user_id, member_identifier FROM psa_member_overrides
+                 WHERE team_id = ?1 ORDER BY user_id",
+            )?;
+            let rows = statement
+                .query_map([team.to_string()], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter()
+                .map(|(user, member)| {
+                    Uuid::parse_str(&user)
+                        .map(|user| (user, member))
+                        .map_err(|error| StoreError::Internal(error.to_string()))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn set_member_override(
+        &self,
+        team: Uuid,
+        user: Uuid,
+        member: Option<String>,
+        by: Uuid,
+        now: i64,
+    ) -> StoreResult<()> {
+        self.with(move |connection| {
+            match member {
+                Some(member) => connection.execute(
+                    "INSERT INTO psa_member_overrides (team_id, user_id, member_identifier,
+                       updated_at, updated_by) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (team_id, user_id) DO UPDATE SET
+                       member_identifier = excluded.member_identifier,
+                       updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+                    params![
+                        team.to_string(),
+                        user.to_string(),
+                        member,
+                        now,
+                        by.to_string()
+                    ],
+                )?,
+                None => connection.execute(
+                    "DELETE FROM psa_member_overrides WHERE team_id = ?1 AND user_id = ?2",
+                    params![team.to_string(), user.to_string()],
+                )?,
+            };
+            Ok(())
+        })
+        .await
+    }
+
     async fn psa_post(&self, team: Uuid, key: Uuid) -> StoreResult<Option<PostRow>> {
         self.read(move |rows| finished(rows.post_row(team, key)))
             .await
@@ -1457,6 +1519,8 @@ fn post_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<PostRow> {
         status_done: row.get::<_, i64>(10)? != 0,
         error: row.get(11)?,
         updated_at: row.get(12)?,
+        time_done: row.get::<_, i64>(13)? != 0,
+        time_entry_id: row.get(14)?,
     })
 }
 

@@ -562,6 +562,105 @@ impl<'a> ConnectWise<'a> {
         Ok(())
     }
 
+    /// The identifier of the active member whose primary e-mail is `email`, if one is.
+    pub async fn member_by_email(&self, email: &str) -> Result<Option<String>, PsaError> {
+        let found: Vec<VendorMember> = self
+            .call(
+                Method::GET,
+                "system/members",
+                &[
+                    (
+                        "conditions",
+                        format!("primaryEmail = {} and inactiveFlag = false", quoted(email)),
+                    ),
+                    ("pageSize", "2".to_owned()),
+                ],
+                None,
+                Resend::Safe,
+                "member list",
+            )
+            .await?;
+        Ok(found
+            .into_iter()
+            .filter_map(VendorMember::member)
+            .find(|member| {
+                member
+                    .email
+                    .as_deref()
+                    .is_some_and(|found| found.eq_ignore_ascii_case(email))
+            })
+            .map(|member| member.identifier))
+    }
+
+    /// Records `member`'s time on a ticket; the entry's id. Never resent once it may have
+    /// landed (a lost answer is [`PsaError::Ambiguous`]).
+    pub async fn create_time_entry(
+        &self,
+        ticket: i64,
+        member: &str,
+        time: &rf_core::psa::PostTime,
+        notes: &str,
+    ) -> Result<i64, PsaError> {
+        let entry: VendorNote = self
+            .call(
+                Method::POST,
+                "time/entries",
+                &[],
+                Some(&serde_json::json!({
+                    "chargeToId": ticket,
+                    "chargeToType": "ServiceTicket",
+                    "member": {"identifier": member},
+                    "timeStart": time.start,
+                    "timeEnd": time.end,
+                    "notes": notes,
+                    "addToDetailDescriptionFlag": false,
+                    "addToInternalAnalysisFlag": false,
+                    "addToResolutionFlag": false,
+                })),
+                Resend::OnlyIfUnsent,
+                &format!("ticket {ticket}"),
+            )
+            .await?;
+        Ok(entry.id)
+    }
+
+    /// The time entry on this ticket whose notes hold `marker`, among its latest 50.
+    pub async fn find_time_entry(
+        &self,
+        ticket: i64,
+        marker: &str,
+    ) -> Result<Option<i64>, PsaError> {
+        let entries: Vec<VendorTimeEntry> = self
+            .call(
+                Method::GET,
+                "time/entries",
+                &[
+                    (
+                        "conditions",
+                        format!(
+                            "chargeToId = {ticket} and chargeToType = \"ServiceTicket\" and notes contains {}",
+                            quoted(marker)
+                        ),
+                    ),
+                    ("orderBy", "id desc".to_owned()),
+                    ("pageSize", "50".to_owned()),
+                ],
+                None,
+                Resend::Safe,
+                &format!("ticket {ticket}"),
+            )
+            .await?;
+        Ok(entries
+            .into_iter()
+            .find(|entry| {
+                entry
+                    .notes
+                    .as_deref()
+                    .is_some_and(|notes| notes.contains(marker))
+            })
+            .map(|entry| entry.id))
+    }
+
     /// The active members, every page of them (at most 10,000).
     pub async fn members(&self) -> Result<Vec<PsaMember>, PsaError> {
         const PAGE: usize = 1000;
@@ -693,6 +792,12 @@ impl VendorTicket {
             closed: self.closed.unwrap_or(false),
         }
     }
+}
+
+#[derive(Debug, Deserialize)]
+struct VendorTimeEntry {
+    id: i64,
+    notes: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

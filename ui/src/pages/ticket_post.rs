@@ -24,6 +24,9 @@ pub struct TicketPostProps {
     /// The plain-text note, redacted when `redacted`.
     pub preview: String,
     pub redacted: bool,
+    /// The session's time, from its start to its end, and how long that is in words.
+    pub time: rf_core::psa::PostTime,
+    pub duration: String,
 }
 
 fn flag_names(post: &TicketPost) -> String {
@@ -73,7 +76,16 @@ fn post_line(post: &TicketPost) -> Html {
         ),
     };
     let detail = match (post.state, &post.status_set, &post.error) {
-        (PostState::Posted, Some(status), _) => Some(format!("Status set to {status}")),
+        (PostState::Posted, Some(status), None) => Some(format!(
+            "Status set to {status}{}",
+            post.time_entry_id
+                .map(|entry| format!(" · time entry {entry}"))
+                .unwrap_or_default()
+        )),
+        (PostState::Posted, None, None) if post.time_entry_id.is_some() => Some(format!(
+            "Time entry {}",
+            post.time_entry_id.unwrap_or_default()
+        )),
         (_, _, Some(error)) => Some(error.clone()),
         _ => None,
     };
@@ -134,7 +146,12 @@ pub fn TicketPostPanel(props: &TicketPostProps) -> Html {
             posts.clone(),
             app.clone(),
         );
-        let (session, preview, redacted) = (props.session, props.preview.clone(), props.redacted);
+        let (session, preview, redacted, time) = (
+            props.session,
+            props.preview.clone(),
+            props.redacted,
+            props.time.clone(),
+        );
         Callback::from(move |event: SubmitEvent| {
             event.prevent_default();
             if *busy {
@@ -142,13 +159,14 @@ pub fn TicketPostPanel(props: &TicketPostProps) -> Html {
             }
             let ticket = crate::state::ticket_post::ticket_number(&form.ticket);
             let confirmed = ticket.is_some() && *again == ticket;
-            let request = match form.request(session, &preview, redacted, confirmed) {
-                Ok(request) => request,
-                Err(why) => {
-                    problem.set(Some(why));
-                    return;
-                }
-            };
+            let request =
+                match form.request(session, &preview, redacted, confirmed, Some(time.clone())) {
+                    Ok(request) => request,
+                    Err(why) => {
+                        problem.set(Some(why));
+                        return;
+                    }
+                };
             // A second note on a client's ticket is asked for twice, never sent by a stray click.
             if !confirmed
                 && let Some(earlier) = posts.iter().find(|post| {
@@ -220,6 +238,9 @@ pub fn TicketPostPanel(props: &TicketPostProps) -> Html {
                             onchange={toggle(|form, on| form.discussion = on)} /><span>{ "Discussion" }</span></label>
                         <label class="toggle"><input id="flag-resolution" type="checkbox" checked={form.resolution}
                             onchange={toggle(|form, on| form.resolution = on)} /><span>{ "Resolution" }</span></label>
+                        <label class="toggle record-time"><input id="record-time" type="checkbox" checked={form.record_time}
+                            onchange={toggle(|form, on| form.record_time = on)} />
+                            <span>{ format!("Record my time ({})", props.duration) }</span></label>
                     </fieldset>
                     <label class="field status-field">
                         <span class="field-label">{ "Set status" }</span>

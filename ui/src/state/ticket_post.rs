@@ -16,6 +16,8 @@ pub struct PostForm {
     pub status: String,
     /// The note as the engineer edited it; `None` follows the preview.
     pub edited: Option<String>,
+    /// Record the session's time as a time entry with the note.
+    pub record_time: bool,
 }
 
 /// A session's ticket as a ConnectWise ticket number, when it reads as one (`48213`,
@@ -42,6 +44,7 @@ impl PostForm {
             resolution: false,
             status: String::new(),
             edited: None,
+            record_time: false,
         }
     }
 
@@ -68,6 +71,7 @@ impl PostForm {
         preview: &str,
         redacted: bool,
         again: bool,
+        time: Option<rf_core::psa::PostTime>,
     ) -> Result<PostToTicketArgs, String> {
         let ticket_id = ticket_number(&self.ticket)
             .ok_or_else(|| "Give the ConnectWise ticket number, like 48213.".to_owned())?;
@@ -92,6 +96,7 @@ impl PostForm {
             // An edited note is what the engineer wrote, whatever the preview was.
             redacted: redacted && self.edited.is_none(),
             again,
+            time: time.filter(|_| self.record_time),
         })
     }
 }
@@ -122,18 +127,18 @@ mod tests {
     fn the_request_is_checked_and_never_has_no_flag() {
         let id = Uuid::nil();
         let mut form = PostForm::new("48213");
-        let request = form.request(id, "preview", true, false).unwrap();
+        let request = form.request(id, "preview", true, false, None).unwrap();
         assert_eq!(request.flags, vec![NoteFlag::Internal]);
         assert_eq!(request.text, "preview");
         assert!(request.redacted);
         assert_eq!(request.status, None);
 
         form.internal = false;
-        assert!(form.request(id, "preview", true, false).is_err());
+        assert!(form.request(id, "preview", true, false, None).is_err());
         form.resolution = true;
         form.status = " Completed ".into();
         form.edited = Some("my own words".into());
-        let request = form.request(id, "preview", true, false).unwrap();
+        let request = form.request(id, "preview", true, false, None).unwrap();
         assert_eq!(request.flags, vec![NoteFlag::Resolution]);
         assert_eq!(request.status.as_deref(), Some("Completed"));
         assert_eq!(request.text, "my own words");
@@ -143,9 +148,9 @@ mod tests {
         );
 
         form.ticket = "abc".into();
-        assert!(form.request(id, "preview", true, false).is_err());
+        assert!(form.request(id, "preview", true, false, None).is_err());
         form.ticket = "5".into();
         form.edited = Some("  ".into());
-        assert!(form.request(id, "preview", true, false).is_err());
+        assert!(form.request(id, "preview", true, false, None).is_err());
     }
 }

@@ -204,7 +204,19 @@ fn a_note_is_posted_once_redacted_now_or_when_the_server_is_back_and_from_a_copi
     assert!(!previewed.contains("Hunter2!xQ"), "{previewed}");
     assert!(site.notes(123).is_empty(), "a preview posts nothing");
 
-    // Online: posted now, with its flags and status.
+    // A team admin maps Ada's account to her member (their e-mails differ).
+    let mapped = rf(
+        &tia,
+        &["psa", "members", "--map", "ada@contoso.example=alovelace"],
+    );
+    assert!(mapped.status.success(), "{}", text(&mapped));
+    assert!(
+        text(&mapped).contains("now records time as alovelace"),
+        "{}",
+        text(&mapped)
+    );
+
+    // Online: posted now, with its flags, status and Ada's time.
     let posted = rf(
         &ada,
         &[
@@ -217,6 +229,7 @@ fn a_note_is_posted_once_redacted_now_or_when_the_server_is_back_and_from_a_copi
             "internal,resolution",
             "--status",
             "Completed",
+            "--time",
         ],
     );
     assert!(posted.status.success(), "{}", text(&posted));
@@ -232,6 +245,13 @@ fn a_note_is_posted_once_redacted_now_or_when_the_server_is_back_and_from_a_copi
     );
     assert!(!notes[0].text.contains("Hunter2!xQ"));
     assert!(notes[0].internal && notes[0].resolution && !notes[0].discussion);
+    let entries = site.time_entries(123);
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0].member, "alovelace");
+    assert!(
+        said.contains(&format!("time entry {} recorded", entries[0].id)),
+        "{said}"
+    );
 
     // The same session to the same ticket again: refused unless asked for twice.
     let twice = rf(&ada, &["session", "post", &session, "--ticket", "123"]);

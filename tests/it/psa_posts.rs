@@ -222,7 +222,10 @@ async fn a_lost_answer_is_looked_for_before_anything_is_sent_again(backend: Back
         .iter()
         .filter(|seen| seen.method == Method::GET && seen.path == "service/tickets/201/notes")
         .count();
-    assert_eq!(looked, 1, "looked for once after the lost answer");
+    assert_eq!(
+        looked, 2,
+        "looked for before it was sent, and once after the lost answer"
+    );
     let (status, body) = server
         .post("/api/v1/psa/posts", Some(&engineer), &request)
         .await;
@@ -236,6 +239,8 @@ async fn a_lost_answer_is_looked_for_before_anything_is_sent_again(backend: Back
         "service/tickets/202/notes",
         Scripted::ForwardThenHang,
     );
+    // The look before sending finds nothing (as it should); the looks after fail.
+    site.script(Method::GET, "service/tickets/202/notes", Scripted::Forward);
     for _ in 0..3 {
         site.script(
             Method::GET,
@@ -327,6 +332,36 @@ async fn a_lost_answer_is_looked_for_before_anything_is_sent_again(backend: Back
     assert_eq!(again["note_id"], first["note_id"]);
     assert_eq!(site.notes(204).len(), 1);
     site.assert_no_violations();
+    server.stop().await;
+}
+
+/// A server restored from a backup taken before a post was made no longer knows the post; a
+/// replica that never heard the answer sends it again, and the server finds the note on the
+/// ticket by its marker rather than posting it twice.
+async fn a_server_restored_from_an_older_backup_does_not_post_twice(backend: Backend) {
+    let (mut server, site) = connected(backend, Duration::from_secs(10)).await;
+    let backup = server.backup().await;
+    let engineer = server.token(ENGINEER).await;
+    let request = post(
+        Uuid::new_v4(),
+        700,
+        "Before the restore",
+        &["internal"],
+        None,
+    );
+    let (status, first) = server
+        .post("/api/v1/psa/posts", Some(&engineer), &request)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    server.restore(&backup).await;
+    let engineer = server.token(ENGINEER).await;
+    let (status, again) = server
+        .post("/api/v1/psa/posts", Some(&engineer), &request)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["note_id"], first["note_id"]);
+    assert_eq!(site.notes(700).len(), 1);
+    assert_eq!(posts_sent(&site, 700), 1);
     server.stop().await;
 }
 
@@ -632,6 +667,7 @@ async fn time_is_recorded_once_for_the_engineers_member(backend: Backend) {
 }
 
 on_every_backend!(
+    a_server_restored_from_an_older_backup_does_not_post_twice,
     time_is_recorded_once_for_the_engineers_member,
     a_note_is_posted_once_with_its_flags_and_status,
     a_lost_answer_is_looked_for_before_anything_is_sent_again,

@@ -154,6 +154,8 @@ pub enum Scripted {
     },
     /// Forward to Prism, then never answer (the request took effect; its answer is lost).
     ForwardThenHang,
+    /// Forward to Prism as usual (to let one request through before scripted ones).
+    Forward,
 }
 
 /// A note the site keeps, as a ConnectWise ticket would (Prism keeps nothing).

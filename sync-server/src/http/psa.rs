@@ -733,8 +733,7 @@ async fn drive_post<S: Store>(
             .await?;
     }
     if let Some(time) = request.time.as_ref().filter(|_| !row.time_done) {
-        let error = match record_time(&cw, ticket, time, engineer, &marker, row.attempts > 1).await
-        {
+        let error = match record_time(&cw, ticket, time, engineer, &marker).await {
             Ok(entry) => {
                 row.time_done = true;
                 row.time_entry_id = Some(entry);
@@ -766,21 +765,20 @@ struct Engineer {
     mapped: Option<String>,
 }
 
-/// Records the engineer's time on the ticket once: looked for by its marker first when an
-/// earlier attempt may have made it, and once more when the answer to making it was lost.
+/// Records the engineer's time on the ticket once: looked for by its marker first (an earlier
+/// attempt, or a server restored from an older backup, may have made it), and once more when
+/// the answer to making it was lost.
 async fn record_time(
     cw: &ConnectWise<'_>,
     ticket: i64,
     time: &rf_core::psa::PostTime,
     engineer: &Engineer,
     marker: &str,
-    look_first: bool,
 ) -> Result<i64, String> {
-    if look_first
-        && let Some(entry) = cw
-            .find_time_entry(ticket, marker)
-            .await
-            .map_err(|error| error.to_string())?
+    if let Some(entry) = cw
+        .find_time_entry(ticket, marker)
+        .await
+        .map_err(|error| error.to_string())?
     {
         return Ok(entry);
     }

@@ -76,7 +76,7 @@ pub enum ClaimPlan {
 }
 
 /// The rule of exactly once. A post is sent only when it is surely not on the ticket, or
-/// after its marker was looked for: a post being sent (within its lease) is left to its
+/// after its marker was looked for (a new post too: see `storage::psa::claim_post`): a post being sent (within its lease) is left to its
 /// sender; one whose sender stopped (lease over) or whose answer was lost is looked for first;
 /// a posted note is answered as stored, unless the status change asked for with it is still
 /// to make; a refused one may be tried again (ConnectWise did not take it).

@@ -39,9 +39,11 @@ pub async fn claim_post(rows: &mut impl PsaRows, claim: &PostClaim) -> StoreResu
                 // Another claim inserted it first: it is being sent.
                 return Ok(Claimed::InProgress { retry_after: 1 });
             }
+            // Looked for even when new here: a server restored from a backup taken before the
+            // post was made no longer knows it, but the ticket does.
             Ok(Claimed::Go {
                 row,
-                check_marker: false,
+                check_marker: true,
             })
         }
         ClaimPlan::Resume { check_marker } => {

@@ -505,19 +505,7 @@ async fn a_checklist_ticked_in_any_order_then_the_sessions_and_a_flows_detail() 
 /// chosen; the background sync posts it through the server, once, and the view says so.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_session_is_posted_to_its_ticket_once_from_the_session_view() {
-    use rf_tests::vendors::{ConnectWiseSite, vendor_config};
-    let server = TestServer::start_with(Backend::Sqlite, vendor_config()).await;
-    let site = ConnectWiseSite::start("contoso").await;
-    let admin = server.token("tia@contoso.example").await;
-    let (status, body) = server
-        .put(
-            "/api/v1/psa/connection",
-            Some(&admin),
-            serde_json::json!({"site": site.site, "company_id": "contoso",
-                               "public_key": "PubKey1234", "private_key": "S3cr3t-Priv/9"}),
-        )
-        .await;
-    assert_eq!(status.as_u16(), 200, "{body}");
+    let (server, site, admin) = connected_to_connectwise().await;
     let ada = server.token("ada@contoso.example").await;
     let ada_id = server.get("/api/v1/me", Some(&ada)).await.1["id"]
         .as_str()
@@ -626,19 +614,8 @@ async fn a_session_is_posted_to_its_ticket_once_from_the_session_view() {
 /// about show before the session starts.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_session_is_prefilled_from_its_connectwise_ticket() {
-    use rf_tests::vendors::{ConnectWiseSite, Method, Scripted, vendor_config};
-    let server = TestServer::start_with(Backend::Sqlite, vendor_config()).await;
-    let site = ConnectWiseSite::start("contoso").await;
-    let admin = server.token("tia@contoso.example").await;
-    let (status, body) = server
-        .put(
-            "/api/v1/psa/connection",
-            Some(&admin),
-            serde_json::json!({"site": site.site, "company_id": "contoso",
-                               "public_key": "PubKey1234", "private_key": "S3cr3t-Priv/9"}),
-        )
-        .await;
-    assert_eq!(status.as_u16(), 200, "{body}");
+    use rf_tests::vendors::{Method, Scripted};
+    let (server, site, _) = connected_to_connectwise().await;
     site.script(
         Method::GET,
         "service/tickets/48213",
@@ -753,4 +730,23 @@ async fn flowpilot_ranks_the_steps_answers_and_is_calm_offline() {
 /// The Anthropic key the test servers hold (the stand-in checks none).
 fn rf_sync_server_key() -> rf_tests::vendors::AnthropicKey {
     rf_tests::vendors::AnthropicKey("sk-ant-test".into())
+}
+
+/// A server whose Contoso team is connected to a fresh ConnectWise stand-in, and its team
+/// admin's token.
+async fn connected_to_connectwise() -> (TestServer, rf_tests::vendors::ConnectWiseSite, String) {
+    use rf_tests::vendors::{ConnectWiseSite, vendor_config};
+    let server = TestServer::start_with(Backend::Sqlite, vendor_config()).await;
+    let site = ConnectWiseSite::start("contoso").await;
+    let admin = server.token("tia@contoso.example").await;
+    let (status, body) = server
+        .put(
+            "/api/v1/psa/connection",
+            Some(&admin),
+            serde_json::json!({"site": site.site, "company_id": "contoso",
+                               "public_key": "PubKey1234", "private_key": "S3cr3t-Priv/9"}),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 200, "{body}");
+    (server, site, admin)
 }

@@ -29,6 +29,33 @@ use crate::http::extract::{Authenticated, unix_now};
 use crate::storage::Store;
 use crate::vendors::anthropic::{AiError, StreamReader, StreamStep, open_stream, request_body};
 
+/// What a FlowPilot request may answer before its stream starts, for the OpenAPI annotations.
+#[derive(Debug, utoipa::IntoResponses)]
+pub enum AiFailures {
+    #[response(
+        status = 422,
+        description = "A flow document or session larger than FlowPilot reads"
+    )]
+    TooMuch(ErrorBody),
+    #[response(
+        status = 429,
+        description = "The team's monthly cap is reached (`ai_cap_reached`), or the organisation's spend limit (`ai_spend_limit`)",
+        headers(("Retry-After" = u64, description = "Seconds until the next month, for the cap"))
+    )]
+    Capped(ErrorBody),
+    #[response(
+        status = 502,
+        description = "Anthropic refused the request (`ai_refused`)"
+    )]
+    Refused(ErrorBody),
+    #[response(
+        status = 503,
+        description = "FlowPilot is not set up, or its model cannot be reached (`ai_unavailable`)",
+        headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))
+    )]
+    Unavailable(ErrorBody),
+}
+
 impl From<AiError> for AppError {
     fn from(error: AiError) -> AppError {
         let message = error.to_string();
@@ -99,12 +126,8 @@ fn usage_view(
         (status = 403, description = "Viewers do not run sessions", body = ErrorBody),
         TooLarge,
         NotJson,
-        (status = 422, description = "A flow document or session larger than FlowPilot reads", body = ErrorBody),
-        (status = 429, description = "The team's monthly cap is reached (`ai_cap_reached`), or the organisation's spend limit (`ai_spend_limit`)", body = ErrorBody),
         Failed,
-        (status = 502, description = "Anthropic refused the request (`ai_refused`)", body = ErrorBody),
-        (status = 503, description = "FlowPilot is not set up, or its model cannot be reached (`ai_unavailable`)", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
+        AiFailures,
     )
 )]
 #[tracing::instrument(skip_all, fields(route = "ai.suggest", user = %user.id))]
@@ -132,12 +155,8 @@ pub async fn suggest<S: Store>(
         (status = 403, description = "Viewers do not run sessions", body = ErrorBody),
         TooLarge,
         NotJson,
-        (status = 422, description = "A flow document or session larger than FlowPilot reads", body = ErrorBody),
-        (status = 429, description = "The team's monthly cap is reached (`ai_cap_reached`), or the organisation's spend limit (`ai_spend_limit`)", body = ErrorBody),
         Failed,
-        (status = 502, description = "Anthropic refused the request (`ai_refused`)", body = ErrorBody),
-        (status = 503, description = "FlowPilot is not set up, or its model cannot be reached (`ai_unavailable`)", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
+        AiFailures,
     )
 )]
 #[tracing::instrument(skip_all, fields(route = "ai.summarize", user = %user.id))]

@@ -29,6 +29,30 @@ use rf_core::psa::{
     PsaPostRequest, SystemInfo, TicketSummary,
 };
 
+/// What every call that reaches the team's ConnectWise may answer besides its own statuses,
+/// for the OpenAPI annotations.
+#[derive(Debug, utoipa::IntoResponses)]
+pub enum PsaFailures {
+    #[response(
+        status = 409,
+        description = "The team is not connected (`psa_not_connected`)"
+    )]
+    NotConnected(ErrorBody),
+    #[response(status = 422, description = "The stored connection lacks a client id")]
+    NoClientId(ErrorBody),
+    #[response(
+        status = 502,
+        description = "ConnectWise refused the team's keys or the request, or answered nonsense (`psa_credentials_refused`, `psa_forbidden`, `psa_refused`, `psa_bad_answer`)"
+    )]
+    Refused(ErrorBody),
+    #[response(
+        status = 503,
+        description = "ConnectWise cannot be reached or is limiting requests (`psa_unavailable`, `psa_busy`), or the server cannot open the team's keys",
+        headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))
+    )]
+    Unavailable(ErrorBody),
+}
+
 /// The view of a stored connection: never its keys.
 fn view(stored: &StoredPsaConnection, checked: Option<SystemInfo>) -> PsaConnectionView {
     PsaConnectionView {
@@ -338,12 +362,8 @@ pub async fn disconnect<S: Store>(
         (status = 400, description = "The ticket number is not a positive whole number", body = ErrorBody),
         Unauthorized,
         (status = 404, description = "ConnectWise has no such ticket, or the API member cannot see it", body = ErrorBody),
-        (status = 409, description = "The team is not connected (`psa_not_connected`)", body = ErrorBody),
-        (status = 422, description = "The stored connection lacks a client id", body = ErrorBody),
         Failed,
-        (status = 502, description = "ConnectWise refused the team's keys or the request, or answered nonsense (`psa_credentials_refused`, `psa_forbidden`, `psa_refused`, `psa_bad_answer`)", body = ErrorBody),
-        (status = 503, description = "ConnectWise cannot be reached or is limiting requests (`psa_unavailable`, `psa_busy`), or the server cannot open the team's keys", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
+        PsaFailures,
     )
 )]
 #[tracing::instrument(skip_all, fields(route = "psa.ticket", user = %user.id))]
@@ -373,12 +393,8 @@ pub async fn ticket<S: Store>(
         (status = 200, description = "The tickets found, newest first", body = Vec<TicketSummary>),
         (status = 400, description = "A malformed query", body = ErrorBody),
         Unauthorized,
-        (status = 409, description = "The team is not connected (`psa_not_connected`)", body = ErrorBody),
-        (status = 422, description = "The stored connection lacks a client id", body = ErrorBody),
         Failed,
-        (status = 502, description = "ConnectWise refused the team's keys or the request, or answered nonsense", body = ErrorBody),
-        (status = 503, description = "ConnectWise cannot be reached or is limiting requests, or the server cannot open the team's keys", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
+        PsaFailures,
     )
 )]
 #[tracing::instrument(skip_all, fields(route = "psa.search", user = %user.id))]
@@ -411,12 +427,8 @@ pub async fn search_tickets<S: Store>(
     responses(
         (status = 200, description = "The members, by identifier", body = Vec<MappedMember>),
         Unauthorized,
-        (status = 409, description = "The team is not connected (`psa_not_connected`)", body = ErrorBody),
-        (status = 422, description = "The stored connection lacks a client id", body = ErrorBody),
         Failed,
-        (status = 502, description = "ConnectWise refused the team's keys or the request, or answered nonsense", body = ErrorBody),
-        (status = 503, description = "ConnectWise cannot be reached or is limiting requests, or the server cannot open the team's keys", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
+        PsaFailures,
     )
 )]
 #[tracing::instrument(skip_all, fields(route = "psa.members", user = %user.id))]

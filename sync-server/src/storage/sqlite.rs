@@ -101,17 +101,20 @@ impl SqliteStore {
 
 const USER_COLUMNS: &str = "u.id, u.email, u.team_id, t.name, u.role";
 
+/// The UUID stored as text in column `index`.
+fn uuid_at(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Uuid> {
+    let text: String = row.get(index)?;
+    Uuid::parse_str(&text).map_err(|error| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            Box::new(error),
+        )
+    })
+}
+
 fn user_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
-    let uuid = |index: usize| -> rusqlite::Result<Uuid> {
-        let text: String = row.get(index)?;
-        Uuid::parse_str(&text).map_err(|error| {
-            rusqlite::Error::FromSqlConversionFailure(
-                index,
-                rusqlite::types::Type::Text,
-                Box::new(error),
-            )
-        })
-    };
+    let uuid = |index: usize| uuid_at(row, index);
     let role: String = row.get(4)?;
     Ok(User {
         id: uuid(0)?,
@@ -1488,16 +1491,7 @@ fn read_epoch(connection: &Connection) -> rusqlite::Result<String> {
 
 /// The team's latest sequence number (0 before its first change).
 fn post_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<PostRow> {
-    let uuid = |index: usize| -> rusqlite::Result<Uuid> {
-        let text: String = row.get(index)?;
-        Uuid::parse_str(&text).map_err(|error| {
-            rusqlite::Error::FromSqlConversionFailure(
-                index,
-                rusqlite::types::Type::Text,
-                Box::new(error),
-            )
-        })
-    };
+    let uuid = |index: usize| uuid_at(row, index);
     let state: String = row.get(5)?;
     Ok(PostRow {
         team_id: uuid(0)?,
@@ -1525,16 +1519,7 @@ fn post_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<PostRow> {
 }
 
 fn psa_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredPsaConnection> {
-    let uuid = |index: usize| -> rusqlite::Result<Uuid> {
-        let text: String = row.get(index)?;
-        Uuid::parse_str(&text).map_err(|error| {
-            rusqlite::Error::FromSqlConversionFailure(
-                index,
-                rusqlite::types::Type::Text,
-                Box::new(error),
-            )
-        })
-    };
+    let uuid = |index: usize| uuid_at(row, index);
     Ok(StoredPsaConnection {
         team_id: uuid(0)?,
         api_url: row.get(1)?,

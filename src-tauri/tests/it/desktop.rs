@@ -716,6 +716,45 @@ async fn flowpilot_ranks_the_steps_answers_and_is_calm_offline() {
     assert!(sent.contains("router admin password is"), "{sent}");
     anthropic.assert_no_violations();
 
+    // At the finish, FlowPilot drafts the summary and next steps (the stronger model).
+    anthropic.script(answer_stream(
+        "The laptop reached the internet; the VPN client needed reinstalling.\nNEXT STEPS:\n- Watch the tunnel for a day.",
+        "claude-sonnet-4-6",
+    ));
+    app.press("f").await;
+    app.wait_for("#finish-dialog").await;
+    app.click("#draft-summary").await;
+    let drafted = eventually(|| async {
+        let summary = app
+            .wait_for("#summary")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        if summary.contains("reinstalling") {
+            Ok(summary)
+        } else {
+            Err(format!("the summary reads {summary:?}"))
+        }
+    })
+    .await;
+    assert_eq!(
+        drafted,
+        "The laptop reached the internet; the VPN client needed reinstalling."
+    );
+    let next = app
+        .wait_for("#next-steps")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert_eq!(next, "- Watch the tunnel for a day.");
+    assert_eq!(anthropic.seen()[1].body["model"], "claude-sonnet-4-6");
+    app.screenshot("flowpilot-draft-summary").await;
+    app.press(ESCAPE).await;
+
     server.pause().await;
     app.click("#ask-pilot").await;
     app.wait_for("#pilot-unavailable").await;
@@ -749,4 +788,34 @@ async fn connected_to_connectwise() -> (TestServer, rf_tests::vendors::ConnectWi
         .await;
     assert_eq!(status.as_u16(), 200, "{body}");
     (server, site, admin)
+}
+
+/// Offline, "Post to ticket" queues the note and says so; when the sync server is back, the
+/// background sync posts it, once, and the session view says it is posted.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_post_made_offline_is_posted_once_when_the_server_is_back() {
+    let (mut server, site, _) = connected_to_connectwise().await;
+    let laptop = Device::new();
+    laptop.login(&server, "ada@contoso.example").await;
+    laptop.import(flow()).await;
+    let session = laptop.run_session("48214").await;
+    let link = format!("resolutionflow://session/{session}");
+    let app = App::on(&laptop, &[&link]).await;
+    app.wait_for("#ticket-post").await;
+    server.pause().await;
+    app.click("#post-to-ticket").await;
+    app.wait_for_text("#ticket-posts", "Queued for #48214")
+        .await;
+    app.screenshot("post-queued-offline").await;
+    assert!(site.notes(48214).is_empty());
+
+    server.resume().await;
+    sync_now(&app).await;
+    app.wait_for_text("#ticket-posts", "Posted to #48214").await;
+    assert_eq!(site.notes(48214).len(), 1);
+    sync_now(&app).await;
+    app.wait_for_text("#status-bar", "Synced").await;
+    assert_eq!(site.notes(48214).len(), 1, "posted once");
+    app.client.clone().close().await.unwrap();
+    server.stop().await;
 }

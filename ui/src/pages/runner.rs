@@ -948,6 +948,32 @@ fn render_dialog(state: &RunnerState, sender: &Sender) -> Html {
                     )))
                 })
             };
+            let draft = {
+                let dispatcher = dispatcher.clone();
+                let session = state.view.as_ref().map(|view| view.id);
+                Callback::from(move |_| {
+                    let Some(session) = session else {
+                        return;
+                    };
+                    dispatcher.dispatch(RunnerAction::FinishDrafting);
+                    let dispatcher = dispatcher.clone();
+                    web::spawn(async move {
+                        let args = rf_app_api::commands::AskPilotArgs {
+                            session_id: session,
+                            summarize: true,
+                        };
+                        match bridge::call::<rf_app_api::commands::AskPilot>(&args).await {
+                            Ok(done) => dispatcher.dispatch(RunnerAction::FinishDraft {
+                                summary: done.summary.unwrap_or(done.text),
+                                next_steps: done.next_steps,
+                            }),
+                            Err(error) => {
+                                dispatcher.dispatch(RunnerAction::FinishDraftFailed(error.message))
+                            }
+                        }
+                    });
+                })
+            };
             let first = form.outcome.unwrap_or(Outcome::Resolved);
             html! {
                 <div class="scrim" onclick={close.clone()}>
@@ -972,7 +998,13 @@ fn render_dialog(state: &RunnerState, sender: &Sender) -> Html {
                             }) }
                         </fieldset>
                         <label class="field">
-                            <span class="field-label">{ "Summary" }</span>
+                            <span class="field-label">
+                                { "Summary" }
+                                <button id="draft-summary" type="button" class="link-button draft-summary"
+                                    disabled={form.drafting} onclick={draft}>
+                                    { if form.drafting { "Drafting…" } else { "Draft with FlowPilot" } }
+                                </button>
+                            </span>
                             <textarea id="summary" rows="3" placeholder="What was wrong and what fixed it"
                                 value={form.summary.clone()} oninput={summary_input} />
                         </label>

@@ -72,6 +72,8 @@ pub struct FinishForm {
     pub summary: String,
     pub next_steps: String,
     pub error: Option<String>,
+    /// FlowPilot is drafting the summary and next steps.
+    pub drafting: bool,
 }
 
 impl FinishForm {
@@ -135,6 +137,15 @@ pub enum RunnerAction {
     FinishSummary(String),
     FinishNextSteps(String),
     FinishProblem(String),
+    /// FlowPilot started drafting the summary and next steps.
+    FinishDrafting,
+    /// FlowPilot's draft: it fills the summary, and the next steps when it wrote some.
+    FinishDraft {
+        summary: String,
+        next_steps: Option<String>,
+    },
+    /// FlowPilot could not draft: why, in words.
+    FinishDraftFailed(String),
     /// Send these commands (unless something is already on its way).
     Submit(Vec<Command>),
     /// Enter or the confirm button in the open dialog.
@@ -232,6 +243,33 @@ impl RunnerState {
             RunnerAction::FinishProblem(error) => {
                 if let Some(Dialog::Finish(form)) = &mut self.dialog {
                     form.error = Some(error);
+                }
+            }
+            RunnerAction::FinishDrafting => {
+                if let Some(Dialog::Finish(form)) = &mut self.dialog {
+                    form.drafting = true;
+                    form.error = None;
+                }
+            }
+            RunnerAction::FinishDraft {
+                summary,
+                next_steps,
+            } => {
+                // A dialog closed meanwhile is not reopened by a late draft.
+                if let Some(Dialog::Finish(form)) = &mut self.dialog {
+                    form.drafting = false;
+                    form.summary = summary;
+                    if let Some(next_steps) = next_steps {
+                        form.next_steps = next_steps;
+                    }
+                }
+            }
+            RunnerAction::FinishDraftFailed(why) => {
+                if let Some(Dialog::Finish(form)) = &mut self.dialog {
+                    form.drafting = false;
+                    form.error = Some(format!(
+                        "FlowPilot could not draft it ({why}); write the summary yourself."
+                    ));
                 }
             }
             RunnerAction::Submit(commands) => self.submit(commands),
@@ -396,6 +434,45 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
+
+    #[test]
+    fn flowpilot_drafts_fill_the_finish_form_and_a_closed_dialog_stays_closed() {
+        let finish = |state: &RunnerState| match &state.dialog {
+            Some(Dialog::Finish(form)) => form.clone(),
+            other => panic!("the finish dialog is not open: {other:?}"),
+        };
+        let state = RunnerState::default()
+            .apply(RunnerAction::Open(Dialog::Finish(FinishForm::default())))
+            .apply(RunnerAction::FinishNextSteps("typed".into()))
+            .apply(RunnerAction::FinishDrafting);
+        assert!(finish(&state).drafting);
+        let state = state.apply(RunnerAction::FinishDraft {
+            summary: "The VPN failed; reinstalled.".into(),
+            next_steps: None,
+        });
+        let form = finish(&state);
+        assert!(!form.drafting);
+        assert_eq!(form.summary, "The VPN failed; reinstalled.");
+        assert_eq!(
+            form.next_steps, "typed",
+            "no next steps drafted keeps what was typed"
+        );
+        let state = state
+            .apply(RunnerAction::FinishDrafting)
+            .apply(RunnerAction::FinishDraftFailed("offline".into()));
+        assert!(
+            finish(&state)
+                .error
+                .is_some_and(|error| error.contains("offline"))
+        );
+        let state = state
+            .apply(RunnerAction::CloseDialog)
+            .apply(RunnerAction::FinishDraft {
+                summary: "late".into(),
+                next_steps: None,
+            });
+        assert_eq!(state.dialog, None);
+    }
 
     fn question(answers: &[&str]) -> Node {
         let mut node = Node::new("q1", NodeKind::Question, "Can the client ping the DC?");

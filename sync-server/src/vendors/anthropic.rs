@@ -71,7 +71,12 @@ impl AiSettings {
     /// Checks what an operator configured: an https address (or plain HTTP to this machine),
     /// models from [`MODELS`], a `max_tokens` within [`MAX_TOKENS_CAP`].
     pub fn check(&self) -> Result<(), String> {
-        upstream_url(&self.base_url, true).map_err(|error| error.to_string())?;
+        upstream_url(&self.base_url, true).map_err(|_| {
+            format!(
+                "--anthropic-base-url {:?} must be an https address (or http to this machine), like {DEFAULT_BASE_URL}",
+                self.base_url
+            )
+        })?;
         for model in [&self.fast_model, &self.strong_model] {
             if !MODELS.contains(&model.as_str()) {
                 return Err(format!(

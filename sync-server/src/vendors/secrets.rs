@@ -56,6 +56,10 @@ pub enum SecretsError {
         "a stored secret does not open with its key {0}: it was damaged or copied from another team; a team admin must store the connection again"
     )]
     Damaged(String),
+    #[error(
+        "there is no secrets key at {0} to rotate: a server makes it when it first starts (or give the file in use with --secrets-key-file)"
+    )]
+    NothingToRotate(PathBuf),
     #[error("{0}")]
     Store(#[from] crate::domain::error::StoreError),
 }
@@ -275,6 +279,10 @@ pub struct Rotated {
 /// the module's text for why no step can lose a secret). Run it with the servers stopped, then
 /// give every server the new file.
 pub async fn rotate<S: Store>(path: &Path, store: &S) -> Result<Rotated, SecretsError> {
+    // The keys in use first: nothing is written when there is nothing to rotate.
+    if read_key(path)?.is_none() {
+        return Err(SecretsError::NothingToRotate(path.to_owned()));
+    }
     let next_path = pending(path);
     let next = match read_key(&next_path)? {
         Some(next) => next,

@@ -415,15 +415,9 @@ fn run_ai(replica: &Replica, command: AiCommand, out: &mut impl Write) -> anyhow
 
 /// A session's time: from its start to its end (or its last event, if it is not finished).
 fn session_time(replica: &Replica, id: uuid::Uuid) -> anyhow::Result<rf_core::psa::PostTime> {
-    let state = replica.session(id)?.state;
-    let format = |at: time::OffsetDateTime| {
-        at.format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default()
-    };
-    Ok(rf_core::psa::PostTime {
-        start: format(state.started_at),
-        end: format(state.finished_at.unwrap_or(state.last_event_at)),
-    })
+    Ok(rf_core::psa::PostTime::of_session(
+        &replica.session(id)?.state,
+    ))
 }
 
 fn run_psa(

@@ -188,6 +188,20 @@ pub struct PostTime {
     pub end: String,
 }
 
+impl PostTime {
+    /// A session's time: from its start to its end (or its last event, if it is not finished).
+    pub fn of_session(state: &crate::session::SessionState) -> PostTime {
+        let format = |at: time::OffsetDateTime| {
+            at.format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default()
+        };
+        PostTime {
+            start: format(state.started_at),
+            end: format(state.finished_at.unwrap_or(state.last_event_at)),
+        }
+    }
+}
+
 /// A note on a ticket, as the server posted it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

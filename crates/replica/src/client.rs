@@ -521,19 +521,16 @@ pub fn change_password(
     new: &str,
     options: ClientOptions,
 ) -> Result<()> {
-    let account = replica
-        .sync_account()?
-        .ok_or_else(|| ReplicaError::LoginRequired("this replica is not logged in".into()))?;
-    let credentials = store
-        .load()?
-        .ok_or_else(|| ReplicaError::LoginRequired("no saved login for this replica".into()))?;
-    let client = SyncClient::new(&account.server_url, options)?;
-    let mut session = Session { store, credentials };
-    let url = format!("{}/api/v1/me/password", client.server_url());
     let body = serde_json::json!({ "current_password": current, "new_password": new });
-    client.authorized_response(&mut session, |http, token| {
-        http.post(&url).bearer_auth(token).json(&body)
-    })?;
+    server_response(
+        replica,
+        store,
+        options,
+        reqwest::Method::POST,
+        "/api/v1/me/password",
+        &[],
+        Some(&body),
+    )?;
     Ok(())
 }
 

@@ -28,18 +28,6 @@ const FORMATS: [(ExportFormat, &str, &str); 3] = [
     (ExportFormat::Html, "html", "HTML"),
 ];
 
-/// The session's time, from its start to its end (or its last event, if it is not finished).
-fn session_time(state: &rf_core::session::SessionState) -> rf_core::psa::PostTime {
-    let format = |at: time::OffsetDateTime| {
-        at.format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default()
-    };
-    rf_core::psa::PostTime {
-        start: format(state.started_at),
-        end: format(state.finished_at.unwrap_or(state.last_event_at)),
-    }
-}
-
 #[function_component]
 pub fn SessionDetailPage(props: &SessionDetailProps) -> Html {
     let app = use_app();
@@ -155,7 +143,7 @@ pub fn SessionDetailPage(props: &SessionDetailProps) -> Html {
                 </pre>
             </section>
             <TicketPostPanel session={view.id} ticket={state.ticket.clone()} preview={ticket_text} redacted={*redact}
-                time={session_time(state)} duration={human_duration(state.duration())} />
+                time={rf_core::psa::PostTime::of_session(state)} duration={human_duration(state.duration())} />
         </section>
     }
 }

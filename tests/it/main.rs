@@ -11,6 +11,7 @@ mod ai;
 mod attachments;
 mod attachments_bucket;
 mod auth;
+mod batches;
 mod compression;
 mod converge;
 mod flow_access;

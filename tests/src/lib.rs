@@ -757,6 +757,8 @@ pub struct Fingerprint {
     pub set_aside: std::collections::BTreeSet<String>,
     /// The user's pins, in order.
     pub pins: std::collections::BTreeSet<String>,
+    /// Team records (batches, target lists, schedules) with their bodies.
+    pub records: std::collections::BTreeSet<String>,
     /// This device's mutations the server refused for good, with the reason.
     pub rejected: std::collections::BTreeSet<String>,
     /// The versions of this device's refused edits that no session runs: kept here (versions
@@ -801,6 +803,7 @@ impl Fingerprint {
             ("stashed events", &self.stashed, &other.stashed),
             ("set aside", &self.set_aside, &other.set_aside),
             ("pins", &self.pins, &other.pins),
+            ("team records", &self.records, &other.records),
             ("rejected mutations", &self.rejected, &other.rejected),
             (
                 "versions of refused edits",
@@ -857,7 +860,8 @@ pub fn fingerprint(replica: &rf_replica::Replica) -> Fingerprint {
              FROM session_events",
         ),
         sessions: rows(
-            "SELECT id || ' ' || status || ' ' || COALESCE(outcome, '') || ' ' || event_count FROM sessions",
+            "SELECT id || ' ' || status || ' ' || COALESCE(outcome, '') || ' ' || event_count
+                    || ' ' || COALESCE(batch_id, '-') || ' ' || COALESCE(target, '-') FROM sessions",
         ),
         // The resolution last, so `ends_with("open")` tells an open conflict.
         conflicts: rows(
@@ -888,6 +892,7 @@ pub fn fingerprint(replica: &rf_replica::Replica) -> Fingerprint {
                     || ' ' || COALESCE(payload, '-') FROM set_aside",
         ),
         pins: rows("SELECT position || ' ' || flow_id FROM pins"),
+        records: rows("SELECT kind || ' ' || id || ' ' || COALESCE(body, '-') FROM team_records"),
         rejected: rows(
             "SELECT mutation_id || ' ' || entity || ' ' || entity_id || ' ' || operation
                     || ' ' || reason FROM outbox_rejected",

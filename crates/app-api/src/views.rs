@@ -356,3 +356,72 @@ pub fn already_posted_words(post: &TicketPost) -> String {
         ),
     }
 }
+
+/// A maintenance batch as its hub shows it: the batch, each target's state derived from its
+/// sessions, and which target sessions this device works.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchView {
+    pub id: Uuid,
+    pub batch: rf_core::batch::Batch,
+    pub progress: rf_core::batch::BatchProgress,
+    /// Sessions of the batch started on this device (it may resume them).
+    pub own_sessions: Vec<Uuid>,
+    /// Whether this device holds the flow version the batch runs (it can start a target).
+    pub has_flow: bool,
+}
+
+/// A batch in a list: what it runs, for whom, and how far it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchSummary {
+    pub id: Uuid,
+    pub flow_title: String,
+    pub client: String,
+    pub ticket: String,
+    pub started_by: String,
+    /// RFC 3339.
+    pub created_at: String,
+    pub headline: String,
+    pub counts: rf_core::batch::BatchCounts,
+    pub complete: bool,
+}
+
+/// A saved target list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetListView {
+    pub id: Uuid,
+    pub client: String,
+    pub name: String,
+    pub targets: Vec<String>,
+}
+
+/// A schedule and its next occurrences.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleView {
+    pub id: Uuid,
+    pub schedule: rf_core::schedule::Schedule,
+    /// The next few occurrence days (YYYY-MM-DD), from today in the schedule's zone.
+    pub next: Vec<String>,
+}
+
+/// A run of a schedule that needs doing, or soon will.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DueItem {
+    pub schedule_id: Uuid,
+    pub flow_id: Uuid,
+    pub flow_title: String,
+    pub client: String,
+    pub target_list: Option<String>,
+    /// YYYY-MM-DD in the schedule's time zone.
+    pub occurrence: String,
+    pub state: rf_core::schedule::DueState,
+}
+
+/// The due work across every schedule: overdue first, then due today, then upcoming.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DueWork {
+    pub items: Vec<DueItem>,
+    /// Older overdue runs not listed (beyond the most recent per schedule).
+    pub more_overdue: usize,
+    /// Schedules whose rule this build cannot read (said, never dropped silently).
+    pub unreadable: Vec<String>,
+}

@@ -87,6 +87,155 @@ pub enum Command {
         #[command(subcommand)]
         command: PsaCommand,
     },
+    /// Maintenance batches: one checklist run across many targets, one session per target
+    Batch {
+        #[command(subcommand)]
+        command: BatchCommand,
+    },
+    /// Saved target lists per client (servers, sites, users), synced to the team
+    Targets {
+        #[command(subcommand)]
+        command: TargetsCommand,
+    },
+    /// Recurring maintenance: a flow that recurs for a client by an RFC 5545 rule
+    Schedule {
+        #[command(subcommand)]
+        command: ScheduleCommand,
+    },
+    /// Scheduled runs overdue, due today and coming up within a week
+    Due {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Where a new batch's targets come from: exactly one of these.
+#[derive(Debug, clap::Args)]
+#[group(multiple = false)]
+pub struct TargetsArg {
+    /// The targets, comma-separated
+    #[arg(long, value_delimiter = ',', value_name = "A,B,C")]
+    pub targets: Vec<String>,
+    /// A file of targets, one per line (blank lines and lines starting with # are skipped)
+    #[arg(long, value_name = "FILE")]
+    pub targets_file: Option<PathBuf>,
+    /// A saved target list, by name (`rf targets list`)
+    #[arg(long, value_name = "NAME")]
+    pub target_list: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BatchCommand {
+    /// Start a batch of a maintenance or procedural flow over targets; prints the batch id
+    /// alone on its last line. No session starts until someone starts a target
+    Start {
+        /// Flow id prefix or exact title
+        flow: String,
+        #[command(flatten)]
+        targets: TargetsArg,
+        #[arg(long, default_value = "")]
+        ticket: String,
+        /// The client (with --target-list: the list's client unless given)
+        #[arg(long, default_value = "")]
+        client: String,
+        /// An intake value asked once for the whole batch, repeatable
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
+        /// Start the due run of this schedule (id prefix); the targets default to its list
+        #[arg(long, value_name = "SCHEDULE")]
+        schedule: Option<String>,
+        /// With --schedule: the run's day (YYYY-MM-DD) [default: the oldest waiting run]
+        #[arg(long, value_name = "DATE", requires = "schedule")]
+        occurrence: Option<String>,
+        /// Who starts it [default: $RF_ENGINEER, else the login name]
+        #[arg(long, env = "RF_ENGINEER")]
+        engineer: Option<String>,
+    },
+    /// Start or resume a target's session; prints the session id alone on its last line.
+    /// Drive the session with the `rf session` commands
+    Run {
+        batch: String,
+        target: String,
+        #[arg(long, env = "RF_ENGINEER")]
+        engineer: Option<String>,
+    },
+    /// Every batch with its progress
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A batch and each target's state
+    Show {
+        batch: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The batch's ticket note: a results table per target and the exceptions in detail
+    Export {
+        batch: String,
+        /// md, txt or html
+        #[arg(long, default_value = "md")]
+        format: String,
+        /// Mask secrets, addresses and paths first
+        #[arg(long)]
+        redact: bool,
+        /// Write to this file instead of standard output
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TargetsCommand {
+    /// Save (or replace) a client's target list; batches already started keep their targets
+    Set {
+        name: String,
+        #[arg(long)]
+        client: String,
+        /// The targets; or --file
+        targets: Vec<String>,
+        /// A file of targets, one per line
+        #[arg(long, value_name = "FILE", conflicts_with = "targets")]
+        file: Option<PathBuf>,
+    },
+    /// The saved target lists
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// Make a maintenance flow recur for a client
+    Add {
+        /// Flow id prefix or exact title
+        flow: String,
+        #[arg(long)]
+        client: String,
+        /// An RFC 5545 recurrence rule, such as FREQ=MONTHLY;BYDAY=2TU (the second Tuesday)
+        /// or FREQ=DAILY;INTERVAL=90 (every 90 days)
+        #[arg(long, value_name = "RRULE")]
+        rule: String,
+        /// The client's time zone, an IANA name [default: this computer's]
+        #[arg(long, value_name = "ZONE")]
+        tz: Option<String>,
+        /// The first day the rule may fall on (YYYY-MM-DD) [default: today]
+        #[arg(long, value_name = "DATE")]
+        start: Option<String>,
+        /// The saved target list each run's batch covers
+        #[arg(long, value_name = "NAME")]
+        target_list: Option<String>,
+        #[arg(long, env = "RF_ENGINEER")]
+        engineer: Option<String>,
+    },
+    /// The schedules and their next runs
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a schedule (its batches stay)
+    Remove { schedule: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,6 +3,7 @@
 
 mod args;
 mod render;
+mod work;
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
@@ -359,6 +360,10 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
         Command::Conflicts { command } => run_conflicts(&mut replica, command, out),
         Command::Psa { command } => run_psa(&replica, command, out),
         Command::Ai { command } => run_ai(&replica, command, out),
+        Command::Batch { command } => work::run_batch(&mut replica, command, out),
+        Command::Targets { command } => work::run_targets(&mut replica, command, out),
+        Command::Schedule { command } => work::run_schedule(&mut replica, command, out),
+        Command::Due { json } => work::run_due(&replica, json, out),
     }
 }
 

@@ -11,8 +11,10 @@ use rf_replica::{FlowSummary, SessionSummary, SessionView, StoredFlow};
 use serde::Serialize;
 use uuid::Uuid;
 
+/// An id's first 13 characters: ids are UUID v7, whose first 12 hex digits are the
+/// millisecond they were made, so shorter prefixes of things made within a minute clash.
 fn short(id: Uuid) -> String {
-    id.to_string()[..8].to_owned()
+    id.to_string()[..13].to_owned()
 }
 
 pub fn flow_table(out: &mut impl Write, flows: &[FlowSummary]) -> io::Result<()> {

@@ -120,7 +120,7 @@ fn clock(at: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-fn date_time(at: OffsetDateTime) -> String {
+pub(crate) fn date_time(at: OffsetDateTime) -> String {
     let utc = at.to_offset(time::UtcOffset::UTC);
     let text = utc
         .format(format_description!("[year]-[month]-[day] [hour]:[minute]"))
@@ -148,9 +148,15 @@ fn human_size(bytes: u64) -> String {
 
 impl TicketNote {
     pub fn build(state: &SessionState, options: ExportOptions) -> TicketNote {
-        let mut clean = FieldCleaner {
-            redactor: options.redact.then(Redactor::new),
-        };
+        let mut clean = FieldCleaner::new(options.redact);
+        let mut note = TicketNote::build_with(state, &mut clean);
+        note.redactions = clean.into_counts();
+        note
+    }
+
+    /// The note with every field cleaned by `clean`, whose counts go on across notes (a batch
+    /// note holds several sessions); `redactions` is left for the caller to fill.
+    pub(crate) fn build_with(state: &SessionState, clean: &mut FieldCleaner) -> TicketNote {
         let outcome = match (state.status, state.outcome) {
             (SessionStatus::Finished, Some(outcome)) => outcome.as_str().to_owned(),
             _ => "in progress".to_owned(),
@@ -210,7 +216,7 @@ impl TicketNote {
             steps,
             summary,
             next_steps,
-            redactions: clean.redactor.map(Redactor::into_counts),
+            redactions: None,
         }
     }
 
@@ -252,6 +258,16 @@ impl TicketNote {
         }
         let _ = writeln!(out, "- **Flow version:** {}", self.flow_version);
         out.push_str("\n### Steps taken\n\n");
+        self.write_markdown_body(&mut out, "###");
+        if let Some(line) = self.redaction_line() {
+            let _ = write!(out, "\n_{line}_\n");
+        }
+        out
+    }
+
+    /// The steps, then the summary and next steps under `heading` (`###`, or deeper inside a
+    /// batch note).
+    pub(crate) fn write_markdown_body(&self, out: &mut String, heading: &str) {
         if self.steps.is_empty() {
             out.push_str("_No steps recorded._\n");
         }
@@ -279,18 +295,14 @@ impl TicketNote {
                 let _ = writeln!(out, "{inner}- Attachment: {}", markdown_inline(attachment));
             }
         }
-        for (heading, text) in [("Summary", &self.summary), ("Next steps", &self.next_steps)] {
+        for (title, text) in [("Summary", &self.summary), ("Next steps", &self.next_steps)] {
             if let Some(text) = text {
-                let _ = write!(out, "\n### {heading}\n\n");
+                let _ = write!(out, "\n{heading} {title}\n\n");
                 for line in markdown_paragraph(text) {
                     let _ = writeln!(out, "{line}");
                 }
             }
         }
-        if let Some(line) = self.redaction_line() {
-            let _ = write!(out, "\n_{line}_\n");
-        }
-        out
     }
 
     pub fn to_text(&self) -> String {
@@ -303,6 +315,15 @@ impl TicketNote {
         }
         let _ = writeln!(out, "{:<10}{}", "Version:", self.flow_version);
         out.push_str("\nSteps taken\n-----------\n");
+        self.write_text_body(&mut out);
+        if let Some(line) = self.redaction_line() {
+            let _ = write!(out, "\n{line}\n");
+        }
+        out
+    }
+
+    /// The steps, then the summary and next steps.
+    pub(crate) fn write_text_body(&self, out: &mut String) {
         if self.steps.is_empty() {
             out.push_str("No steps recorded.\n");
         }
@@ -335,10 +356,6 @@ impl TicketNote {
                 }
             }
         }
-        if let Some(line) = self.redaction_line() {
-            let _ = write!(out, "\n{line}\n");
-        }
-        out
     }
 
     /// An HTML fragment (no `<html>` wrapper) for pasting into a PSA or e-mail.
@@ -359,6 +376,18 @@ impl TicketNote {
             self.flow_version
         );
         out.push_str("<h3>Steps taken</h3>\n");
+        self.write_html_body(&mut out, "h3");
+        if let Some(line) = self.redaction_line() {
+            out.push_str("<p class=\"rf-redaction\"><em>");
+            push_escaped(&mut out, &line);
+            out.push_str("</em></p>\n");
+        }
+        out.push_str("</article>\n");
+        out
+    }
+
+    /// The steps, then the summary and next steps under `heading` (`h3`, or deeper).
+    pub(crate) fn write_html_body(&self, out: &mut String, heading: &str) {
         if self.steps.is_empty() {
             out.push_str("<p><em>No steps recorded.</em></p>\n");
         } else {
@@ -370,51 +399,44 @@ impl TicketNote {
                     step.kind.class_name(),
                     step.depth
                 );
-                push_escaped(&mut out, &step.time);
+                push_escaped(out, &step.time);
                 out.push_str("</time> ");
-                html_step_line(&mut out, step);
+                html_step_line(out, step);
                 for (time, note) in &step.notes {
                     out.push_str(
                         "<blockquote class=\"rf-note\" style=\"white-space: pre-wrap\"><time>",
                     );
-                    push_escaped(&mut out, time);
+                    push_escaped(out, time);
                     out.push_str("</time> ");
-                    push_escaped(&mut out, note);
+                    push_escaped(out, note);
                     out.push_str("</blockquote>");
                 }
                 for (time, output) in &step.outputs {
                     out.push_str("<figure class=\"rf-output\"><figcaption>Output ");
-                    push_escaped(&mut out, time);
+                    push_escaped(out, time);
                     out.push_str("</figcaption><pre><code>");
-                    push_escaped(&mut out, output);
+                    push_escaped(out, output);
                     out.push_str("</code></pre></figure>");
                 }
                 for attachment in &step.attachments {
                     out.push_str("<p class=\"rf-attachment\">Attachment: ");
-                    push_escaped(&mut out, attachment);
+                    push_escaped(out, attachment);
                     out.push_str("</p>");
                 }
                 out.push_str("</li>\n");
             }
             out.push_str("</ol>\n");
         }
-        for (heading, text) in [("Summary", &self.summary), ("Next steps", &self.next_steps)] {
+        for (title, text) in [("Summary", &self.summary), ("Next steps", &self.next_steps)] {
             if let Some(text) = text {
                 let _ = write!(
                     out,
-                    "<h3>{heading}</h3>\n<p style=\"white-space: pre-wrap\">"
+                    "<{heading}>{title}</{heading}>\n<p style=\"white-space: pre-wrap\">"
                 );
-                push_escaped(&mut out, text.trim_end());
+                push_escaped(out, text.trim_end());
                 out.push_str("</p>\n");
             }
         }
-        if let Some(line) = self.redaction_line() {
-            out.push_str("<p class=\"rf-redaction\"><em>");
-            push_escaped(&mut out, &line);
-            out.push_str("</em></p>\n");
-        }
-        out.push_str("</article>\n");
-        out
     }
 }
 
@@ -487,19 +509,30 @@ fn html_step_line(out: &mut String, step: &NoteStep) {
     }
 }
 
-fn push_escaped(out: &mut String, text: &str) {
+pub(crate) fn push_escaped(out: &mut String, text: &str) {
     // Writing into a String cannot fail; the Result only exists for io::Write targets.
     let _ = escape_html(FmtWriter(&mut *out), text);
 }
 
 /// Cleans the texts of one note, with one redactor so its counts cover every field.
-struct FieldCleaner {
+pub(crate) struct FieldCleaner {
     redactor: Option<Redactor>,
 }
 
 impl FieldCleaner {
+    pub(crate) fn new(redact: bool) -> FieldCleaner {
+        FieldCleaner {
+            redactor: redact.then(Redactor::new),
+        }
+    }
+
+    /// What redaction masked, when it ran.
+    pub(crate) fn into_counts(self) -> Option<RedactionCounts> {
+        self.redactor.map(Redactor::into_counts)
+    }
+
     /// A field that may span lines (a note, an output, the summary, the next steps).
-    fn text(&mut self, text: &str) -> String {
+    pub(crate) fn text(&mut self, text: &str) -> String {
         let text = normalise_line_endings(text);
         let text = match self.redactor.as_mut() {
             Some(redactor) => Cow::Owned(redactor.redact(&text)),
@@ -512,7 +545,7 @@ impl FieldCleaner {
     }
 
     /// A field that is one line in every format (a title, a header value, an answer, a name).
-    fn line(&mut self, text: &str) -> String {
+    pub(crate) fn line(&mut self, text: &str) -> String {
         let text = self.text(text);
         let unchanged = matches!(one_line(&text), Cow::Borrowed(_)) && text.trim() == text;
         if unchanged {
@@ -524,7 +557,7 @@ impl FieldCleaner {
 
 /// CRLF and a lone CR become LF. CommonMark, terminals and browsers all end a line at a lone CR,
 /// so text that kept one could start a line the renderer did not write.
-fn normalise_line_endings(text: &str) -> Cow<'_, str> {
+pub(crate) fn normalise_line_endings(text: &str) -> Cow<'_, str> {
     if !text.contains('\r') {
         return Cow::Borrowed(text);
     }
@@ -532,7 +565,7 @@ fn normalise_line_endings(text: &str) -> Cow<'_, str> {
 }
 
 /// Line breaks (any spelling) folded into spaces, for fields that must stay on one line.
-fn one_line(text: &str) -> Cow<'_, str> {
+pub(crate) fn one_line(text: &str) -> Cow<'_, str> {
     if !text.bytes().any(|byte| byte == b'\n' || byte == b'\r') {
         return Cow::Borrowed(text);
     }
@@ -580,7 +613,7 @@ const MARKDOWN_SPECIAL: &[char] = &[
 /// Literal text in Markdown on one line: line breaks folded and characters that would start
 /// markup escaped, so a title like `*` or `<b>`, or a path like `\\fs02\share`, reads exactly as
 /// typed. Only for text that follows something else on its line (a label, a list marker).
-fn markdown_inline(text: &str) -> String {
+pub(crate) fn markdown_inline(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         match c {
@@ -601,7 +634,7 @@ fn markdown_inline(text: &str) -> String {
 /// like [`markdown_inline`]; its first character is escaped too when it is ASCII punctuation
 /// (`-`, `+`, `=`, `:` open lists, setext underlines, thematic breaks and definition lists
 /// there), and so is the `.` or `)` after leading digits (an ordered list).
-fn markdown_paragraph(text: &str) -> Vec<String> {
+pub(crate) fn markdown_paragraph(text: &str) -> Vec<String> {
     let text = normalise_line_endings(text);
     let mut lines: Vec<String> = text
         .trim()

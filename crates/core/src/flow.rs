@@ -273,6 +273,10 @@ pub struct Flow {
     pub intake: Vec<IntakeField>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<String>,
+    /// Maintenance and procedural flows: the intake variable each target of a batch fills
+    /// (`target` when absent). See [`Flow::target_variable`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
     pub nodes: Vec<Node>,
     #[serde(flatten)]
     pub extra: ExtraFields,
@@ -286,6 +290,11 @@ pub struct ParseError {
 }
 
 impl Flow {
+    /// The intake variable each target of a batch fills: the `target` field, or `target`.
+    pub fn target_variable(&self) -> &str {
+        self.target.as_deref().unwrap_or("target")
+    }
+
     /// Parses a flow file and validates it, reporting every problem found at once.
     ///
     /// Structural problems (a node of the wrong shape) are collected per node, so one bad node

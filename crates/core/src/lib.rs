@@ -4,11 +4,13 @@
 #![forbid(unsafe_code)]
 
 pub mod ai;
+pub mod batch;
 pub mod export;
 pub mod flow;
 pub mod psa;
 pub mod received;
 pub mod redact;
+pub mod schedule;
 pub mod session;
 pub mod sse;
 pub mod stats;

@@ -131,6 +131,17 @@ fn check_fields(kind: &EventKind) -> Result<(), String> {
             "{} variables; the limit is {MAX_VARIABLES}",
             variables.len()
         )),
+        EventKind::Started {
+            batch: Some(link), ..
+        } if link.target.trim().is_empty()
+            || link.target.len() > crate::batch::MAX_TARGET_BYTES =>
+        {
+            Err(format!(
+                "a batch target of {} bytes; a target is 1 to {} bytes",
+                link.target.len(),
+                crate::batch::MAX_TARGET_BYTES
+            ))
+        }
         EventKind::NoteAdded { text } | EventKind::OutputPasted { text }
             if text.trim().is_empty() =>
         {

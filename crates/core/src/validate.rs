@@ -266,6 +266,17 @@ fn check_intake(flow: &Flow, problems: &mut Vec<Problem>) {
             )));
         }
     }
+    if let Some(target) = &flow.target {
+        if flow.kind == FlowKind::Troubleshooting {
+            problems.push(Problem::flow(
+                "`target` is for maintenance and procedural flows (one session per target of a batch); remove it from a troubleshooting flow",
+            ));
+        } else if !declared.contains(target.as_str()) {
+            problems.push(Problem::flow(format!(
+                "`target` names {target:?}, which is not declared in `intake`; declare it there or name another variable"
+            )));
+        }
+    }
     let header_texts = [flow.description.as_deref()];
     for text in header_texts
         .into_iter()

@@ -121,6 +121,7 @@ impl SyncReport {
         self.pulled.conflicts += applied.conflicts;
         self.pulled.set_aside += applied.set_aside;
         self.pulled.pins += applied.pins;
+        self.pulled.records += applied.records;
         self.pulled.republished += applied.republished;
         self.pulled.resolved_again += applied.resolved_again;
     }

@@ -114,6 +114,24 @@ pub fn client_options() -> ClientOptions {
     options
 }
 
+/// This computer's time zone as an IANA name (a new schedule's default): `TZ` when it names
+/// one, else the system's setting; an error says to give the zone when neither is readable.
+pub fn local_time_zone() -> Result<String> {
+    let named = |name: &str| rf_core::schedule::check_time_zone(name).is_ok();
+    if let Ok(zone) = std::env::var("TZ") {
+        let zone = zone.trim_start_matches(':').to_owned();
+        if named(&zone) {
+            return Ok(zone);
+        }
+    }
+    match iana_time_zone::get_timezone() {
+        Ok(zone) if named(&zone) => Ok(zone),
+        _ => Err(crate::ReplicaError::Invalid(
+            "this computer's time zone cannot be read; give the client's zone (an IANA name such as Europe/London)".into(),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -184,9 +184,11 @@ pub(crate) fn move_events(
         // The fork's projection row first: its events refer to it.
         transaction.execute(
             "INSERT INTO sessions (id, flow_id, flow_version, flow_title, ticket, client, engineer,
-                                   status, outcome, started_at, finished_at, updated_at, event_count)
+                                   status, outcome, started_at, finished_at, updated_at, event_count,
+                                   batch_id, target)
              SELECT ?2, flow_id, flow_version, flow_title, ticket, client, engineer,
-                    status, outcome, started_at, finished_at, updated_at, event_count
+                    status, outcome, started_at, finished_at, updated_at, event_count,
+                    batch_id, target
              FROM sessions WHERE id = ?1",
             params![from, to],
         )?;

@@ -21,9 +21,11 @@ mod private;
 pub mod psa;
 mod pull;
 mod push;
+mod records;
 mod services;
 mod sessions;
 pub mod tokens;
+pub mod work;
 
 use std::path::{Path, PathBuf};
 
@@ -38,6 +40,9 @@ pub use pull::PullReport;
 pub use push::{IdentityChange, PushReport, RejectedMutation};
 pub use services::{FLOWS_DIR, RECENT_FLOWS, SHORTCUT, THEME};
 // The shapes the app and the CLI show are declared once, in the app's contract crate.
+pub use rf_app_api::views::{
+    BatchSummary, BatchView, DueItem, DueWork, ScheduleView, TargetListView,
+};
 pub use rf_app_api::{
     ConflictRecord, FlowDetail, FlowSummary, Home, Library, LibraryEntry, LibraryFilter, SearchHit,
     SessionRecord, SessionSummary, SessionView, Settings, StatusReport, StoredFlow, SyncAccount,

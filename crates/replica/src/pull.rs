@@ -29,6 +29,8 @@ pub struct PullReport {
     pub conflicts: usize,
     /// The user's pins that changed here because they changed on another of their devices.
     pub pins: usize,
+    /// Team records (batches, target lists, schedules) that changed here.
+    pub records: usize,
     /// Items this replica cannot use (malformed, or not matching their name), set aside with
     /// the reason instead of failing the page.
     pub set_aside: usize,
@@ -295,6 +297,27 @@ impl Replica {
         }
         for pin in page.pins.iter().filter(|row| fresh(row.team_seq)) {
             report.pins += apply_pulled_pin(&transaction, pin)?;
+        }
+        for record in page.records.iter().filter(|row| fresh(row.team_seq)) {
+            let checked = match &record.body {
+                Some(body) => rf_core::sync::read_record(record.kind, record.id, body).map(|_| ()),
+                None if record.kind.deletable() => Ok(()),
+                None => Err("a batch cannot be deleted".to_owned()),
+            };
+            match checked {
+                Ok(()) => report.records += crate::records::apply_pulled(&transaction, record)?,
+                Err(reason) => {
+                    set_aside(
+                        &transaction,
+                        record.kind.as_str(),
+                        &record.id.to_string(),
+                        Some(record.team_seq),
+                        &reason,
+                        &serde_json::to_string(record).unwrap_or_default(),
+                    )?;
+                    report.set_aside += 1;
+                }
+            }
         }
         transaction.execute(
             "UPDATE sync_state SET pulled_seq = MAX(pulled_seq, ?1)",

@@ -49,11 +49,12 @@ pub(crate) fn write_projection(
 ) -> Result<()> {
     transaction.execute(
         "INSERT INTO sessions (id, flow_id, flow_version, flow_title, ticket, client, engineer, status,
-                               outcome, started_at, finished_at, updated_at, event_count)
+                               outcome, started_at, finished_at, updated_at, event_count,
+                               batch_id, target)
          VALUES (?1, ?2,
                  (SELECT version FROM flow_versions WHERE flow_id = ?2 AND content_hash = ?3
                   ORDER BY version LIMIT 1),
-                 ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                 ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
          ON CONFLICT (id) DO UPDATE SET status = excluded.status, outcome = excluded.outcome,
              finished_at = excluded.finished_at, updated_at = excluded.updated_at,
              event_count = excluded.event_count",
@@ -71,6 +72,8 @@ pub(crate) fn write_projection(
             state.finished_at.map(timestamp),
             timestamp(state.last_event_at),
             state.event_count as i64,
+            state.batch.as_ref().map(|link| link.batch_id.to_string()),
+            state.batch.as_ref().map(|link| link.target.as_str()),
         ],
     )?;
     Ok(())
@@ -180,7 +183,7 @@ pub(crate) fn rebuild_path_statistics(transaction: &Transaction<'_>) -> Result<(
     Ok(())
 }
 
-fn stamp(kinds: Vec<session::EventKind>) -> Vec<SessionEvent> {
+pub(crate) fn stamp(kinds: Vec<session::EventKind>) -> Vec<SessionEvent> {
     let at = now();
     kinds
         .into_iter()
@@ -194,7 +197,14 @@ impl Replica {
     pub fn start_session(&mut self, flow_id: Uuid, request: StartRequest) -> Result<SessionRecord> {
         let reference = self.latest_flow_ref(flow_id)?;
         let flows = self.flow_set([reference])?;
-        let events = stamp(session::start(&flows, flow_id, request)?);
+        self.record_new_session(stamp(session::start(&flows, flow_id, request)?))
+    }
+
+    /// Records a new session's first events (from the engine's `start`) on this device.
+    pub(crate) fn record_new_session(
+        &mut self,
+        events: Vec<SessionEvent>,
+    ) -> Result<SessionRecord> {
         let state = SessionState::replay(&events)?;
         let id = Uuid::now_v7();
         let device_id = self.device_id;

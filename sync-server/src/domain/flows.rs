@@ -31,6 +31,12 @@ pub enum Checked {
         flow_id: Uuid,
         pinned: bool,
     },
+    /// A team record written (`body`: its checked, compact JSON) or deleted (`None`).
+    Record {
+        kind: rf_core::sync::RecordKind,
+        id: Uuid,
+        body: Option<String>,
+    },
     /// Never applicable: settled as a permanent rejection with this reason.
     Invalid(String),
 }

@@ -234,6 +234,7 @@ pub async fn snapshot<S: Store>(
                     events: Vec::new(),
                     conflicts: Vec::new(),
                     pins: Vec::new(),
+                    records: Vec::new(),
                     epoch: Some(epoch),
                 })
             } else {

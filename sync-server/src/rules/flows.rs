@@ -6,6 +6,7 @@ use rf_core::sync::{
     CONFLICT_ENTITY, FieldConflict, Mutation, PIN, PIN_ENTITY, PUT_FLOW_VERSION, PushedFlowVersion,
     PutFlowVersion, RESOLVE_CONFLICT, ResolveConflict, UNPIN, WITHDRAWN, merge_flow,
 };
+use rf_core::sync::{DELETE_RECORD, PUT_RECORD, RecordKind};
 use rf_core::{Flow, VersionId};
 use serde::Deserialize;
 use serde_json::Value;
@@ -97,6 +98,16 @@ pub fn check_mutation(mutation: &Mutation) -> Checked {
                 },
                 Err(error) => Checked::Invalid(format!("not a conflict resolution: {error}")),
             }
+        }
+        (entity, operation @ (PUT_RECORD | DELETE_RECORD))
+            if RecordKind::parse(entity).is_some() =>
+        {
+            crate::rules::records::check_record_mutation(
+                entity,
+                operation,
+                entity_id,
+                &mutation.payload,
+            )
         }
         (entity, operation) => Checked::Invalid(format!(
             "this server does not know the change {entity}/{operation}; update the server"

@@ -8,3 +8,4 @@ pub mod flows;
 pub mod paging;
 pub mod psa;
 pub mod push;
+pub mod records;

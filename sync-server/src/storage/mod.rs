@@ -9,7 +9,7 @@ use std::future::Future;
 
 use uuid::Uuid;
 
-use crate::domain::error::StoreResult;
+use crate::domain::error::{StoreError, StoreResult};
 use crate::domain::psa::{Claimed, PostClaim, PostRow, PostSettle, Sealed, StoredPsaConnection};
 use crate::domain::push::{PushBatch, PushSettled};
 use crate::domain::users::{Actor, IssuedTokens, NewUser, Rotation, User, UserUpdate};
@@ -66,11 +66,37 @@ macro_rules! page_sizes_sql {
             " UNION ALL SELECT team_seq, COALESCE(octet_length(base), 0) + COALESCE(octet_length(kept), 0)",
             " + COALESCE(octet_length(other), 0) FROM flow_conflicts WHERE team_id = ", $team,
             " AND team_seq > ", $since, " AND team_seq <= ", $until,
+            " UNION ALL SELECT team_seq, COALESCE(octet_length(body), 0) FROM team_records WHERE team_id = ", $team,
+            " AND team_seq > ", $since, " AND team_seq <= ", $until,
             " ORDER BY 1"
         )
     };
 }
 pub(crate) use page_sizes_sql;
+
+/// A stored team record row as a pull page sends it (both back ends read the same columns).
+pub(crate) fn pulled_record(
+    kind: &str,
+    id: Uuid,
+    body: Option<&str>,
+    author_id: Uuid,
+    team_seq: i64,
+) -> StoreResult<rf_core::sync::PulledRecord> {
+    let kind = rf_core::sync::RecordKind::parse(kind).ok_or_else(|| {
+        StoreError::Internal(format!("a stored team record of unknown kind {kind:?}"))
+    })?;
+    let body = body
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|error| StoreError::Internal(format!("a stored team record {id}: {error}")))?;
+    Ok(rf_core::sync::PulledRecord {
+        kind,
+        id,
+        body,
+        author_id,
+        team_seq,
+    })
+}
 
 /// Everything the server stores. Implementations must make each method atomic.
 pub trait Store: Clone + Send + Sync + 'static {

@@ -15,11 +15,15 @@ use crate::domain::psa::{
 use crate::domain::push::{PushBatch, PushSettled};
 use crate::domain::users::{Actor, IssuedTokens, NewUser, Role, Rotation, User, UserUpdate};
 use crate::storage::rows::PsaRows;
+use crate::storage::rows::RecordWrite;
 use crate::storage::rows::{
     AccountRows, ConflictRow, DeviceRow, NewAccount, NewConflict, PullRows, RefreshRow, SyncRows,
 };
-use crate::storage::{Store, accounts, page_sizes_sql, post_columns, psa_columns, pull, push};
+use crate::storage::{
+    Store, accounts, page_sizes_sql, post_columns, psa_columns, pull, pulled_record, push,
+};
 use rf_core::VersionId;
+use rf_core::sync::RecordKind;
 use rf_core::sync::{
     FieldConflict, PullResponse, PulledConflict, PulledEvent, PulledFlow, PulledVersion,
 };
@@ -39,6 +43,7 @@ pub const POSTGRES_MIGRATIONS: &[rf_sqlite::Migration] = rf_sqlite::migrations!(
     10 => "0010_psa_posts.sql",
     11 => "0011_ai_usage.sql",
     12 => "0012_time_entries.sql",
+    13 => "0013_team_records.sql",
 );
 
 #[derive(Debug, Clone)]
@@ -960,6 +965,42 @@ impl SyncRows for PgRows {
         Ok(())
     }
 
+    async fn record(
+        &mut self,
+        team: Uuid,
+        kind: RecordKind,
+        id: Uuid,
+    ) -> StoreResult<Option<Option<String>>> {
+        Ok(sqlx::query_scalar(
+            "SELECT body FROM team_records WHERE team_id = $1 AND kind = $2 AND record_id = $3 FOR UPDATE",
+        )
+        .bind(team.to_string())
+        .bind(kind.as_str())
+        .bind(id.to_string())
+        .fetch_optional(&mut *self.transaction)
+        .await?)
+    }
+
+    async fn put_record(&mut self, record: RecordWrite<'_>) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO team_records (team_id, kind, record_id, body, author_id, updated_at, team_seq)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (team_id, kind, record_id) DO UPDATE SET body = excluded.body,
+                 author_id = excluded.author_id, updated_at = excluded.updated_at,
+                 team_seq = excluded.team_seq",
+        )
+        .bind(record.team.to_string())
+        .bind(record.kind.as_str())
+        .bind(record.id.to_string())
+        .bind(record.body)
+        .bind(record.author.to_string())
+        .bind(record.now)
+        .bind(record.team_seq)
+        .execute(&mut *self.transaction)
+        .await?;
+        Ok(())
+    }
+
     async fn announce(&mut self, team: Uuid, latest: i64) -> StoreResult<()> {
         // Delivered at commit to every server process listening (PostgresStore::listen).
         sqlx::query("SELECT pg_notify('rf_sync', $1)")
@@ -1148,6 +1189,36 @@ impl PullRows for PgRows {
                 pinned: row.try_get(1)?,
                 team_seq: row.try_get(2)?,
             })
+        })
+        .collect()
+    }
+
+    async fn records(
+        &mut self,
+        team: Uuid,
+        since: i64,
+        until: i64,
+    ) -> StoreResult<Vec<rf_core::sync::PulledRecord>> {
+        sqlx::query(
+            "SELECT kind, record_id, body, author_id, team_seq FROM team_records
+             WHERE team_id = $1 AND team_seq > $2 AND team_seq <= $3 ORDER BY team_seq",
+        )
+        .bind(team.to_string())
+        .bind(since)
+        .bind(until)
+        .fetch_all(&mut *self.transaction)
+        .await?
+        .iter()
+        .map(|row| {
+            let kind: String = row.try_get(0)?;
+            let body: Option<String> = row.try_get(2)?;
+            pulled_record(
+                &kind,
+                uuid_at(row, 1)?,
+                body.as_deref(),
+                uuid_at(row, 3)?,
+                row.try_get(4)?,
+            )
         })
         .collect()
     }

@@ -40,6 +40,7 @@ pub async fn pull(
         events: rows.events(team, since, until).await?,
         conflicts: rows.conflicts(team, since, until).await?,
         pins: rows.pins(team, user.id, since, until).await?,
+        records: rows.records(team, since, until).await?,
         epoch: Some(rows.epoch().await?),
     })
 }

@@ -13,7 +13,8 @@ use crate::domain::flows::{Checked, CheckedDocument, PutPlan};
 use crate::domain::push::{PushBatch, PushSettled, batch_range};
 use crate::domain::users::User;
 use crate::rules::flows::{may_resolve, plan_put};
-use crate::storage::rows::{NewConflict, SyncRows};
+use crate::rules::records::{RecordPlan, plan_record};
+use crate::storage::rows::{NewConflict, RecordWrite, SyncRows};
 use rf_core::sync::{PushDecision, PushedEvent};
 
 pub async fn push(
@@ -302,6 +303,32 @@ async fn apply_mutation(
                     .await?;
             }
             Ok(Ok(0))
+        }
+        Checked::Record { kind, id, body } => {
+            let stored = rows.record(team, *kind, *id).await?;
+            match plan_record(
+                *kind,
+                *id,
+                stored.as_ref().map(Option::as_deref),
+                body.as_deref(),
+            ) {
+                RecordPlan::Reject(reason) => Ok(Err(reason)),
+                RecordPlan::Unchanged => Ok(Ok(0)),
+                RecordPlan::Write => {
+                    let team_seq = rows.take_team_seqs(team, 1).await?;
+                    rows.put_record(RecordWrite {
+                        team,
+                        kind: *kind,
+                        id: *id,
+                        body: body.as_deref(),
+                        author: user.id,
+                        now,
+                        team_seq,
+                    })
+                    .await?;
+                    Ok(Ok(0))
+                }
+            }
         }
         Checked::Pin { flow_id, pinned } => {
             let team_seq = rows.take_team_seqs(team, 1).await?;

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 
+use rf_core::sync::RecordKind;
 use uuid::Uuid;
 
 use crate::domain::error::StoreResult;
@@ -164,6 +165,18 @@ pub struct NewConflict<'a> {
     pub kept_version: rf_core::VersionId,
     pub other_version: rf_core::VersionId,
     pub raised_by: Uuid,
+    pub now: i64,
+    pub team_seq: i64,
+}
+
+/// A team record's new body (`None`: deleted), as a push writes it.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordWrite<'a> {
+    pub team: Uuid,
+    pub kind: RecordKind,
+    pub id: Uuid,
+    pub body: Option<&'a str>,
+    pub author: Uuid,
     pub now: i64,
     pub team_seq: i64,
 }
@@ -365,6 +378,21 @@ pub trait SyncRows: PullRows {
         team_seq: i64,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
+    /// A team record's stored body, held until the transaction ends: `None` when there is no
+    /// such record, `Some(None)` once it was deleted.
+    fn record(
+        &mut self,
+        team: Uuid,
+        kind: RecordKind,
+        id: Uuid,
+    ) -> impl Future<Output = StoreResult<Option<Option<String>>>> + Send;
+
+    /// Writes a team record's body (`None`: deleted) under `team_seq`.
+    fn put_record(
+        &mut self,
+        record: RecordWrite<'_>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
     /// Tells every server process on this database, at commit, that the team's changes now
     /// reach `latest` (PostgreSQL: `NOTIFY`; SQLite: one process, which pokes by itself).
     fn announce(&mut self, team: Uuid, latest: i64)
@@ -425,6 +453,14 @@ pub trait PullRows: Send {
         since: i64,
         until: i64,
     ) -> impl Future<Output = StoreResult<Vec<rf_core::sync::PulledPin>>> + Send;
+
+    /// The team records changed in the range, each as it is now.
+    fn records(
+        &mut self,
+        team: Uuid,
+        since: i64,
+        until: i64,
+    ) -> impl Future<Output = StoreResult<Vec<rf_core::sync::PulledRecord>>> + Send;
 }
 
 /// Rows of posts to tickets, read and written inside one transaction.

@@ -16,10 +16,14 @@ use crate::domain::psa::{
 use crate::domain::push::{PushBatch, PushSettled};
 use crate::domain::users::{Actor, IssuedTokens, NewUser, Role, Rotation, User, UserUpdate};
 use crate::storage::rows::PsaRows;
+use crate::storage::rows::RecordWrite;
 use crate::storage::rows::{
     AccountRows, ConflictRow, DeviceRow, NewAccount, NewConflict, PullRows, RefreshRow, SyncRows,
 };
-use crate::storage::{Store, accounts, page_sizes_sql, post_columns, psa_columns, pull, push};
+use crate::storage::{
+    Store, accounts, page_sizes_sql, post_columns, psa_columns, pull, pulled_record, push,
+};
+use rf_core::sync::RecordKind;
 use rf_core::sync::{PulledConflict, PulledEvent, PulledFlow, PulledVersion};
 
 /// The embedded back end: one SQLite file in the data directory.
@@ -43,6 +47,7 @@ pub const SQLITE_MIGRATIONS: &[rf_sqlite::Migration] = rf_sqlite::migrations!(
     10 => "0010_psa_posts.sql",
     11 => "0011_ai_usage.sql",
     12 => "0012_time_entries.sql",
+    13 => "0013_team_records.sql",
 );
 
 pub const SQLITE_FILE: &str = "server.sqlite3";
@@ -898,6 +903,42 @@ impl SyncRows for SqliteRows<'_> {
         Ok(())
     }
 
+    async fn record(
+        &mut self,
+        team: Uuid,
+        kind: RecordKind,
+        id: Uuid,
+    ) -> StoreResult<Option<Option<String>>> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT body FROM team_records WHERE team_id = ?1 AND kind = ?2 AND record_id = ?3",
+                params![team.to_string(), kind.as_str(), id.to_string()],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
+    async fn put_record(&mut self, record: RecordWrite<'_>) -> StoreResult<()> {
+        self.connection.execute(
+            "INSERT INTO team_records (team_id, kind, record_id, body, author_id, updated_at, team_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (team_id, kind, record_id) DO UPDATE SET body = excluded.body,
+                 author_id = excluded.author_id, updated_at = excluded.updated_at,
+                 team_seq = excluded.team_seq",
+            params![
+                record.team.to_string(),
+                record.kind.as_str(),
+                record.id.to_string(),
+                record.body,
+                record.author.to_string(),
+                record.now,
+                record.team_seq
+            ],
+        )?;
+        Ok(())
+    }
+
     async fn announce(&mut self, _team: Uuid, _latest: i64) -> StoreResult<()> {
         Ok(())
     }
@@ -1060,6 +1101,35 @@ impl PullRows for SqliteRows<'_> {
                 },
             )?
             .collect::<rusqlite::Result<_>>()?)
+    }
+
+    async fn records(
+        &mut self,
+        team: Uuid,
+        since: i64,
+        until: i64,
+    ) -> StoreResult<Vec<rf_core::sync::PulledRecord>> {
+        let rows: Vec<(String, Uuid, Option<String>, Uuid, i64)> = self
+            .connection
+            .prepare_cached(
+                "SELECT kind, record_id, body, author_id, team_seq FROM team_records
+                 WHERE team_id = ?1 AND team_seq > ?2 AND team_seq <= ?3 ORDER BY team_seq",
+            )?
+            .query_map(params![team.to_string(), since, until], |row| {
+                Ok((
+                    row.get(0)?,
+                    uuid_column(row, 1)?,
+                    row.get(2)?,
+                    uuid_column(row, 3)?,
+                    row.get(4)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        rows.into_iter()
+            .map(|(kind, id, body, author_id, team_seq)| {
+                pulled_record(&kind, id, body.as_deref(), author_id, team_seq)
+            })
+            .collect()
     }
 }
 

@@ -503,6 +503,7 @@ mod tests {
             client: "Acme".into(),
             engineer: "sam".into(),
             variables: BTreeMap::new(),
+            batch: None,
             started_at: at,
             last_event_at: at,
             finished_at: finished.then_some(at),

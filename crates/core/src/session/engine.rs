@@ -195,6 +195,7 @@ pub fn start(flows: &FlowSet, flow_id: Uuid, request: StartRequest) -> Result<Ve
         client: request.client.trim().to_owned(),
         engineer: request.engineer.trim().to_owned(),
         variables: variables.clone(),
+        batch: None,
     };
     let first = entry_node(flow).ok_or(EngineError::NoStartNode)?;
     let mut navigator = Navigator::new(flows, &variables, None);

@@ -74,6 +74,9 @@ pub enum EventKind {
         client: String,
         engineer: String,
         variables: BTreeMap<String, String>,
+        /// The batch and target this session works, when it is one target of a batch.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        batch: Option<crate::batch::BatchLink>,
     },
     StepEntered {
         node: String,

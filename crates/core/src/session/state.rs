@@ -92,6 +92,9 @@ pub struct SessionState {
     pub client: String,
     pub engineer: String,
     pub variables: BTreeMap<String, String>,
+    /// The batch and target, when the session is one target of a batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<crate::batch::BatchLink>,
     #[serde(with = "time::serde::rfc3339")]
     pub started_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -171,6 +174,7 @@ impl SessionState {
             client,
             engineer,
             variables,
+            batch,
         } = &event.kind
         else {
             return Err(EngineError::NotStarted {
@@ -185,6 +189,7 @@ impl SessionState {
             client: client.clone(),
             engineer: engineer.clone(),
             variables: variables.clone(),
+            batch: batch.clone(),
             started_at: event.at,
             last_event_at: event.at,
             finished_at: None,

@@ -36,18 +36,10 @@ pub fn current_step(state: &SessionState, flows: &FlowSet) -> Result<StepView> {
         })?),
         None => None,
     };
-    let progress = flow.kind.is_checklist().then(|| {
-        let items: Vec<&Node> = flow
-            .nodes
-            .iter()
-            .filter(|node| matches!(node.kind, NodeKind::Step | NodeKind::Subflow))
-            .collect();
-        let done = items
-            .iter()
-            .filter(|node| state.is_ticked(cursor.flow, &node.id))
-            .count();
-        (done, items.len())
-    });
+    let progress = flow
+        .kind
+        .is_checklist()
+        .then(|| checklist_progress(state, cursor.flow, flow));
     let choices = match node {
         Some(node) => choices_at(node, state.position.len()),
         None if state.position.len() >= 2 => vec!["Return to the previous flow".to_owned()],
@@ -63,6 +55,20 @@ pub fn current_step(state: &SessionState, flows: &FlowSet) -> Result<StepView> {
         progress,
         can_go_back: !state.history.is_empty(),
     })
+}
+
+/// Items of the checklist `flow` (version `reference`) done in `state`, and items in all.
+pub fn checklist_progress(state: &SessionState, reference: FlowRef, flow: &Flow) -> (usize, usize) {
+    let items: Vec<&Node> = flow
+        .nodes
+        .iter()
+        .filter(|node| matches!(node.kind, NodeKind::Step | NodeKind::Subflow))
+        .collect();
+    let done = items
+        .iter()
+        .filter(|node| state.is_ticked(reference, &node.id))
+        .count();
+    (done, items.len())
 }
 
 /// A copy of `node` with `{{variables}}` filled in everywhere a person reads.

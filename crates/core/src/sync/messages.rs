@@ -134,6 +134,9 @@ pub struct PullResponse {
     /// The asking user's own pins changed in this range (other users' pins are never sent).
     #[serde(default)]
     pub pins: Vec<PulledPin>,
+    /// Team records (batches, target lists, schedules) changed in this range.
+    #[serde(default)]
+    pub records: Vec<PulledRecord>,
     /// The server store's epoch: it changes only when the store is restored from a backup
     /// (`rf-sync-server new-epoch`). A replica that sees it change pulls everything again
     /// and sends again what it holds.

@@ -25,10 +25,12 @@ use crate::version::VersionId;
 mod merge;
 mod messages;
 mod planners;
+mod records;
 
 pub use merge::*;
 pub use messages::*;
 pub use planners::*;
+pub use records::*;
 
 /// The protocol this build speaks.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -154,6 +154,7 @@ fn flow() -> impl Strategy<Value = Flow> {
                     tags,
                     intake,
                     start,
+                    target: None,
                     nodes,
                     extra,
                 }

@@ -6,9 +6,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
 
+mod batch;
 mod engine;
 mod export;
 mod format;
 mod redaction_corpus;
+mod schedule;
 mod schema;
 mod sync;

@@ -66,6 +66,7 @@ fn page(since: i64, until: i64, latest: i64) -> PullResponse {
         events: Vec::new(),
         conflicts: Vec::new(),
         pins: Vec::new(),
+        records: Vec::new(),
         epoch: None,
     }
 }

@@ -582,6 +582,7 @@ fn a_server_gone_back_is_pulled_again_from_where_it_is() {
         events: vec![],
         conflicts: vec![],
         pins: vec![],
+        records: vec![],
         epoch: None,
     };
     replica.apply_pull(&page).unwrap();

@@ -1,0 +1,130 @@
+//! Team records in the replica (batches, saved target lists, schedules; replica migration
+//! 17): a change made here is written at once and queued in the outbox as a `put` or `delete`
+//! of its kind; a body pulled from the server replaces the one held unless a change of that
+//! record is still queued here (it reaches the server later and wins there too, as pins do).
+//! Every body is read with rf-core's `read_record`, here as on the server.
+
+use rf_core::sync::{DELETE_RECORD, PUT_RECORD, PulledRecord, Record, RecordKind, read_record};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use uuid::Uuid;
+
+use crate::error::{ReplicaError, Result};
+use crate::{enqueue, now, timestamp};
+
+/// Writes `record` under `id` and queues it for the team.
+pub(crate) fn put(transaction: &Transaction<'_>, id: Uuid, record: &Record) -> Result<()> {
+    let kind = record.kind();
+    let body = record.to_value();
+    // The rules every peer applies, so nothing written here is refused later.
+    read_record(kind, id, &body).map_err(ReplicaError::Invalid)?;
+    transaction.execute(
+        "INSERT INTO team_records (kind, id, body, author_id, team_seq, updated_at)
+         VALUES (?1, ?2, ?3, NULL, NULL, ?4)
+         ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body, author_id = NULL,
+             team_seq = NULL, updated_at = excluded.updated_at",
+        params![
+            kind.as_str(),
+            id.to_string(),
+            body.to_string(),
+            timestamp(now())
+        ],
+    )?;
+    enqueue(
+        transaction,
+        kind.as_str(),
+        &id.to_string(),
+        PUT_RECORD,
+        None,
+        &body,
+    )?;
+    Ok(())
+}
+
+/// Deletes a record and queues the deletion; false when there was none.
+pub(crate) fn delete(transaction: &Transaction<'_>, kind: RecordKind, id: Uuid) -> Result<bool> {
+    let changed = transaction.execute(
+        "UPDATE team_records SET body = NULL, team_seq = NULL, updated_at = ?3
+         WHERE kind = ?1 AND id = ?2 AND body IS NOT NULL",
+        params![kind.as_str(), id.to_string(), timestamp(now())],
+    )?;
+    if changed > 0 {
+        enqueue(
+            transaction,
+            kind.as_str(),
+            &id.to_string(),
+            DELETE_RECORD,
+            None,
+            &serde_json::json!({}),
+        )?;
+    }
+    Ok(changed > 0)
+}
+
+fn parse(kind: RecordKind, id: &str, body: &str) -> Result<(Uuid, Record)> {
+    let context = || format!("the stored {} {id}", kind.as_str());
+    let id = Uuid::parse_str(id)
+        .map_err(|error| ReplicaError::Damaged(format!("{}: {error}", context())))?;
+    let value: serde_json::Value =
+        serde_json::from_str(body).map_err(ReplicaError::corrupt(context()))?;
+    // Checked before it was stored; a body that no longer reads is damage, said as such.
+    let record = read_record(kind, id, &value)
+        .map_err(|reason| ReplicaError::Damaged(format!("{}: {reason}", context())))?;
+    Ok((id, record))
+}
+
+/// Every live record of `kind`.
+pub(crate) fn all(connection: &Connection, kind: RecordKind) -> Result<Vec<(Uuid, Record)>> {
+    let mut statement = connection.prepare_cached(
+        "SELECT id, body FROM team_records WHERE kind = ?1 AND body IS NOT NULL ORDER BY updated_at, id",
+    )?;
+    let rows: Vec<(String, String)> = statement
+        .query_map([kind.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    rows.iter()
+        .map(|(id, body)| parse(kind, id, body))
+        .collect()
+}
+
+/// One live record of `kind`.
+pub(crate) fn one(connection: &Connection, kind: RecordKind, id: Uuid) -> Result<Option<Record>> {
+    let body: Option<String> = connection
+        .query_row(
+            "SELECT body FROM team_records WHERE kind = ?1 AND id = ?2 AND body IS NOT NULL",
+            params![kind.as_str(), id.to_string()],
+            |row| row.get(0),
+        )
+        .optional()?;
+    body.map(|body| parse(kind, &id.to_string(), &body).map(|(_, record)| record))
+        .transpose()
+}
+
+/// Applies a pulled record (already read with `read_record` by the caller); 1 when it changed
+/// what this replica holds.
+pub(crate) fn apply_pulled(transaction: &Transaction<'_>, pulled: &PulledRecord) -> Result<usize> {
+    let (kind, id) = (pulled.kind.as_str(), pulled.id.to_string());
+    let queued: bool = transaction.query_row(
+        "SELECT EXISTS (SELECT 1 FROM outbox WHERE entity = ?1 AND entity_id = ?2)",
+        params![kind, id],
+        |row| row.get(0),
+    )?;
+    if queued {
+        return Ok(0);
+    }
+    let body = pulled.body.as_ref().map(serde_json::Value::to_string);
+    let changed = transaction.execute(
+        "INSERT INTO team_records (kind, id, body, author_id, team_seq, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body, author_id = excluded.author_id,
+             team_seq = excluded.team_seq, updated_at = excluded.updated_at
+         WHERE team_records.team_seq IS NULL OR team_records.team_seq < excluded.team_seq",
+        params![
+            kind,
+            id,
+            body,
+            pulled.author_id.to_string(),
+            pulled.team_seq,
+            timestamp(now())
+        ],
+    )?;
+    Ok(changed)
+}

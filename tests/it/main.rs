@@ -15,6 +15,7 @@ mod batches;
 mod compression;
 mod converge;
 mod flow_access;
+mod handoff;
 mod hardening;
 mod openapi;
 mod psa;

@@ -18,6 +18,7 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("post", "/api/v1/auth/refresh"),
     ("get", "/api/v1/me"),
     ("post", "/api/v1/me/password"),
+    ("get", "/api/v1/team/members"),
     ("post", "/api/v1/sync/push"),
     ("get", "/api/v1/sync/pull"),
     ("get", "/api/v1/sync/snapshot"),
@@ -92,6 +93,7 @@ async fn the_document_is_served_without_a_login_and_lists_every_endpoint() {
         if [
             "/api/v1/me",
             "/api/v1/me/password",
+            "/api/v1/team/members",
             "/api/v1/sync/push",
             "/api/v1/sync/pull",
             "/api/v1/sync/snapshot",

@@ -535,9 +535,15 @@ async fn pushes_store_each_event_once_and_pulls_page_through_them(store: impl St
             batch(bobs, vec![event(bobs, 1, session, 4)]),
             NOW,
         )
-        .await;
+        .await
+        .unwrap();
+    // Refused on its own, with the reason, so Bob's device is not wedged by it.
+    assert_eq!(foreign_session.events_stored, 0);
+    assert_eq!(foreign_session.refused_events.len(), 1);
     assert!(
-        matches!(foreign_session, Err(StoreError::Forbidden(_))),
+        foreign_session.refused_events[0]
+            .reason
+            .contains("another engineer"),
         "{foreign_session:?}"
     );
     assert_eq!(

@@ -108,16 +108,28 @@ async fn nobody_writes_what_is_not_theirs(backend: Backend) {
         for event in &mut forged.events {
             event.device_id = forged.client_id;
         }
+        // Each event is refused on its own (kept aside with the reason), so the intruder's
+        // device is not wedged and nothing reaches Ada's session.
         let (status, body) = push(&server, &token, &forged).await;
-        assert_eq!(status, StatusCode::FORBIDDEN, "{intruder}: {body}");
+        assert_eq!(status, StatusCode::OK, "{intruder}: {body}");
+        let answer = response(body);
+        assert_eq!(answer.refused_events.len(), forged.events.len());
         assert!(
-            body["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("belongs to another engineer")
+            answer
+                .refused_events
+                .iter()
+                .all(|refused| refused.reason.contains("another engineer")),
+            "{intruder}: {:?}",
+            answer.refused_events
         );
     }
     assert_eq!(server.count("SELECT COUNT(*) FROM session_events").await, 9);
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM sessions WHERE handed_to IS NOT NULL")
+            .await,
+        0
+    );
     assert_eq!(server.count("SELECT COUNT(*) FROM session_events WHERE team_id <> (SELECT id FROM teams WHERE name = 'Contoso MSP')").await, 0);
     server.stop().await;
 }

@@ -364,7 +364,8 @@ pub struct BatchView {
     pub id: Uuid,
     pub batch: rf_core::batch::Batch,
     pub progress: rf_core::batch::BatchProgress,
-    /// Sessions of the batch started on this device (it may resume them).
+    /// Sessions of the batch this device may write (it started them, or they were handed to
+    /// its engineer): it may resume them.
     pub own_sessions: Vec<Uuid>,
     /// Whether this device holds the flow version the batch runs (it can start a target).
     pub has_flow: bool,

@@ -448,6 +448,17 @@ pub enum SessionCommandArgs {
         #[arg(long, env = "RF_ENGINEER")]
         engineer: Option<String>,
     },
+    /// Hand the session to a teammate (an engineer or admin of the team), with a note: from
+    /// then only their device continues it
+    Handoff {
+        session: String,
+        /// The teammate's e-mail
+        #[arg(long, value_name = "EMAIL")]
+        to: String,
+        /// What was tried and what is needed ("tried X, need domain admin")
+        #[arg(long)]
+        note: Option<String>,
+    },
     /// Answer the current step: a label (any case) or a 1-based number
     Answer {
         session: String,

@@ -314,6 +314,23 @@ fn run(cli: Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
                         report.posts_posted, report.posts_waiting, report.posts_failed
                     )?;
                 }
+                if report.pulled.records > 0 {
+                    writeln!(
+                        out,
+                        "batches, target lists and schedules: {} changed (rf batch list, rf due)",
+                        report.pulled.records
+                    )?;
+                }
+                for session in replica.handed_to_me()? {
+                    writeln!(
+                        out,
+                        "handed to you: {} {} ({}; rf session show {})",
+                        render::short(session.id),
+                        session.flow_title,
+                        session.ticket,
+                        render::short(session.id)
+                    )?;
+                }
             }
             if report.pulled.set_aside + report.attachments_set_aside > 0 {
                 writeln!(
@@ -862,6 +879,22 @@ fn run_session(
             let record = replica.start_session(flow_id, request)?;
             render::step(out, &replica.session_view(record.id)?)?;
             writeln!(out, "{}", record.id)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        SessionCommandArgs::Handoff { session, to, note } => {
+            let id = replica.resolve_session(&session)?;
+            let record = replica.hand_off(id, &to, note)?;
+            let to = record
+                .state
+                .path
+                .last()
+                .map(|entry| entry.title.clone())
+                .unwrap_or(to);
+            writeln!(
+                out,
+                "handed to {to}; this device records nothing more on it. They continue it once their device has synced."
+            )?;
+            writeln!(out, "{id}")?;
             return Ok(ExitCode::SUCCESS);
         }
         SessionCommandArgs::List { json } => {

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 /// An id's first 13 characters: ids are UUID v7, whose first 12 hex digits are the
 /// millisecond they were made, so shorter prefixes of things made within a minute clash.
-fn short(id: Uuid) -> String {
+pub fn short(id: Uuid) -> String {
     id.to_string()[..13].to_owned()
 }
 
@@ -331,6 +331,7 @@ fn path_line(entry: &PathEntry) -> String {
         EntryKind::SubflowEntered => "↳ subflow: ",
         EntryKind::SubflowLeft => "↰ back from: ",
         EntryKind::WentBack => "↩ back to: ",
+        EntryKind::HandedOff => "⇒ handed to: ",
     };
     let mut line = format!("{prefix}{}", entry.title);
     if let Some(answer) = &entry.answer {

@@ -41,6 +41,7 @@ pub const EVENT_KINDS: &[&str] = &[
     "item_ticked",
     "checklist_completed",
     "finished",
+    "handed_off",
 ];
 
 /// Most variables a session may carry, and how deep an event's JSON may nest.
@@ -230,7 +231,7 @@ mod tests {
         for name in names {
             assert!(EVENT_KINDS.contains(&name), "{name}");
         }
-        assert_eq!(EVENT_KINDS.len(), 13, "a new EventKind must be added here");
+        assert_eq!(EVENT_KINDS.len(), 14, "a new EventKind must be added here");
     }
 
     #[test]
@@ -332,10 +333,10 @@ mod tests {
 
     #[test]
     fn a_newer_kind_is_told_apart_from_a_malformed_event() {
-        let payload = json!({"at": "2026-12-01T10:00:00Z", "type": "handed_off", "to": "x"});
+        let payload = json!({"at": "2026-12-01T10:00:00Z", "type": "vendor_escalated", "to": "x"});
         assert_eq!(
             read_event(&payload),
-            Err(EventDefect::NewerKind("handed_off".into()))
+            Err(EventDefect::NewerKind("vendor_escalated".into()))
         );
         assert!(
             read_event(&payload)

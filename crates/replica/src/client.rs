@@ -636,6 +636,21 @@ impl Syncer {
                 .iter()
                 .filter(|post| post.state == crate::posts::PostState::Queued)
                 .count();
+            // The team's members, so a hand-off is checked while offline later. An older
+            // server without the list leaves the last one in place.
+            match call_server::<Vec<rf_core::sync::TeamMember>>(
+                replica,
+                store,
+                self.client.options.clone(),
+                reqwest::Method::GET,
+                "/api/v1/team/members",
+                &[],
+                None,
+            ) {
+                Ok(Some(members)) => replica.store_team_members(&members)?,
+                Ok(None) => {}
+                Err(error) => tracing::warn!(%error, "could not list the team's members"),
+            }
         }
         if let Err(error) = &result {
             // Best effort: the round's own error matters more than failing to note it.

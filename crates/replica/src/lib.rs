@@ -13,6 +13,7 @@ pub mod error;
 pub mod flow_files;
 mod flows;
 pub mod folder;
+mod handoff;
 mod identity;
 pub mod migrate;
 pub mod pilot;

@@ -24,6 +24,7 @@ pub const MIGRATIONS: &[Migration] = rf_sqlite::migrations!(
     15 => "0015_ticket_posts.sql",
     16 => "0016_ticket_post_time.sql",
     17 => "0017_team_records.sql",
+    18 => "0018_team_members.sql",
 );
 
 /// The Rust side of a migration, run in the migration's transaction right after its SQL:

@@ -242,6 +242,9 @@ impl Replica {
         let state = SessionState::replay(&events)?;
         let flows = self.flow_set_for(&state)?;
         let transaction = self.write_transaction()?;
+        // One writer per session: this device, or the one it was handed to (checked in the
+        // write transaction, so a hand-off recorded by another process a moment ago counts).
+        crate::handoff::check_may_append(&transaction, id)?;
         // Re-read inside the write transaction: another process may have appended meanwhile.
         let mut state = if load_count(&transaction, id)? == state.event_count {
             state

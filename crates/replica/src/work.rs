@@ -285,7 +285,7 @@ impl Replica {
         let facts: Vec<TargetSession> = sessions.iter().map(|(facts, _)| facts.clone()).collect();
         let mut own_sessions = Vec::new();
         for (facts, _) in &sessions {
-            if self.is_own_session(facts.session_id)? {
+            if self.may_write(facts.session_id)? {
                 own_sessions.push(facts.session_id);
             }
         }
@@ -345,7 +345,7 @@ impl Replica {
             .collect();
         let mut own = Vec::new();
         for (facts, state) in &sessions {
-            if self.is_own_session(facts.session_id)? {
+            if self.may_write(facts.session_id)? {
                 own.push((facts.session_id, state.clone()));
             }
         }
@@ -412,20 +412,14 @@ impl Replica {
         Ok(BatchNote::build(&batch, &progress, &states, ExportOptions { redact }).render(format))
     }
 
-    /// Whether this device started the session (under its identity now, or under one it
-    /// retired, up to the last number it used there: later numbers are the other copy's).
-    pub(crate) fn is_own_session(&self, id: Uuid) -> Result<bool> {
-        Ok(self.connection.query_row(
-            "SELECT EXISTS (
-                 SELECT 1 FROM session_events e
-                 WHERE e.session_id = ?1 AND e.session_seq = 0
-                   AND (e.device_id = (SELECT device_id FROM device)
-                        OR EXISTS (SELECT 1 FROM retired_devices r
-                                   WHERE r.device_id = e.device_id
-                                     AND e.device_seq <= r.last_event_seq)))",
-            [id.to_string()],
-            |row| row.get(0),
-        )?)
+    /// Whether this device may append to the session now (it holds it, or it was handed to
+    /// this account and nobody has continued it yet).
+    pub fn may_write(&self, id: Uuid) -> Result<bool> {
+        match crate::handoff::check_may_append(&self.connection, id) {
+            Ok(()) => Ok(true),
+            Err(ReplicaError::Invalid(_)) => Ok(false),
+            Err(error) => Err(error),
+        }
     }
 
     // ----- schedules -----

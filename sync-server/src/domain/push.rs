@@ -4,6 +4,15 @@ use uuid::Uuid;
 
 use crate::domain::flows::{Checked, CheckedDocument};
 
+/// A session's row as the push transaction reads it: its team, the engineer who may append
+/// (its owner), and the account a hand-off gave it to, until that account's device appends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionRow {
+    pub team: Uuid,
+    pub owner: Uuid,
+    pub handed_to: Option<Uuid>,
+}
+
 /// What a push settled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushSettled {

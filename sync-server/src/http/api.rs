@@ -207,6 +207,7 @@ fn documented_routes<S: Store>() -> OpenApiRouter<AppState<S>> {
         .routes(routes!(crate::http::login::refresh))
         .routes(routes!(crate::http::login::me))
         .routes(routes!(crate::http::users::change_own_password))
+        .routes(routes!(crate::http::users::team_members))
         .routes(routes!(crate::http::sync::push))
         .routes(routes!(crate::http::sync::pull))
         .routes(routes!(crate::http::sync::snapshot))

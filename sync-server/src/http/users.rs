@@ -99,6 +99,40 @@ pub async fn list_users<S: Store>(
     }
 }
 
+/// The members of the caller's team, for any member: a replica keeps them to check a
+/// hand-off while offline. Removed accounts are not listed.
+#[utoipa::path(
+    get,
+    path = "/api/v1/team/members",
+    tag = "users",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's team, by e-mail", body = Vec<rf_core::sync::TeamMember>),
+        Unauthorized,
+        Failed,
+    )
+)]
+#[tracing::instrument(skip_all, fields(route = "team.members", user = %user.id))]
+pub async fn team_members<S: Store>(
+    State(state): State<AppState<S>>,
+    Authenticated(user): Authenticated,
+) -> Result<Json<Vec<rf_core::sync::TeamMember>>, AppError> {
+    Ok(Json(
+        state
+            .store
+            .users()
+            .await?
+            .into_iter()
+            .filter(|member| member.team_id == user.team_id)
+            .map(|member| rf_core::sync::TeamMember {
+                id: member.id,
+                email: member.email,
+                role: member.role.as_str().to_owned(),
+            })
+            .collect(),
+    ))
+}
+
 /// Adds an account.
 #[utoipa::path(
     post,

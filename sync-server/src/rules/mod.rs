@@ -9,3 +9,4 @@ pub mod paging;
 pub mod psa;
 pub mod push;
 pub mod records;
+pub mod sessions;

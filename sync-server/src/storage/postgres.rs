@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use crate::domain::psa::{
     Claimed, PostClaim, PostRow, PostSettle, PostState, Sealed, StoredPsaConnection,
 };
-use crate::domain::push::{PushBatch, PushSettled};
+use crate::domain::push::{PushBatch, PushSettled, SessionRow};
 use crate::domain::users::{Actor, IssuedTokens, NewUser, Role, Rotation, User, UserUpdate};
 use crate::storage::rows::PsaRows;
 use crate::storage::rows::RecordWrite;
@@ -44,6 +44,7 @@ pub const POSTGRES_MIGRATIONS: &[rf_sqlite::Migration] = rf_sqlite::migrations!(
     11 => "0011_ai_usage.sql",
     12 => "0012_time_entries.sql",
     13 => "0013_team_records.sql",
+    14 => "0014_session_handoff.sql",
 );
 
 #[derive(Debug, Clone)]
@@ -598,33 +599,72 @@ impl SyncRows for PgRows {
         .await?)
     }
 
-    async fn claim_sessions(
-        &mut self,
-        sessions: &[Uuid],
-        user: &User,
-        now: i64,
-    ) -> StoreResult<Option<Uuid>> {
-        let sessions: Vec<String> = sessions.iter().map(Uuid::to_string).collect();
-        let user_id = user.id.to_string();
+    async fn session_rows(&mut self, sessions: &[Uuid]) -> StoreResult<HashMap<Uuid, SessionRow>> {
+        let ids: Vec<String> = sessions.iter().map(Uuid::to_string).collect();
+        // Held until the push commits: a hand-off and its receiver's first event, pushed at
+        // once, are decided one after the other.
         sqlx::query(
-            "INSERT INTO sessions (session_id, team_id, user_id, created_at)
-             SELECT id, $2, $3, $4 FROM UNNEST($1::text[]) AS id
-             ON CONFLICT (session_id) DO NOTHING",
+            "SELECT session_id, team_id, user_id, handed_to FROM sessions
+             WHERE session_id = ANY($1) ORDER BY session_id FOR UPDATE",
         )
-        .bind(&sessions)
-        .bind(user.team_id.to_string())
-        .bind(&user_id)
+        .bind(&ids)
+        .fetch_all(&mut *self.transaction)
+        .await?
+        .iter()
+        .map(|row| {
+            let handed_to: Option<String> = row.try_get(3)?;
+            Ok((
+                uuid_at(row, 0)?,
+                SessionRow {
+                    team: uuid_at(row, 1)?,
+                    owner: uuid_at(row, 2)?,
+                    handed_to: handed_to
+                        .map(|text| Uuid::parse_str(&text))
+                        .transpose()
+                        .map_err(|error| {
+                            StoreError::Internal(format!("a stored hand-off: {error}"))
+                        })?,
+                },
+            ))
+        })
+        .collect()
+    }
+
+    async fn set_session_row(
+        &mut self,
+        session: Uuid,
+        row: SessionRow,
+        now: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sessions (session_id, team_id, user_id, created_at, handed_to)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (session_id) DO UPDATE SET user_id = excluded.user_id,
+                 handed_to = excluded.handed_to",
+        )
+        .bind(session.to_string())
+        .bind(row.team.to_string())
+        .bind(row.owner.to_string())
         .bind(now)
+        .bind(row.handed_to.map(|to| to.to_string()))
         .execute(&mut *self.transaction)
         .await?;
-        let foreign = sqlx::query(
-            "SELECT session_id FROM sessions WHERE session_id = ANY($1) AND user_id <> $2 LIMIT 1",
-        )
-        .bind(&sessions)
-        .bind(&user_id)
-        .fetch_optional(&mut *self.transaction)
-        .await?;
-        foreign.map(|row| uuid_at(&row, 0)).transpose()
+        Ok(())
+    }
+
+    async fn team_roles(&mut self, team: Uuid) -> StoreResult<HashMap<Uuid, (String, Role)>> {
+        sqlx::query("SELECT id, email, role FROM users WHERE team_id = $1 AND disabled_at IS NULL")
+            .bind(team.to_string())
+            .fetch_all(&mut *self.transaction)
+            .await?
+            .iter()
+            .map(|row| {
+                let role: String = row.try_get(2)?;
+                let role = Role::parse(&role)
+                    .ok_or_else(|| StoreError::Internal(format!("a stored role {role:?}")))?;
+                Ok((uuid_at(row, 0)?, (row.try_get(1)?, role)))
+            })
+            .collect()
     }
 
     async fn insert_events(

@@ -14,6 +14,7 @@ use crate::domain::push::{PushBatch, PushSettled, batch_range};
 use crate::domain::users::User;
 use crate::rules::flows::{may_resolve, plan_put};
 use crate::rules::records::{RecordPlan, plan_record};
+use crate::rules::sessions::{append as append_rule, handoff_target};
 use crate::storage::rows::{NewConflict, RecordWrite, SyncRows};
 use rf_core::sync::{PushDecision, PushedEvent};
 
@@ -93,17 +94,6 @@ pub async fn push(
         insert_version(rows, team, user, document, now).await?;
     }
 
-    // Ownership first: every session of the batch belongs to this user (or is new).
-    let mut sessions: Vec<Uuid> = batch.events.iter().map(|event| event.session_id).collect();
-    sessions.sort();
-    sessions.dedup();
-    if !sessions.is_empty()
-        && let Some(session) = rows.claim_sessions(&sessions, user, now).await?
-    {
-        return Err(StoreError::Forbidden(format!(
-            "session {session} belongs to another engineer"
-        )));
-    }
     // Events already stored (a retried push) are known from `held`; a number given twice in
     // one batch counts once.
     let mut seen: HashSet<i64> = held
@@ -116,12 +106,65 @@ pub async fn push(
         .iter()
         .filter(|event| seen.insert(event.device_seq))
         .collect();
+    // One writer per session (rules::sessions over rf-core's rule): each new event in the
+    // batch's order against its session's row as this push leaves it; one this user may not
+    // append (another's session, one handed to someone else) is refused on its own, so it
+    // never holds the device's later events.
+    let mut sessions: Vec<Uuid> = fresh.iter().map(|event| event.session_id).collect();
+    sessions.sort();
+    sessions.dedup();
+    let mut session_rows = if sessions.is_empty() {
+        HashMap::new()
+    } else {
+        rows.session_rows(&sessions).await?
+    };
+    let roles = if fresh
+        .iter()
+        .any(|event| handoff_target(&event.payload).is_some())
+    {
+        rows.team_roles(team).await?
+    } else {
+        HashMap::new()
+    };
+    let mut changed_sessions = std::collections::BTreeSet::new();
+    let mut not_theirs: Vec<(PushedEvent, String)> = Vec::new();
+    let fresh: Vec<&PushedEvent> = fresh
+        .into_iter()
+        .filter(|event| {
+            let stored = session_rows.get(&event.session_id);
+            match append_rule(
+                stored,
+                team,
+                user.id,
+                handoff_target(&event.payload),
+                &roles,
+            ) {
+                Ok(row) => {
+                    if stored != Some(&row) {
+                        session_rows.insert(event.session_id, row);
+                        changed_sessions.insert(event.session_id);
+                    }
+                    true
+                }
+                Err(reason) => {
+                    not_theirs.push(((*event).clone(), reason));
+                    false
+                }
+            }
+        })
+        .collect();
+    for session in changed_sessions {
+        if let Some(row) = session_rows.get(&session) {
+            rows.set_session_row(session, *row, now).await?;
+        }
+    }
     // Refused events are kept aside under their number (unless a good event holds it, stored
     // before or in this batch), so the prefix can pass them and a retry is answered the same.
     let refused: Vec<&(PushedEvent, String)> = batch
         .refused_events
         .iter()
         .filter(|(event, _)| !seen.contains(&event.device_seq))
+        .chain(not_theirs.iter())
         .collect();
     if !refused.is_empty() {
         rows.insert_refused_events(device, team, &refused, now)

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::domain::error::StoreResult;
 use crate::domain::psa::PostRow;
+use crate::domain::push::SessionRow;
 use crate::domain::users::{IssuedTokens, Role, User};
 
 /// A refresh token as rotation reads it.
@@ -251,14 +252,25 @@ pub trait SyncRows: PullRows {
         after: i64,
     ) -> impl Future<Output = StoreResult<Vec<i64>>> + Send;
 
-    /// Inserts the sessions that are new for `user` and returns one of them that belongs to
-    /// another user, if any.
-    fn claim_sessions(
+    /// The stored rows of these sessions (absent: new), held until the transaction ends.
+    fn session_rows(
         &mut self,
         sessions: &[Uuid],
-        user: &User,
+    ) -> impl Future<Output = StoreResult<HashMap<Uuid, SessionRow>>> + Send;
+
+    /// Writes a session's owner and hand-off, inserting the session when it is new.
+    fn set_session_row(
+        &mut self,
+        session: Uuid,
+        row: SessionRow,
         now: i64,
-    ) -> impl Future<Output = StoreResult<Option<Uuid>>> + Send;
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// The team's active accounts: id to e-mail and role.
+    fn team_roles(
+        &mut self,
+        team: Uuid,
+    ) -> impl Future<Output = StoreResult<HashMap<Uuid, (String, Role)>>> + Send;
 
     /// Stores events with the team numbers `first_team_seq` onwards, in order.
     fn insert_events(

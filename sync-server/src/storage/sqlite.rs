@@ -13,7 +13,7 @@ use crate::domain::flows::{CheckedDocument, Head};
 use crate::domain::psa::{
     Claimed, PostClaim, PostRow, PostSettle, PostState, Sealed, StoredPsaConnection,
 };
-use crate::domain::push::{PushBatch, PushSettled};
+use crate::domain::push::{PushBatch, PushSettled, SessionRow};
 use crate::domain::users::{Actor, IssuedTokens, NewUser, Role, Rotation, User, UserUpdate};
 use crate::storage::rows::PsaRows;
 use crate::storage::rows::RecordWrite;
@@ -48,6 +48,7 @@ pub const SQLITE_MIGRATIONS: &[rf_sqlite::Migration] = rf_sqlite::migrations!(
     11 => "0011_ai_usage.sql",
     12 => "0012_time_entries.sql",
     13 => "0013_team_records.sql",
+    14 => "0014_session_handoff.sql",
 );
 
 pub const SQLITE_FILE: &str = "server.sqlite3";
@@ -583,30 +584,74 @@ impl SyncRows for SqliteRows<'_> {
             .collect::<rusqlite::Result<_>>()?)
     }
 
-    async fn claim_sessions(
-        &mut self,
-        sessions: &[Uuid],
-        user: &User,
-        now: i64,
-    ) -> StoreResult<Option<Uuid>> {
-        let (team, user) = (user.team_id.to_string(), user.id.to_string());
+    async fn session_rows(&mut self, sessions: &[Uuid]) -> StoreResult<HashMap<Uuid, SessionRow>> {
+        let mut rows = HashMap::new();
+        let mut statement = self.connection.prepare_cached(
+            "SELECT team_id, user_id, handed_to FROM sessions WHERE session_id = ?1",
+        )?;
         for session in sessions {
-            let session = session.to_string();
-            self.connection
-                .prepare_cached(
-                    "INSERT INTO sessions (session_id, team_id, user_id, created_at) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (session_id) DO NOTHING",
-                )?
-                .execute(params![session, team, user, now])?;
-            let owner: String = self
-                .connection
-                .prepare_cached("SELECT user_id FROM sessions WHERE session_id = ?1")?
-                .query_row([&session], |row| row.get(0))?;
-            if owner != user {
-                return Ok(Uuid::parse_str(&session).ok());
+            let row = statement
+                .query_row([session.to_string()], |row| {
+                    Ok(SessionRow {
+                        team: uuid_column(row, 0)?,
+                        owner: uuid_column(row, 1)?,
+                        handed_to: row
+                            .get::<_, Option<String>>(2)?
+                            .map(|text| Uuid::parse_str(&text))
+                            .transpose()
+                            .map_err(|error| {
+                                rusqlite::Error::FromSqlConversionFailure(
+                                    2,
+                                    rusqlite::types::Type::Text,
+                                    Box::new(error),
+                                )
+                            })?,
+                    })
+                })
+                .optional()?;
+            if let Some(row) = row {
+                rows.insert(*session, row);
             }
         }
-        Ok(None)
+        Ok(rows)
+    }
+
+    async fn set_session_row(
+        &mut self,
+        session: Uuid,
+        row: SessionRow,
+        now: i64,
+    ) -> StoreResult<()> {
+        self.connection
+            .prepare_cached(
+                "INSERT INTO sessions (session_id, team_id, user_id, created_at, handed_to)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (session_id) DO UPDATE SET user_id = excluded.user_id,
+                     handed_to = excluded.handed_to",
+            )?
+            .execute(params![
+                session.to_string(),
+                row.team.to_string(),
+                row.owner.to_string(),
+                now,
+                row.handed_to.map(|to| to.to_string())
+            ])?;
+        Ok(())
+    }
+
+    async fn team_roles(&mut self, team: Uuid) -> StoreResult<HashMap<Uuid, (String, Role)>> {
+        let members: Vec<User> = self
+            .connection
+            .prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users u JOIN teams t ON t.id = u.team_id
+                 WHERE u.team_id = ?1 AND u.disabled_at IS NULL"
+            ))?
+            .query_map([team.to_string()], user_from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(members
+            .into_iter()
+            .map(|user| (user.id, (user.email, user.role)))
+            .collect())
     }
 
     async fn insert_events(

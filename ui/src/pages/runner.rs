@@ -805,6 +805,7 @@ fn render_timeline(state: &RunnerState, sender: &Sender) -> Html {
                             EntryKind::WentBack => format!("Back to {}", entry.title),
                             EntryKind::SubflowEntered => format!("Into {}", entry.title),
                             EntryKind::SubflowLeft => format!("Back from {}", entry.title),
+                            EntryKind::HandedOff => format!("Handed to {}", entry.title),
                             _ => entry.title.clone(),
                         };
                         html! {

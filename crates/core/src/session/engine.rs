@@ -91,6 +91,12 @@ pub enum Command {
         summary: Option<String>,
         next_steps: Option<String>,
     },
+    /// Hand the session to a teammate (checked against the team by the caller).
+    HandOff {
+        to_user: Uuid,
+        to_email: String,
+        note: Option<String>,
+    },
 }
 
 /// An answer by 0-based index (a JSON number) or by label (a JSON string).
@@ -254,6 +260,18 @@ pub fn decide(state: &SessionState, flows: &FlowSet, command: Command) -> Result
             outcome,
             summary: summary.filter(|text| !text.trim().is_empty()),
             next_steps: next_steps.filter(|text| !text.trim().is_empty()),
+        }]),
+        Command::HandOff {
+            to_user,
+            to_email,
+            note,
+        } => Ok(vec![EventKind::HandedOff {
+            to_user,
+            to_email: checked_text(to_email, "the teammate's e-mail")?,
+            note: note
+                .filter(|text| !text.trim().is_empty())
+                .map(|text| checked_text(text, "the hand-off note"))
+                .transpose()?,
         }]),
     }
 }

@@ -126,6 +126,14 @@ pub enum EventKind {
         summary: Option<String>,
         next_steps: Option<String>,
     },
+    /// The engineer hands the session to a teammate: from here only that teammate's device
+    /// may append (see [`Holder`]).
+    HandedOff {
+        to_user: Uuid,
+        to_email: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
 }
 
 impl EventKind {
@@ -145,6 +153,7 @@ impl EventKind {
             EventKind::ItemTicked { .. } => "item_ticked",
             EventKind::ChecklistCompleted {} => "checklist_completed",
             EventKind::Finished { .. } => "finished",
+            EventKind::HandedOff { .. } => "handed_off",
         }
     }
 }

@@ -21,10 +21,12 @@ use crate::flow::{Flow, FlowKind, IntakeField, Node, NodeKind, Outcome, substitu
 use crate::version::VersionId;
 mod engine;
 mod event;
+mod handoff;
 mod state;
 mod view;
 
 pub use engine::*;
 pub use event::*;
+pub use handoff::*;
 pub use state::*;
 pub use view::*;

@@ -47,6 +47,8 @@ pub enum EntryKind {
     SubflowEntered,
     SubflowLeft,
     WentBack,
+    /// The session was handed to a teammate (the title names them, the note is its note).
+    HandedOff,
 }
 
 impl EntryKind {
@@ -59,6 +61,7 @@ impl EntryKind {
             EntryKind::SubflowEntered => "subflow-entered",
             EntryKind::SubflowLeft => "subflow-left",
             EntryKind::WentBack => "went-back",
+            EntryKind::HandedOff => "handed-off",
         }
     }
 }
@@ -395,6 +398,16 @@ impl SessionState {
                     .last_mut()
                     .ok_or_else(|| inconsistent("no flow is open"))?;
                 cursor.node = None;
+            }
+            EventKind::HandedOff { to_email, note, .. } => {
+                let mut handed = entry(EntryKind::HandedOff, None, None, to_email.clone());
+                if let Some(note) = note {
+                    handed.notes.push(TimedText {
+                        at,
+                        text: note.clone(),
+                    });
+                }
+                self.path.push(handed);
             }
             EventKind::Finished {
                 outcome,

@@ -2,6 +2,24 @@
 
 use super::*;
 
+/// A member of the caller's team, as every member may see it: what a replica keeps to check a
+/// hand-off offline (`GET /api/v1/team/members`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TeamMember {
+    pub id: Uuid,
+    pub email: String,
+    /// `super_admin`, `team_admin`, `engineer` or `viewer`.
+    pub role: String,
+}
+
+impl TeamMember {
+    /// Whether a session may be handed to this member (viewers only read).
+    pub fn may_take_sessions(&self) -> bool {
+        self.role != "viewer"
+    }
+}
+
 /// One local change waiting in a replica's outbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -425,6 +425,7 @@ fn step_prefix(kind: EntryKind) -> &'static str {
         EntryKind::SubflowEntered => "Started subflow: ",
         EntryKind::SubflowLeft => "Returned from subflow: ",
         EntryKind::WentBack => "Went back to: ",
+        EntryKind::HandedOff => "Handed off to: ",
     }
 }
 

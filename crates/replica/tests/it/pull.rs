@@ -294,7 +294,7 @@ fn events_of_a_newer_kind_are_kept_and_skipped() {
     // with a field this build does not know on a kind it does.
     written.insert(
         2,
-        serde_json::json!({"at": "2026-12-01T10:00:00Z", "type": "handed_off", "to": "bob@contoso.example"}),
+        serde_json::json!({"at": "2026-12-01T10:00:00Z", "type": "vendor_escalated", "to": "bob@contoso.example"}),
     );
     written[3]["mood"] = "calm".into();
     let session = Uuid::new_v4();

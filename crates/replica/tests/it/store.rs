@@ -550,7 +550,7 @@ fn running_path_statistics_equal_a_full_replay_and_survive_a_rebuild() {
              DROP TABLE resolved_here; DROP TABLE note_drafts; DROP TABLE preferences;
              DROP TABLE ticket_posts;
              DROP VIEW batches; DROP VIEW schedules; DROP TABLE team_records;
-             DROP INDEX sessions_by_batch;
+             DROP INDEX sessions_by_batch; DROP TABLE team_members;
              ALTER TABLE sessions DROP COLUMN batch_id; ALTER TABLE sessions DROP COLUMN target;
              ALTER TABLE device DROP COLUMN token_account;
              DELETE FROM schema_migrations WHERE version >= 4;",

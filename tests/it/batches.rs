@@ -402,7 +402,51 @@ async fn a_malformed_record_is_refused_with_its_reason(backend: Backend) {
     server.stop().await;
 }
 
+async fn records_a_restored_server_lost_go_up_again(backend: Backend) {
+    let mut server = TestServer::start(backend).await;
+    let (ada, bob) = (Device::new(), Device::new());
+    ada.login(&server, "ada@contoso.example").await;
+    bob.login(&server, "bob@contoso.example").await;
+    ada.import(patching()).await;
+    ada.with(|replica| {
+        replica
+            .set_target_list("Contoso", "Old", vec!["A".into()])
+            .unwrap();
+    })
+    .await;
+    ada.sync().await.unwrap();
+    let backup = server.backup().await;
+    // After the backup: a list, a batch over it, and a target worked; then the server's disk
+    // dies and it is restored from the backup.
+    let batch = start_batch(&ada).await;
+    ada.with(move |replica| {
+        work_target(replica, batch, "SRV-01", "ada", Outcome::Resolved);
+    })
+    .await;
+    ada.sync().await.unwrap();
+    server.restore(&backup).await;
+    let report = ada.sync().await.unwrap();
+    assert!(report.pending == 0, "{report:?}");
+    // The next round sends what the restored server lacked, once its full pull showed it.
+    ada.sync().await.unwrap();
+    bob.sync().await.unwrap();
+    converged(&[&ada, &bob]).await;
+    let view = bob
+        .with(move |replica| replica.batch_view(&batch.to_string()).unwrap())
+        .await;
+    assert_eq!(view.progress.counts.finished, 1);
+    let lists = bob.with(|replica| replica.target_lists().unwrap()).await;
+    assert_eq!(lists.len(), 2, "{lists:?}");
+    assert_eq!(
+        server.count("SELECT COUNT(*) FROM team_records").await,
+        3,
+        "both lists and the batch"
+    );
+    server.stop().await;
+}
+
 on_every_backend!(
+    records_a_restored_server_lost_go_up_again,
     a_five_target_batch_is_worked_from_two_replicas,
     a_saved_list_edited_later_changes_no_started_batch,
     a_due_run_started_on_one_replica_is_no_longer_due_on_the_other,

@@ -328,6 +328,7 @@ impl Replica {
             // lacks of what this replica published: it goes up again.
             report.republished = republish_lost_versions(&transaction)?;
             report.resolved_again = resolve_again(&transaction)?;
+            report.republished += crate::records::resend_lost(&transaction)?;
             // The round's last page: this replica has everything the team had a moment ago.
             transaction.execute(
                 "UPDATE sync_state SET last_sync_at = ?1, last_error = NULL",

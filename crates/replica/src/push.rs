@@ -695,6 +695,7 @@ fn forget_what_the_server_lost(transaction: &rusqlite::Transaction<'_>, epoch: &
     transaction.execute("DELETE FROM conflicts", [])?;
     transaction.execute("UPDATE published_versions SET confirmed = 0", [])?;
     transaction.execute("UPDATE resolved_here SET lost = 1", [])?;
+    crate::records::server_restored(transaction)?;
     // Everything held under an earlier id goes up again, what came back by pull included.
     transaction.execute(
         "UPDATE retired_devices SET pushed_event_seq = 0,

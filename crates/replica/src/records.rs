@@ -98,6 +98,48 @@ pub(crate) fn one(connection: &Connection, kind: RecordKind, id: Uuid) -> Result
         .transpose()
 }
 
+/// The number a record held from a server that was then restored carries until the restored
+/// server sends it again: any number the server gives is above it.
+const HELD_BEFORE_RESTORE: i64 = -1;
+
+/// The server was restored from a backup: every record it had sent is marked, so the full
+/// pull that follows shows which it still holds (their bodies come back and replace the mark).
+pub(crate) fn server_restored(transaction: &Transaction<'_>) -> Result<()> {
+    transaction.execute(
+        "UPDATE team_records SET team_seq = ?1 WHERE team_seq IS NOT NULL",
+        [HELD_BEFORE_RESTORE],
+    )?;
+    Ok(())
+}
+
+/// After the first complete pull from a restored server: records it did not send back were
+/// lost with it (made after its backup); each live one goes up again (a batch is taken as it
+/// was, a list or schedule is written again). A change to a record the server still holds in
+/// an older version is not resent: the server's version stands (docs/SYNC.md). Returns how
+/// many were queued.
+pub(crate) fn resend_lost(transaction: &Transaction<'_>) -> Result<usize> {
+    let lost: Vec<(String, String, Option<String>)> = transaction
+        .prepare_cached("SELECT kind, id, body FROM team_records WHERE team_seq = ?1")?
+        .query_map([HELD_BEFORE_RESTORE], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut queued = 0;
+    for (kind, id, body) in lost {
+        transaction.execute(
+            "UPDATE team_records SET team_seq = NULL WHERE kind = ?1 AND id = ?2",
+            params![kind, id],
+        )?;
+        if let Some(body) = body {
+            let body: serde_json::Value = serde_json::from_str(&body)
+                .map_err(ReplicaError::corrupt(format!("the stored {kind} {id}")))?;
+            enqueue(transaction, &kind, &id, PUT_RECORD, None, &body)?;
+            queued += 1;
+        }
+    }
+    Ok(queued)
+}
+
 /// Applies a pulled record (already read with `read_record` by the caller); 1 when it changed
 /// what this replica holds.
 pub(crate) fn apply_pulled(transaction: &Transaction<'_>, pulled: &PulledRecord) -> Result<usize> {

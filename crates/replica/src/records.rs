@@ -105,8 +105,12 @@ const HELD_BEFORE_RESTORE: i64 = -1;
 /// The server was restored from a backup: every record it had sent is marked, so the full
 /// pull that follows shows which it still holds (their bodies come back and replace the mark).
 pub(crate) fn server_restored(transaction: &Transaction<'_>) -> Result<()> {
+    // Every record but those still queued here (they go up anyway): sent back, or taken as
+    // sent and not yet seen in a pull.
     transaction.execute(
-        "UPDATE team_records SET team_seq = ?1 WHERE team_seq IS NOT NULL",
+        "UPDATE team_records SET team_seq = ?1
+         WHERE NOT EXISTS (SELECT 1 FROM outbox o
+                           WHERE o.entity = team_records.kind AND o.entity_id = team_records.id)",
         [HELD_BEFORE_RESTORE],
     )?;
     Ok(())

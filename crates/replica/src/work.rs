@@ -360,6 +360,19 @@ impl Replica {
             }
             (1, _) => {
                 let (facts, _) = &sessions[0];
+                // Handed to someone: say who has it now, as every other refusal does.
+                if let Some(rf_core::session::Holder::HandedTo(_)) =
+                    crate::handoff::holder(&self.connection, facts.session_id)?
+                {
+                    crate::handoff::check_may_append(&self.connection, facts.session_id).map_err(
+                        |error| match error {
+                            ReplicaError::Invalid(reason) => {
+                                ReplicaError::Invalid(format!("{target:?}: {reason}"))
+                            }
+                            other => other,
+                        },
+                    )?;
+                }
                 return Err(ReplicaError::Invalid(format!(
                     "{target:?} is {} by {} on another device (session {}); it is theirs to continue, or to hand off",
                     if facts.status == rf_core::session::SessionStatus::Finished {

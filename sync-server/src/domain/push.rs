@@ -11,6 +11,12 @@ pub struct SessionRow {
     pub team: Uuid,
     pub owner: Uuid,
     pub handed_to: Option<Uuid>,
+    /// The place of the last hand-off in the session and who held it then: that engineer's
+    /// events from before it may still arrive, out of order.
+    pub handoff: Option<(i64, Uuid)>,
+    /// The device that took the session up after a hand-off: only it writes from then on (the
+    /// receiver's other devices may have pulled the hand-off too).
+    pub writer_device: Option<Uuid>,
 }
 
 /// What a push settled.

@@ -604,7 +604,7 @@ impl SyncRows for PgRows {
         // Held until the push commits: a hand-off and its receiver's first event, pushed at
         // once, are decided one after the other.
         sqlx::query(
-            "SELECT session_id, team_id, user_id, handed_to FROM sessions
+            "SELECT session_id, team_id, user_id, handed_to, handoff_seq, handed_by, writer_device FROM sessions
              WHERE session_id = ANY($1) ORDER BY session_id FOR UPDATE",
         )
         .bind(&ids)
@@ -624,6 +624,14 @@ impl SyncRows for PgRows {
                         .map_err(|error| {
                             StoreError::Internal(format!("a stored hand-off: {error}"))
                         })?,
+                    handoff: match row.try_get::<Option<i64>, _>(4)? {
+                        Some(at) => Some((at, uuid_at(row, 5)?)),
+                        None => None,
+                    },
+                    writer_device: match row.try_get::<Option<String>, _>(6)? {
+                        Some(_) => Some(uuid_at(row, 6)?),
+                        None => None,
+                    },
                 },
             ))
         })
@@ -637,16 +645,21 @@ impl SyncRows for PgRows {
         now: i64,
     ) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO sessions (session_id, team_id, user_id, created_at, handed_to)
-             VALUES ($1, $2, $3, $4, $5)
+            "INSERT INTO sessions (session_id, team_id, user_id, created_at, handed_to,
+                                   handoff_seq, handed_by, writer_device)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (session_id) DO UPDATE SET user_id = excluded.user_id,
-                 handed_to = excluded.handed_to",
+                 handed_to = excluded.handed_to, handoff_seq = excluded.handoff_seq,
+                 handed_by = excluded.handed_by, writer_device = excluded.writer_device",
         )
         .bind(session.to_string())
         .bind(row.team.to_string())
         .bind(row.owner.to_string())
         .bind(now)
         .bind(row.handed_to.map(|to| to.to_string()))
+        .bind(row.handoff.map(|(at, _)| at))
+        .bind(row.handoff.map(|(_, by)| by.to_string()))
+        .bind(row.writer_device.map(|device| device.to_string()))
         .execute(&mut *self.transaction)
         .await?;
         Ok(())

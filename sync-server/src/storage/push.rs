@@ -136,6 +136,8 @@ pub async fn push(
                 stored,
                 team,
                 user.id,
+                device,
+                event.session_seq,
                 handoff_target(&event.payload),
                 &roles,
             ) {

@@ -587,7 +587,8 @@ impl SyncRows for SqliteRows<'_> {
     async fn session_rows(&mut self, sessions: &[Uuid]) -> StoreResult<HashMap<Uuid, SessionRow>> {
         let mut rows = HashMap::new();
         let mut statement = self.connection.prepare_cached(
-            "SELECT team_id, user_id, handed_to FROM sessions WHERE session_id = ?1",
+            "SELECT team_id, user_id, handed_to, handoff_seq, handed_by, writer_device FROM sessions
+             WHERE session_id = ?1",
         )?;
         for session in sessions {
             let row = statement
@@ -606,6 +607,14 @@ impl SyncRows for SqliteRows<'_> {
                                     Box::new(error),
                                 )
                             })?,
+                        handoff: match row.get::<_, Option<i64>>(3)? {
+                            Some(at) => Some((at, uuid_column(row, 4)?)),
+                            None => None,
+                        },
+                        writer_device: match row.get::<_, Option<String>>(5)? {
+                            Some(_) => Some(uuid_column(row, 5)?),
+                            None => None,
+                        },
                     })
                 })
                 .optional()?;
@@ -624,17 +633,22 @@ impl SyncRows for SqliteRows<'_> {
     ) -> StoreResult<()> {
         self.connection
             .prepare_cached(
-                "INSERT INTO sessions (session_id, team_id, user_id, created_at, handed_to)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO sessions (session_id, team_id, user_id, created_at, handed_to,
+                                       handoff_seq, handed_by, writer_device)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT (session_id) DO UPDATE SET user_id = excluded.user_id,
-                     handed_to = excluded.handed_to",
+                     handed_to = excluded.handed_to, handoff_seq = excluded.handoff_seq,
+                     handed_by = excluded.handed_by, writer_device = excluded.writer_device",
             )?
             .execute(params![
                 session.to_string(),
                 row.team.to_string(),
                 row.owner.to_string(),
                 now,
-                row.handed_to.map(|to| to.to_string())
+                row.handed_to.map(|to| to.to_string()),
+                row.handoff.map(|(at, _)| at),
+                row.handoff.map(|(_, by)| by.to_string()),
+                row.writer_device.map(|device| device.to_string())
             ])?;
         Ok(())
     }

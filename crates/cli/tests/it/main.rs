@@ -12,3 +12,4 @@ mod clock_skew;
 mod crash;
 mod psa;
 mod sync_crash;
+mod work;

@@ -205,10 +205,21 @@ impl Replica {
         &mut self,
         events: Vec<SessionEvent>,
     ) -> Result<SessionRecord> {
+        self.record_new_session_if(events, |_| Ok(()))
+    }
+
+    /// [`Replica::record_new_session`] once `check` passes inside the write transaction (what
+    /// another process may have written a moment ago counts).
+    pub(crate) fn record_new_session_if(
+        &mut self,
+        events: Vec<SessionEvent>,
+        check: impl FnOnce(&Transaction<'_>) -> Result<()>,
+    ) -> Result<SessionRecord> {
         let state = SessionState::replay(&events)?;
         let id = Uuid::now_v7();
         let device_id = self.device_id;
         let transaction = self.write_transaction()?;
+        check(&transaction)?;
         append(&transaction, device_id, id, &state, &events)?;
         transaction.commit()?;
         Ok(SessionRecord { id, state })

@@ -405,7 +405,20 @@ impl Replica {
         let events = crate::sessions::stamp(rf_core::batch::start_target(
             &flows, batch_id, &batch, &target, engineer,
         )?);
-        let record = self.record_new_session(events)?;
+        // Started once: another window or process starting this target a moment ago wins.
+        let record = self.record_new_session_if(events, |transaction| {
+            let started: i64 = transaction.query_row(
+                "SELECT COUNT(*) FROM sessions WHERE batch_id = ?1 AND target = ?2",
+                rusqlite::params![batch_id.to_string(), target],
+                |row| row.get(0),
+            )?;
+            if started > 0 {
+                return Err(ReplicaError::Invalid(format!(
+                    "{target:?} was started a moment ago (in another window); run it again to resume it"
+                )));
+            }
+            Ok(())
+        })?;
         Ok(TargetRun {
             session: record,
             started: true,

@@ -3,11 +3,13 @@
 //! Replica work runs on the blocking pool, never on the main thread or an async worker.
 
 use rf_app_api::commands::{
-    ActArgs, AskPilotArgs, AttachFileArgs, LogInArgs, PostToTicketArgs, ResolveConflictArgs,
-    SaveDraftArgs, SetPinArgs,
+    ActArgs, AskPilotArgs, AttachFileArgs, BatchTargets, HandOffArgs, LogInArgs, PostToTicketArgs,
+    ResolveConflictArgs, RunTargetArgs, SaveDraftArgs, SaveTargetListArgs, SetPinArgs,
+    StartBatchArgs,
 };
 use rf_app_api::events::SyncStatus;
 use rf_app_api::links::Link;
+use rf_app_api::views::{BatchSummary, BatchView, DueWork, TargetListView};
 use rf_app_api::{
     CommandError, ConflictRecord, ErrorKind, FlowDetail, FlowFolder, FlowSummary, Home, Library,
     LibraryFilter, SessionSummary, SessionView, Settings, StartSession, Theme, TicketPost,
@@ -539,4 +541,103 @@ pub async fn ask_pilot(
         )?)
     })
     .await
+}
+
+#[tauri::command]
+pub async fn list_batches(shell: State<'_, Shell>, args: ()) -> Answer<Vec<BatchSummary>> {
+    let () = args;
+    on_replica(&shell, |replica| replica.batches()).await
+}
+
+#[tauri::command]
+pub async fn load_batch(shell: State<'_, Shell>, args: Uuid) -> Answer<BatchView> {
+    on_replica(&shell, move |replica| replica.batch_view(&args.to_string())).await
+}
+
+#[tauri::command]
+pub async fn start_batch(shell: State<'_, Shell>, args: StartBatchArgs) -> Answer<BatchView> {
+    let view = on_replica(&shell, move |replica| {
+        let engineer = replica.engineer(None)?;
+        let (id, _) = replica.start_batch(rf_replica::work::NewBatch {
+            flow_id: args.flow_id,
+            targets: match args.targets {
+                BatchTargets::Given(targets) => rf_replica::work::Targets::Given(targets),
+                BatchTargets::List { name, client } => {
+                    rf_replica::work::Targets::List { name, client }
+                }
+            },
+            ticket: args.ticket,
+            client: args.client,
+            variables: args.variables,
+            scheduled: None,
+            engineer,
+        })?;
+        replica.batch_view(&id.to_string())
+    })
+    .await?;
+    changed_here(&shell);
+    Ok(view)
+}
+
+#[tauri::command]
+pub async fn run_target(shell: State<'_, Shell>, args: RunTargetArgs) -> Answer<SessionView> {
+    let view = on_replica(&shell, move |replica| {
+        let engineer = replica.engineer(None)?;
+        let run = replica.run_target(&args.batch_id.to_string(), &args.target, &engineer)?;
+        replica.session_view(run.session.id)
+    })
+    .await?;
+    changed_here(&shell);
+    Ok(view)
+}
+
+#[tauri::command]
+pub async fn list_target_lists(shell: State<'_, Shell>, args: ()) -> Answer<Vec<TargetListView>> {
+    let () = args;
+    on_replica(&shell, |replica| replica.target_lists()).await
+}
+
+#[tauri::command]
+pub async fn save_target_list(
+    shell: State<'_, Shell>,
+    args: SaveTargetListArgs,
+) -> Answer<TargetListView> {
+    let list = on_replica(&shell, move |replica| {
+        replica.set_target_list(&args.client, &args.name, args.targets)
+    })
+    .await?;
+    changed_here(&shell);
+    Ok(list)
+}
+
+#[tauri::command]
+pub async fn load_due_work(shell: State<'_, Shell>, args: ()) -> Answer<DueWork> {
+    let () = args;
+    on_replica(&shell, |replica| replica.due_work_now()).await
+}
+
+#[tauri::command]
+pub async fn list_team_members(
+    shell: State<'_, Shell>,
+    args: (),
+) -> Answer<Vec<rf_core::sync::TeamMember>> {
+    let () = args;
+    on_replica(&shell, |replica| replica.team_members()).await
+}
+
+#[tauri::command]
+pub async fn hand_off(shell: State<'_, Shell>, args: HandOffArgs) -> Answer<SessionView> {
+    let view = on_replica(&shell, move |replica| {
+        replica.hand_off(args.session_id, &args.to_email, args.note)?;
+        replica.session_view(args.session_id)
+    })
+    .await?;
+    changed_here(&shell);
+    Ok(view)
+}
+
+#[tauri::command]
+pub async fn handed_to_me(shell: State<'_, Shell>, args: ()) -> Answer<Vec<SessionSummary>> {
+    let () = args;
+    on_replica(&shell, |replica| replica.handed_to_me()).await
 }

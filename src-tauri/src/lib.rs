@@ -68,6 +68,16 @@ pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + 
         commands::list_ticket_posts,
         commands::post_to_ticket,
         commands::ask_pilot,
+        commands::list_batches,
+        commands::load_batch,
+        commands::start_batch,
+        commands::run_target,
+        commands::list_target_lists,
+        commands::save_target_list,
+        commands::load_due_work,
+        commands::list_team_members,
+        commands::hand_off,
+        commands::handed_to_me,
     ]
 }
 

@@ -91,11 +91,16 @@ struct Harness {
 }
 
 fn harness() -> Harness {
+    harness_of("dns-resolution-failure")
+}
+
+/// The app over a replica holding one sample flow (`samples/flows/<name>.flow.json`).
+fn harness_of(sample: &str) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let mut replica = Replica::open(dir.path()).unwrap();
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../samples/flows/dns-resolution-failure.flow.json"
+    let text = std::fs::read_to_string(format!(
+        "{}/../samples/flows/{sample}.flow.json",
+        env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap();
     let flow = rf_core::Flow::parse(&text).unwrap();
@@ -292,6 +297,92 @@ fn a_session_from_start_to_finish_through_the_commands() {
         .call::<c::LoadSession>(&uuid::Uuid::nil())
         .unwrap_err();
     assert_eq!(unknown.kind, ErrorKind::NotFound, "{unknown:?}");
+}
+
+#[test]
+fn a_batch_through_the_commands() {
+    let harness = harness_of("monthly-server-patching");
+    let list = harness
+        .call::<c::SaveTargetList>(&c::SaveTargetListArgs {
+            client: "Acme Dental".into(),
+            name: "Servers".into(),
+            targets: vec!["SRV-01".into(), "SRV-02".into(), "DC01".into()],
+        })
+        .unwrap();
+    assert_eq!(list.targets.len(), 3);
+    assert_eq!(harness.call::<c::ListTargetLists>(&()).unwrap(), [list]);
+    // A value the batch needs is missing: said, and nothing is written.
+    let refused = harness
+        .call::<c::StartBatch>(&c::StartBatchArgs {
+            flow_id: harness.flow_id,
+            targets: c::BatchTargets::List {
+                name: "servers".into(),
+                client: None,
+            },
+            ticket: "CHG-7".into(),
+            client: String::new(),
+            variables: Default::default(),
+        })
+        .unwrap_err();
+    assert_eq!(refused.kind, ErrorKind::Invalid, "{refused:?}");
+    assert!(harness.call::<c::ListBatches>(&()).unwrap().is_empty());
+
+    let hub = harness
+        .call::<c::StartBatch>(&c::StartBatchArgs {
+            flow_id: harness.flow_id,
+            targets: c::BatchTargets::List {
+                name: "servers".into(),
+                client: None,
+            },
+            ticket: "CHG-7".into(),
+            client: String::new(),
+            variables: [("patch_window".to_string(), "Sat 22:00".to_string())].into(),
+        })
+        .unwrap();
+    assert_eq!(hub.batch.client, "Acme Dental");
+    assert_eq!(hub.progress.counts.not_started, 3);
+    let session = harness
+        .call::<c::RunTarget>(&c::RunTargetArgs {
+            batch_id: hub.id,
+            target: "dc01".into(),
+        })
+        .unwrap();
+    assert_eq!(session.state.variables["server_name"], "DC01");
+    // Run again: the same session resumes.
+    let again = harness
+        .call::<c::RunTarget>(&c::RunTargetArgs {
+            batch_id: hub.id,
+            target: "DC01".into(),
+        })
+        .unwrap();
+    assert_eq!(again.id, session.id);
+    let hub = harness.call::<c::LoadBatch>(&hub.id).unwrap();
+    assert_eq!(hub.progress.counts.in_progress, 1);
+    assert_eq!(hub.own_sessions, [session.id]);
+    let batches = harness.call::<c::ListBatches>(&()).unwrap();
+    assert_eq!(
+        batches[0].headline,
+        "0 of 3 finished, 1 in progress, 2 not started"
+    );
+    // Nothing is due without schedules; nobody was handed anything; a hand-off needs the
+    // team's members, which only a sync brings.
+    assert!(
+        harness
+            .call::<c::LoadDueWork>(&())
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(harness.call::<c::HandedToMe>(&()).unwrap().is_empty());
+    assert!(harness.call::<c::ListTeamMembers>(&()).unwrap().is_empty());
+    let offline = harness
+        .call::<c::HandOff>(&c::HandOffArgs {
+            session_id: session.id,
+            to_email: "sam@acme.example".into(),
+            note: None,
+        })
+        .unwrap_err();
+    assert!(offline.message.contains("sync once"), "{offline:?}");
 }
 
 #[test]

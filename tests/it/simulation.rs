@@ -1338,22 +1338,27 @@ fn run(seed: u64, steps: usize, totals: &mut Totals, mode: Mode) {
     runtime.block_on(server.stop());
 }
 
+/// The seeds to run: `RF_SIM_SEED` alone, else 0 up to `count_variable` (or `default`).
+fn seeds(count_variable: &str, default: u64) -> Vec<u64> {
+    match std::env::var("RF_SIM_SEED") {
+        Ok(seed) => vec![seed.parse().unwrap()],
+        Err(_) => {
+            let count = std::env::var(count_variable)
+                .ok()
+                .and_then(|value| value.parse().ok())
+                .unwrap_or(default);
+            (0..count).collect()
+        }
+    }
+}
+
 #[test]
 fn three_replicas_survive_a_hostile_network() {
     let steps = std::env::var("RF_SIM_STEPS")
         .ok()
         .and_then(|value| value.parse().ok())
         .unwrap_or(60);
-    let seeds: Vec<u64> = match std::env::var("RF_SIM_SEED") {
-        Ok(seed) => vec![seed.parse().unwrap()],
-        Err(_) => {
-            let count = std::env::var("RF_SIM_SEEDS")
-                .ok()
-                .and_then(|value| value.parse().ok())
-                .unwrap_or(200);
-            (0..count).collect()
-        }
-    };
+    let seeds = seeds("RF_SIM_SEEDS", 200);
     let mut totals = Totals::default();
     let runs = seeds.len();
     for seed in seeds {
@@ -1391,16 +1396,7 @@ fn replicas_work_batches_and_hand_offs_over_a_hostile_network() {
         .ok()
         .and_then(|value| value.parse().ok())
         .unwrap_or(60);
-    let seeds: Vec<u64> = match std::env::var("RF_SIM_SEED") {
-        Ok(seed) => vec![seed.parse().unwrap()],
-        Err(_) => {
-            let count = std::env::var("RF_SIM_WORK_SEEDS")
-                .ok()
-                .and_then(|value| value.parse().ok())
-                .unwrap_or(100);
-            (0..count).collect()
-        }
-    };
+    let seeds = seeds("RF_SIM_WORK_SEEDS", 100);
     let mut totals = Totals::default();
     let runs = seeds.len();
     for seed in seeds {

@@ -85,6 +85,27 @@ commands! {
     /// step, or (with `summarize`) its ticket summary and next steps. The answer streams as
     /// `pilot-text` events; the command answers the whole of it.
     AskPilot = "ask_pilot" (AskPilotArgs) -> rf_core::ai::PilotDone;
+    /// Every maintenance batch, newest first, with its progress.
+    ListBatches = "list_batches" (()) -> Vec<BatchSummary>;
+    /// A batch's hub: each target's state, derived from its sessions.
+    LoadBatch = "load_batch" (Uuid) -> BatchView;
+    /// Starts a batch (no session yet: each target's starts when someone starts that target);
+    /// answers its hub.
+    StartBatch = "start_batch" (StartBatchArgs) -> BatchView;
+    /// Starts or resumes a target's session; answers it as the runner shows it.
+    RunTarget = "run_target" (RunTargetArgs) -> SessionView;
+    /// The saved target lists.
+    ListTargetLists = "list_target_lists" (()) -> Vec<TargetListView>;
+    /// Saves (or replaces) a client's target list.
+    SaveTargetList = "save_target_list" (SaveTargetListArgs) -> TargetListView;
+    /// Scheduled runs overdue, due today and coming up this week.
+    LoadDueWork = "load_due_work" (()) -> DueWork;
+    /// The team's members as the server last listed them (the hand-off dialog).
+    ListTeamMembers = "list_team_members" (()) -> Vec<rf_core::sync::TeamMember>;
+    /// Hands a session to a teammate with a note; answers the session, now read-only here.
+    HandOff = "hand_off" (HandOffArgs) -> SessionView;
+    /// Open sessions handed to this engineer and not yet taken up.
+    HandedToMe = "handed_to_me" (()) -> Vec<SessionSummary>;
     /// The settings screen.
     LoadSettings = "load_settings" (()) -> crate::views::Settings;
     /// Logs this replica in to a sync server (the tokens go to the token store) and syncs.
@@ -149,6 +170,49 @@ impl std::fmt::Debug for LogInArgs {
             .field("email", &self.email)
             .finish_non_exhaustive()
     }
+}
+
+/// Where a new batch's targets come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchTargets {
+    /// Typed or pasted (one per line in the app).
+    Given(Vec<String>),
+    /// A saved list, by name, of the batch's client unless another is named.
+    List {
+        name: String,
+        client: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartBatchArgs {
+    pub flow_id: Uuid,
+    pub targets: BatchTargets,
+    pub ticket: String,
+    pub client: String,
+    /// The values asked once for the whole batch.
+    pub variables: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunTargetArgs {
+    pub batch_id: Uuid,
+    pub target: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaveTargetListArgs {
+    pub client: String,
+    pub name: String,
+    pub targets: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandOffArgs {
+    pub session_id: Uuid,
+    pub to_email: String,
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -269,7 +269,7 @@ pub fn run_schedule(
 }
 
 pub fn run_due(replica: &Replica, json: bool, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let work = replica.due_work(time::OffsetDateTime::now_utc())?;
+    let work = replica.due_work_now()?;
     if json {
         write_json(out, &work)?;
     } else {

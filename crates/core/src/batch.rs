@@ -726,9 +726,7 @@ impl BatchNote {
     }
 
     fn redaction_line(&self) -> Option<String> {
-        self.redactions
-            .as_ref()
-            .map(|counts| format!("Redacted before export: {counts}."))
+        crate::export::redaction_line(self.redactions.as_ref())
     }
 
     fn session_line(note: &TicketNote) -> String {

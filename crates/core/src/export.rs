@@ -244,9 +244,7 @@ impl TicketNote {
     }
 
     fn redaction_line(&self) -> Option<String> {
-        self.redactions
-            .as_ref()
-            .map(|counts| format!("Redacted before export: {counts}."))
+        redaction_line(self.redactions.as_ref())
     }
 
     pub fn to_markdown(&self) -> String {
@@ -438,6 +436,11 @@ impl TicketNote {
             }
         }
     }
+}
+
+/// The line a redacted note ends with (a session's or a batch's).
+pub(crate) fn redaction_line(counts: Option<&RedactionCounts>) -> Option<String> {
+    counts.map(|counts| format!("Redacted before export: {counts}."))
 }
 
 /// The words around a step's title, shared by the three renderers.

@@ -531,6 +531,11 @@ impl Replica {
         Ok(())
     }
 
+    /// The runs every schedule makes due now (this replica's clock).
+    pub fn due_work_now(&self) -> Result<DueWork> {
+        self.due_work(now())
+    }
+
     /// The runs every schedule makes due at `at`: overdue, due today, then upcoming.
     pub fn due_work(&self, at: OffsetDateTime) -> Result<DueWork> {
         let mut started: BTreeMap<Uuid, BTreeSet<time::Date>> = BTreeMap::new();

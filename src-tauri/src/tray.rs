@@ -253,7 +253,7 @@ mod tests {
         let home = Home {
             pinned: vec![pinned.clone()],
             recent: [vec![pinned.clone()], recent].concat(),
-            in_progress: Vec::new(),
+            ..Home::default()
         };
         let items = model(&status(Some(true), true, 0, 0), &home).quick_launch;
         assert_eq!(items.len(), QUICK_LAUNCH);

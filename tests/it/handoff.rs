@@ -73,6 +73,11 @@ async fn a_session_handed_off_is_continued_on_the_receivers_laptop(backend: Back
     ada.sync().await.unwrap();
     bob.sync().await.unwrap();
 
+    // A teammate's session is not in progress on Bob's home: it is Ada's.
+    let home = bob.with(|replica| replica.home().unwrap()).await;
+    assert!(home.in_progress.is_empty() && home.handed_to_me.is_empty());
+    let home = ada.with(|replica| replica.home().unwrap()).await;
+    assert_eq!(home.in_progress.len(), 1);
     // A teammate who was not handed the session cannot write to it.
     let words = refused_note(&bob, session).await;
     assert!(words.contains("worked by another engineer"), "{words}");
@@ -116,6 +121,11 @@ async fn a_session_handed_off_is_continued_on_the_receivers_laptop(backend: Back
     let handed = bob.with(|replica| replica.handed_to_me().unwrap()).await;
     assert_eq!(handed.len(), 1);
     assert_eq!(handed[0].id, session);
+    let home = bob.with(|replica| replica.home().unwrap()).await;
+    assert_eq!(home.handed_to_me, handed, "on Bob's home, as handed to him");
+    assert!(home.in_progress.is_empty());
+    let home = ada.with(|replica| replica.home().unwrap()).await;
+    assert!(home.in_progress.is_empty(), "no longer Ada's to continue");
     bob.with(move |replica| {
         replica
             .run_commands(

@@ -150,8 +150,15 @@ pub struct Home {
     pub pinned: Vec<FlowSummary>,
     /// Flows by their latest session, newest first.
     pub recent: Vec<FlowSummary>,
-    /// Sessions not finished yet, most recently touched first.
+    /// Sessions not finished yet that this device holds, most recently touched first
+    /// (teammates' sessions are theirs; those handed here are below).
     pub in_progress: Vec<SessionSummary>,
+    /// Open sessions handed to this engineer and not taken up yet.
+    #[serde(default)]
+    pub handed_to_me: Vec<SessionSummary>,
+    /// Scheduled runs overdue, due today and coming up this week.
+    #[serde(default)]
+    pub due: DueWork,
 }
 
 /// What the library shows: every field is a filter, empty means "any".

@@ -173,16 +173,23 @@ impl Replica {
 
     /// The home screen: pinned flows, recent flows and the sessions still in progress.
     pub fn home(&self) -> Result<Home> {
-        let mut in_progress: Vec<_> = self
-            .sessions()?
-            .into_iter()
-            .filter(|session| session.status == session::SessionStatus::Active.as_str())
-            .collect();
+        let handed_to_me = self.handed_to_me()?;
+        let mut in_progress = Vec::new();
+        for session in self.sessions()? {
+            if session.status == session::SessionStatus::Active.as_str()
+                && !handed_to_me.iter().any(|handed| handed.id == session.id)
+                && self.may_write(session.id)?
+            {
+                in_progress.push(session);
+            }
+        }
         in_progress.sort_by(|a, b| b.updated_at.cmp(&a.updated_at));
         Ok(Home {
             pinned: self.pinned_flows()?,
             recent: self.recent_flows(RECENT_FLOWS)?,
             in_progress,
+            handed_to_me,
+            due: self.due_work_now()?,
         })
     }
 

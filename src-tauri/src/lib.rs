@@ -373,6 +373,8 @@ struct Desktop<R: Runtime> {
     /// Notices that came before the page listened (the first sync round often ends first),
     /// told once it has painted; `None` from then on.
     held_notices: Mutex<Option<Vec<String>>>,
+    /// Sessions handed to this engineer already told of in this run (each is told once).
+    handed_told: Mutex<std::collections::BTreeSet<uuid::Uuid>>,
 }
 
 impl<R: Runtime> Desktop<R> {
@@ -390,6 +392,7 @@ impl<R: Runtime> Desktop<R> {
             start_hidden,
             shortcut_problem: Mutex::new(None),
             held_notices: Mutex::new(Some(Vec::new())),
+            handed_told: Mutex::new(std::collections::BTreeSet::new()),
         }
     }
 
@@ -529,6 +532,24 @@ impl<R: Runtime> Desktop<R> {
         }
     }
 
+    /// Sessions handed to this engineer that this run of the app has not told of yet.
+    fn newly_handed(&self) -> Vec<rf_app_api::SessionSummary> {
+        let Some(replica) = &self.replica else {
+            return Vec::new();
+        };
+        let handed = match shell::lock(replica).map(|replica| replica.handed_to_me()) {
+            Ok(Ok(handed)) => handed,
+            _ => return Vec::new(),
+        };
+        let Ok(mut told) = self.handed_told.lock() else {
+            return Vec::new();
+        };
+        handed
+            .into_iter()
+            .filter(|session| told.insert(session.id))
+            .collect()
+    }
+
     /// A round ended well: screens refetch what it brought, and the engineer hears of what
     /// needs them.
     fn synced(&self, report: &SyncReport) {
@@ -547,6 +568,17 @@ impl<R: Runtime> Desktop<R> {
                 "Sync brought {} new conflict{} in your team's flows: open Conflicts to choose which version to keep",
                 pulled.conflicts,
                 if pulled.conflicts == 1 { "" } else { "s" }
+            ));
+        }
+        for session in self.newly_handed() {
+            self.notice(&format!(
+                "\u{201c}{}\u{201d}{} was handed to you: open it from Home to take it over",
+                session.flow_title,
+                if session.ticket.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (ticket {})", session.ticket)
+                }
             ));
         }
         if report.posts_failed > 0 {

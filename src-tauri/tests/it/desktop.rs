@@ -819,3 +819,100 @@ async fn a_post_made_offline_is_posted_once_when_the_server_is_back() {
     app.client.clone().close().await.unwrap();
     server.stop().await;
 }
+
+/// A teammate hands a session to the app's engineer: sync brings it and the app says so, Home
+/// lists it under "Handed to you", and taking it over continues it in the runner, whose path
+/// shows the hand-off and its note. The giver's laptop can no longer write it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_handed_to_you_is_said_listed_on_home_and_taken_over() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let (ada, bob) = (Device::new(), Device::new());
+    ada.login(&server, "ada@contoso.example").await;
+    bob.login(&server, "bob@contoso.example").await;
+    ada.import(flow()).await;
+    let session = ada
+        .with(|replica| {
+            let id = replica
+                .start_session(
+                    uuid::Uuid::parse_str(FLOW_ID).unwrap(),
+                    rf_core::session::StartRequest {
+                        ticket: "T-3307".into(),
+                        client: "Contoso".into(),
+                        engineer: "ada@contoso.example".into(),
+                        ..Default::default()
+                    },
+                )
+                .unwrap()
+                .id;
+            replica
+                .run_command(
+                    id,
+                    rf_core::session::Command::Answer {
+                        choice: rf_core::session::Choice::parse("yes"),
+                    },
+                )
+                .unwrap();
+            id
+        })
+        .await;
+    // A first sync brings the team's members, so the hand-off is checked on the laptop.
+    ada.sync().await.unwrap();
+    ada.with(move |replica| {
+        replica
+            .hand_off(
+                session,
+                "bob@contoso.example",
+                Some("Reinstalled the client; need domain admin for the NPS policy".into()),
+            )
+            .unwrap();
+    })
+    .await;
+    ada.sync().await.unwrap();
+
+    let app = App::on(&bob, &[]).await;
+    app.wait_for_text("#toasts", "was handed to you").await;
+    app.wait_for_text("#home .handed", "VPN will not connect")
+        .await;
+    let home = app.text("#home").await;
+    assert!(home.contains("T-3307"), "{home}");
+    assert!(home.contains("from ada@contoso.example"), "{home}");
+    app.screenshot("home-handed-to-you").await;
+    app.click(&format!("#home .handed [data-session-id='{session}']"))
+        .await;
+    app.wait_for("#runner").await;
+    let before = step_title(&app).await;
+    app.press("1").await;
+    let after = next_step(&app, &before).await;
+    assert_ne!(before, after);
+    app.screenshot("runner-taken-over").await;
+
+    // Bob's step reaches the team (the app syncs after a change); Ada's laptop shows it and
+    // cannot add to it.
+    eventually(|| async {
+        ada.sync().await.unwrap();
+        let count = ada
+            .with(move |replica| replica.session(session).unwrap().state.event_count)
+            .await;
+        match count > 6 {
+            true => Ok(()),
+            false => Err(format!("Ada's laptop holds {count} events")),
+        }
+    })
+    .await;
+    app.client.clone().close().await.unwrap();
+    let refused = ada
+        .with(move |replica| {
+            replica
+                .run_command(
+                    session,
+                    rf_core::session::Command::Note {
+                        text: "one more".into(),
+                    },
+                )
+                .unwrap_err()
+                .to_string()
+        })
+        .await;
+    assert!(refused.contains("worked by another engineer"), "{refused}");
+    server.stop().await;
+}

@@ -1,4 +1,5 @@
-//! Home: the search box, pinned and recent flows, and sessions still in progress.
+//! Home: the search box, sessions handed to the engineer, pinned and recent flows, and
+//! sessions still in progress.
 
 use rf_app_api::commands::{LoadHome, LoadLibrary};
 use rf_app_api::{CommandError, FlowSummary, Home, LibraryFilter};
@@ -91,6 +92,40 @@ pub fn HomePage() -> Html {
     }
 }
 
+/// Sessions to open in the runner, each with what opening it does ("Resume", "Take over").
+fn session_list(
+    app: &crate::hooks::AppContext,
+    sessions: &[rf_app_api::SessionSummary],
+    action: &'static str,
+    now: time::OffsetDateTime,
+) -> Html {
+    html! {
+        <ul class="session-list">
+            { for sessions.iter().map(|session| {
+                let app = app.clone();
+                let id = session.id;
+                html! {
+                    <li key={id.to_string()}>
+                        <button class="session-row resume" data-session-id={id.to_string()}
+                            onclick={Callback::from(move |_| app.navigate(Route::Runner(id)))}>
+                            <span class="session-main">
+                                <span class="session-title">{ &session.flow_title }</span>
+                                <span class="session-meta">
+                                    if !session.ticket.is_empty() { <span class="mono">{ &session.ticket }</span>{ " · " } }
+                                    if !session.client.is_empty() { { &session.client }{ " · " } }
+                                    if action == "Take over" { { "from " }{ &session.engineer }{ " · " } }
+                                    { relative_text(&session.updated_at, now) }
+                                </span>
+                            </span>
+                            <span class="resume-label">{ action }<Svg icon={Icon::ChevronRight} size={16} /></span>
+                        </button>
+                    </li>
+                }
+            }) }
+        </ul>
+    }
+}
+
 fn render_home(app: &crate::hooks::AppContext, data: &HomeData) -> Html {
     let home = &data.home;
     if data.total == 0 && home.pinned.is_empty() && home.recent.is_empty() {
@@ -110,31 +145,16 @@ fn render_home(app: &crate::hooks::AppContext, data: &HomeData) -> Html {
     let now = web::now();
     html! {
         <>
+            if !home.handed_to_me.is_empty() {
+                <section class="home-section handed" aria-labelledby="handed-title">
+                    <h2 id="handed-title">{ "Handed to you" }</h2>
+                    { session_list(app, &home.handed_to_me, "Take over", now) }
+                </section>
+            }
             if !home.in_progress.is_empty() {
                 <section class="home-section" aria-labelledby="in-progress-title">
                     <h2 id="in-progress-title">{ "In progress" }</h2>
-                    <ul class="session-list">
-                        { for home.in_progress.iter().map(|session| {
-                            let app = app.clone();
-                            let id = session.id;
-                            html! {
-                                <li key={id.to_string()}>
-                                    <button class="session-row resume" data-session-id={id.to_string()}
-                                        onclick={Callback::from(move |_| app.navigate(Route::Runner(id)))}>
-                                        <span class="session-main">
-                                            <span class="session-title">{ &session.flow_title }</span>
-                                            <span class="session-meta">
-                                                if !session.ticket.is_empty() { <span class="mono">{ &session.ticket }</span>{ " · " } }
-                                                if !session.client.is_empty() { { &session.client }{ " · " } }
-                                                { relative_text(&session.updated_at, now) }
-                                            </span>
-                                        </span>
-                                        <span class="resume-label">{ "Resume" }<Svg icon={Icon::ChevronRight} size={16} /></span>
-                                    </button>
-                                </li>
-                            }
-                        }) }
-                    </ul>
+                    { session_list(app, &home.in_progress, "Resume", now) }
                 </section>
             }
             if !home.pinned.is_empty() {

@@ -14,6 +14,7 @@ use rf_replica::{BatchSummary, BatchView, DueWork, ScheduleView, TargetListView}
 use rf_replica::{Replica, ReplicaError};
 
 use crate::args::{BatchCommand, ScheduleCommand, TargetsArg, TargetsCommand};
+use crate::render::short;
 use crate::{parse_variables, write_json, write_output};
 
 fn read_targets_file(path: &Path) -> anyhow::Result<Vec<String>> {
@@ -276,12 +277,6 @@ pub fn run_due(replica: &Replica, json: bool, out: &mut impl Write) -> anyhow::R
         due(out, &work)?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// An id's first 13 characters: ids are UUID v7, whose first 12 hex digits are the
-/// millisecond they were made, so shorter prefixes of things made within a minute clash.
-fn short(id: uuid::Uuid) -> String {
-    id.to_string()[..13].to_owned()
 }
 
 fn batch_table(out: &mut impl Write, batches: &[BatchSummary]) -> io::Result<()> {

@@ -846,11 +846,7 @@ impl BatchNote {
         push_escaped(&mut out, &self.flow_title);
         out.push_str("</h2>\n<table>\n");
         for (label, value) in self.header_rows() {
-            out.push_str("<tr><th>");
-            push_escaped(&mut out, label);
-            out.push_str("</th><td>");
-            push_escaped(&mut out, &value);
-            out.push_str("</td></tr>\n");
+            crate::export::push_header_row(&mut out, label, &value);
         }
         out.push_str("</table>\n<h3>Results</h3>\n<table class=\"rf-results\">\n<tr><th>Target</th><th>Result</th><th>Engineer</th><th>Time</th></tr>\n");
         for row in &self.rows {

@@ -362,11 +362,7 @@ impl TicketNote {
         push_escaped(&mut out, &self.flow_title);
         out.push_str("</h2>\n<table>\n");
         for (label, value) in self.header_rows().iter().skip(1) {
-            out.push_str("<tr><th>");
-            push_escaped(&mut out, label);
-            out.push_str("</th><td>");
-            push_escaped(&mut out, value);
-            out.push_str("</td></tr>\n");
+            push_header_row(&mut out, label, value);
         }
         let _ = writeln!(
             out,
@@ -436,6 +432,15 @@ impl TicketNote {
             }
         }
     }
+}
+
+/// One `<tr><th>label</th><td>value</td></tr>` of a note's header table, escaped.
+pub(crate) fn push_header_row(out: &mut String, label: &str, value: &str) {
+    out.push_str("<tr><th>");
+    push_escaped(out, label);
+    out.push_str("</th><td>");
+    push_escaped(out, value);
+    out.push_str("</td></tr>\n");
 }
 
 /// The line a redacted note ends with (a session's or a batch's).

@@ -197,6 +197,15 @@ impl Replica {
 
     /// Open sessions handed to this replica's account and not yet continued.
     pub fn handed_to_me(&self) -> Result<Vec<SessionSummary>> {
+        let sessions = self.sessions()?;
+        self.handed_to_me_among(sessions)
+    }
+
+    /// [`Replica::handed_to_me`] among `sessions` (the list the caller already read).
+    pub(crate) fn handed_to_me_among(
+        &self,
+        sessions: Vec<SessionSummary>,
+    ) -> Result<Vec<SessionSummary>> {
         let Some(me) = account_id(&self.connection)? else {
             return Ok(Vec::new());
         };
@@ -217,8 +226,7 @@ impl Replica {
                 mine.push(id);
             }
         }
-        Ok(self
-            .sessions()?
+        Ok(sessions
             .into_iter()
             .filter(|session| mine.contains(&session.id))
             .collect())

@@ -590,12 +590,7 @@ fn apply_pulled_pin(
     pin: &rf_core::sync::PulledPin,
 ) -> Result<usize> {
     let flow = pin.flow_id.to_string();
-    let queued: bool = transaction.query_row(
-        "SELECT EXISTS (SELECT 1 FROM outbox WHERE entity = ?1 AND entity_id = ?2)",
-        params![rf_core::sync::PIN_ENTITY, flow],
-        |row| row.get(0),
-    )?;
-    if queued {
+    if crate::records::queued_here(transaction, rf_core::sync::PIN_ENTITY, &flow)? {
         return Ok(0);
     }
     let changed = if pin.pinned {

@@ -11,6 +11,16 @@ use uuid::Uuid;
 use crate::error::{ReplicaError, Result};
 use crate::{enqueue, now, timestamp};
 
+/// Whether a change of `entity` `id` is still queued here: what is pulled of it then waits,
+/// since the queued change reaches the server later and wins there too.
+pub(crate) fn queued_here(transaction: &Transaction<'_>, entity: &str, id: &str) -> Result<bool> {
+    Ok(transaction.query_row(
+        "SELECT EXISTS (SELECT 1 FROM outbox WHERE entity = ?1 AND entity_id = ?2)",
+        params![entity, id],
+        |row| row.get(0),
+    )?)
+}
+
 /// Writes `record` under `id` and queues it for the team.
 pub(crate) fn put(transaction: &Transaction<'_>, id: Uuid, record: &Record) -> Result<()> {
     let kind = record.kind();
@@ -148,12 +158,7 @@ pub(crate) fn resend_lost(transaction: &Transaction<'_>) -> Result<usize> {
 /// what this replica holds.
 pub(crate) fn apply_pulled(transaction: &Transaction<'_>, pulled: &PulledRecord) -> Result<usize> {
     let (kind, id) = (pulled.kind.as_str(), pulled.id.to_string());
-    let queued: bool = transaction.query_row(
-        "SELECT EXISTS (SELECT 1 FROM outbox WHERE entity = ?1 AND entity_id = ?2)",
-        params![kind, id],
-        |row| row.get(0),
-    )?;
-    if queued {
+    if queued_here(transaction, kind, &id)? {
         return Ok(0);
     }
     let body = pulled.body.as_ref().map(serde_json::Value::to_string);

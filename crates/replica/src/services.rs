@@ -173,9 +173,10 @@ impl Replica {
 
     /// The home screen: pinned flows, recent flows and the sessions still in progress.
     pub fn home(&self) -> Result<Home> {
-        let handed_to_me = self.handed_to_me()?;
+        let sessions = self.sessions()?;
+        let handed_to_me = self.handed_to_me_among(sessions.clone())?;
         let mut in_progress = Vec::new();
-        for session in self.sessions()? {
+        for session in sessions {
             if session.status == session::SessionStatus::Active.as_str()
                 && !handed_to_me.iter().any(|handed| handed.id == session.id)
                 && self.may_write(session.id)?
